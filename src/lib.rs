@@ -1,6 +1,30 @@
-//! crisiswatch
+//! crisiswatch: crisis alerting and spike detection for brands on social media.
+//!
+//! # Layout
+//! * `time`: event-time parsing, formatting and calendar arithmetic.
+//! * `mention`: the input record (DESIGN §1) and per-line parsing with precise rejections.
+//! * `normalize`: text normalisation for every script we serve.
+//! * `brands`: keyword matching of mentions to brands (Aho-Corasick, word boundaries).
+//! * `window`: per-minute buckets and rolling window sums.
+//! * `baseline`: the learned expectation (level × time-of-week profile, dispersion, tone).
+//! * `stats`: tail probabilities of the count models.
+//! * `detect`: the detectors and severity grading (pure).
+//! * `explain`: top posts (re-shares collapsed) and over-represented terms.
+//! * `alert`: the alert event (DESIGN §3).
+//! * `engine`: ties the above together, owns incidents (the state machine).
+//! * `rules`: rule files → validated rule set, with positioned diagnostics (`diag`).
+//! * `replay`, `simulate`, `nab`: the commands' logic, driven by `main.rs`.
+
+pub mod alert;
+pub mod baseline;
 pub mod brands;
+pub mod detect;
+pub mod diag;
+pub mod engine;
+pub mod explain;
 pub mod mention;
 pub mod normalize;
+pub mod rules;
 pub mod stats;
 pub mod time;
+pub mod window;

@@ -1,0 +1,120 @@
+//! The alert event (DESIGN §3, schema `crisiswatch.alert.v1`): one JSON object per incident
+//! state change, written by `replay`, sent by the notifiers and stored by the service.
+
+use crate::explain::{TopPost, TopTerm};
+use serde::Serialize;
+
+/// Incident status carried by an event.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// The incident opened.
+    Firing,
+    /// Its severity went up.
+    Escalated,
+    /// A person acknowledged it.
+    Acknowledged,
+    /// The metric is back within baseline.
+    Resolved,
+}
+
+/// How urgent an incident is.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth a look (includes benign bursts such as a campaign going well).
+    Watch,
+    /// Needs a response.
+    Warning,
+    /// Needs a response now, up the ladder.
+    Critical,
+}
+
+impl Severity {
+    /// Lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Watch => "watch",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// A suggested first response (filled in by the playbooks).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SuggestedResponse {
+    /// Language of the draft.
+    pub lang: String,
+    /// The draft.
+    pub text: String,
+}
+
+/// One alert event.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AlertEvent {
+    /// Always `crisiswatch.alert.v1`.
+    pub schema: &'static str,
+    /// Incident id, stable across its events.
+    pub id: String,
+    /// `brand/rule` plus scope.
+    pub dedup_key: String,
+    /// What changed.
+    pub status: Status,
+    /// How urgent.
+    pub severity: Severity,
+    /// Brand id.
+    pub brand: String,
+    /// Brand display name (extension).
+    pub brand_name: String,
+    /// Rule name.
+    pub rule: String,
+    /// `volume`, `negative`, `reach`, `flatline`.
+    pub metric: &'static str,
+    /// RFC 3339 event time of the change.
+    pub at: String,
+    /// Window tested.
+    pub window_start: String,
+    /// Window tested (end, exclusive).
+    pub window_end: String,
+    /// Observed value in the window.
+    pub observed: f64,
+    /// Baseline expectation for the window.
+    pub expected: f64,
+    /// Tail probability of `observed` under the baseline model.
+    pub p_value: f64,
+    /// Anomaly score in [0, 1]; 0.5 at the significance level.
+    pub score: f64,
+    /// Negative share in the window.
+    pub negative_share: f64,
+    /// The brand's usual negative share.
+    pub baseline_negative_share: f64,
+    /// Mentions in the window (extension).
+    pub mentions: u32,
+    /// Of which re-shares (extension).
+    pub reshares: u32,
+    /// Approximate distinct authors in the window (extension).
+    pub authors: u32,
+    /// Where the tone came from: `provider` or `none` (extension; the model comes later).
+    pub tone_source: &'static str,
+    /// Posts that drive it.
+    pub top_posts: Vec<TopPost>,
+    /// Over-represented terms.
+    pub top_terms: Vec<TopTerm>,
+    /// Crisis category (`other` until the playbooks classify).
+    pub category: String,
+    /// First-response drafts.
+    pub suggested_responses: Vec<SuggestedResponse>,
+    /// Per-minute mention counts of the last hour, oldest first: the curve (extension).
+    pub curve: Vec<u32>,
+}
+
+/// Stable 64-bit FNV-1a hash, for incident ids and author slots.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}

@@ -1,0 +1,556 @@
+//! The engine: mentions in, alert events out, in event time. It owns the brand table, the
+//! per-scope windows and baselines, the incidents, and the post log used for explanations.
+//! `replay`, `nab` and (later) the live service all drive this same type.
+//!
+//! Per mention: attribute brands (the `brand` field or keyword matching), place the mention
+//! in its minute bucket of every scope it belongs to, and test the rules of those scopes
+//! (guards first, exact tails only when the guards pass). When event time enters a new
+//! minute: open incidents are re-tested for escalation and resolution; every five minutes
+//! the silence (flatline) rules of all brands are checked.
+
+use crate::alert::{fnv1a, AlertEvent, Severity, Status};
+use crate::baseline::Baseline;
+use crate::brands::{BrandKeywords, BrandMatcher};
+use crate::detect::{self, Expectation, Signal};
+use crate::explain::PostLog;
+use crate::mention::Mention;
+use crate::rules::{BrandDef, DetectorKind, EngineSettings, Rule, RuleSet, Scope};
+use crate::time::{format_rfc3339, minute_of, Millis, MINUTE_MS};
+use crate::window::{Bucket, Windows};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+const AUTHOR_SLOTS: usize = 32;
+/// Authors with at least this many followers count as influential for the reach rule.
+pub const INFLUENTIAL_FOLLOWERS: u64 = 10_000;
+
+/// Windows, baseline and bookkeeping for one brand and one scope.
+#[derive(Debug, Clone)]
+struct ScopeState {
+    windows: Windows,
+    baseline: Baseline,
+    /// Running totals of the (at most two) hours not yet learned, keyed by hour index.
+    hours: [(i64, Bucket); 2],
+    next_hour: i64,
+    last_seen: i64,
+    ex: Expectation,
+    ex_minute: i64,
+    /// Direct-mapped (author hash, minute last seen) for approximate distinct authors.
+    authors: [(u32, u32); AUTHOR_SLOTS],
+    open_incidents: u8,
+}
+
+impl ScopeState {
+    fn new(s: &EngineSettings) -> Self {
+        ScopeState {
+            windows: Windows::default(),
+            baseline: Baseline::new(&s.baseline),
+            hours: [(i64::MIN, Bucket::default()); 2],
+            next_hour: i64::MIN,
+            last_seen: i64::MIN,
+            ex: Expectation::default(),
+            ex_minute: i64::MIN,
+            authors: [(0, 0); AUTHOR_SLOTS],
+            open_incidents: 0,
+        }
+    }
+
+    /// Brings the scope up to `now_min`: learns every closed hour, advances the windows and
+    /// refreshes the expectation.
+    fn sync(&mut self, now_min: i64, s: &EngineSettings) {
+        if self.next_hour == i64::MIN {
+            return;
+        }
+        let last_closed = (now_min - s.allowed_lateness_min - 60).div_euclid(60);
+        if last_closed - self.next_hour > 24 * 14 {
+            self.next_hour = last_closed - 24 * 14;
+        }
+        while self.next_hour <= last_closed {
+            let h = self.next_hour;
+            let slot = &mut self.hours[h.rem_euclid(2) as usize];
+            let b = if slot.0 == h { std::mem::take(&mut slot.1) } else { Bucket::default() };
+            self.baseline.learn_hour(&s.baseline, h, &b, self.open_incidents > 0);
+            self.next_hour += 1;
+        }
+        self.windows.advance(now_min);
+        if self.ex_minute != now_min {
+            self.ex_minute = now_min;
+            let mut mentions = [0.0; 4];
+            for (i, m) in mentions.iter_mut().enumerate() {
+                *m = self.baseline.expected_minutes(self.windows.window_start(i), now_min);
+            }
+            self.ex = Expectation {
+                mentions,
+                phi: self.baseline.phi(),
+                negative_share: self.baseline.negative_share(),
+                rho: self.baseline.rho(),
+                influential_share: self.baseline.influential_share(),
+                warm: self.baseline.is_warm(&s.baseline),
+                volume_critical: [0; 4],
+            };
+        }
+    }
+
+    fn add(&mut self, minute: i64, b: &Bucket) {
+        if self.next_hour == i64::MIN {
+            self.next_hour = minute.div_euclid(60);
+            self.windows.advance(minute);
+        }
+        if !self.windows.add(minute, b) {
+            return;
+        }
+        self.last_seen = self.last_seen.max(minute);
+        let h = minute.div_euclid(60);
+        let slot = &mut self.hours[h.rem_euclid(2) as usize];
+        if slot.0 != h {
+            *slot = (h, Bucket::default());
+        }
+        let acc = &mut slot.1;
+        acc.count += b.count;
+        acc.toned += b.toned;
+        acc.negative += b.negative;
+        acc.reshares += b.reshares;
+        acc.new_authors += b.new_authors;
+        acc.influential += b.influential;
+        acc.reach += b.reach;
+    }
+
+    fn is_new_author(&mut self, author_hash: u64, minute: i64) -> bool {
+        let slot = &mut self.authors[(author_hash as usize) % AUTHOR_SLOTS];
+        let h = (author_hash >> 32) as u32;
+        let m = minute as u32;
+        let new = slot.0 != h || m.wrapping_sub(slot.1) >= 60;
+        *slot = (h, m);
+        new
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Incident {
+    Idle { cooldown_until: i64 },
+    Open { id: String, severity: Severity, last_anomalous: i64, signal: Signal },
+}
+
+#[derive(Debug, Clone)]
+struct RuleState {
+    rule: Arc<Rule>,
+    scope: usize,
+    incident: Incident,
+    /// Event time of the last exact tone test per window, to run it at most every 10 s.
+    last_exact: Millis,
+}
+
+#[derive(Debug, Clone)]
+struct BrandState {
+    id: String,
+    name: String,
+    scope_defs: Vec<Scope>,
+    scopes: Vec<ScopeState>,
+    rules: Vec<RuleState>,
+}
+
+impl BrandState {
+    fn new(id: String, name: String, rules: &[Arc<Rule>], s: &EngineSettings) -> Self {
+        let mut scope_defs: Vec<Scope> = Vec::new();
+        let mut states = Vec::new();
+        for r in rules {
+            let idx = match scope_defs.iter().position(|x| *x == r.scope) {
+                Some(i) => i,
+                None => {
+                    scope_defs.push(r.scope.clone());
+                    scope_defs.len() - 1
+                }
+            };
+            states.push(RuleState { rule: r.clone(), scope: idx, incident: Incident::Idle { cooldown_until: i64::MIN }, last_exact: i64::MIN });
+        }
+        let scopes = scope_defs.iter().map(|_| ScopeState::new(s)).collect();
+        BrandState { id, name, scope_defs, scopes, rules: states }
+    }
+}
+
+/// Counters for the replay summary.
+#[derive(Debug, Clone, Default)]
+pub struct EngineStats {
+    /// Mentions processed (valid lines).
+    pub mentions: u64,
+    /// Mentions older than the allowed lateness (counted, not placed in windows).
+    pub late: u64,
+    /// Mentions that matched no brand.
+    pub unmatched: u64,
+    /// (mention, brand) pairs counted.
+    pub attributed: u64,
+    /// Mentions with a provider sentiment.
+    pub toned: u64,
+    /// Firing and escalated events by severity: watch, warning, critical.
+    pub by_severity: [u64; 3],
+    /// Resolved events.
+    pub resolved: u64,
+}
+
+/// The detection engine.
+pub struct Engine {
+    settings: EngineSettings,
+    default_rules: Vec<Arc<Rule>>,
+    alpha: f64,
+    brands: Vec<BrandState>,
+    by_id: HashMap<String, u32>,
+    matcher: BrandMatcher,
+    matched: Vec<u32>,
+    fired: Vec<(usize, Signal)>,
+    posts: PostLog,
+    now: Millis,
+    now_min: i64,
+    open: Vec<(u32, usize)>,
+    last_flatline_scan: i64,
+    /// Events produced since the caller last drained them, in event-time order.
+    pub events: Vec<AlertEvent>,
+    /// Counters.
+    pub stats: EngineStats,
+}
+
+impl Engine {
+    /// Builds the engine for a rule set.
+    ///
+    /// # Errors
+    /// When the keyword automaton cannot be built.
+    pub fn new(rules: &RuleSet) -> Result<Self, aho_corasick::BuildError> {
+        let default_rules: Vec<Arc<Rule>> = rules.default_rules.iter().cloned().map(Arc::new).collect();
+        let mut e = Engine {
+            settings: rules.settings.clone(),
+            default_rules,
+            alpha: rules.alpha(),
+            brands: Vec::with_capacity(rules.brands.len()),
+            by_id: HashMap::with_capacity(rules.brands.len()),
+            matcher: BrandMatcher::new(&[])?,
+            matched: Vec::new(),
+            fired: Vec::new(),
+            posts: PostLog::new(12 * 60),
+            now: i64::MIN,
+            now_min: i64::MIN,
+            open: Vec::new(),
+            last_flatline_scan: i64::MIN,
+            events: Vec::new(),
+            stats: EngineStats::default(),
+        };
+        let mut keywords = Vec::new();
+        for b in &rules.brands {
+            let idx = e.add_brand(b);
+            keywords.push(BrandKeywords { brand: idx, keywords: b.keywords.clone(), exclusions: b.exclusions.clone() });
+        }
+        e.matcher = BrandMatcher::new(&keywords)?;
+        Ok(e)
+    }
+
+    fn add_brand(&mut self, b: &BrandDef) -> u32 {
+        let rules: Vec<Arc<Rule>> = if b.rules.len() == self.default_rules.len()
+            && b.rules.iter().zip(&self.default_rules).all(|(x, y)| x.name == y.name && x.kind == y.kind && x.scope == y.scope)
+        {
+            self.default_rules.clone() // share the defaults: 100k brands, one copy of the rules
+        } else {
+            b.rules.iter().cloned().map(Arc::new).collect()
+        };
+        let idx = self.brands.len() as u32;
+        self.brands.push(BrandState::new(b.id.clone(), b.name.clone(), &rules, &self.settings));
+        self.by_id.insert(b.id.clone(), idx);
+        idx
+    }
+
+    /// Per-test significance level in use.
+    pub fn alpha(&self) -> f64 {
+        self.alpha
+    }
+
+    /// Number of brands known (defined or seen in `brand` fields).
+    pub fn brand_count(&self) -> usize {
+        self.brands.len()
+    }
+
+    /// Incidents still open, as (brand id, rule name).
+    pub fn open_incidents(&self) -> Vec<(String, String)> {
+        self.open.iter().map(|&(b, r)| (self.brands[b as usize].id.clone(), self.brands[b as usize].rules[r].rule.name.clone())).collect()
+    }
+
+    /// Processes one mention; alert events it causes are appended to [`Engine::events`].
+    pub fn process(&mut self, m: &Mention<'_>) {
+        self.stats.mentions += 1;
+        let minute = minute_of(m.at);
+        if self.now == i64::MIN {
+            self.now = m.at;
+            self.now_min = minute;
+        }
+        if m.at > self.now {
+            self.now = m.at;
+            if minute > self.now_min {
+                self.on_minute(minute);
+            }
+        }
+        if minute < self.now_min - self.settings.allowed_lateness_min {
+            self.stats.late += 1;
+            return;
+        }
+        self.matched.clear();
+        if let Some(id) = m.raw.brand.as_deref() {
+            let idx = match self.by_id.get(id) {
+                Some(&i) => i,
+                None => {
+                    let def = BrandDef { id: id.to_string(), name: id.to_string(), keywords: vec![], exclusions: vec![], rules: vec![] };
+                    let rules = self.default_rules.clone();
+                    let idx = self.brands.len() as u32;
+                    self.brands.push(BrandState::new(def.id.clone(), def.name, &rules, &self.settings));
+                    self.by_id.insert(def.id, idx);
+                    idx
+                }
+            };
+            self.matched.push(idx);
+        } else {
+            self.matcher.match_into(&m.raw.text, &mut self.matched);
+        }
+        if self.matched.is_empty() {
+            self.stats.unmatched += 1;
+            return;
+        }
+        let negative = m.raw.sentiment.is_some_and(|s| s < self.settings.negative_threshold);
+        if m.raw.sentiment.is_some() {
+            self.stats.toned += 1;
+        }
+        let followers = m.raw.author_followers.unwrap_or(0);
+        let mut bucket = Bucket {
+            count: 1,
+            toned: u32::from(m.raw.sentiment.is_some()),
+            negative: u32::from(negative),
+            reshares: u32::from(m.raw.shared_of.is_some()),
+            new_authors: 0,
+            influential: u32::from(followers >= INFLUENTIAL_FOLLOWERS),
+            reach: m.reach(),
+        };
+        let author_hash = fnv1a(m.raw.author.as_deref().unwrap_or(&m.raw.id).as_bytes());
+        let source = m.raw.source.as_deref();
+        let lang = m.raw.lang.as_deref();
+        for i in 0..self.matched.len() {
+            let b = self.matched[i];
+            self.stats.attributed += 1;
+            let nscopes = self.brands[b as usize].scopes.len();
+            for si in 0..nscopes {
+                let brand = &mut self.brands[b as usize];
+                if !brand.scope_defs[si].contains(source, lang) {
+                    continue;
+                }
+                let scope = &mut brand.scopes[si];
+                scope.sync(self.now_min, &self.settings);
+                bucket.new_authors = u32::from(scope.is_new_author(author_hash, minute));
+                scope.add(minute, &bucket);
+                self.fired.clear();
+                for (ri, rs) in brand.rules.iter_mut().enumerate() {
+                    if rs.scope != si {
+                        continue;
+                    }
+                    match rs.incident {
+                        Incident::Idle { cooldown_until } if self.now_min >= cooldown_until => {}
+                        _ => continue, // open incidents are re-tested once a minute
+                    }
+                    if rs.rule.kind == DetectorKind::Negative {
+                        // the exact beta-binomial tail costs microseconds: at most every 10 s
+                        if !negative || m.at - rs.last_exact < 10_000 {
+                            continue;
+                        }
+                    }
+                    let scope = &mut brand.scopes[si];
+                    if let Some(sig) = detect::evaluate(&rs.rule, &scope.windows.sums, &mut scope.ex, self.alpha) {
+                        self.fired.push((ri, sig));
+                    } else if rs.rule.kind == DetectorKind::Negative && scope.windows.sums[1].negative >= rs.rule.min_mentions {
+                        rs.last_exact = m.at;
+                    }
+                }
+                for k in 0..self.fired.len() {
+                    let (ri, sig) = self.fired[k];
+                    self.open_incident(b, ri, sig);
+                }
+            }
+        }
+        let matched = std::mem::take(&mut self.matched);
+        self.posts.record(m, &matched, minute, negative);
+        self.matched = matched;
+    }
+
+    fn severity_of(&self, b: u32, ri: usize, sig: &Signal) -> Severity {
+        let brand = &self.brands[b as usize];
+        let rs = &brand.rules[ri];
+        let scope = &brand.scopes[rs.scope];
+        let s = &scope.windows.sums[sig.window];
+        let share = (s.toned > 0).then(|| s.negative_share());
+        let evidence = sig.p_value.max(1e-300).ln() / self.alpha.ln();
+        let ratio = match rs.rule.kind {
+            DetectorKind::Negative => share.unwrap_or(0.0) / scope.ex.negative_share.max(1e-3),
+            _ => sig.observed / sig.expected.max(1e-9),
+        };
+        detect::severity(&rs.rule.kind, evidence, ratio, share, scope.ex.negative_share, s.influential)
+    }
+
+    fn open_incident(&mut self, b: u32, ri: usize, sig: Signal) {
+        let severity = self.severity_of(b, ri, &sig);
+        let brand = &mut self.brands[b as usize];
+        let rs = &mut brand.rules[ri];
+        let key = format!("{}/{}{}", brand.id, rs.rule.name, rs.rule.scope.key_suffix());
+        let id = format!("{:016x}", fnv1a(format!("{key}@{}", self.now).as_bytes()));
+        rs.incident = Incident::Open { id, severity, last_anomalous: self.now_min, signal: sig };
+        brand.scopes[rs.scope].open_incidents += 1;
+        self.open.push((b, ri));
+        self.stats.by_severity[severity as usize] += 1;
+        self.emit(b, ri, Status::Firing, severity, sig);
+    }
+
+    fn emit(&mut self, b: u32, ri: usize, status: Status, severity: Severity, sig: Signal) {
+        let brand = &self.brands[b as usize];
+        let rs = &brand.rules[ri];
+        let scope = &brand.scopes[rs.scope];
+        let Incident::Open { id, .. } = &rs.incident else { return };
+        let (start, end) = match rs.rule.kind {
+            DetectorKind::Flatline { .. } => (scope.last_seen + 1, self.now_min),
+            _ => (scope.windows.window_start(sig.window), self.now_min),
+        };
+        let s = scope.windows.sums[sig.window.min(3)];
+        let negative_only = rs.rule.kind == DetectorKind::Negative;
+        let (top_posts, top_terms) = if status == Status::Resolved { (Vec::new(), Vec::new()) } else { self.posts.explain(b, start, end, negative_only, 5, 8) };
+        let ev = AlertEvent {
+            schema: "crisiswatch.alert.v1",
+            id: id.clone(),
+            dedup_key: format!("{}/{}{}", brand.id, rs.rule.name, rs.rule.scope.key_suffix()),
+            status,
+            severity,
+            brand: brand.id.clone(),
+            brand_name: brand.name.clone(),
+            rule: rs.rule.name.clone(),
+            metric: rs.rule.kind.metric(),
+            at: format_rfc3339(self.now),
+            window_start: format_rfc3339(start * MINUTE_MS),
+            window_end: format_rfc3339((end + 1) * MINUTE_MS),
+            observed: sig.observed,
+            expected: (sig.expected * 100.0).round() / 100.0,
+            p_value: sig.p_value,
+            score: crate::stats::score(sig.p_value, self.alpha),
+            negative_share: (s.negative_share() * 1000.0).round() / 1000.0,
+            baseline_negative_share: (scope.ex.negative_share * 1000.0).round() / 1000.0,
+            mentions: s.count,
+            reshares: s.reshares,
+            authors: s.new_authors,
+            tone_source: if s.toned > 0 { "provider" } else { "none" },
+            top_posts,
+            top_terms,
+            category: "other".into(),
+            suggested_responses: Vec::new(),
+            curve: scope.windows.minute_counts(),
+        };
+        self.events.push(ev);
+    }
+
+    /// Event time entered minute `minute`: re-test open incidents, check silences.
+    fn on_minute(&mut self, minute: i64) {
+        self.now_min = minute;
+        let mut i = 0;
+        while i < self.open.len() {
+            let (b, ri) = self.open[i];
+            if self.retest_open(b, ri) {
+                self.open.swap_remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        if minute - self.last_flatline_scan >= 5 {
+            self.last_flatline_scan = minute;
+            self.scan_silence();
+        }
+    }
+
+    /// Returns true when the incident resolved.
+    fn retest_open(&mut self, b: u32, ri: usize) -> bool {
+        let (now_min, alpha) = (self.now_min, self.alpha);
+        let brand = &mut self.brands[b as usize];
+        let rs = &brand.rules[ri];
+        let scope = &mut brand.scopes[rs.scope];
+        scope.sync(now_min, &self.settings);
+        let Incident::Open { severity, last_anomalous, signal, .. } = rs.incident.clone() else { return true };
+        let (fresh, anomalous) = match rs.rule.kind {
+            DetectorKind::Flatline { min_expected } => {
+                let expected = scope.baseline.expected_minutes(scope.last_seen + 1, now_min);
+                let silent = detect::silence(min_expected / 2.0, expected, scope.ex.phi, alpha.sqrt()).is_some();
+                (None, silent)
+            }
+            _ => {
+                let sig = detect::evaluate(&rs.rule, &scope.windows.sums, &mut scope.ex, alpha);
+                let still = sig.is_some() || detect::still_anomalous(&rs.rule, &scope.windows.sums, &scope.ex, alpha);
+                (sig, still)
+            }
+        };
+        if let Some(sig) = fresh {
+            let new_sev = self.severity_of(b, ri, &sig);
+            if let Incident::Open { last_anomalous, signal, severity: sev, .. } = &mut self.brands[b as usize].rules[ri].incident {
+                *last_anomalous = now_min;
+                if sig.p_value < signal.p_value {
+                    *signal = sig;
+                }
+                if new_sev > *sev {
+                    *sev = new_sev;
+                    self.stats.by_severity[new_sev as usize] += 1;
+                    self.emit(b, ri, Status::Escalated, new_sev, sig);
+                }
+            }
+            return false;
+        }
+        if anomalous {
+            if let Incident::Open { last_anomalous, .. } = &mut self.brands[b as usize].rules[ri].incident {
+                *last_anomalous = now_min;
+            }
+            return false;
+        }
+        if now_min - last_anomalous < self.settings.hold_min {
+            return false;
+        }
+        // resolved: report the window as it is now
+        let brand = &self.brands[b as usize];
+        let scope = &brand.scopes[brand.rules[ri].scope];
+        let w = signal.window.min(3);
+        let s = scope.windows.sums[w];
+        let (observed, expected) = match brand.rules[ri].rule.kind {
+            DetectorKind::Negative => (f64::from(s.negative), f64::from(s.toned) * scope.ex.negative_share),
+            DetectorKind::Reach => (f64::from(s.influential), scope.ex.mentions[w] * scope.ex.influential_share),
+            _ => (f64::from(s.count), scope.ex.mentions[w]),
+        };
+        let p = crate::stats::nb_upper_tail(observed, expected, scope.ex.phi);
+        let now_sig = Signal { window: w, observed, expected, p_value: p };
+        self.stats.resolved += 1;
+        self.emit(b, ri, Status::Resolved, severity, now_sig);
+        let cooldown = self.settings.cooldown_min;
+        let brand = &mut self.brands[b as usize];
+        let si = brand.rules[ri].scope;
+        brand.rules[ri].incident = Incident::Idle { cooldown_until: now_min + cooldown };
+        brand.scopes[si].open_incidents = brand.scopes[si].open_incidents.saturating_sub(1);
+        true
+    }
+
+    fn scan_silence(&mut self) {
+        let (now_min, alpha) = (self.now_min, self.alpha);
+        for b in 0..self.brands.len() {
+            for ri in 0..self.brands[b].rules.len() {
+                let brand = &mut self.brands[b];
+                let rs = &brand.rules[ri];
+                let DetectorKind::Flatline { min_expected } = rs.rule.kind else { continue };
+                if !matches!(rs.incident, Incident::Idle { cooldown_until } if now_min >= cooldown_until) {
+                    continue;
+                }
+                let scope = &mut brand.scopes[rs.scope];
+                if scope.last_seen == i64::MIN || now_min - scope.last_seen < 10 {
+                    continue;
+                }
+                scope.sync(now_min, &self.settings);
+                if !scope.ex.warm {
+                    continue;
+                }
+                let expected = scope.baseline.expected_minutes(scope.last_seen + 1, now_min);
+                if let Some(p) = detect::silence(min_expected, expected, scope.ex.phi, alpha) {
+                    let sig = Signal { window: 2, observed: 0.0, expected, p_value: p };
+                    self.open_incident(b as u32, ri, sig);
+                }
+            }
+        }
+    }
+}
