@@ -2,10 +2,10 @@
 //! state change, written by `replay`, sent by the notifiers and stored by the service.
 
 use crate::explain::{TopPost, TopTerm};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Incident status carried by an event.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// The incident opened.
@@ -19,7 +19,7 @@ pub enum Status {
 }
 
 /// How urgent an incident is.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Worth a look (includes benign bursts such as a campaign going well).
@@ -42,7 +42,7 @@ impl Severity {
 }
 
 /// A suggested first response (filled in by the playbooks).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SuggestedResponse {
     /// Language of the draft.
     pub lang: String,
@@ -51,10 +51,10 @@ pub struct SuggestedResponse {
 }
 
 /// One alert event.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AlertEvent {
     /// Always `crisiswatch.alert.v1`.
-    pub schema: &'static str,
+    pub schema: String,
     /// Incident id, stable across its events.
     pub id: String,
     /// `brand/rule` plus scope.
@@ -70,7 +70,7 @@ pub struct AlertEvent {
     /// Rule name.
     pub rule: String,
     /// `volume`, `negative`, `reach`, `flatline`.
-    pub metric: &'static str,
+    pub metric: String,
     /// RFC 3339 event time of the change.
     pub at: String,
     /// Window tested.
@@ -96,7 +96,7 @@ pub struct AlertEvent {
     /// Approximate distinct authors in the window (extension).
     pub authors: u32,
     /// Where the tone came from: `provider` or `none` (extension; the model comes later).
-    pub tone_source: &'static str,
+    pub tone_source: String,
     /// Posts that drive it.
     pub top_posts: Vec<TopPost>,
     /// Over-represented terms.

@@ -17,7 +17,6 @@
 //! profile is flat and φ keeps its conservative prior; [`Baseline::is_warm`] is false and the
 //! volume and reach detectors stay silent (the tone detector uses a prior share instead).
 
-use crate::stats::nb_critical;
 use crate::time::HOUR_MS;
 use crate::window::Bucket;
 
@@ -36,15 +35,22 @@ pub struct BaselineParams {
 
 impl Default for BaselineParams {
     fn default() -> Self {
-        BaselineParams { warmup_hours: 24, prior_phi: 0.25, prior_negative_share: 0.2, max_freeze_hours: 24 }
+        BaselineParams {
+            warmup_hours: 24,
+            prior_phi: 0.25,
+            prior_negative_share: 0.2,
+            max_freeze_hours: 72,
+        }
     }
 }
 
 const LEVEL_RATE: f64 = 0.02;
 const DAILY_RATE: f64 = 0.15;
 const DOW_RATE: f64 = 0.01;
-const DISPERSION_RATE: f64 = 0.01;
-const SHARE_RATE: f64 = 0.02;
+const DISPERSION_RATE: f64 = 0.02;
+/// Hours of data the dispersion prior is worth once warm-up ends.
+const PRIOR_HOURS: f64 = 12.0;
+const SHARE_RATE: f64 = 0.005;
 const MIN_PHI: f64 = 0.005;
 const MAX_PHI: f64 = 3.0;
 
@@ -81,11 +87,11 @@ impl Baseline {
             frozen_hours: 0,
             warm_sum: 0.0,
             warm_hourly: [0.0; 24],
-            // prior φ worth the weight of ~ 20 hours at 10 mentions/hour
-            disp_num: p.prior_phi * 2000.0,
-            disp_den: 2000.0,
-            neg_num: p.prior_negative_share * 50.0,
-            neg_den: 50.0,
+            // re-weighted when warm-up ends, see `learn_volume`
+            disp_num: p.prior_phi,
+            disp_den: 1.0,
+            neg_num: p.prior_negative_share * 20.0,
+            neg_den: 20.0,
             rho_num: 0.02 * 500.0,
             rho_den: 500.0,
             infl_num: 0.02 * 200.0,
@@ -150,34 +156,55 @@ impl Baseline {
 
     /// Learns one closed hour. `anomalous` is true while an incident is open on this scope.
     pub fn learn_hour(&mut self, p: &BaselineParams, hour: i64, b: &Bucket, anomalous: bool) {
+        let freeze =
+            anomalous && self.hours >= p.warmup_hours && self.frozen_hours < p.max_freeze_hours;
+        self.learn_tone_and_reach(b, freeze);
+        self.learn_volume(p, hour, f64::from(b.count), anomalous);
+    }
+
+    /// Learns the volume `y` of one closed hour (also used by the NAB runner with
+    /// non-integer values).
+    pub fn learn_volume(&mut self, p: &BaselineParams, hour: i64, y: f64, anomalous: bool) {
         self.last_hour = hour;
-        let y = f64::from(b.count);
         if self.hours < p.warmup_hours {
             self.warm_sum += y;
-            self.warm_hourly[hour.rem_euclid(24) as usize] += b.count as f32;
+            self.warm_hourly[hour.rem_euclid(24) as usize] += y as f32;
             self.hours += 1;
             self.level = self.warm_sum / f64::from(self.hours);
-            if self.hours == p.warmup_hours && p.warmup_hours >= 24 {
-                self.seed_daily_shape();
+            if self.hours == p.warmup_hours {
+                if p.warmup_hours >= 24 {
+                    self.seed_daily_shape();
+                }
+                // the prior φ now weighs as much as PRIOR_HOURS hours of data at this level
+                let e = self.level.max(0.05);
+                let w = 1.0 / (1.0 + p.prior_phi * e).powi(2);
+                self.disp_den = PRIOR_HOURS * DISPERSION_RATE * w * e * e;
+                self.disp_num = p.prior_phi * self.disp_den;
             }
-            self.learn_tone_and_reach(b, false);
             return;
         }
         self.hours = self.hours.saturating_add(1);
         let freeze = anomalous && self.frozen_hours < p.max_freeze_hours;
-        self.frozen_hours = if anomalous { self.frozen_hours.saturating_add(1) } else { 0 };
-        self.learn_tone_and_reach(b, freeze);
+        self.frozen_hours = if anomalous {
+            self.frozen_hours.saturating_add(1)
+        } else {
+            0
+        };
         if freeze {
             return;
         }
         let e = self.expected_hour(hour).max(0.05);
         let phi = self.phi();
-        let upper = f64::from(nb_critical(e, phi, 1e-3));
-        let lower = (e - 3.0 * (e + phi * e * e).sqrt()).max(0.0);
+        // winsorise at about ±3 sd (normal approximation: this runs once an hour per scope,
+        // and the exact critical count would cost more than the whole hour's mentions)
+        let sd = (e + phi * e * e).sqrt();
+        let upper = e + 3.1 * sd + 1.0;
+        let lower = (e - 3.0 * sd).max(0.0);
         let yc = y.clamp(lower, upper);
         // dispersion: weighted method of moments, E[(y − e)² − e] = φ e²
         let w = 1.0 / (1.0 + phi * e).powi(2);
-        self.disp_num = (1.0 - DISPERSION_RATE) * self.disp_num + DISPERSION_RATE * w * ((yc - e).powi(2) - e);
+        self.disp_num =
+            (1.0 - DISPERSION_RATE) * self.disp_num + DISPERSION_RATE * w * ((yc - e).powi(2) - e);
         self.disp_den = (1.0 - DISPERSION_RATE) * self.disp_den + DISPERSION_RATE * w * e * e;
         self.disp_num = self.disp_num.max(MIN_PHI * self.disp_den);
         // level and profile (multiplicative Holt–Winters with the profile factored)
@@ -208,7 +235,8 @@ impl Baseline {
             let n = f64::from(b.count);
             let q = self.influential_share();
             let cap = n * q + 4.0 * (n * q).sqrt() + 1.0;
-            self.infl_num = (1.0 - SHARE_RATE) * self.infl_num + SHARE_RATE * f64::from(b.influential).min(cap);
+            self.infl_num =
+                (1.0 - SHARE_RATE) * self.infl_num + SHARE_RATE * f64::from(b.influential).min(cap);
             self.infl_den = (1.0 - SHARE_RATE) * self.infl_den + SHARE_RATE * n;
         }
         if b.toned == 0 || freeze {
@@ -217,12 +245,14 @@ impl Baseline {
         let (n, k) = (f64::from(b.toned), f64::from(b.negative));
         let p0 = self.negative_share();
         let sd = (n * p0 * (1.0 - p0) * (1.0 + (n - 1.0) * self.rho())).sqrt();
-        let kc = k.min(n * p0 + 4.0 * sd + 1.0);
+        // winsorised: a crisis hour teaches the usual share little
+        let kc = k.min(n * p0 + 2.5 * sd + 1.0);
         self.neg_num = (1.0 - SHARE_RATE) * self.neg_num + SHARE_RATE * kc;
         self.neg_den = (1.0 - SHARE_RATE) * self.neg_den + SHARE_RATE * n;
         if n >= 5.0 {
             let v = n * p0 * (1.0 - p0);
-            self.rho_num = (1.0 - SHARE_RATE) * self.rho_num + SHARE_RATE * ((kc - n * p0).powi(2) - v);
+            self.rho_num =
+                (1.0 - SHARE_RATE) * self.rho_num + SHARE_RATE * ((kc - n * p0).powi(2) - v);
             self.rho_den = (1.0 - SHARE_RATE) * self.rho_den + SHARE_RATE * v * (n - 1.0);
         }
     }
@@ -262,7 +292,15 @@ mod tests {
     use rand_distr::{Distribution, Gamma, Poisson};
 
     fn hour_bucket(count: u32, negative: u32) -> Bucket {
-        Bucket { count, toned: count, negative, reshares: 0, new_authors: count, influential: 0, reach: 2.0 * count as f32 }
+        Bucket {
+            count,
+            toned: count,
+            negative,
+            reshares: 0,
+            new_authors: count,
+            influential: 0,
+            reach: 2.0 * count as f32,
+        }
     }
 
     /// A diurnal Poisson stream: the baseline should learn the level and the daily shape.
@@ -271,17 +309,27 @@ mod tests {
         let p = BaselineParams::default();
         let mut b = Baseline::new(&p);
         let mut rng = rand_pcg::Pcg64::seed_from_u64(7);
-        let truth = |h: i64| 100.0 * (1.0 + 0.6 * ((h % 24) as f64 / 24.0 * std::f64::consts::TAU).sin());
+        let truth =
+            |h: i64| 100.0 * (1.0 + 0.6 * ((h % 24) as f64 / 24.0 * std::f64::consts::TAU).sin());
         for h in 0..24 * 21 {
             let y = Poisson::new(truth(h)).unwrap().sample(&mut rng) as u32;
             b.learn_hour(&p, h, &hour_bucket(y, y / 5), false);
         }
         for h in 24 * 21..24 * 22 {
             let rel = b.expected_hour(h) / truth(h);
-            assert!((0.85..1.15).contains(&rel), "hour {h}: expected {} truth {}", b.expected_hour(h), truth(h));
+            assert!(
+                (0.85..1.15).contains(&rel),
+                "hour {h}: expected {} truth {}",
+                b.expected_hour(h),
+                truth(h)
+            );
         }
         // Poisson data: what remains of φ is the profile's own prediction error (≈ 5%)
-        assert!(b.phi() < 0.08, "Poisson data should give small dispersion, got {}", b.phi());
+        assert!(
+            b.phi() < 0.08,
+            "Poisson data should give small dispersion, got {}",
+            b.phi()
+        );
         assert!((b.negative_share() - 0.2).abs() < 0.02);
     }
 
@@ -293,7 +341,9 @@ mod tests {
         let mut rng = rand_pcg::Pcg64::seed_from_u64(11);
         let g = Gamma::new(10.0, 0.1).unwrap(); // mean 1, variance 0.1
         for h in 0..24 * 60 {
-            let y = Poisson::new(50.0 * g.sample(&mut rng)).unwrap().sample(&mut rng) as u32;
+            let y = Poisson::new(50.0 * g.sample(&mut rng))
+                .unwrap()
+                .sample(&mut rng) as u32;
             b.learn_hour(&p, h, &hour_bucket(y, 0), false);
         }
         assert!((0.06..0.15).contains(&b.phi()), "phi {}", b.phi());

@@ -49,7 +49,12 @@ pub struct Signal {
 
 /// Tests `rule` against the window sums at significance `alpha`. The guards come first and
 /// are cheap, so the exact tail is computed only for the rare windows that pass them.
-pub fn evaluate(rule: &Rule, sums: &[Bucket; 4], ex: &mut Expectation, alpha: f64) -> Option<Signal> {
+pub fn evaluate(
+    rule: &Rule,
+    sums: &[Bucket; 4],
+    ex: &mut Expectation,
+    alpha: f64,
+) -> Option<Signal> {
     let mut best: Option<Signal> = None;
     for &w in rule.kind.windows() {
         let s = &sums[w];
@@ -65,7 +70,12 @@ pub fn evaluate(rule: &Rule, sums: &[Bucket; 4], ex: &mut Expectation, alpha: f6
                 if n < ex.volume_critical[w] {
                     continue;
                 }
-                Signal { window: w, observed: f64::from(n), expected: mu, p_value: nb_upper_tail(f64::from(n), mu, ex.phi) }
+                Signal {
+                    window: w,
+                    observed: f64::from(n),
+                    expected: mu,
+                    p_value: nb_upper_tail(f64::from(n), mu, ex.phi),
+                }
             }
             DetectorKind::Negative => match negative_signal(rule, s, ex, w) {
                 Some(sig) => sig,
@@ -76,7 +86,12 @@ pub fn evaluate(rule: &Rule, sums: &[Bucket; 4], ex: &mut Expectation, alpha: f6
                 if !ex.warm || c < rule.min_mentions || f64::from(c) < rule.min_ratio * mu {
                     continue;
                 }
-                Signal { window: w, observed: f64::from(c), expected: mu, p_value: nb_upper_tail(f64::from(c), mu, ex.phi) }
+                Signal {
+                    window: w,
+                    observed: f64::from(c),
+                    expected: mu,
+                    p_value: nb_upper_tail(f64::from(c), mu, ex.phi),
+                }
             }
             DetectorKind::Flatline { .. } => continue, // tested on silence, see `silence`
         };
@@ -100,7 +115,12 @@ fn negative_signal(rule: &Rule, s: &Bucket, ex: &Expectation, w: usize) -> Optio
     if (f64::from(k) - nf * p0) < 3.0 * sd {
         return None; // cheap normal gate: the exact tail cannot be below α (α < 1e-3)
     }
-    Some(Signal { window: w, observed: f64::from(k), expected: nf * p0, p_value: beta_binomial_upper_tail(k, n, p0, rho) })
+    Some(Signal {
+        window: w,
+        observed: f64::from(k),
+        expected: nf * p0,
+        p_value: beta_binomial_upper_tail(k, n, p0, rho),
+    })
 }
 
 /// Tests a silence of `silent_minutes` in which the baseline expected `expected` mentions.
@@ -119,13 +139,25 @@ pub fn still_anomalous(rule: &Rule, sums: &[Bucket; 4], ex: &Expectation, alpha:
     rule.kind.windows().iter().any(|&w| {
         let s = &sums[w];
         match rule.kind {
-            DetectorKind::Volume => ex.warm && nb_upper_tail(f64::from(s.count), ex.mentions[w], ex.phi) < relaxed,
+            DetectorKind::Volume => {
+                ex.warm && nb_upper_tail(f64::from(s.count), ex.mentions[w], ex.phi) < relaxed
+            }
             DetectorKind::Negative => {
                 s.negative > 0
-                    && beta_binomial_upper_tail(s.negative, s.toned, ex.negative_share, if ex.warm { ex.rho } else { ex.rho.max(0.1) }) < relaxed
+                    && beta_binomial_upper_tail(
+                        s.negative,
+                        s.toned,
+                        ex.negative_share,
+                        if ex.warm { ex.rho } else { ex.rho.max(0.1) },
+                    ) < relaxed
             }
             DetectorKind::Reach => {
-                ex.warm && nb_upper_tail(f64::from(s.influential), ex.mentions[w] * ex.influential_share, ex.phi) < relaxed
+                ex.warm
+                    && nb_upper_tail(
+                        f64::from(s.influential),
+                        ex.mentions[w] * ex.influential_share,
+                        ex.phi,
+                    ) < relaxed
             }
             DetectorKind::Flatline { .. } => false,
         }
@@ -135,7 +167,14 @@ pub fn still_anomalous(rule: &Rule, sums: &[Bucket; 4], ex: &Expectation, alpha:
 /// Severity from the evidence. `evidence` is log(p)/log(α) (1 at the significance level),
 /// `share`/`usual` the window's and the baseline's negative share (`share` is `None` when no
 /// mention in the window has a known tone).
-pub fn severity(kind: &DetectorKind, evidence: f64, ratio: f64, share: Option<f64>, usual: f64, influential: u32) -> Severity {
+pub fn severity(
+    kind: &DetectorKind,
+    evidence: f64,
+    ratio: f64,
+    share: Option<f64>,
+    usual: f64,
+    influential: u32,
+) -> Severity {
     let more_negative = share.map(|s| s >= (usual * 1.3).max(usual + 0.1));
     let very_negative = share.is_some_and(|s| s >= 0.5);
     match kind {
@@ -151,7 +190,9 @@ pub fn severity(kind: &DetectorKind, evidence: f64, ratio: f64, share: Option<f6
                 }
             }
             Some(true) => {
-                if very_negative && ((evidence >= 2.0 && ratio >= 4.0) || (influential >= 3 && ratio >= 3.0)) {
+                if very_negative
+                    && ((evidence >= 2.0 && ratio >= 4.0) || (influential >= 3 && ratio >= 3.0))
+                {
                     Severity::Critical
                 } else {
                     Severity::Warning
@@ -174,7 +215,13 @@ mod tests {
     use crate::rules::Scope;
 
     fn rule(kind: DetectorKind, min_mentions: u32, min_ratio: f64) -> Rule {
-        Rule { name: "r".into(), scope: Scope::default(), kind, min_mentions, min_ratio }
+        Rule {
+            name: "r".into(),
+            scope: Scope::default(),
+            kind,
+            min_mentions,
+            min_ratio,
+        }
     }
 
     fn ex(mu15: f64) -> Expectation {
@@ -192,8 +239,18 @@ mod tests {
     /// Window sums for a 15-minute window of `count` mentions, `negative` of them negative,
     /// in an otherwise quiet stream (the 5-min window holds a third, longer ones the same).
     fn sums(count: u32, negative: u32) -> [Bucket; 4] {
-        let b = Bucket { count, toned: count, negative, ..Bucket::default() };
-        let five = Bucket { count: count / 3, toned: count / 3, negative: negative / 3, ..Bucket::default() };
+        let b = Bucket {
+            count,
+            toned: count,
+            negative,
+            ..Bucket::default()
+        };
+        let five = Bucket {
+            count: count / 3,
+            toned: count / 3,
+            negative: negative / 3,
+            ..Bucket::default()
+        };
         [five, b, b, b]
     }
 
@@ -212,7 +269,8 @@ mod tests {
     #[test]
     fn negative_fires_on_share_jump_at_flat_volume() {
         let r = rule(DetectorKind::Negative, 8, 1.5);
-        let s = evaluate(&r, &sums(40, 28), &mut ex(40.0), 1e-5).expect("28/40 negative vs 20% usual");
+        let s =
+            evaluate(&r, &sums(40, 28), &mut ex(40.0), 1e-5).expect("28/40 negative vs 20% usual");
         assert!(s.p_value < 1e-5);
         assert!(evaluate(&r, &sums(40, 10), &mut ex(40.0), 1e-5).is_none());
     }
@@ -220,9 +278,18 @@ mod tests {
     #[test]
     fn severity_caps_positive_bursts_at_watch() {
         let k = DetectorKind::Volume;
-        assert_eq!(severity(&k, 10.0, 20.0, Some(0.05), 0.2, 10), Severity::Watch);
-        assert_eq!(severity(&k, 3.0, 8.0, Some(0.7), 0.2, 0), Severity::Critical);
-        assert_eq!(severity(&k, 1.2, 2.5, Some(0.35), 0.2, 0), Severity::Warning);
+        assert_eq!(
+            severity(&k, 10.0, 20.0, Some(0.05), 0.2, 10),
+            Severity::Watch
+        );
+        assert_eq!(
+            severity(&k, 3.0, 8.0, Some(0.7), 0.2, 0),
+            Severity::Critical
+        );
+        assert_eq!(
+            severity(&k, 1.2, 2.5, Some(0.35), 0.2, 0),
+            Severity::Warning
+        );
         assert!(silence(30.0, 60.0, 0.05, 1e-5).is_some());
         assert!(silence(30.0, 10.0, 0.05, 1e-5).is_none());
     }

@@ -68,8 +68,13 @@ impl ScopeState {
         while self.next_hour <= last_closed {
             let h = self.next_hour;
             let slot = &mut self.hours[h.rem_euclid(2) as usize];
-            let b = if slot.0 == h { std::mem::take(&mut slot.1) } else { Bucket::default() };
-            self.baseline.learn_hour(&s.baseline, h, &b, self.open_incidents > 0);
+            let b = if slot.0 == h {
+                std::mem::take(&mut slot.1)
+            } else {
+                Bucket::default()
+            };
+            self.baseline
+                .learn_hour(&s.baseline, h, &b, self.open_incidents > 0);
             self.next_hour += 1;
         }
         self.windows.advance(now_min);
@@ -77,7 +82,9 @@ impl ScopeState {
             self.ex_minute = now_min;
             let mut mentions = [0.0; 4];
             for (i, m) in mentions.iter_mut().enumerate() {
-                *m = self.baseline.expected_minutes(self.windows.window_start(i), now_min);
+                *m = self
+                    .baseline
+                    .expected_minutes(self.windows.window_start(i), now_min);
             }
             self.ex = Expectation {
                 mentions,
@@ -127,8 +134,15 @@ impl ScopeState {
 
 #[derive(Debug, Clone)]
 enum Incident {
-    Idle { cooldown_until: i64 },
-    Open { id: String, severity: Severity, last_anomalous: i64, signal: Signal },
+    Idle {
+        cooldown_until: i64,
+    },
+    Open {
+        id: String,
+        severity: Severity,
+        last_anomalous: i64,
+        signal: Signal,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -161,10 +175,23 @@ impl BrandState {
                     scope_defs.len() - 1
                 }
             };
-            states.push(RuleState { rule: r.clone(), scope: idx, incident: Incident::Idle { cooldown_until: i64::MIN }, last_exact: i64::MIN });
+            states.push(RuleState {
+                rule: r.clone(),
+                scope: idx,
+                incident: Incident::Idle {
+                    cooldown_until: i64::MIN,
+                },
+                last_exact: i64::MIN,
+            });
         }
         let scopes = scope_defs.iter().map(|_| ScopeState::new(s)).collect();
-        BrandState { id, name, scope_defs, scopes, rules: states }
+        BrandState {
+            id,
+            name,
+            scope_defs,
+            scopes,
+            rules: states,
+        }
     }
 }
 
@@ -214,7 +241,8 @@ impl Engine {
     /// # Errors
     /// When the keyword automaton cannot be built.
     pub fn new(rules: &RuleSet) -> Result<Self, aho_corasick::BuildError> {
-        let default_rules: Vec<Arc<Rule>> = rules.default_rules.iter().cloned().map(Arc::new).collect();
+        let default_rules: Vec<Arc<Rule>> =
+            rules.default_rules.iter().cloned().map(Arc::new).collect();
         let mut e = Engine {
             settings: rules.settings.clone(),
             default_rules,
@@ -224,7 +252,7 @@ impl Engine {
             matcher: BrandMatcher::new(&[])?,
             matched: Vec::new(),
             fired: Vec::new(),
-            posts: PostLog::new(12 * 60),
+            posts: PostLog::new(10 * 60),
             now: i64::MIN,
             now_min: i64::MIN,
             open: Vec::new(),
@@ -235,7 +263,11 @@ impl Engine {
         let mut keywords = Vec::new();
         for b in &rules.brands {
             let idx = e.add_brand(b);
-            keywords.push(BrandKeywords { brand: idx, keywords: b.keywords.clone(), exclusions: b.exclusions.clone() });
+            keywords.push(BrandKeywords {
+                brand: idx,
+                keywords: b.keywords.clone(),
+                exclusions: b.exclusions.clone(),
+            });
         }
         e.matcher = BrandMatcher::new(&keywords)?;
         Ok(e)
@@ -243,14 +275,22 @@ impl Engine {
 
     fn add_brand(&mut self, b: &BrandDef) -> u32 {
         let rules: Vec<Arc<Rule>> = if b.rules.len() == self.default_rules.len()
-            && b.rules.iter().zip(&self.default_rules).all(|(x, y)| x.name == y.name && x.kind == y.kind && x.scope == y.scope)
+            && b.rules
+                .iter()
+                .zip(&self.default_rules)
+                .all(|(x, y)| x.name == y.name && x.kind == y.kind && x.scope == y.scope)
         {
             self.default_rules.clone() // share the defaults: 100k brands, one copy of the rules
         } else {
             b.rules.iter().cloned().map(Arc::new).collect()
         };
         let idx = self.brands.len() as u32;
-        self.brands.push(BrandState::new(b.id.clone(), b.name.clone(), &rules, &self.settings));
+        self.brands.push(BrandState::new(
+            b.id.clone(),
+            b.name.clone(),
+            &rules,
+            &self.settings,
+        ));
         self.by_id.insert(b.id.clone(), idx);
         idx
     }
@@ -267,7 +307,15 @@ impl Engine {
 
     /// Incidents still open, as (brand id, rule name).
     pub fn open_incidents(&self) -> Vec<(String, String)> {
-        self.open.iter().map(|&(b, r)| (self.brands[b as usize].id.clone(), self.brands[b as usize].rules[r].rule.name.clone())).collect()
+        self.open
+            .iter()
+            .map(|&(b, r)| {
+                (
+                    self.brands[b as usize].id.clone(),
+                    self.brands[b as usize].rules[r].rule.name.clone(),
+                )
+            })
+            .collect()
     }
 
     /// Processes one mention; alert events it causes are appended to [`Engine::events`].
@@ -293,10 +341,21 @@ impl Engine {
             let idx = match self.by_id.get(id) {
                 Some(&i) => i,
                 None => {
-                    let def = BrandDef { id: id.to_string(), name: id.to_string(), keywords: vec![], exclusions: vec![], rules: vec![] };
+                    let def = BrandDef {
+                        id: id.to_string(),
+                        name: id.to_string(),
+                        keywords: vec![],
+                        exclusions: vec![],
+                        rules: vec![],
+                    };
                     let rules = self.default_rules.clone();
                     let idx = self.brands.len() as u32;
-                    self.brands.push(BrandState::new(def.id.clone(), def.name, &rules, &self.settings));
+                    self.brands.push(BrandState::new(
+                        def.id.clone(),
+                        def.name,
+                        &rules,
+                        &self.settings,
+                    ));
                     self.by_id.insert(def.id, idx);
                     idx
                 }
@@ -309,7 +368,10 @@ impl Engine {
             self.stats.unmatched += 1;
             return;
         }
-        let negative = m.raw.sentiment.is_some_and(|s| s < self.settings.negative_threshold);
+        let negative = m
+            .raw
+            .sentiment
+            .is_some_and(|s| s < self.settings.negative_threshold);
         if m.raw.sentiment.is_some() {
             self.stats.toned += 1;
         }
@@ -350,14 +412,18 @@ impl Engine {
                     }
                     if rs.rule.kind == DetectorKind::Negative {
                         // the exact beta-binomial tail costs microseconds: at most every 10 s
-                        if !negative || m.at - rs.last_exact < 10_000 {
+                        if !negative || m.at < rs.last_exact.saturating_add(10_000) {
                             continue;
                         }
                     }
                     let scope = &mut brand.scopes[si];
-                    if let Some(sig) = detect::evaluate(&rs.rule, &scope.windows.sums, &mut scope.ex, self.alpha) {
+                    if let Some(sig) =
+                        detect::evaluate(&rs.rule, &scope.windows.sums, &mut scope.ex, self.alpha)
+                    {
                         self.fired.push((ri, sig));
-                    } else if rs.rule.kind == DetectorKind::Negative && scope.windows.sums[1].negative >= rs.rule.min_mentions {
+                    } else if rs.rule.kind == DetectorKind::Negative
+                        && scope.windows.sums[1].negative >= rs.rule.min_mentions
+                    {
                         rs.last_exact = m.at;
                     }
                 }
@@ -383,16 +449,33 @@ impl Engine {
             DetectorKind::Negative => share.unwrap_or(0.0) / scope.ex.negative_share.max(1e-3),
             _ => sig.observed / sig.expected.max(1e-9),
         };
-        detect::severity(&rs.rule.kind, evidence, ratio, share, scope.ex.negative_share, s.influential)
+        detect::severity(
+            &rs.rule.kind,
+            evidence,
+            ratio,
+            share,
+            scope.ex.negative_share,
+            s.influential,
+        )
     }
 
     fn open_incident(&mut self, b: u32, ri: usize, sig: Signal) {
         let severity = self.severity_of(b, ri, &sig);
         let brand = &mut self.brands[b as usize];
         let rs = &mut brand.rules[ri];
-        let key = format!("{}/{}{}", brand.id, rs.rule.name, rs.rule.scope.key_suffix());
+        let key = format!(
+            "{}/{}{}",
+            brand.id,
+            rs.rule.name,
+            rs.rule.scope.key_suffix()
+        );
         let id = format!("{:016x}", fnv1a(format!("{key}@{}", self.now).as_bytes()));
-        rs.incident = Incident::Open { id, severity, last_anomalous: self.now_min, signal: sig };
+        rs.incident = Incident::Open {
+            id,
+            severity,
+            last_anomalous: self.now_min,
+            signal: sig,
+        };
         brand.scopes[rs.scope].open_incidents += 1;
         self.open.push((b, ri));
         self.stats.by_severity[severity as usize] += 1;
@@ -403,24 +486,35 @@ impl Engine {
         let brand = &self.brands[b as usize];
         let rs = &brand.rules[ri];
         let scope = &brand.scopes[rs.scope];
-        let Incident::Open { id, .. } = &rs.incident else { return };
+        let Incident::Open { id, .. } = &rs.incident else {
+            return;
+        };
         let (start, end) = match rs.rule.kind {
             DetectorKind::Flatline { .. } => (scope.last_seen + 1, self.now_min),
             _ => (scope.windows.window_start(sig.window), self.now_min),
         };
         let s = scope.windows.sums[sig.window.min(3)];
         let negative_only = rs.rule.kind == DetectorKind::Negative;
-        let (top_posts, top_terms) = if status == Status::Resolved { (Vec::new(), Vec::new()) } else { self.posts.explain(b, start, end, negative_only, 5, 8) };
+        let (top_posts, top_terms) = if status == Status::Resolved {
+            (Vec::new(), Vec::new())
+        } else {
+            self.posts.explain(b, start, end, negative_only, 5, 8)
+        };
         let ev = AlertEvent {
-            schema: "crisiswatch.alert.v1",
+            schema: "crisiswatch.alert.v1".into(),
             id: id.clone(),
-            dedup_key: format!("{}/{}{}", brand.id, rs.rule.name, rs.rule.scope.key_suffix()),
+            dedup_key: format!(
+                "{}/{}{}",
+                brand.id,
+                rs.rule.name,
+                rs.rule.scope.key_suffix()
+            ),
             status,
             severity,
             brand: brand.id.clone(),
             brand_name: brand.name.clone(),
             rule: rs.rule.name.clone(),
-            metric: rs.rule.kind.metric(),
+            metric: rs.rule.kind.metric().into(),
             at: format_rfc3339(self.now),
             window_start: format_rfc3339(start * MINUTE_MS),
             window_end: format_rfc3339((end + 1) * MINUTE_MS),
@@ -433,7 +527,7 @@ impl Engine {
             mentions: s.count,
             reshares: s.reshares,
             authors: s.new_authors,
-            tone_source: if s.toned > 0 { "provider" } else { "none" },
+            tone_source: if s.toned > 0 { "provider" } else { "none" }.into(),
             top_posts,
             top_terms,
             category: "other".into(),
@@ -455,7 +549,7 @@ impl Engine {
                 i += 1;
             }
         }
-        if minute - self.last_flatline_scan >= 5 {
+        if minute.saturating_sub(self.last_flatline_scan) >= 5 {
             self.last_flatline_scan = minute;
             self.scan_silence();
         }
@@ -468,22 +562,41 @@ impl Engine {
         let rs = &brand.rules[ri];
         let scope = &mut brand.scopes[rs.scope];
         scope.sync(now_min, &self.settings);
-        let Incident::Open { severity, last_anomalous, signal, .. } = rs.incident.clone() else { return true };
+        let Incident::Open {
+            severity,
+            last_anomalous,
+            signal,
+            ..
+        } = rs.incident.clone()
+        else {
+            return true;
+        };
         let (fresh, anomalous) = match rs.rule.kind {
             DetectorKind::Flatline { min_expected } => {
-                let expected = scope.baseline.expected_minutes(scope.last_seen + 1, now_min);
-                let silent = detect::silence(min_expected / 2.0, expected, scope.ex.phi, alpha.sqrt()).is_some();
+                let expected = scope
+                    .baseline
+                    .expected_minutes(scope.last_seen + 1, now_min);
+                let silent =
+                    detect::silence(min_expected / 2.0, expected, scope.ex.phi, alpha.sqrt())
+                        .is_some();
                 (None, silent)
             }
             _ => {
                 let sig = detect::evaluate(&rs.rule, &scope.windows.sums, &mut scope.ex, alpha);
-                let still = sig.is_some() || detect::still_anomalous(&rs.rule, &scope.windows.sums, &scope.ex, alpha);
+                let still = sig.is_some()
+                    || detect::still_anomalous(&rs.rule, &scope.windows.sums, &scope.ex, alpha);
                 (sig, still)
             }
         };
         if let Some(sig) = fresh {
             let new_sev = self.severity_of(b, ri, &sig);
-            if let Incident::Open { last_anomalous, signal, severity: sev, .. } = &mut self.brands[b as usize].rules[ri].incident {
+            if let Incident::Open {
+                last_anomalous,
+                signal,
+                severity: sev,
+                ..
+            } = &mut self.brands[b as usize].rules[ri].incident
+            {
                 *last_anomalous = now_min;
                 if sig.p_value < signal.p_value {
                     *signal = sig;
@@ -497,7 +610,9 @@ impl Engine {
             return false;
         }
         if anomalous {
-            if let Incident::Open { last_anomalous, .. } = &mut self.brands[b as usize].rules[ri].incident {
+            if let Incident::Open { last_anomalous, .. } =
+                &mut self.brands[b as usize].rules[ri].incident
+            {
                 *last_anomalous = now_min;
             }
             return false;
@@ -511,18 +626,31 @@ impl Engine {
         let w = signal.window.min(3);
         let s = scope.windows.sums[w];
         let (observed, expected) = match brand.rules[ri].rule.kind {
-            DetectorKind::Negative => (f64::from(s.negative), f64::from(s.toned) * scope.ex.negative_share),
-            DetectorKind::Reach => (f64::from(s.influential), scope.ex.mentions[w] * scope.ex.influential_share),
+            DetectorKind::Negative => (
+                f64::from(s.negative),
+                f64::from(s.toned) * scope.ex.negative_share,
+            ),
+            DetectorKind::Reach => (
+                f64::from(s.influential),
+                scope.ex.mentions[w] * scope.ex.influential_share,
+            ),
             _ => (f64::from(s.count), scope.ex.mentions[w]),
         };
         let p = crate::stats::nb_upper_tail(observed, expected, scope.ex.phi);
-        let now_sig = Signal { window: w, observed, expected, p_value: p };
+        let now_sig = Signal {
+            window: w,
+            observed,
+            expected,
+            p_value: p,
+        };
         self.stats.resolved += 1;
         self.emit(b, ri, Status::Resolved, severity, now_sig);
         let cooldown = self.settings.cooldown_min;
         let brand = &mut self.brands[b as usize];
         let si = brand.rules[ri].scope;
-        brand.rules[ri].incident = Incident::Idle { cooldown_until: now_min + cooldown };
+        brand.rules[ri].incident = Incident::Idle {
+            cooldown_until: now_min + cooldown,
+        };
         brand.scopes[si].open_incidents = brand.scopes[si].open_incidents.saturating_sub(1);
         true
     }
@@ -533,8 +661,11 @@ impl Engine {
             for ri in 0..self.brands[b].rules.len() {
                 let brand = &mut self.brands[b];
                 let rs = &brand.rules[ri];
-                let DetectorKind::Flatline { min_expected } = rs.rule.kind else { continue };
-                if !matches!(rs.incident, Incident::Idle { cooldown_until } if now_min >= cooldown_until) {
+                let DetectorKind::Flatline { min_expected } = rs.rule.kind else {
+                    continue;
+                };
+                if !matches!(rs.incident, Incident::Idle { cooldown_until } if now_min >= cooldown_until)
+                {
                     continue;
                 }
                 let scope = &mut brand.scopes[rs.scope];
@@ -545,9 +676,16 @@ impl Engine {
                 if !scope.ex.warm {
                     continue;
                 }
-                let expected = scope.baseline.expected_minutes(scope.last_seen + 1, now_min);
+                let expected = scope
+                    .baseline
+                    .expected_minutes(scope.last_seen + 1, now_min);
                 if let Some(p) = detect::silence(min_expected, expected, scope.ex.phi, alpha) {
-                    let sig = Signal { window: 2, observed: 0.0, expected, p_value: p };
+                    let sig = Signal {
+                        window: 2,
+                        observed: 0.0,
+                        expected,
+                        p_value: p,
+                    };
                     self.open_incident(b as u32, ri, sig);
                 }
             }

@@ -7,12 +7,12 @@
 
 use crate::mention::Mention;
 use crate::normalize::{is_word_char, normalize_into};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
 
 /// A post that drives an alert (DESIGN §3 `top_posts`), with its re-shares collapsed.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TopPost {
     /// Id of the root post.
     pub id: String,
@@ -33,7 +33,7 @@ pub struct TopPost {
 }
 
 /// A term over-represented in the window.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TopTerm {
     /// The normalised term.
     pub term: String,
@@ -74,6 +74,9 @@ impl MinuteArena {
     }
 }
 
+/// Minutes before a window whose posts are the background for term statistics.
+const BACKGROUND_MINUTES: i64 = 180;
+
 /// Recent matched mentions, all brands, by minute.
 #[derive(Debug)]
 pub struct PostLog {
@@ -86,13 +89,25 @@ pub struct PostLog {
 impl PostLog {
     /// Keeps `retain_minutes` of history.
     pub fn new(retain_minutes: i64) -> Self {
-        PostLog { arenas: VecDeque::new(), spare: Vec::new(), retain_minutes, max_text: 1000 }
+        PostLog {
+            arenas: VecDeque::new(),
+            spare: Vec::new(),
+            retain_minutes,
+            max_text: 1000,
+        }
     }
 
     fn arena(&mut self, minute: i64) -> Option<&mut MinuteArena> {
         let newest = self.arenas.back().map(|a| a.minute);
+        if newest == Some(minute) {
+            return self.arenas.back_mut();
+        }
         if newest.is_none_or(|n| minute > n) {
-            while self.arenas.front().is_some_and(|a| a.minute <= minute - self.retain_minutes) {
+            while self
+                .arenas
+                .front()
+                .is_some_and(|a| a.minute <= minute - self.retain_minutes)
+            {
                 if let Some(mut a) = self.arenas.pop_front() {
                     a.bytes.clear();
                     a.posts.clear();
@@ -151,7 +166,15 @@ impl PostLog {
 
     /// Top posts (roots with their re-shares collapsed, by reach then re-shares) and top terms
     /// of `brand` in minutes `[start, end]`.
-    pub fn explain(&self, brand: u32, start: i64, end: i64, negative_only: bool, n_posts: usize, n_terms: usize) -> (Vec<TopPost>, Vec<TopTerm>) {
+    pub fn explain(
+        &self,
+        brand: u32,
+        start: i64,
+        end: i64,
+        negative_only: bool,
+        n_posts: usize,
+        n_terms: usize,
+    ) -> (Vec<TopPost>, Vec<TopTerm>) {
         struct Group {
             post: TopPost,
             reach: f64,
@@ -162,7 +185,10 @@ impl PostLog {
         let mut fg: HashMap<String, u32> = HashMap::new();
         let mut bg: HashMap<String, u32> = HashMap::new();
         let (mut fg_docs, mut bg_docs) = (0u32, 0u32);
-        for a in &self.arenas {
+        // background: the brand's posts in the three hours before the window
+        let from = start - BACKGROUND_MINUTES;
+        let first = self.arenas.partition_point(|a| a.minute < from);
+        for a in self.arenas.range(first..) {
             let in_window = a.minute >= start && a.minute <= end;
             if a.minute > end {
                 break;
@@ -214,7 +240,10 @@ impl PostLog {
                     bg_docs += 1;
                 }
                 let mut seen: Vec<&str> = Vec::new();
-                for t in norm.split(|c: char| !is_word_char(c)).filter(|t| t.chars().count() >= 3 && !is_stopword(t)) {
+                for t in norm
+                    .split(|c: char| !is_word_char(c))
+                    .filter(|t| t.chars().count() >= 3 && !is_stopword(t))
+                {
                     if !seen.contains(&t) {
                         seen.push(t);
                         *counts.entry(t.to_string()).or_insert(0) += 1;
@@ -223,7 +252,12 @@ impl PostLog {
             }
         }
         let mut posts: Vec<Group> = groups.into_values().collect();
-        posts.sort_by(|a, b| b.reach.total_cmp(&a.reach).then(b.post.reshares.cmp(&a.post.reshares)).then(a.post.id.cmp(&b.post.id)));
+        posts.sort_by(|a, b| {
+            b.reach
+                .total_cmp(&a.reach)
+                .then(b.post.reshares.cmp(&a.post.reshares))
+                .then(a.post.id.cmp(&b.post.id))
+        });
         let posts = posts.into_iter().take(n_posts).map(|g| g.post).collect();
         let mut terms: Vec<TopTerm> = fg
             .into_iter()
@@ -232,8 +266,13 @@ impl PostLog {
                 let b = bg.get(&term).copied().unwrap_or(0);
                 let llr = g2(c, fg_docs, b, bg_docs);
                 // over-represented only
-                let over = f64::from(c) / f64::from(fg_docs.max(1)) > (f64::from(b) + 0.5) / f64::from(bg_docs.max(1));
-                (over && llr > 3.84).then_some(TopTerm { term, count: c, llr: (llr * 100.0).round() / 100.0 })
+                let over = f64::from(c) / f64::from(fg_docs.max(1))
+                    > (f64::from(b) + 0.5) / f64::from(bg_docs.max(1));
+                (over && llr > 3.84).then_some(TopTerm {
+                    term,
+                    count: c,
+                    llr: (llr * 100.0).round() / 100.0,
+                })
             })
             .collect();
         terms.sort_by(|a, b| b.llr.total_cmp(&a.llr).then(a.term.cmp(&b.term)));
@@ -255,7 +294,12 @@ fn truncate(s: &str, max: usize) -> &str {
 
 /// Dunning's G² for a term seen in `a` of `n1` window documents and `b` of `n2` background ones.
 fn g2(a: u32, n1: u32, b: u32, n2: u32) -> f64 {
-    let (a, b, n1, n2) = (f64::from(a), f64::from(b), f64::from(n1.max(1)), f64::from(n2.max(1)));
+    let (a, b, n1, n2) = (
+        f64::from(a),
+        f64::from(b),
+        f64::from(n1.max(1)),
+        f64::from(n2.max(1)),
+    );
     let ll = |k: f64, n: f64, p: f64| if k > 0.0 { k * p.max(1e-12).ln() } else { 0.0 } + if n - k > 0.0 { (n - k) * (1.0 - p).max(1e-12).ln() } else { 0.0 };
     let p = (a + b) / (n1 + n2);
     let (p1, p2) = (a / n1, b / n2);
@@ -264,10 +308,75 @@ fn g2(a: u32, n1: u32, b: u32, n2: u32) -> f64 {
 
 fn is_stopword(t: &str) -> bool {
     const STOP: &[&str] = &[
-        "the", "and", "for", "you", "are", "but", "not", "this", "that", "with", "have", "was", "just", "all", "they", "from", "what", "your", "about", "has",
-        "its", "it's", "our", "can", "get", "got", "out", "one", "now", "again", "still", "http", "https", "www", "com", "אני", "זה", "של", "את", "על", "לא",
-        "עם", "כל", "גם", "היום", "است", "این", "که", "را", "با", "برای", "هم", "من", "امروز", "что", "это", "как", "все", "уже", "опять", "сегодня", "في",
-        "من", "على", "هذا", "اليوم", "مع", "عن", "ما",
+        "the",
+        "and",
+        "for",
+        "you",
+        "are",
+        "but",
+        "not",
+        "this",
+        "that",
+        "with",
+        "have",
+        "was",
+        "just",
+        "all",
+        "they",
+        "from",
+        "what",
+        "your",
+        "about",
+        "has",
+        "its",
+        "it's",
+        "our",
+        "can",
+        "get",
+        "got",
+        "out",
+        "one",
+        "now",
+        "again",
+        "still",
+        "http",
+        "https",
+        "www",
+        "com",
+        "אני",
+        "זה",
+        "של",
+        "את",
+        "על",
+        "לא",
+        "עם",
+        "כל",
+        "גם",
+        "היום",
+        "است",
+        "این",
+        "که",
+        "را",
+        "با",
+        "برای",
+        "هم",
+        "من",
+        "امروز",
+        "что",
+        "это",
+        "как",
+        "все",
+        "уже",
+        "опять",
+        "сегодня",
+        "في",
+        "من",
+        "على",
+        "هذا",
+        "اليوم",
+        "مع",
+        "عن",
+        "ما",
     ];
     STOP.contains(&t)
 }
@@ -286,14 +395,40 @@ mod tests {
     fn reshares_collapse_to_their_root_and_terms_stand_out() {
         let mut log = PostLog::new(600);
         for i in 0..20 {
-            rec(&mut log, &format!(r#"{{"id":"b{i}","ts":"2026-01-01T00:00:00Z","text":"nice coffee at acme today","author_followers":10}}"#), i, false);
+            rec(
+                &mut log,
+                &format!(
+                    r#"{{"id":"b{i}","ts":"2026-01-01T00:00:00Z","text":"nice coffee at acme today","author_followers":10}}"#
+                ),
+                i,
+                false,
+            );
         }
-        rec(&mut log, r#"{"id":"root","ts":"2026-01-01T00:00:00Z","text":"acme leaked my password, data breach!","author":"big","author_followers":900000}"#, 100, true);
+        rec(
+            &mut log,
+            r#"{"id":"root","ts":"2026-01-01T00:00:00Z","text":"acme leaked my password, data breach!","author":"big","author_followers":900000}"#,
+            100,
+            true,
+        );
         for i in 0..800 {
-            rec(&mut log, &format!(r#"{{"id":"s{i}","ts":"2026-01-01T00:00:00Z","text":"RT acme leaked my password","shared_of":"root","author_followers":50}}"#), 101, true);
+            rec(
+                &mut log,
+                &format!(
+                    r#"{{"id":"s{i}","ts":"2026-01-01T00:00:00Z","text":"RT acme leaked my password","shared_of":"root","author_followers":50}}"#
+                ),
+                101,
+                true,
+            );
         }
         for i in 0..5 {
-            rec(&mut log, &format!(r#"{{"id":"c{i}","ts":"2026-01-01T00:00:00Z","text":"acme password leaked?? breach","author_followers":100}}"#), 102, true);
+            rec(
+                &mut log,
+                &format!(
+                    r#"{{"id":"c{i}","ts":"2026-01-01T00:00:00Z","text":"acme password leaked?? breach","author_followers":100}}"#
+                ),
+                102,
+                true,
+            );
         }
         let (posts, terms) = log.explain(0, 95, 110, false, 3, 5);
         assert_eq!(posts[0].id, "root");
@@ -301,7 +436,10 @@ mod tests {
         assert_eq!(posts[0].author.as_deref(), Some("big"));
         assert_eq!(posts.len(), 3); // root + 5 complaints, top 3
         let names: Vec<_> = terms.iter().map(|t| t.term.as_str()).collect();
-        assert!(names.contains(&"password") && names.contains(&"leaked"), "{names:?}");
+        assert!(
+            names.contains(&"password") && names.contains(&"leaked"),
+            "{names:?}"
+        );
         assert!(!names.contains(&"acme"), "{names:?}"); // the brand is in every post, not over-represented
     }
 
@@ -309,7 +447,12 @@ mod tests {
     fn old_minutes_are_recycled() {
         let mut log = PostLog::new(10);
         for minute in 0..100 {
-            rec(&mut log, r#"{"id":"x","ts":"2026-01-01T00:00:00Z","text":"acme"}"#, minute, false);
+            rec(
+                &mut log,
+                r#"{"id":"x","ts":"2026-01-01T00:00:00Z","text":"acme"}"#,
+                minute,
+                false,
+            );
         }
         assert!(log.arenas.len() <= 10);
         let (posts, _) = log.explain(0, 0, 200, false, 10, 5);

@@ -5,6 +5,21 @@
 use crate::time::{parse_timestamp, Millis};
 use serde::Deserialize;
 use std::borrow::Cow;
+use std::ops::Deref;
+
+/// A string field borrowed from the input line when it has no escapes. (A bare
+/// `Option<Cow<str>>` field would always allocate: serde borrows only a `Cow` it sees
+/// directly, so the optional fields wrap it in this newtype.)
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Str<'a>(#[serde(borrow)] pub Cow<'a, str>);
+
+impl Deref for Str<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
 
 /// A mention as read from the input. Unknown fields are accepted and ignored.
 #[derive(Debug, Deserialize)]
@@ -20,22 +35,22 @@ pub struct RawMention<'a> {
     pub text: Cow<'a, str>,
     /// Brand id when the upstream listener already attributed it.
     #[serde(borrow, default)]
-    pub brand: Option<Cow<'a, str>>,
+    pub brand: Option<Str<'a>>,
     /// ISO 639-1 language code when known.
     #[serde(borrow, default)]
-    pub lang: Option<Cow<'a, str>>,
+    pub lang: Option<Str<'a>>,
     /// Network the post came from (`twitter`, `news`, …).
     #[serde(borrow, default)]
-    pub source: Option<Cow<'a, str>>,
+    pub source: Option<Str<'a>>,
     /// Author handle or name.
     #[serde(borrow, default)]
-    pub author: Option<Cow<'a, str>>,
+    pub author: Option<Str<'a>>,
     /// Audience of the author, for reach weighting.
     #[serde(default)]
     pub author_followers: Option<u64>,
     /// Link to the post.
     #[serde(borrow, default)]
-    pub url: Option<Cow<'a, str>>,
+    pub url: Option<Str<'a>>,
     /// Provider tone in [-1, 1].
     #[serde(default)]
     pub sentiment: Option<f64>,
@@ -44,10 +59,10 @@ pub struct RawMention<'a> {
     pub shares: Option<u64>,
     /// Id of the post this one replies to.
     #[serde(borrow, default)]
-    pub reply_to: Option<Cow<'a, str>>,
+    pub reply_to: Option<Str<'a>>,
     /// Id of the post this one re-shares: re-shares are collapsed to their root.
     #[serde(borrow, default)]
-    pub shared_of: Option<Cow<'a, str>>,
+    pub shared_of: Option<Str<'a>>,
 }
 
 /// A validated mention: the raw fields plus the parsed event time.
@@ -63,7 +78,9 @@ impl Mention<'_> {
     /// Reach weight of the author: `log10(1 + followers)`, 0 when unknown. A top blogger with a
     /// million followers weighs 6, a schoolboy with three followers 0.6.
     pub fn reach(&self) -> f32 {
-        self.raw.author_followers.map_or(0.0, |f| (1.0 + f as f64).log10() as f32)
+        self.raw
+            .author_followers
+            .map_or(0.0, |f| (1.0 + f as f64).log10() as f32)
     }
 }
 
@@ -100,7 +117,9 @@ pub enum Rejection {
 impl std::fmt::Display for Rejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Rejection::TooLong { len, cap } => write!(f, "line is {len} bytes, over the cap of {cap} bytes"),
+            Rejection::TooLong { len, cap } => {
+                write!(f, "line is {len} bytes, over the cap of {cap} bytes")
+            }
             Rejection::Utf8 { column } => write!(f, "column {column}: invalid UTF-8"),
             Rejection::Json { column, message } => write!(f, "column {column}: {message}"),
             Rejection::Timestamp(m) => write!(f, "field `ts`: {m}"),
@@ -116,28 +135,42 @@ impl std::fmt::Display for Rejection {
 /// A [`Rejection`] naming the column and reason; the caller owns line numbers.
 pub fn parse_line(line: &[u8], max_len: usize) -> Result<Mention<'_>, Rejection> {
     if line.len() > max_len {
-        return Err(Rejection::TooLong { len: line.len(), cap: max_len });
+        return Err(Rejection::TooLong {
+            len: line.len(),
+            cap: max_len,
+        });
     }
     if line.iter().all(u8::is_ascii_whitespace) {
         return Err(Rejection::Empty);
     }
-    let text = std::str::from_utf8(line).map_err(|e| Rejection::Utf8 { column: e.valid_up_to() + 1 })?;
-    let raw: RawMention<'_> = serde_json::from_str(text).map_err(|e| {
+    // serde_json validates UTF-8 inside strings itself; bytes outside strings are syntax errors
+    let raw: RawMention<'_> = serde_json::from_slice(line).map_err(|e| {
+        if let Err(u) = std::str::from_utf8(line) {
+            return Rejection::Utf8 {
+                column: u.valid_up_to() + 1,
+            };
+        }
         let msg = e.to_string();
         // serde_json appends " at line L column C"; the column is reported separately.
         let message = match msg.rfind(" at line ") {
             Some(i) => msg[..i].to_string(),
             None => msg,
         };
-        Rejection::Json { column: e.column(), message }
+        Rejection::Json {
+            column: e.column(),
+            message,
+        }
     })?;
-    let at = parse_timestamp(&raw.ts).map_err(|e| Rejection::Timestamp(format!("`{}`: {e}", raw.ts)))?;
+    let at =
+        parse_timestamp(&raw.ts).map_err(|e| Rejection::Timestamp(format!("`{}`: {e}", raw.ts)))?;
     if raw.id.is_empty() {
         return Err(Rejection::Field("field `id`: must not be empty".into()));
     }
     if let Some(s) = raw.sentiment {
         if !(-1.0..=1.0).contains(&s) {
-            return Err(Rejection::Field(format!("field `sentiment`: {s} is outside [-1, 1]")));
+            return Err(Rejection::Field(format!(
+                "field `sentiment`: {s} is outside [-1, 1]"
+            )));
         }
     }
     Ok(Mention { raw, at })
@@ -152,6 +185,10 @@ mod tests {
         let line = br#"{"id":"tw:1","ts":"2026-01-05T10:00:00Z","text":"Acme is down","brand":"acme","author_followers":999,"sentiment":-0.8,"extra":{"x":1}}"#;
         let m = parse_line(line, 1 << 20).unwrap();
         assert!(matches!(m.raw.text, Cow::Borrowed(_)));
+        assert!(matches!(
+            m.raw.brand.as_ref().map(|b| &b.0),
+            Some(Cow::Borrowed(_))
+        ));
         assert_eq!(m.raw.brand.as_deref(), Some("acme"));
         assert!((m.reach() - 3.0).abs() < 1e-6);
         assert_eq!(m.at, parse_timestamp("2026-01-05T10:00:00Z").unwrap());
@@ -160,17 +197,32 @@ mod tests {
     #[test]
     fn rejects_with_reasons() {
         let cases: &[(&[u8], &str)] = &[
-            (b"{\"id\":\"1\",\"ts\":\"2026-01-05T10:00:00Z\"}", "missing field `text`"),
-            (b"{\"id\":\"1\",\"ts\":\"soon\",\"text\":\"\"}", "field `ts`"),
+            (
+                b"{\"id\":\"1\",\"ts\":\"2026-01-05T10:00:00Z\"}",
+                "missing field `text`",
+            ),
+            (
+                b"{\"id\":\"1\",\"ts\":\"soon\",\"text\":\"\"}",
+                "field `ts`",
+            ),
             (b"{\"id\":\"1\",\"ts\":", "EOF while parsing"),
-            (b"{\"id\":\"1\",\"ts\":\"2026-01-05T10:00:00Z\",\"text\":\"\xff\"}", "invalid UTF-8"),
-            (b"{\"id\":\"1\",\"ts\":\"2026-01-05T10:00:00Z\",\"text\":\"\",\"sentiment\":3}", "outside [-1, 1]"),
+            (
+                b"{\"id\":\"1\",\"ts\":\"2026-01-05T10:00:00Z\",\"text\":\"\xff\"}",
+                "invalid UTF-8",
+            ),
+            (
+                b"{\"id\":\"1\",\"ts\":\"2026-01-05T10:00:00Z\",\"text\":\"\",\"sentiment\":3}",
+                "outside [-1, 1]",
+            ),
             (b"   ", "empty line"),
         ];
         for (line, want) in cases {
             let err = parse_line(line, 1 << 20).unwrap_err().to_string();
             assert!(err.contains(want), "{err:?} should contain {want:?}");
         }
-        assert!(matches!(parse_line(&[b'x'; 100], 10), Err(Rejection::TooLong { len: 100, cap: 10 })));
+        assert!(matches!(
+            parse_line(&[b'x'; 100], 10),
+            Err(Rejection::TooLong { len: 100, cap: 10 })
+        ));
     }
 }

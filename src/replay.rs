@@ -1,0 +1,236 @@
+//! `crisiswatch replay`: reads mentions (JSON Lines from a file, `-` for stdin, `.gz`
+//! allowed) in event time through the [`Engine`], writes alert events as JSON Lines, and
+//! sends every rejected line, unchanged, to a dead-letter file with its reason on stderr.
+
+use crate::engine::{Engine, EngineStats};
+use crate::mention::parse_line;
+use crate::rules::RuleSet;
+use anyhow::Context;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// What to replay and where to write.
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    /// Input path, `-` for stdin.
+    pub input: PathBuf,
+    /// Alert events go here (stdout when `None`).
+    pub out: Option<PathBuf>,
+    /// Rejected lines go here; default `<out>.rejected.jsonl` or `./crisiswatch.rejected.jsonl`.
+    pub dead_letter: Option<PathBuf>,
+    /// Show a progress bar (only honoured on a terminal).
+    pub progress: bool,
+    /// How many rejection reasons to print to stderr before only counting.
+    pub max_reported: u64,
+}
+
+/// What a replay did.
+#[derive(Debug, Clone, Default)]
+pub struct ReplaySummary {
+    /// Lines read.
+    pub lines: u64,
+    /// Lines rejected (and dead-lettered).
+    pub rejected: u64,
+    /// Engine counters.
+    pub engine: EngineStats,
+    /// Alert events written.
+    pub events: u64,
+    /// Incidents still open at the end of the input.
+    pub open: Vec<(String, String)>,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// Where rejected lines went, if any were rejected.
+    pub dead_letter: Option<PathBuf>,
+}
+
+impl std::fmt::Display for ReplaySummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        let e = &self.engine;
+        writeln!(f, "replay summary")?;
+        writeln!(f, "  lines read         {}", self.lines)?;
+        writeln!(f, "  mentions           {}", e.mentions)?;
+        write!(f, "  rejected lines     {}", self.rejected)?;
+        match &self.dead_letter {
+            Some(p) => writeln!(f, " (written unchanged to {})", p.display())?,
+            None => writeln!(f)?,
+        }
+        writeln!(
+            f,
+            "  late mentions      {} (older than the allowed lateness; counted, not placed)",
+            e.late
+        )?;
+        writeln!(f, "  unmatched          {} (no brand)", e.unmatched)?;
+        writeln!(f, "  with sentiment     {}", e.toned)?;
+        writeln!(
+            f,
+            "  alerts             watch {} · warning {} · critical {} · resolved {}",
+            e.by_severity[0], e.by_severity[1], e.by_severity[2], e.resolved
+        )?;
+        writeln!(f, "  events written     {}", self.events)?;
+        if !self.open.is_empty() {
+            let open: Vec<String> = self.open.iter().map(|(b, r)| format!("{b}/{r}")).collect();
+            writeln!(f, "  still open         {}", open.join(", "))?;
+        }
+        write!(
+            f,
+            "  throughput         {:.0} mentions/s ({:.2} s)",
+            self.lines as f64 / secs,
+            secs
+        )
+    }
+}
+
+struct Counting<R> {
+    inner: R,
+    bar: Option<indicatif::ProgressBar>,
+    pending: u64,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(bar) = &self.bar {
+            self.pending += n as u64;
+            if self.pending > 1 << 20 {
+                bar.inc(self.pending);
+                self.pending = 0;
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// Opens the input: a file (gzip when it ends in `.gz`) or stdin for `-`.
+///
+/// # Errors
+/// When the file cannot be opened.
+pub fn open_input(path: &Path, progress: bool) -> anyhow::Result<Box<dyn BufRead>> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(BufReader::with_capacity(
+            1 << 20,
+            io::stdin().lock(),
+        )));
+    }
+    let file =
+        File::open(path).with_context(|| format!("cannot open input `{}`", path.display()))?;
+    let bar = if progress && io::stderr().is_terminal() {
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let bar = indicatif::ProgressBar::new(len);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Some(bar)
+    } else {
+        None
+    };
+    let counted = Counting {
+        inner: file,
+        bar,
+        pending: 0,
+    };
+    if path.extension().is_some_and(|e| e == "gz") {
+        Ok(Box::new(BufReader::with_capacity(
+            1 << 20,
+            flate2::read::MultiGzDecoder::new(counted),
+        )))
+    } else {
+        Ok(Box::new(BufReader::with_capacity(1 << 20, counted)))
+    }
+}
+
+fn dead_letter_path(opts: &ReplayOptions) -> PathBuf {
+    if let Some(p) = &opts.dead_letter {
+        return p.clone();
+    }
+    match &opts.out {
+        Some(out) => {
+            let mut s = out.as_os_str().to_owned();
+            s.push(".rejected.jsonl");
+            PathBuf::from(s)
+        }
+        None => PathBuf::from("crisiswatch.rejected.jsonl"),
+    }
+}
+
+/// Runs a replay.
+///
+/// # Errors
+/// I/O failures on the input, output or dead-letter file (bad lines are not errors).
+pub fn replay(rules: &RuleSet, opts: &ReplayOptions) -> anyhow::Result<ReplaySummary> {
+    let started = Instant::now();
+    let mut engine = Engine::new(rules).context("cannot build the brand matcher")?;
+    let mut input = open_input(&opts.input, opts.progress)?;
+    let out: Box<dyn Write> = match &opts.out {
+        Some(p) => {
+            Box::new(File::create(p).with_context(|| format!("cannot create `{}`", p.display()))?)
+        }
+        None => Box::new(io::stdout().lock()),
+    };
+    let mut out = BufWriter::with_capacity(1 << 16, out);
+    let dl_path = dead_letter_path(opts);
+    let mut dead: Option<BufWriter<File>> = None;
+    let mut summary = ReplaySummary::default();
+    let cap = rules.settings.max_line_bytes;
+    let mut line = Vec::with_capacity(4096);
+    let input_name = opts.input.display().to_string();
+    loop {
+        line.clear();
+        let n = input
+            .read_until(b'\n', &mut line)
+            .with_context(|| format!("reading `{input_name}` at line {}", summary.lines + 1))?;
+        if n == 0 {
+            break;
+        }
+        summary.lines += 1;
+        let body = line.strip_suffix(b"\n").unwrap_or(&line);
+        let body = body.strip_suffix(b"\r").unwrap_or(body);
+        match parse_line(body, cap) {
+            Ok(m) => {
+                engine.process(&m);
+                for ev in engine.events.drain(..) {
+                    serde_json::to_writer(&mut out, &ev)?;
+                    out.write_all(b"\n")?;
+                    summary.events += 1;
+                }
+            }
+            Err(reason) => {
+                summary.rejected += 1;
+                if summary.rejected <= opts.max_reported {
+                    eprintln!("{input_name}:{}: rejected: {reason}", summary.lines);
+                } else if summary.rejected == opts.max_reported + 1 {
+                    eprintln!(
+                        "{input_name}: more rejected lines; see {}",
+                        dl_path.display()
+                    );
+                }
+                if dead.is_none() {
+                    let f = File::create(&dl_path).with_context(|| {
+                        format!("cannot create dead-letter file `{}`", dl_path.display())
+                    })?;
+                    dead = Some(BufWriter::new(f));
+                    summary.dead_letter = Some(dl_path.clone());
+                }
+                if let Some(d) = dead.as_mut() {
+                    d.write_all(&line)?;
+                    if !line.ends_with(b"\n") {
+                        d.write_all(b"\n")?;
+                    }
+                }
+            }
+        }
+    }
+    out.flush()?;
+    if let Some(mut d) = dead {
+        d.flush()?;
+    }
+    summary.engine = engine.stats.clone();
+    summary.open = engine.open_incidents();
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}
