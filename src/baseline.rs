@@ -146,7 +146,7 @@ impl Baseline {
 
     /// Beta-binomial intra-class correlation ρ of the negative share.
     pub fn rho(&self) -> f64 {
-        (self.rho_num / self.rho_den).clamp(0.001, 0.3)
+        (self.rho_num / self.rho_den).clamp(0.001, 0.1)
     }
 
     /// Usual fraction of mentions by influential authors (10,000+ followers).
@@ -246,7 +246,7 @@ impl Baseline {
         let p0 = self.negative_share();
         let sd = (n * p0 * (1.0 - p0) * (1.0 + (n - 1.0) * self.rho())).sqrt();
         // winsorised: a crisis hour teaches the usual share little
-        let kc = k.min(n * p0 + 2.5 * sd + 1.0);
+        let kc = k.min(n * p0 + 2.0 * sd + 1.0);
         self.neg_num = (1.0 - SHARE_RATE) * self.neg_num + SHARE_RATE * kc;
         self.neg_den = (1.0 - SHARE_RATE) * self.neg_den + SHARE_RATE * n;
         if n >= 5.0 {

@@ -30,7 +30,11 @@ pub struct Expectation {
     pub influential_share: f64,
     /// Whether the baseline is past warm-up.
     pub warm: bool,
-    /// Lazily computed critical counts for the volume test, 0 = not yet computed.
+    /// Expected mentions in the current minute alone: a window ending now holds only the
+    /// elapsed part of it, so the expectation is reduced by the part still to come.
+    pub minute_rate: f64,
+    /// Lazily computed critical counts for the volume test at the start of the minute (the
+    /// smallest expectation of the minute, so no significant count is missed), 0 = not yet.
     pub volume_critical: [u32; 4],
 }
 
@@ -47,25 +51,29 @@ pub struct Signal {
     pub p_value: f64,
 }
 
-/// Tests `rule` against the window sums at significance `alpha`. The guards come first and
-/// are cheap, so the exact tail is computed only for the rare windows that pass them.
+/// Tests `rule` against the window sums at significance `alpha`, `elapsed` (0..1) into the
+/// current minute. The guards come first and are cheap, so the exact tail is computed only
+/// for the rare windows that pass them.
 pub fn evaluate(
     rule: &Rule,
     sums: &[Bucket; 4],
     ex: &mut Expectation,
     alpha: f64,
+    elapsed: f64,
 ) -> Option<Signal> {
+    let still_to_come = (1.0 - elapsed.clamp(0.0, 1.0)) * ex.minute_rate;
     let mut best: Option<Signal> = None;
     for &w in rule.kind.windows() {
         let s = &sums[w];
         let sig = match rule.kind {
             DetectorKind::Volume => {
-                let (n, mu) = (s.count, ex.mentions[w]);
+                let (n, mu) = (s.count, (ex.mentions[w] - still_to_come).max(1e-9));
                 if !ex.warm || n < rule.min_mentions || f64::from(n) < rule.min_ratio * mu {
                     continue;
                 }
                 if ex.volume_critical[w] == 0 {
-                    ex.volume_critical[w] = nb_critical(mu, ex.phi, alpha);
+                    let lowest = (ex.mentions[w] - ex.minute_rate).max(1e-9);
+                    ex.volume_critical[w] = nb_critical(lowest, ex.phi, alpha);
                 }
                 if n < ex.volume_critical[w] {
                     continue;
@@ -82,7 +90,10 @@ pub fn evaluate(
                 None => continue,
             },
             DetectorKind::Reach => {
-                let (c, mu) = (s.influential, ex.mentions[w] * ex.influential_share);
+                let (c, mu) = (
+                    s.influential,
+                    (ex.mentions[w] - still_to_come).max(1e-9) * ex.influential_share,
+                );
                 if !ex.warm || c < rule.min_mentions || f64::from(c) < rule.min_ratio * mu {
                     continue;
                 }
@@ -105,8 +116,7 @@ pub fn evaluate(
 fn negative_signal(rule: &Rule, s: &Bucket, ex: &Expectation, w: usize) -> Option<Signal> {
     let (n, k) = (s.toned, s.negative);
     let p0 = ex.negative_share;
-    // before warm-up the share is mostly prior: widen it
-    let rho = if ex.warm { ex.rho } else { ex.rho.max(0.1) };
+    let rho = window_rho(ex, w);
     if k < rule.min_mentions || f64::from(k) < rule.min_ratio * p0 * f64::from(n) {
         return None;
     }
@@ -121,6 +131,14 @@ fn negative_signal(rule: &Rule, s: &Bucket, ex: &Expectation, w: usize) -> Optio
         expected: nf * p0,
         p_value: beta_binomial_upper_tail(k, n, p0, rho),
     })
+}
+
+/// The share's overdispersion for window `w`. ρ is learned from hourly shares; hour-to-hour
+/// deviations are taken as independent, so a window of h > 1 hours averages them and its ρ is
+/// ρ/h. Before warm-up the share is mostly prior, so ρ is widened.
+fn window_rho(ex: &Expectation, w: usize) -> f64 {
+    let rho = if ex.warm { ex.rho } else { ex.rho.max(0.1) };
+    rho * (60.0 / crate::window::WINDOW_MINUTES[w] as f64).min(1.0)
 }
 
 /// Tests a silence of `silent_minutes` in which the baseline expected `expected` mentions.
@@ -232,6 +250,7 @@ mod tests {
             rho: 0.02,
             influential_share: 0.02,
             warm: true,
+            minute_rate: mu15 / 15.0,
             volume_critical: [0; 4],
         }
     }
@@ -257,22 +276,22 @@ mod tests {
     #[test]
     fn volume_fires_on_a_big_spike_not_on_a_handful() {
         let r = rule(DetectorKind::Volume, 10, 2.0);
-        assert!(evaluate(&r, &sums(200, 40), &mut ex(40.0), 1e-5).is_some());
-        assert!(evaluate(&r, &sums(50, 10), &mut ex(40.0), 1e-5).is_none());
+        assert!(evaluate(&r, &sums(200, 40), &mut ex(40.0), 1e-5, 1.0).is_some());
+        assert!(evaluate(&r, &sums(50, 10), &mut ex(40.0), 1e-5, 1.0).is_none());
         // 8 posts where 0.1 were expected is hugely improbable, but a handful: no alert
-        assert!(evaluate(&r, &sums(8, 8), &mut ex(0.1), 1e-5).is_none());
+        assert!(evaluate(&r, &sums(8, 8), &mut ex(0.1), 1e-5, 1.0).is_none());
         let mut cold = ex(40.0);
         cold.warm = false;
-        assert!(evaluate(&r, &sums(500, 40), &mut cold, 1e-5).is_none());
+        assert!(evaluate(&r, &sums(500, 40), &mut cold, 1e-5, 1.0).is_none());
     }
 
     #[test]
     fn negative_fires_on_share_jump_at_flat_volume() {
         let r = rule(DetectorKind::Negative, 8, 1.5);
-        let s =
-            evaluate(&r, &sums(40, 28), &mut ex(40.0), 1e-5).expect("28/40 negative vs 20% usual");
+        let s = evaluate(&r, &sums(40, 28), &mut ex(40.0), 1e-5, 1.0)
+            .expect("28/40 negative vs 20% usual");
         assert!(s.p_value < 1e-5);
-        assert!(evaluate(&r, &sums(40, 10), &mut ex(40.0), 1e-5).is_none());
+        assert!(evaluate(&r, &sums(40, 10), &mut ex(40.0), 1e-5, 1.0).is_none());
     }
 
     #[test]
@@ -290,7 +309,7 @@ mod tests {
             severity(&k, 1.2, 2.5, Some(0.35), 0.2, 0),
             Severity::Warning
         );
-        assert!(silence(30.0, 60.0, 0.05, 1e-5).is_some());
-        assert!(silence(30.0, 10.0, 0.05, 1e-5).is_none());
+        assert!(silence(30.0, 60.0, 0.05, 1e-5, 1.0).is_some());
+        assert!(silence(30.0, 10.0, 0.05, 1e-5, 1.0).is_none());
     }
 }

@@ -93,6 +93,7 @@ impl ScopeState {
                 rho: self.baseline.rho(),
                 influential_share: self.baseline.influential_share(),
                 warm: self.baseline.is_warm(&s.baseline),
+                minute_rate: self.baseline.expected_minutes(now_min, now_min),
                 volume_critical: [0; 4],
             };
         }
@@ -385,6 +386,8 @@ impl Engine {
             influential: u32::from(followers >= INFLUENTIAL_FOLLOWERS),
             reach: m.reach(),
         };
+        // a window ending now holds only the elapsed part of the current minute
+        let elapsed = (self.now - self.now_min * MINUTE_MS) as f64 / MINUTE_MS as f64;
         let author_hash = fnv1a(m.raw.author.as_deref().unwrap_or(&m.raw.id).as_bytes());
         let source = m.raw.source.as_deref();
         let lang = m.raw.lang.as_deref();
@@ -417,9 +420,13 @@ impl Engine {
                         }
                     }
                     let scope = &mut brand.scopes[si];
-                    if let Some(sig) =
-                        detect::evaluate(&rs.rule, &scope.windows.sums, &mut scope.ex, self.alpha)
-                    {
+                    if let Some(sig) = detect::evaluate(
+                        &rs.rule,
+                        &scope.windows.sums,
+                        &mut scope.ex,
+                        self.alpha,
+                        elapsed,
+                    ) {
                         self.fired.push((ri, sig));
                     } else if rs.rule.kind == DetectorKind::Negative
                         && scope.windows.sums[1].negative >= rs.rule.min_mentions
@@ -582,7 +589,8 @@ impl Engine {
                 (None, silent)
             }
             _ => {
-                let sig = detect::evaluate(&rs.rule, &scope.windows.sums, &mut scope.ex, alpha);
+                let sig =
+                    detect::evaluate(&rs.rule, &scope.windows.sums, &mut scope.ex, alpha, 0.0);
                 let still = sig.is_some()
                     || detect::still_anomalous(&rs.rule, &scope.windows.sums, &scope.ex, alpha);
                 (sig, still)
