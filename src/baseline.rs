@@ -47,10 +47,12 @@ impl Default for BaselineParams {
 const LEVEL_RATE: f64 = 0.02;
 const DAILY_RATE: f64 = 0.15;
 const DOW_RATE: f64 = 0.01;
-const DISPERSION_RATE: f64 = 0.02;
+const DISPERSION_RATE: f64 = 0.01;
 /// Hours of data the dispersion prior is worth once warm-up ends.
-const PRIOR_HOURS: f64 = 12.0;
+const PRIOR_HOURS: f64 = 24.0;
 const SHARE_RATE: f64 = 0.005;
+/// Consecutive out-of-band hours skipped before they are accepted as a lasting change.
+const MAX_OUTLIER_RUN: u32 = 6;
 const MIN_PHI: f64 = 0.005;
 const MAX_PHI: f64 = 3.0;
 
@@ -62,6 +64,7 @@ pub struct Baseline {
     dow: [f32; 7],
     hours: u32,
     frozen_hours: u32,
+    outlier_run: u32,
     warm_sum: f64,
     warm_hourly: [f32; 24],
     disp_num: f64,
@@ -85,6 +88,7 @@ impl Baseline {
             dow: [1.0; 7],
             hours: 0,
             frozen_hours: 0,
+            outlier_run: 0,
             warm_sum: 0.0,
             warm_hourly: [0.0; 24],
             // re-weighted when warm-up ends, see `learn_volume`
@@ -134,8 +138,14 @@ impl Baseline {
         total
     }
 
-    /// Negative binomial dispersion φ at the hourly scale.
+    /// Negative binomial dispersion φ at the hourly scale, as used by the tests: the learned
+    /// φ plus 2/h for the uncertainty of a baseline learned from only h hours (young
+    /// baselines mispredict, and their residuals have not yet taught φ so).
     pub fn phi(&self) -> f64 {
+        self.learned_phi() + 2.0 / f64::from(self.hours.max(1))
+    }
+
+    fn learned_phi(&self) -> f64 {
         (self.disp_num / self.disp_den).clamp(MIN_PHI, MAX_PHI)
     }
 
@@ -194,19 +204,35 @@ impl Baseline {
             return;
         }
         let e = self.expected_hour(hour).max(0.05);
-        let phi = self.phi();
+        let phi = self.learned_phi();
         // winsorise at about ±3 sd (normal approximation: this runs once an hour per scope,
         // and the exact critical count would cost more than the whole hour's mentions)
         let sd = (e + phi * e * e).sqrt();
         let upper = e + 3.1 * sd + 1.0;
         let lower = (e - 3.0 * sd).max(0.0);
+        // An hour far outside the band is skipped, not learned: the first hours of a crisis
+        // must not raise the level or the dispersion before the detector has caught up (and
+        // an incident freezes learning). Six such hours in a row are a lasting change and are
+        // learned, winsorised.
+        if y > upper || y < lower {
+            self.outlier_run = self.outlier_run.saturating_add(1);
+            if self.outlier_run <= MAX_OUTLIER_RUN {
+                return;
+            }
+        } else {
+            self.outlier_run = 0;
+        }
         let yc = y.clamp(lower, upper);
-        // dispersion: weighted method of moments, E[(y − e)² − e] = φ e²
-        let w = 1.0 / (1.0 + phi * e).powi(2);
-        self.disp_num =
-            (1.0 - DISPERSION_RATE) * self.disp_num + DISPERSION_RATE * w * ((yc - e).powi(2) - e);
-        self.disp_den = (1.0 - DISPERSION_RATE) * self.disp_den + DISPERSION_RATE * w * e * e;
-        self.disp_num = self.disp_num.max(MIN_PHI * self.disp_den);
+        // dispersion: weighted method of moments, E[(y − e)² − e] = φ e². Below two mentions
+        // an hour the Poisson noise swamps φ (one hour's estimate has a standard error of
+        // several units), so quiet brands keep the prior.
+        if e >= 2.0 {
+            let w = 1.0 / (1.0 + phi * e).powi(2);
+            self.disp_num = (1.0 - DISPERSION_RATE) * self.disp_num
+                + DISPERSION_RATE * w * ((yc - e).powi(2) - e);
+            self.disp_den = (1.0 - DISPERSION_RATE) * self.disp_den + DISPERSION_RATE * w * e * e;
+            self.disp_num = self.disp_num.max(MIN_PHI * self.disp_den);
+        }
         // level and profile (multiplicative Holt–Winters with the profile factored)
         let how = ((hour + 72).rem_euclid(168)) as usize;
         let (d, h) = (how / 24, how % 24);

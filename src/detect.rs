@@ -309,7 +309,7 @@ mod tests {
             severity(&k, 1.2, 2.5, Some(0.35), 0.2, 0),
             Severity::Warning
         );
-        assert!(silence(30.0, 60.0, 0.05, 1e-5, 1.0).is_some());
-        assert!(silence(30.0, 10.0, 0.05, 1e-5, 1.0).is_none());
+        assert!(silence(30.0, 60.0, 0.05, 1e-5).is_some());
+        assert!(silence(30.0, 10.0, 0.05, 1e-5).is_none());
     }
 }
