@@ -5,7 +5,7 @@
 //! diurnal and weekly rhythm, hour-to-hour overdispersion (a Gamma-distributed rate
 //! multiplier, φ ≈ 0.05), heavy-tailed follower counts (Pareto, α = 1.1), re-shares,
 //! provider sentiment, and a few mentions that arrive minutes late. Onto it go labelled
-//! scenarios: crises (sudden outage, viral complaint with hundreds of re-shares, slow
+//! scenarios: crises (a sudden outage for every brand, and in turn a viral complaint with hundreds of re-shares, slow
 //! negative drift at flat volume, boycott over days), benign bursts (a positive campaign, a
 //! harmless trending post) and data-feed outages (the brand's stream goes silent).
 
@@ -316,9 +316,10 @@ pub fn simulate(opts: &SimOptions, out: &mut dyn Write) -> std::io::Result<Vec<L
             events: Vec::new(),
         });
     }
-    // schedule scenarios: two crises, one benign burst, sometimes a feed outage
-    let crises = [
-        Scenario::Outage,
+    // schedule scenarios: every brand gets an outage (the commonest crisis, and so the outage
+    // delays sample every brand size), one of the slower crises in turn, one benign burst, and
+    // every other large brand a feed outage
+    let slow_crises = [
         Scenario::ViralComplaint,
         Scenario::NegativeDrift,
         Scenario::Boycott,
@@ -326,8 +327,8 @@ pub fn simulate(opts: &SimOptions, out: &mut dyn Write) -> std::io::Result<Vec<L
     let mut labels = Vec::new();
     for (i, b) in brands.iter_mut().enumerate() {
         let mut kinds = vec![
-            crises[i % 4],
-            crises[(i + 1) % 4],
+            Scenario::Outage,
+            slow_crises[i % 3],
             if i % 2 == 0 {
                 Scenario::PositiveCampaign
             } else {

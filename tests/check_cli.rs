@@ -1,0 +1,44 @@
+//! `crisiswatch check`: the shipped rules are valid; broken rules are reported all at once,
+//! each with file, line and column, and exit status 2.
+
+mod support;
+
+use support::{run, stderr};
+
+#[test]
+fn shipped_rules_are_valid() {
+    let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/rules");
+    let o = run(&["check", "--rules", rules]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("ok (5 brands"));
+}
+
+#[test]
+fn every_error_is_reported_with_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("defaults.toml"), "[engine]\nhold = \"soon\"\nfalse_alarms_per_week = -1.0\n\n[[rule]]\nname = \"v\"\n[rule.volume]\n").unwrap();
+    std::fs::write(
+        dir.path().join("acme.toml"),
+        "[brand]\nid = \"acme\"\nname = \"Acme\"\nkeywrds = [\"acme\"]\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("globex.toml"), "[brand]\nid = \"globex\"\nname = \"Globex\"\n\n[brand.keywords]\nenglish = [\"globex\"]\n\n[[rule]]\nname = \"both\"\n[rule.volume]\n[rule.negative]\n").unwrap();
+    std::fs::write(dir.path().join("broken.toml"), "[brand\nid = 1\n").unwrap();
+    let o = run(&["check", "--rules", dir.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    let d = dir.path().display();
+    for want in [
+        format!("{d}/defaults.toml:2:8"),
+        format!("{d}/defaults.toml:3:25"),
+        format!("{d}/acme.toml:4:1"),
+        format!("{d}/globex.toml:6:1"),
+        format!("{d}/globex.toml:9:8"),
+        format!("{d}/broken.toml:1:7"),
+    ] {
+        assert!(err.contains(&want), "missing `{want}` in:\n{err}");
+    }
+    assert!(err.contains("unknown field `keywrds`"), "{err}");
+    assert!(err.contains("exactly one detector table"), "{err}");
+    assert!(err.contains("6 error(s)"), "{err}");
+}

@@ -1,0 +1,201 @@
+//! The `replay` command end to end: bad input is reported and dead-lettered without stopping
+//! the replay, stdin and `.gz` inputs work, keyword rules attribute brands, and exit codes
+//! follow DESIGN §4.
+
+mod support;
+
+use std::io::Write;
+use support::{mention, read_events, run, run_with_stdin, stderr};
+
+/// A day of quiet traffic for `acme` then a burst of complaints, as JSON lines.
+fn burst_lines(with_brand: bool) -> Vec<String> {
+    let mut lines = Vec::new();
+    let start = crisiswatch::time::parse_timestamp("2026-03-02T00:00:00Z").unwrap();
+    let brand = with_brand.then_some("acme");
+    // two days at ~4 per hour, then 200 complaints within 10 minutes
+    for i in 0..(2 * 24 * 4) {
+        let ts = crisiswatch::time::format_rfc3339(start + i * 15 * 60_000);
+        lines.push(mention(
+            &format!("q{i}"),
+            &ts,
+            brand,
+            "bought something at Acme today",
+            Some(0.3),
+        ));
+    }
+    let t0 = start + 2 * 24 * 3_600_000 + 600_000;
+    for i in 0..200 {
+        let ts = crisiswatch::time::format_rfc3339(t0 + i * 3_000);
+        lines.push(mention(
+            &format!("c{i}"),
+            &ts,
+            brand,
+            "Acme app is down, cannot pay",
+            Some(-0.8),
+        ));
+    }
+    lines
+}
+
+#[test]
+fn bad_lines_are_reported_dead_lettered_and_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let mut good = burst_lines(true);
+    let bad: Vec<Vec<u8>> = vec![
+        b"{not json".to_vec(),
+        b"{\"id\":\"x\",\"ts\":\"2026-03-02T00:00:00Z\"}".to_vec(),
+        b"{\"id\":\"y\",\"ts\":\"31/02/2026\",\"text\":\"hi\"}".to_vec(),
+        b"{\"id\":\"z\",\"ts\":\"2026-03-02T00:00:00Z\",\"text\":\"\xff\xfe\"}".to_vec(),
+        [
+            b"{\"id\":\"big\",\"ts\":\"2026-03-02T00:00:00Z\",\"text\":\"".as_slice(),
+            &vec![b'a'; 1_100_000],
+            b"\"}",
+        ]
+        .concat(),
+    ];
+    let mut bytes = Vec::new();
+    let mut bad_line_numbers = Vec::new();
+    let tail = good.split_off(100);
+    for l in &good {
+        bytes.extend_from_slice(l.as_bytes());
+        bytes.push(b'\n');
+    }
+    for b in &bad {
+        bytes.extend_from_slice(b);
+        bytes.push(b'\n');
+        bad_line_numbers.push(bytes.iter().filter(|&&c| c == b'\n').count());
+    }
+    for l in &tail {
+        bytes.extend_from_slice(l.as_bytes());
+        bytes.push(b'\n');
+    }
+    std::fs::write(&input, &bytes).unwrap();
+    let out = dir.path().join("alerts.jsonl");
+    let o = run(&[
+        "replay",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    for (n, want) in bad_line_numbers.iter().zip([
+        "key must be a string",
+        "missing field `text`",
+        "field `ts`",
+        "invalid UTF-8",
+        "over the cap",
+    ]) {
+        let line = err
+            .lines()
+            .find(|l| l.contains(&format!("in.jsonl:{n}: rejected")))
+            .unwrap_or_else(|| panic!("no report for line {n}: {err}"));
+        assert!(line.contains(want), "line {n}: {line}");
+    }
+    assert!(err.contains("rejected lines     5"), "{err}");
+    let dead = std::fs::read(dir.path().join("alerts.jsonl.rejected.jsonl")).unwrap();
+    let mut want = Vec::new();
+    for b in &bad {
+        want.extend_from_slice(b);
+        want.push(b'\n');
+    }
+    assert_eq!(dead, want, "dead letters are the rejected lines, unchanged");
+    // the replay went on after the bad lines: the burst is still detected
+    let events = read_events(&out);
+    assert!(
+        events
+            .iter()
+            .any(|e| e.brand == "acme" && e.rule == "volume-spike"),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn stdin_and_gzip_inputs_give_the_same_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = burst_lines(true).join("\n") + "\n";
+    let plain = run_with_stdin(&["replay", "-", "--quiet"], text.as_bytes());
+    assert!(plain.status.success(), "{}", stderr(&plain));
+    let gz = dir.path().join("in.jsonl.gz");
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::fast(),
+    );
+    enc.write_all(text.as_bytes()).unwrap();
+    enc.finish().unwrap();
+    let zipped = run(&["replay", gz.to_str().unwrap(), "--quiet"]);
+    assert!(zipped.status.success(), "{}", stderr(&zipped));
+    assert!(!plain.stdout.is_empty());
+    assert_eq!(plain.stdout, zipped.stdout);
+    let first: serde_json::Value =
+        serde_json::from_slice(plain.stdout.split(|&b| b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(first["schema"], "crisiswatch.alert.v1");
+    assert_eq!(first["status"], "firing");
+    for field in [
+        "id",
+        "dedup_key",
+        "severity",
+        "window_start",
+        "window_end",
+        "observed",
+        "expected",
+        "p_value",
+        "score",
+        "negative_share",
+        "baseline_negative_share",
+        "top_posts",
+        "top_terms",
+        "category",
+        "suggested_responses",
+    ] {
+        assert!(first.get(field).is_some(), "missing `{field}` in {first}");
+    }
+}
+
+#[test]
+fn keyword_rules_attribute_brands_without_a_brand_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, burst_lines(false).join("\n") + "\n").unwrap();
+    let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/rules");
+    let o = run(&[
+        "replay",
+        input.to_str().unwrap(),
+        "--rules",
+        rules,
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.contains("\"brand\":\"acme\"") && l.contains("\"volume-spike\"")),
+        "{text}"
+    );
+    // without rules, mentions without `brand` match nothing
+    let o = run(&["replay", input.to_str().unwrap(), "--quiet"]);
+    assert!(o.stdout.is_empty());
+    assert!(
+        stderr(&o).contains("unmatched          392"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn exit_codes() {
+    assert_eq!(
+        run(&["replay"]).status.code(),
+        Some(2),
+        "missing argument is bad usage"
+    );
+    assert_eq!(run(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(
+        run(&["replay", "/nonexistent/input.jsonl", "--quiet"])
+            .status
+            .code(),
+        Some(1)
+    );
+}
