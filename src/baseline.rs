@@ -35,12 +35,7 @@ pub struct BaselineParams {
 
 impl Default for BaselineParams {
     fn default() -> Self {
-        BaselineParams {
-            warmup_hours: 24,
-            prior_phi: 0.25,
-            prior_negative_share: 0.2,
-            max_freeze_hours: 72,
-        }
+        BaselineParams { warmup_hours: 24, prior_phi: 0.25, prior_negative_share: 0.2, max_freeze_hours: 72 }
     }
 }
 
@@ -166,8 +161,7 @@ impl Baseline {
 
     /// Learns one closed hour. `anomalous` is true while an incident is open on this scope.
     pub fn learn_hour(&mut self, p: &BaselineParams, hour: i64, b: &Bucket, anomalous: bool) {
-        let freeze =
-            anomalous && self.hours >= p.warmup_hours && self.frozen_hours < p.max_freeze_hours;
+        let freeze = anomalous && self.hours >= p.warmup_hours && self.frozen_hours < p.max_freeze_hours;
         self.learn_tone_and_reach(b, freeze);
         self.learn_volume(p, hour, f64::from(b.count), anomalous);
     }
@@ -195,11 +189,7 @@ impl Baseline {
         }
         self.hours = self.hours.saturating_add(1);
         let freeze = anomalous && self.frozen_hours < p.max_freeze_hours;
-        self.frozen_hours = if anomalous {
-            self.frozen_hours.saturating_add(1)
-        } else {
-            0
-        };
+        self.frozen_hours = if anomalous { self.frozen_hours.saturating_add(1) } else { 0 };
         if freeze {
             return;
         }
@@ -228,8 +218,7 @@ impl Baseline {
         // several units), so quiet brands keep the prior.
         if e >= 2.0 {
             let w = 1.0 / (1.0 + phi * e).powi(2);
-            self.disp_num = (1.0 - DISPERSION_RATE) * self.disp_num
-                + DISPERSION_RATE * w * ((yc - e).powi(2) - e);
+            self.disp_num = (1.0 - DISPERSION_RATE) * self.disp_num + DISPERSION_RATE * w * ((yc - e).powi(2) - e);
             self.disp_den = (1.0 - DISPERSION_RATE) * self.disp_den + DISPERSION_RATE * w * e * e;
             self.disp_num = self.disp_num.max(MIN_PHI * self.disp_den);
         }
@@ -261,8 +250,7 @@ impl Baseline {
             let n = f64::from(b.count);
             let q = self.influential_share();
             let cap = n * q + 4.0 * (n * q).sqrt() + 1.0;
-            self.infl_num =
-                (1.0 - SHARE_RATE) * self.infl_num + SHARE_RATE * f64::from(b.influential).min(cap);
+            self.infl_num = (1.0 - SHARE_RATE) * self.infl_num + SHARE_RATE * f64::from(b.influential).min(cap);
             self.infl_den = (1.0 - SHARE_RATE) * self.infl_den + SHARE_RATE * n;
         }
         if b.toned == 0 || freeze {
@@ -277,8 +265,7 @@ impl Baseline {
         self.neg_den = (1.0 - SHARE_RATE) * self.neg_den + SHARE_RATE * n;
         if n >= 5.0 {
             let v = n * p0 * (1.0 - p0);
-            self.rho_num =
-                (1.0 - SHARE_RATE) * self.rho_num + SHARE_RATE * ((kc - n * p0).powi(2) - v);
+            self.rho_num = (1.0 - SHARE_RATE) * self.rho_num + SHARE_RATE * ((kc - n * p0).powi(2) - v);
             self.rho_den = (1.0 - SHARE_RATE) * self.rho_den + SHARE_RATE * v * (n - 1.0);
         }
     }
@@ -335,27 +322,17 @@ mod tests {
         let p = BaselineParams::default();
         let mut b = Baseline::new(&p);
         let mut rng = rand_pcg::Pcg64::seed_from_u64(7);
-        let truth =
-            |h: i64| 100.0 * (1.0 + 0.6 * ((h % 24) as f64 / 24.0 * std::f64::consts::TAU).sin());
+        let truth = |h: i64| 100.0 * (1.0 + 0.6 * ((h % 24) as f64 / 24.0 * std::f64::consts::TAU).sin());
         for h in 0..24 * 21 {
             let y = Poisson::new(truth(h)).unwrap().sample(&mut rng) as u32;
             b.learn_hour(&p, h, &hour_bucket(y, y / 5), false);
         }
         for h in 24 * 21..24 * 22 {
             let rel = b.expected_hour(h) / truth(h);
-            assert!(
-                (0.85..1.15).contains(&rel),
-                "hour {h}: expected {} truth {}",
-                b.expected_hour(h),
-                truth(h)
-            );
+            assert!((0.85..1.15).contains(&rel), "hour {h}: expected {} truth {}", b.expected_hour(h), truth(h));
         }
         // Poisson data: what remains of φ is the profile's own prediction error (≈ 5%)
-        assert!(
-            b.phi() < 0.08,
-            "Poisson data should give small dispersion, got {}",
-            b.phi()
-        );
+        assert!(b.phi() < 0.08, "Poisson data should give small dispersion, got {}", b.phi());
         assert!((b.negative_share() - 0.2).abs() < 0.02);
     }
 
@@ -367,9 +344,7 @@ mod tests {
         let mut rng = rand_pcg::Pcg64::seed_from_u64(11);
         let g = Gamma::new(10.0, 0.1).unwrap(); // mean 1, variance 0.1
         for h in 0..24 * 60 {
-            let y = Poisson::new(50.0 * g.sample(&mut rng))
-                .unwrap()
-                .sample(&mut rng) as u32;
+            let y = Poisson::new(50.0 * g.sample(&mut rng)).unwrap().sample(&mut rng) as u32;
             b.learn_hour(&p, h, &hour_bucket(y, 0), false);
         }
         assert!((0.06..0.15).contains(&b.phi()), "phi {}", b.phi());

@@ -37,9 +37,7 @@ pub struct BrandKeywords {
 
 fn is_proclitic_prefix(prefix: &str) -> bool {
     const HE: &[char] = &['ו', 'ה', 'ב', 'ל', 'מ', 'ש', 'כ'];
-    const AR: &[&str] = &[
-        "و", "ال", "ب", "ل", "ف", "ك", "وال", "بال", "لل", "فال", "كال", "ول", "وب",
-    ];
+    const AR: &[&str] = &["و", "ال", "ب", "ل", "ف", "ك", "وال", "بال", "لل", "فال", "كال", "ول", "وب"];
     if prefix.is_empty() {
         return true;
     }
@@ -67,29 +65,16 @@ impl BrandMatcher {
                         continue;
                     }
                     pats.push(norm);
-                    patterns.push(Pattern {
-                        brand: b.brand,
-                        exclusion,
-                        stem,
-                    });
+                    patterns.push(Pattern { brand: b.brand, exclusion, stem });
                 }
             }
         }
         let automaton = if pats.is_empty() {
             None
         } else {
-            Some(
-                AhoCorasick::builder()
-                    .match_kind(MatchKind::Standard)
-                    .build(&pats)?,
-            )
+            Some(AhoCorasick::builder().match_kind(MatchKind::Standard).build(&pats)?)
         };
-        Ok(BrandMatcher {
-            automaton,
-            patterns,
-            text: String::new(),
-            hits: Vec::new(),
-        })
+        Ok(BrandMatcher { automaton, patterns, text: String::new(), hits: Vec::new() })
     }
 
     /// Appends to `out` the indices of the brands `text` is about (each once, in no
@@ -111,8 +96,7 @@ impl BrandMatcher {
                 || !t[m.start()..].chars().next().is_some_and(is_word_char)
                 || is_proclitic_prefix(prefix);
             let last_is_word = t[..m.end()].chars().next_back().is_some_and(is_word_char);
-            let right_ok =
-                p.stem || !last_is_word || !t[m.end()..].chars().next().is_some_and(is_word_char);
+            let right_ok = p.stem || !last_is_word || !t[m.end()..].chars().next().is_some_and(is_word_char);
             if left_ok && right_ok {
                 self.hits.push((p.brand, p.exclusion));
             }
@@ -136,20 +120,10 @@ mod tests {
         BrandMatcher::new(&[
             BrandKeywords {
                 brand: 0,
-                keywords: vec![
-                    "Acme".into(),
-                    "@acme".into(),
-                    "אקמה".into(),
-                    "آکمه".into(),
-                    "акме*".into(),
-                ],
+                keywords: vec!["Acme".into(), "@acme".into(), "אקמה".into(), "آکمه".into(), "акме*".into()],
                 exclusions: vec!["acme road runner".into()],
             },
-            BrandKeywords {
-                brand: 1,
-                keywords: vec!["Globex".into(), "گلوبکس".into()],
-                exclusions: vec![],
-            },
+            BrandKeywords { brand: 1, keywords: vec!["Globex".into(), "گلوبکس".into()], exclusions: vec![] },
         ])
         .unwrap()
     }

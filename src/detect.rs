@@ -54,13 +54,7 @@ pub struct Signal {
 /// Tests `rule` against the window sums at significance `alpha`, `elapsed` (0..1) into the
 /// current minute. The guards come first and are cheap, so the exact tail is computed only
 /// for the rare windows that pass them.
-pub fn evaluate(
-    rule: &Rule,
-    sums: &[Bucket; 4],
-    ex: &mut Expectation,
-    alpha: f64,
-    elapsed: f64,
-) -> Option<Signal> {
+pub fn evaluate(rule: &Rule, sums: &[Bucket; 4], ex: &mut Expectation, alpha: f64, elapsed: f64) -> Option<Signal> {
     let still_to_come = (1.0 - elapsed.clamp(0.0, 1.0)) * ex.minute_rate;
     let mut best: Option<Signal> = None;
     for &w in rule.kind.windows() {
@@ -90,10 +84,7 @@ pub fn evaluate(
                 None => continue,
             },
             DetectorKind::Reach => {
-                let (c, mu) = (
-                    s.influential,
-                    (ex.mentions[w] - still_to_come).max(1e-9) * ex.influential_share,
-                );
+                let (c, mu) = (s.influential, (ex.mentions[w] - still_to_come).max(1e-9) * ex.influential_share);
                 if !ex.warm || c < rule.min_mentions || f64::from(c) < rule.min_ratio * mu {
                     continue;
                 }
@@ -157,9 +148,7 @@ pub fn still_anomalous(rule: &Rule, sums: &[Bucket; 4], ex: &Expectation, alpha:
     rule.kind.windows().iter().any(|&w| {
         let s = &sums[w];
         match rule.kind {
-            DetectorKind::Volume => {
-                ex.warm && nb_upper_tail(f64::from(s.count), ex.mentions[w], ex.phi) < relaxed
-            }
+            DetectorKind::Volume => ex.warm && nb_upper_tail(f64::from(s.count), ex.mentions[w], ex.phi) < relaxed,
             DetectorKind::Negative => {
                 s.negative > 0
                     && beta_binomial_upper_tail(
@@ -171,11 +160,7 @@ pub fn still_anomalous(rule: &Rule, sums: &[Bucket; 4], ex: &Expectation, alpha:
             }
             DetectorKind::Reach => {
                 ex.warm
-                    && nb_upper_tail(
-                        f64::from(s.influential),
-                        ex.mentions[w] * ex.influential_share,
-                        ex.phi,
-                    ) < relaxed
+                    && nb_upper_tail(f64::from(s.influential), ex.mentions[w] * ex.influential_share, ex.phi) < relaxed
             }
             DetectorKind::Flatline { .. } => false,
         }
@@ -208,9 +193,7 @@ pub fn severity(
                 }
             }
             Some(true) => {
-                if very_negative
-                    && ((evidence >= 2.0 && ratio >= 4.0) || (influential >= 3 && ratio >= 3.0))
-                {
+                if very_negative && ((evidence >= 2.0 && ratio >= 4.0) || (influential >= 3 && ratio >= 3.0)) {
                     Severity::Critical
                 } else {
                     Severity::Warning
@@ -233,13 +216,7 @@ mod tests {
     use crate::rules::Scope;
 
     fn rule(kind: DetectorKind, min_mentions: u32, min_ratio: f64) -> Rule {
-        Rule {
-            name: "r".into(),
-            scope: Scope::default(),
-            kind,
-            min_mentions,
-            min_ratio,
-        }
+        Rule { name: "r".into(), scope: Scope::default(), kind, min_mentions, min_ratio }
     }
 
     fn ex(mu15: f64) -> Expectation {
@@ -258,18 +235,8 @@ mod tests {
     /// Window sums for a 15-minute window of `count` mentions, `negative` of them negative,
     /// in an otherwise quiet stream (the 5-min window holds a third, longer ones the same).
     fn sums(count: u32, negative: u32) -> [Bucket; 4] {
-        let b = Bucket {
-            count,
-            toned: count,
-            negative,
-            ..Bucket::default()
-        };
-        let five = Bucket {
-            count: count / 3,
-            toned: count / 3,
-            negative: negative / 3,
-            ..Bucket::default()
-        };
+        let b = Bucket { count, toned: count, negative, ..Bucket::default() };
+        let five = Bucket { count: count / 3, toned: count / 3, negative: negative / 3, ..Bucket::default() };
         [five, b, b, b]
     }
 
@@ -288,8 +255,7 @@ mod tests {
     #[test]
     fn negative_fires_on_share_jump_at_flat_volume() {
         let r = rule(DetectorKind::Negative, 8, 1.5);
-        let s = evaluate(&r, &sums(40, 28), &mut ex(40.0), 1e-5, 1.0)
-            .expect("28/40 negative vs 20% usual");
+        let s = evaluate(&r, &sums(40, 28), &mut ex(40.0), 1e-5, 1.0).expect("28/40 negative vs 20% usual");
         assert!(s.p_value < 1e-5);
         assert!(evaluate(&r, &sums(40, 10), &mut ex(40.0), 1e-5, 1.0).is_none());
     }
@@ -297,18 +263,9 @@ mod tests {
     #[test]
     fn severity_caps_positive_bursts_at_watch() {
         let k = DetectorKind::Volume;
-        assert_eq!(
-            severity(&k, 10.0, 20.0, Some(0.05), 0.2, 10),
-            Severity::Watch
-        );
-        assert_eq!(
-            severity(&k, 3.0, 8.0, Some(0.7), 0.2, 0),
-            Severity::Critical
-        );
-        assert_eq!(
-            severity(&k, 1.2, 2.5, Some(0.35), 0.2, 0),
-            Severity::Warning
-        );
+        assert_eq!(severity(&k, 10.0, 20.0, Some(0.05), 0.2, 10), Severity::Watch);
+        assert_eq!(severity(&k, 3.0, 8.0, Some(0.7), 0.2, 0), Severity::Critical);
+        assert_eq!(severity(&k, 1.2, 2.5, Some(0.35), 0.2, 0), Severity::Warning);
         assert!(silence(30.0, 60.0, 0.05, 1e-5).is_some());
         assert!(silence(30.0, 10.0, 0.05, 1e-5).is_none());
     }

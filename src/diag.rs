@@ -23,61 +23,30 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// A diagnostic at byte offset range `span` of `text`.
-    pub fn at(
-        path: &Path,
-        text: &str,
-        span: Option<Range<usize>>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn at(path: &Path, text: &str, span: Option<Range<usize>>, message: impl Into<String>) -> Self {
         let start = span.map_or(0, |s| s.start.min(text.len()));
-        let start = (0..=start)
-            .rev()
-            .find(|&i| text.is_char_boundary(i))
-            .unwrap_or(0);
+        let start = (0..=start).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
         let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
         let line = text[..start].matches('\n').count() + 1;
         let col = text[line_start..start].chars().count() + 1;
         let excerpt = text[line_start..].lines().next().unwrap_or("").to_string();
-        Diagnostic {
-            path: path.to_path_buf(),
-            line,
-            col,
-            message: message.into(),
-            excerpt,
-        }
+        Diagnostic { path: path.to_path_buf(), line, col, message: message.into(), excerpt }
     }
 
     /// A diagnostic about a whole file (unreadable, missing).
     pub fn file(path: &Path, message: impl Into<String>) -> Self {
-        Diagnostic {
-            path: path.to_path_buf(),
-            line: 1,
-            col: 1,
-            message: message.into(),
-            excerpt: String::new(),
-        }
+        Diagnostic { path: path.to_path_buf(), line: 1, col: 1, message: message.into(), excerpt: String::new() }
     }
 }
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "error: {}", self.message)?;
-        write!(
-            f,
-            "  --> {}:{}:{}",
-            self.path.display(),
-            self.line,
-            self.col
-        )?;
+        write!(f, "  --> {}:{}:{}", self.path.display(), self.line, self.col)?;
         if !self.excerpt.is_empty() {
             let n = self.line.to_string();
             let pad = " ".repeat(n.len());
-            write!(
-                f,
-                "\n{pad} |\n{n} | {}\n{pad} | {}^",
-                self.excerpt,
-                " ".repeat(self.col - 1)
-            )?;
+            write!(f, "\n{pad} |\n{n} | {}\n{pad} | {}^", self.excerpt, " ".repeat(self.col - 1))?;
         }
         Ok(())
     }

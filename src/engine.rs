@@ -68,13 +68,8 @@ impl ScopeState {
         while self.next_hour <= last_closed {
             let h = self.next_hour;
             let slot = &mut self.hours[h.rem_euclid(2) as usize];
-            let b = if slot.0 == h {
-                std::mem::take(&mut slot.1)
-            } else {
-                Bucket::default()
-            };
-            self.baseline
-                .learn_hour(&s.baseline, h, &b, self.open_incidents > 0);
+            let b = if slot.0 == h { std::mem::take(&mut slot.1) } else { Bucket::default() };
+            self.baseline.learn_hour(&s.baseline, h, &b, self.open_incidents > 0);
             self.next_hour += 1;
         }
         self.windows.advance(now_min);
@@ -82,9 +77,7 @@ impl ScopeState {
             self.ex_minute = now_min;
             let mut mentions = [0.0; 4];
             for (i, m) in mentions.iter_mut().enumerate() {
-                *m = self
-                    .baseline
-                    .expected_minutes(self.windows.window_start(i), now_min);
+                *m = self.baseline.expected_minutes(self.windows.window_start(i), now_min);
             }
             self.ex = Expectation {
                 mentions,
@@ -135,15 +128,8 @@ impl ScopeState {
 
 #[derive(Debug, Clone)]
 enum Incident {
-    Idle {
-        cooldown_until: i64,
-    },
-    Open {
-        id: String,
-        severity: Severity,
-        last_anomalous: i64,
-        signal: Signal,
-    },
+    Idle { cooldown_until: i64 },
+    Open { id: String, severity: Severity, last_anomalous: i64, signal: Signal },
 }
 
 #[derive(Debug, Clone)]
@@ -179,20 +165,12 @@ impl BrandState {
             states.push(RuleState {
                 rule: r.clone(),
                 scope: idx,
-                incident: Incident::Idle {
-                    cooldown_until: i64::MIN,
-                },
+                incident: Incident::Idle { cooldown_until: i64::MIN },
                 last_exact: i64::MIN,
             });
         }
         let scopes = scope_defs.iter().map(|_| ScopeState::new(s)).collect();
-        BrandState {
-            id,
-            name,
-            scope_defs,
-            scopes,
-            rules: states,
-        }
+        BrandState { id, name, scope_defs, scopes, rules: states }
     }
 }
 
@@ -242,8 +220,7 @@ impl Engine {
     /// # Errors
     /// When the keyword automaton cannot be built.
     pub fn new(rules: &RuleSet) -> Result<Self, aho_corasick::BuildError> {
-        let default_rules: Vec<Arc<Rule>> =
-            rules.default_rules.iter().cloned().map(Arc::new).collect();
+        let default_rules: Vec<Arc<Rule>> = rules.default_rules.iter().cloned().map(Arc::new).collect();
         let mut e = Engine {
             settings: rules.settings.clone(),
             default_rules,
@@ -264,11 +241,7 @@ impl Engine {
         let mut keywords = Vec::new();
         for b in &rules.brands {
             let idx = e.add_brand(b);
-            keywords.push(BrandKeywords {
-                brand: idx,
-                keywords: b.keywords.clone(),
-                exclusions: b.exclusions.clone(),
-            });
+            keywords.push(BrandKeywords { brand: idx, keywords: b.keywords.clone(), exclusions: b.exclusions.clone() });
         }
         e.matcher = BrandMatcher::new(&keywords)?;
         Ok(e)
@@ -286,12 +259,7 @@ impl Engine {
             b.rules.iter().cloned().map(Arc::new).collect()
         };
         let idx = self.brands.len() as u32;
-        self.brands.push(BrandState::new(
-            b.id.clone(),
-            b.name.clone(),
-            &rules,
-            &self.settings,
-        ));
+        self.brands.push(BrandState::new(b.id.clone(), b.name.clone(), &rules, &self.settings));
         self.by_id.insert(b.id.clone(), idx);
         idx
     }
@@ -310,12 +278,7 @@ impl Engine {
     pub fn open_incidents(&self) -> Vec<(String, String)> {
         self.open
             .iter()
-            .map(|&(b, r)| {
-                (
-                    self.brands[b as usize].id.clone(),
-                    self.brands[b as usize].rules[r].rule.name.clone(),
-                )
-            })
+            .map(|&(b, r)| (self.brands[b as usize].id.clone(), self.brands[b as usize].rules[r].rule.name.clone()))
             .collect()
     }
 
@@ -351,12 +314,7 @@ impl Engine {
                     };
                     let rules = self.default_rules.clone();
                     let idx = self.brands.len() as u32;
-                    self.brands.push(BrandState::new(
-                        def.id.clone(),
-                        def.name,
-                        &rules,
-                        &self.settings,
-                    ));
+                    self.brands.push(BrandState::new(def.id.clone(), def.name, &rules, &self.settings));
                     self.by_id.insert(def.id, idx);
                     idx
                 }
@@ -369,10 +327,7 @@ impl Engine {
             self.stats.unmatched += 1;
             return;
         }
-        let negative = m
-            .raw
-            .sentiment
-            .is_some_and(|s| s < self.settings.negative_threshold);
+        let negative = m.raw.sentiment.is_some_and(|s| s < self.settings.negative_threshold);
         if m.raw.sentiment.is_some() {
             self.stats.toned += 1;
         }
@@ -420,13 +375,9 @@ impl Engine {
                         }
                     }
                     let scope = &mut brand.scopes[si];
-                    if let Some(sig) = detect::evaluate(
-                        &rs.rule,
-                        &scope.windows.sums,
-                        &mut scope.ex,
-                        self.alpha,
-                        elapsed,
-                    ) {
+                    if let Some(sig) =
+                        detect::evaluate(&rs.rule, &scope.windows.sums, &mut scope.ex, self.alpha, elapsed)
+                    {
                         self.fired.push((ri, sig));
                     } else if rs.rule.kind == DetectorKind::Negative
                         && scope.windows.sums[1].negative >= rs.rule.min_mentions
@@ -456,33 +407,16 @@ impl Engine {
             DetectorKind::Negative => share.unwrap_or(0.0) / scope.ex.negative_share.max(1e-3),
             _ => sig.observed / sig.expected.max(1e-9),
         };
-        detect::severity(
-            &rs.rule.kind,
-            evidence,
-            ratio,
-            share,
-            scope.ex.negative_share,
-            s.influential,
-        )
+        detect::severity(&rs.rule.kind, evidence, ratio, share, scope.ex.negative_share, s.influential)
     }
 
     fn open_incident(&mut self, b: u32, ri: usize, sig: Signal) {
         let severity = self.severity_of(b, ri, &sig);
         let brand = &mut self.brands[b as usize];
         let rs = &mut brand.rules[ri];
-        let key = format!(
-            "{}/{}{}",
-            brand.id,
-            rs.rule.name,
-            rs.rule.scope.key_suffix()
-        );
+        let key = format!("{}/{}{}", brand.id, rs.rule.name, rs.rule.scope.key_suffix());
         let id = format!("{:016x}", fnv1a(format!("{key}@{}", self.now).as_bytes()));
-        rs.incident = Incident::Open {
-            id,
-            severity,
-            last_anomalous: self.now_min,
-            signal: sig,
-        };
+        rs.incident = Incident::Open { id, severity, last_anomalous: self.now_min, signal: sig };
         brand.scopes[rs.scope].open_incidents += 1;
         self.open.push((b, ri));
         self.stats.by_severity[severity as usize] += 1;
@@ -510,12 +444,7 @@ impl Engine {
         let ev = AlertEvent {
             schema: "crisiswatch.alert.v1".into(),
             id: id.clone(),
-            dedup_key: format!(
-                "{}/{}{}",
-                brand.id,
-                rs.rule.name,
-                rs.rule.scope.key_suffix()
-            ),
+            dedup_key: format!("{}/{}{}", brand.id, rs.rule.name, rs.rule.scope.key_suffix()),
             status,
             severity,
             brand: brand.id.clone(),
@@ -569,41 +498,25 @@ impl Engine {
         let rs = &brand.rules[ri];
         let scope = &mut brand.scopes[rs.scope];
         scope.sync(now_min, &self.settings);
-        let Incident::Open {
-            severity,
-            last_anomalous,
-            signal,
-            ..
-        } = rs.incident.clone()
-        else {
+        let Incident::Open { severity, last_anomalous, signal, .. } = rs.incident.clone() else {
             return true;
         };
         let (fresh, anomalous) = match rs.rule.kind {
             DetectorKind::Flatline { min_expected } => {
-                let expected = scope
-                    .baseline
-                    .expected_minutes(scope.last_seen + 1, now_min);
-                let silent =
-                    detect::silence(min_expected / 2.0, expected, scope.ex.phi, alpha.sqrt())
-                        .is_some();
+                let expected = scope.baseline.expected_minutes(scope.last_seen + 1, now_min);
+                let silent = detect::silence(min_expected / 2.0, expected, scope.ex.phi, alpha.sqrt()).is_some();
                 (None, silent)
             }
             _ => {
-                let sig =
-                    detect::evaluate(&rs.rule, &scope.windows.sums, &mut scope.ex, alpha, 0.0);
-                let still = sig.is_some()
-                    || detect::still_anomalous(&rs.rule, &scope.windows.sums, &scope.ex, alpha);
+                let sig = detect::evaluate(&rs.rule, &scope.windows.sums, &mut scope.ex, alpha, 0.0);
+                let still = sig.is_some() || detect::still_anomalous(&rs.rule, &scope.windows.sums, &scope.ex, alpha);
                 (sig, still)
             }
         };
         if let Some(sig) = fresh {
             let new_sev = self.severity_of(b, ri, &sig);
-            if let Incident::Open {
-                last_anomalous,
-                signal,
-                severity: sev,
-                ..
-            } = &mut self.brands[b as usize].rules[ri].incident
+            if let Incident::Open { last_anomalous, signal, severity: sev, .. } =
+                &mut self.brands[b as usize].rules[ri].incident
             {
                 *last_anomalous = now_min;
                 if sig.p_value < signal.p_value {
@@ -618,9 +531,7 @@ impl Engine {
             return false;
         }
         if anomalous {
-            if let Incident::Open { last_anomalous, .. } =
-                &mut self.brands[b as usize].rules[ri].incident
-            {
+            if let Incident::Open { last_anomalous, .. } = &mut self.brands[b as usize].rules[ri].incident {
                 *last_anomalous = now_min;
             }
             return false;
@@ -634,31 +545,18 @@ impl Engine {
         let w = signal.window.min(3);
         let s = scope.windows.sums[w];
         let (observed, expected) = match brand.rules[ri].rule.kind {
-            DetectorKind::Negative => (
-                f64::from(s.negative),
-                f64::from(s.toned) * scope.ex.negative_share,
-            ),
-            DetectorKind::Reach => (
-                f64::from(s.influential),
-                scope.ex.mentions[w] * scope.ex.influential_share,
-            ),
+            DetectorKind::Negative => (f64::from(s.negative), f64::from(s.toned) * scope.ex.negative_share),
+            DetectorKind::Reach => (f64::from(s.influential), scope.ex.mentions[w] * scope.ex.influential_share),
             _ => (f64::from(s.count), scope.ex.mentions[w]),
         };
         let p = crate::stats::nb_upper_tail(observed, expected, scope.ex.phi);
-        let now_sig = Signal {
-            window: w,
-            observed,
-            expected,
-            p_value: p,
-        };
+        let now_sig = Signal { window: w, observed, expected, p_value: p };
         self.stats.resolved += 1;
         self.emit(b, ri, Status::Resolved, severity, now_sig);
         let cooldown = self.settings.cooldown_min;
         let brand = &mut self.brands[b as usize];
         let si = brand.rules[ri].scope;
-        brand.rules[ri].incident = Incident::Idle {
-            cooldown_until: now_min + cooldown,
-        };
+        brand.rules[ri].incident = Incident::Idle { cooldown_until: now_min + cooldown };
         brand.scopes[si].open_incidents = brand.scopes[si].open_incidents.saturating_sub(1);
         true
     }
@@ -672,8 +570,7 @@ impl Engine {
                 let DetectorKind::Flatline { min_expected } = rs.rule.kind else {
                     continue;
                 };
-                if !matches!(rs.incident, Incident::Idle { cooldown_until } if now_min >= cooldown_until)
-                {
+                if !matches!(rs.incident, Incident::Idle { cooldown_until } if now_min >= cooldown_until) {
                     continue;
                 }
                 let scope = &mut brand.scopes[rs.scope];
@@ -684,16 +581,9 @@ impl Engine {
                 if !scope.ex.warm {
                     continue;
                 }
-                let expected = scope
-                    .baseline
-                    .expected_minutes(scope.last_seen + 1, now_min);
+                let expected = scope.baseline.expected_minutes(scope.last_seen + 1, now_min);
                 if let Some(p) = detect::silence(min_expected, expected, scope.ex.phi, alpha) {
-                    let sig = Signal {
-                        window: 2,
-                        observed: 0.0,
-                        expected,
-                        p_value: p,
-                    };
+                    let sig = Signal { window: 2, observed: 0.0, expected, p_value: p };
                     self.open_incident(b as u32, ri, sig);
                 }
             }

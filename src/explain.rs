@@ -89,12 +89,7 @@ pub struct PostLog {
 impl PostLog {
     /// Keeps `retain_minutes` of history.
     pub fn new(retain_minutes: i64) -> Self {
-        PostLog {
-            arenas: VecDeque::new(),
-            spare: Vec::new(),
-            retain_minutes,
-            max_text: 1000,
-        }
+        PostLog { arenas: VecDeque::new(), spare: Vec::new(), retain_minutes, max_text: 1000 }
     }
 
     fn arena(&mut self, minute: i64) -> Option<&mut MinuteArena> {
@@ -103,11 +98,7 @@ impl PostLog {
             return self.arenas.back_mut();
         }
         if newest.is_none_or(|n| minute > n) {
-            while self
-                .arenas
-                .front()
-                .is_some_and(|a| a.minute <= minute - self.retain_minutes)
-            {
+            while self.arenas.front().is_some_and(|a| a.minute <= minute - self.retain_minutes) {
                 if let Some(mut a) = self.arenas.pop_front() {
                     a.bytes.clear();
                     a.posts.clear();
@@ -240,10 +231,7 @@ impl PostLog {
                     bg_docs += 1;
                 }
                 let mut seen: Vec<&str> = Vec::new();
-                for t in norm
-                    .split(|c: char| !is_word_char(c))
-                    .filter(|t| t.chars().count() >= 3 && !is_stopword(t))
-                {
+                for t in norm.split(|c: char| !is_word_char(c)).filter(|t| t.chars().count() >= 3 && !is_stopword(t)) {
                     if !seen.contains(&t) {
                         seen.push(t);
                         *counts.entry(t.to_string()).or_insert(0) += 1;
@@ -253,10 +241,7 @@ impl PostLog {
         }
         let mut posts: Vec<Group> = groups.into_values().collect();
         posts.sort_by(|a, b| {
-            b.reach
-                .total_cmp(&a.reach)
-                .then(b.post.reshares.cmp(&a.post.reshares))
-                .then(a.post.id.cmp(&b.post.id))
+            b.reach.total_cmp(&a.reach).then(b.post.reshares.cmp(&a.post.reshares)).then(a.post.id.cmp(&b.post.id))
         });
         let posts = posts.into_iter().take(n_posts).map(|g| g.post).collect();
         let mut terms: Vec<TopTerm> = fg
@@ -266,13 +251,8 @@ impl PostLog {
                 let b = bg.get(&term).copied().unwrap_or(0);
                 let llr = g2(c, fg_docs, b, bg_docs);
                 // over-represented only
-                let over = f64::from(c) / f64::from(fg_docs.max(1))
-                    > (f64::from(b) + 0.5) / f64::from(bg_docs.max(1));
-                (over && llr > 3.84).then_some(TopTerm {
-                    term,
-                    count: c,
-                    llr: (llr * 100.0).round() / 100.0,
-                })
+                let over = f64::from(c) / f64::from(fg_docs.max(1)) > (f64::from(b) + 0.5) / f64::from(bg_docs.max(1));
+                (over && llr > 3.84).then_some(TopTerm { term, count: c, llr: (llr * 100.0).round() / 100.0 })
             })
             .collect();
         terms.sort_by(|a, b| b.llr.total_cmp(&a.llr).then(a.term.cmp(&b.term)));
@@ -294,12 +274,7 @@ fn truncate(s: &str, max: usize) -> &str {
 
 /// Dunning's G² for a term seen in `a` of `n1` window documents and `b` of `n2` background ones.
 fn g2(a: u32, n1: u32, b: u32, n2: u32) -> f64 {
-    let (a, b, n1, n2) = (
-        f64::from(a),
-        f64::from(b),
-        f64::from(n1.max(1)),
-        f64::from(n2.max(1)),
-    );
+    let (a, b, n1, n2) = (f64::from(a), f64::from(b), f64::from(n1.max(1)), f64::from(n2.max(1)));
     let ll = |k: f64, n: f64, p: f64| if k > 0.0 { k * p.max(1e-12).ln() } else { 0.0 } + if n - k > 0.0 { (n - k) * (1.0 - p).max(1e-12).ln() } else { 0.0 };
     let p = (a + b) / (n1 + n2);
     let (p1, p2) = (a / n1, b / n2);
@@ -436,10 +411,7 @@ mod tests {
         assert_eq!(posts[0].author.as_deref(), Some("big"));
         assert_eq!(posts.len(), 3); // root + 5 complaints, top 3
         let names: Vec<_> = terms.iter().map(|t| t.term.as_str()).collect();
-        assert!(
-            names.contains(&"password") && names.contains(&"leaked"),
-            "{names:?}"
-        );
+        assert!(names.contains(&"password") && names.contains(&"leaked"), "{names:?}");
         assert!(!names.contains(&"acme"), "{names:?}"); // the brand is in every post, not over-represented
     }
 
@@ -447,12 +419,7 @@ mod tests {
     fn old_minutes_are_recycled() {
         let mut log = PostLog::new(10);
         for minute in 0..100 {
-            rec(
-                &mut log,
-                r#"{"id":"x","ts":"2026-01-01T00:00:00Z","text":"acme"}"#,
-                minute,
-                false,
-            );
+            rec(&mut log, r#"{"id":"x","ts":"2026-01-01T00:00:00Z","text":"acme"}"#, minute, false);
         }
         assert!(log.arenas.len() <= 10);
         let (posts, _) = log.explain(0, 0, 200, false, 10, 5);

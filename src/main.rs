@@ -10,11 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "crisiswatch",
-    version,
-    about = "Crisis alerting and spike detection for brands on social media"
-)]
+#[command(name = "crisiswatch", version, about = "Crisis alerting and spike detection for brands on social media")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -104,49 +100,24 @@ fn load_rules(dir: Option<&Path>) -> Result<RuleSet, ExitCode> {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Replay {
-            input,
-            rules,
-            out,
-            dead_letter,
-            quiet,
-        } => {
+        Command::Replay { input, rules, out, dead_letter, quiet } => {
             let rules = match load_rules(rules.as_deref()) {
                 Ok(r) => r,
                 Err(code) => return Ok(code),
             };
-            let opts = replay::ReplayOptions {
-                input,
-                out,
-                dead_letter,
-                progress: !quiet,
-                max_reported: 50,
-            };
+            let opts = replay::ReplayOptions { input, out, dead_letter, progress: !quiet, max_reported: 50 };
             let summary = replay::replay(&rules, &opts)?;
             eprintln!("{summary}");
         }
-        Command::Simulate {
-            out,
-            labels,
-            seed,
-            days,
-            brands,
-        } => {
-            let opts = simulate::SimOptions {
-                seed,
-                days,
-                brands,
-                ..simulate::SimOptions::default()
-            };
-            let file = std::fs::File::create(&out)
-                .with_context(|| format!("cannot create `{}`", out.display()))?;
+        Command::Simulate { out, labels, seed, days, brands } => {
+            let opts = simulate::SimOptions { seed, days, brands, ..simulate::SimOptions::default() };
+            let file = std::fs::File::create(&out).with_context(|| format!("cannot create `{}`", out.display()))?;
             let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
             let labs = simulate::simulate(&opts, &mut w)?;
             w.flush()?;
             if let Some(path) = labels {
                 let mut lw = std::io::BufWriter::new(
-                    std::fs::File::create(&path)
-                        .with_context(|| format!("cannot create `{}`", path.display()))?,
+                    std::fs::File::create(&path).with_context(|| format!("cannot create `{}`", path.display()))?,
                 );
                 for l in &labs {
                     serde_json::to_writer(&mut lw, l)?;
@@ -154,21 +125,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 lw.flush()?;
             }
-            eprintln!(
-                "wrote {} ({} brands, {} days, {} labelled scenarios)",
-                out.display(),
-                brands,
-                days,
-                labs.len()
-            );
+            eprintln!("wrote {} ({} brands, {} days, {} labelled scenarios)", out.display(), brands, days, labs.len());
         }
-        Command::Evaluate {
-            labels,
-            alerts,
-            days,
-            brands,
-            min_extra,
-        } => {
+        Command::Evaluate { labels, alerts, days, brands, min_extra } => {
             let labels = read_jsonl::<simulate::Label>(&labels)?;
             let events = read_jsonl::<crisiswatch::alert::AlertEvent>(&alerts)?;
             let report = simulate::evaluate(&labels, &events, days, brands, min_extra);
@@ -199,15 +158,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Vec<T>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read `{}`", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read `{}`", path.display()))?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l)
-                .with_context(|| format!("{}:{}: invalid line", path.display(), i + 1))
-        })
+        .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("{}:{}: invalid line", path.display(), i + 1)))
         .collect()
 }
 
@@ -216,11 +171,7 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
         }
     };
     match run(cli) {

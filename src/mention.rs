@@ -78,9 +78,7 @@ impl Mention<'_> {
     /// Reach weight of the author: `log10(1 + followers)`, 0 when unknown. A top blogger with a
     /// million followers weighs 6, a schoolboy with three followers 0.6.
     pub fn reach(&self) -> f32 {
-        self.raw
-            .author_followers
-            .map_or(0.0, |f| (1.0 + f as f64).log10() as f32)
+        self.raw.author_followers.map_or(0.0, |f| (1.0 + f as f64).log10() as f32)
     }
 }
 
@@ -135,10 +133,7 @@ impl std::fmt::Display for Rejection {
 /// A [`Rejection`] naming the column and reason; the caller owns line numbers.
 pub fn parse_line(line: &[u8], max_len: usize) -> Result<Mention<'_>, Rejection> {
     if line.len() > max_len {
-        return Err(Rejection::TooLong {
-            len: line.len(),
-            cap: max_len,
-        });
+        return Err(Rejection::TooLong { len: line.len(), cap: max_len });
     }
     if line.iter().all(u8::is_ascii_whitespace) {
         return Err(Rejection::Empty);
@@ -146,9 +141,7 @@ pub fn parse_line(line: &[u8], max_len: usize) -> Result<Mention<'_>, Rejection>
     // serde_json validates UTF-8 inside strings itself; bytes outside strings are syntax errors
     let raw: RawMention<'_> = serde_json::from_slice(line).map_err(|e| {
         if let Err(u) = std::str::from_utf8(line) {
-            return Rejection::Utf8 {
-                column: u.valid_up_to() + 1,
-            };
+            return Rejection::Utf8 { column: u.valid_up_to() + 1 };
         }
         let msg = e.to_string();
         // serde_json appends " at line L column C"; the column is reported separately.
@@ -156,21 +149,15 @@ pub fn parse_line(line: &[u8], max_len: usize) -> Result<Mention<'_>, Rejection>
             Some(i) => msg[..i].to_string(),
             None => msg,
         };
-        Rejection::Json {
-            column: e.column(),
-            message,
-        }
+        Rejection::Json { column: e.column(), message }
     })?;
-    let at =
-        parse_timestamp(&raw.ts).map_err(|e| Rejection::Timestamp(format!("`{}`: {e}", raw.ts)))?;
+    let at = parse_timestamp(&raw.ts).map_err(|e| Rejection::Timestamp(format!("`{}`: {e}", raw.ts)))?;
     if raw.id.is_empty() {
         return Err(Rejection::Field("field `id`: must not be empty".into()));
     }
     if let Some(s) = raw.sentiment {
         if !(-1.0..=1.0).contains(&s) {
-            return Err(Rejection::Field(format!(
-                "field `sentiment`: {s} is outside [-1, 1]"
-            )));
+            return Err(Rejection::Field(format!("field `sentiment`: {s} is outside [-1, 1]")));
         }
     }
     Ok(Mention { raw, at })
@@ -185,10 +172,7 @@ mod tests {
         let line = br#"{"id":"tw:1","ts":"2026-01-05T10:00:00Z","text":"Acme is down","brand":"acme","author_followers":999,"sentiment":-0.8,"extra":{"x":1}}"#;
         let m = parse_line(line, 1 << 20).unwrap();
         assert!(matches!(m.raw.text, Cow::Borrowed(_)));
-        assert!(matches!(
-            m.raw.brand.as_ref().map(|b| &b.0),
-            Some(Cow::Borrowed(_))
-        ));
+        assert!(matches!(m.raw.brand.as_ref().map(|b| &b.0), Some(Cow::Borrowed(_))));
         assert_eq!(m.raw.brand.as_deref(), Some("acme"));
         assert!((m.reach() - 3.0).abs() < 1e-6);
         assert_eq!(m.at, parse_timestamp("2026-01-05T10:00:00Z").unwrap());
@@ -197,32 +181,17 @@ mod tests {
     #[test]
     fn rejects_with_reasons() {
         let cases: &[(&[u8], &str)] = &[
-            (
-                b"{\"id\":\"1\",\"ts\":\"2026-01-05T10:00:00Z\"}",
-                "missing field `text`",
-            ),
-            (
-                b"{\"id\":\"1\",\"ts\":\"soon\",\"text\":\"\"}",
-                "field `ts`",
-            ),
+            (b"{\"id\":\"1\",\"ts\":\"2026-01-05T10:00:00Z\"}", "missing field `text`"),
+            (b"{\"id\":\"1\",\"ts\":\"soon\",\"text\":\"\"}", "field `ts`"),
             (b"{\"id\":\"1\",\"ts\":", "EOF while parsing"),
-            (
-                b"{\"id\":\"1\",\"ts\":\"2026-01-05T10:00:00Z\",\"text\":\"\xff\"}",
-                "invalid UTF-8",
-            ),
-            (
-                b"{\"id\":\"1\",\"ts\":\"2026-01-05T10:00:00Z\",\"text\":\"\",\"sentiment\":3}",
-                "outside [-1, 1]",
-            ),
+            (b"{\"id\":\"1\",\"ts\":\"2026-01-05T10:00:00Z\",\"text\":\"\xff\"}", "invalid UTF-8"),
+            (b"{\"id\":\"1\",\"ts\":\"2026-01-05T10:00:00Z\",\"text\":\"\",\"sentiment\":3}", "outside [-1, 1]"),
             (b"   ", "empty line"),
         ];
         for (line, want) in cases {
             let err = parse_line(line, 1 << 20).unwrap_err().to_string();
             assert!(err.contains(want), "{err:?} should contain {want:?}");
         }
-        assert!(matches!(
-            parse_line(&[b'x'; 100], 10),
-            Err(Rejection::TooLong { len: 100, cap: 10 })
-        ));
+        assert!(matches!(parse_line(&[b'x'; 100], 10), Err(Rejection::TooLong { len: 100, cap: 10 })));
     }
 }

@@ -10,6 +10,8 @@
 //! values are tested two-sided against the negative binomial with the baseline mean (drops
 //! matter in NAB as silences do live). The score is [`crate::stats::score`] of the
 //! smallest p-value; `alert` is 1 where the p-value clears the live significance level.
+//! As live, an incident alerts once and then only when it escalates: a row scores only when
+//! its evidence exceeds every row's of the last day (300 rows), else 0.
 
 use crate::baseline::{Baseline, BaselineParams};
 use crate::rules::RuleSet;
@@ -25,6 +27,8 @@ const SUMS: [usize; 3] = [1, 3, 12];
 const SCALE_ROWS: usize = 200;
 /// Significance level that maps to score 0.5 (the score is only a ranking for NAB).
 const SCORE_ALPHA: f64 = 1e-8;
+/// Rows (a day of 5-minute rows) within which a weaker deviation is part of the same incident.
+const ESCALATION_ROWS: usize = 300;
 
 /// Per-row dispersion of a k-row sum, by the same weighted moments as the baseline.
 #[derive(Debug, Clone, Copy)]
@@ -62,15 +66,13 @@ pub struct SeriesDetector {
     hour_rows: u32,
     recent: VecDeque<(f64, f64)>,
     disp: [RowDispersion; 3],
+    peaks: VecDeque<f64>,
 }
 
 impl SeriesDetector {
     /// A scorer with the live baseline settings and significance level.
     pub fn new(rules: &RuleSet) -> Self {
-        let params = BaselineParams {
-            warmup_hours: 24,
-            ..rules.settings.baseline
-        };
+        let params = BaselineParams { warmup_hours: 24, ..rules.settings.baseline };
         SeriesDetector {
             params,
             baseline: Baseline::new(&params),
@@ -83,10 +85,8 @@ impl SeriesDetector {
             hour_sum: 0.0,
             hour_rows: 0,
             recent: VecDeque::with_capacity(12),
-            disp: [RowDispersion {
-                num: 0.05,
-                den: 1.0,
-            }; 3],
+            disp: [RowDispersion { num: 0.05, den: 1.0 }; 3],
+            peaks: VecDeque::with_capacity(ESCALATION_ROWS),
         }
     }
 
@@ -97,24 +97,13 @@ impl SeriesDetector {
         diffs.sort_by(f64::total_cmp);
         let mad = diffs.get(diffs.len() / 2).copied().unwrap_or(0.0);
         let mean_abs = vals.iter().map(|v| v.abs()).sum::<f64>() / vals.len().max(1) as f64;
-        let sigma = (mad * 1.4826 / std::f64::consts::SQRT_2)
-            .max(mean_abs * 1e-3)
-            .max(1e-9);
+        let sigma = (mad * 1.4826 / std::f64::consts::SQRT_2).max(mean_abs * 1e-3).max(1e-9);
         self.offset = if min < 0.0 { -min + sigma } else { 0.0 };
         let mean = (vals.iter().sum::<f64>() / vals.len().max(1) as f64 + self.offset).max(sigma);
         self.scale = (sigma * sigma / mean).max(1e-12);
-        let mut gaps: Vec<i64> = self
-            .warmup
-            .windows(2)
-            .map(|w| w[1].0 - w[0].0)
-            .filter(|&g| g > 0)
-            .collect();
+        let mut gaps: Vec<i64> = self.warmup.windows(2).map(|w| w[1].0 - w[0].0).filter(|&g| g > 0).collect();
         gaps.sort_unstable();
-        let gap = gaps
-            .get(gaps.len() / 2)
-            .copied()
-            .unwrap_or(300_000)
-            .max(1000);
+        let gap = gaps.get(gaps.len() / 2).copied().unwrap_or(300_000).max(1000);
         self.rows_per_hour = HOUR_MS as f64 / gap as f64;
     }
 
@@ -145,8 +134,7 @@ impl SeriesDetector {
             // learn the closed hour as a count per nominal hour, and any empty hours between
             if self.hour_rows > 0 {
                 let y = self.hour_sum / f64::from(self.hour_rows) * self.rows_per_hour;
-                self.baseline
-                    .learn_volume(&self.params, self.hour, y, false);
+                self.baseline.learn_volume(&self.params, self.hour, y, false);
             }
             self.hour = hour;
             self.hour_sum = 0.0;
@@ -167,18 +155,24 @@ impl SeriesDetector {
             if self.recent.len() < k {
                 continue;
             }
-            let (obs, exp) = self
-                .recent
-                .iter()
-                .rev()
-                .take(k)
-                .fold((0.0, 0.0), |(o, e), &(x, ex)| (o + x, e + ex));
+            let (obs, exp) = self.recent.iter().rev().take(k).fold((0.0, 0.0), |(o, e), &(x, ex)| (o + x, e + ex));
             let exp = exp.max(1e-6);
             let phi = self.disp[i].phi();
             let p_up = nb_upper_tail(obs, exp, phi);
             let p_down = nb_lower_tail(obs, exp, phi);
             best_p = best_p.min(2.0 * p_up.min(p_down));
             self.disp[i].learn(obs, exp);
+        }
+        // Incident semantics, as live: while the series stays anomalous only a stronger deviation
+        // than any in the last `ESCALATION_ROWS` rows is news (an escalation); the rest scores 0.
+        let evidence = -best_p.max(1e-300).log10();
+        let news = self.peaks.iter().all(|&e| evidence > e);
+        if self.peaks.len() == ESCALATION_ROWS {
+            self.peaks.pop_front();
+        }
+        self.peaks.push_back(evidence);
+        if !news {
+            return (0.0, false);
         }
         (score(best_p, SCORE_ALPHA), best_p <= self.alpha)
     }
@@ -189,18 +183,11 @@ impl SeriesDetector {
 /// # Errors
 /// Unreadable input, a malformed row (with its line number), or a write failure.
 pub fn run_file(input: &Path, out: &Path, rules: &RuleSet) -> anyhow::Result<usize> {
-    let text = std::fs::read_to_string(input)
-        .with_context(|| format!("cannot read `{}`", input.display()))?;
+    let text = std::fs::read_to_string(input).with_context(|| format!("cannot read `{}`", input.display()))?;
     let mut lines = text.lines();
     let header = lines.next().unwrap_or("");
-    if !header
-        .trim_start_matches('\u{feff}')
-        .starts_with("timestamp,value")
-    {
-        bail!(
-            "{}:1: expected header `timestamp,value[,negative]`, found `{header}`",
-            input.display()
-        );
+    if !header.trim_start_matches('\u{feff}').starts_with("timestamp,value") {
+        bail!("{}:1: expected header `timestamp,value[,negative]`, found `{header}`", input.display());
     }
     let mut det = SeriesDetector::new(rules);
     let mut w = std::io::BufWriter::new(
@@ -212,25 +199,16 @@ pub fn run_file(input: &Path, out: &Path, rules: &RuleSet) -> anyhow::Result<usi
         let lineno = i + 2;
         let mut cols = line.split(',');
         let (Some(ts), Some(v)) = (cols.next(), cols.next()) else {
-            bail!(
-                "{}:{lineno}: expected `timestamp,value`, found `{line}`",
-                input.display()
-            );
+            bail!("{}:{lineno}: expected `timestamp,value`, found `{line}`", input.display());
         };
         let at = parse_timestamp(ts.trim())
             .map_err(|e| anyhow::anyhow!("{}:{lineno}: timestamp `{ts}`: {e}", input.display()))?;
-        let value: f64 = v.trim().parse().map_err(|_| {
-            anyhow::anyhow!("{}:{lineno}: value `{v}` is not a number", input.display())
-        })?;
+        let value: f64 = v
+            .trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{}:{lineno}: value `{v}` is not a number", input.display()))?;
         let (s, alert) = det.push(at, value);
-        writeln!(
-            w,
-            "{},{},{:.6},{}",
-            format_nab(at),
-            v.trim(),
-            s,
-            u8::from(alert)
-        )?;
+        writeln!(w, "{},{},{:.6},{}", format_nab(at), v.trim(), s, u8::from(alert))?;
         rows += 1;
     }
     w.flush()?;
@@ -252,13 +230,9 @@ pub fn run_dir(data: &Path, out: &Path) -> anyhow::Result<usize> {
         .collect();
     cats.sort();
     for cat in cats {
-        let name = cat
-            .file_name()
-            .map(|s| s.to_string_lossy().to_string())
-            .unwrap_or_default();
+        let name = cat.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
         let odir = out.join(&name);
-        std::fs::create_dir_all(&odir)
-            .with_context(|| format!("cannot create `{}`", odir.display()))?;
+        std::fs::create_dir_all(&odir).with_context(|| format!("cannot create `{}`", odir.display()))?;
         let mut files: Vec<_> = std::fs::read_dir(&cat)?
             .filter_map(Result::ok)
             .map(|e| e.path())
@@ -266,10 +240,7 @@ pub fn run_dir(data: &Path, out: &Path) -> anyhow::Result<usize> {
             .collect();
         files.sort();
         for f in files {
-            let fname = f
-                .file_name()
-                .map(|s| s.to_string_lossy().to_string())
-                .unwrap_or_default();
+            let fname = f.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
             run_file(&f, &odir.join(format!("crisiswatch_{fname}")), &rules)?;
             n += 1;
         }

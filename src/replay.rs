@@ -57,11 +57,7 @@ impl std::fmt::Display for ReplaySummary {
             Some(p) => writeln!(f, " (written unchanged to {})", p.display())?,
             None => writeln!(f)?,
         }
-        writeln!(
-            f,
-            "  late mentions      {} (older than the allowed lateness; counted, not placed)",
-            e.late
-        )?;
+        writeln!(f, "  late mentions      {} (older than the allowed lateness; counted, not placed)", e.late)?;
         writeln!(f, "  unmatched          {} (no brand)", e.unmatched)?;
         writeln!(f, "  with sentiment     {}", e.toned)?;
         writeln!(
@@ -74,12 +70,7 @@ impl std::fmt::Display for ReplaySummary {
             let open: Vec<String> = self.open.iter().map(|(b, r)| format!("{b}/{r}")).collect();
             writeln!(f, "  still open         {}", open.join(", "))?;
         }
-        write!(
-            f,
-            "  throughput         {:.0} mentions/s ({:.2} s)",
-            self.lines as f64 / secs,
-            secs
-        )
+        write!(f, "  throughput         {:.0} mentions/s ({:.2} s)", self.lines as f64 / secs, secs)
     }
 }
 
@@ -109,36 +100,23 @@ impl<R: Read> Read for Counting<R> {
 /// When the file cannot be opened.
 pub fn open_input(path: &Path, progress: bool) -> anyhow::Result<Box<dyn BufRead>> {
     if path.as_os_str() == "-" {
-        return Ok(Box::new(BufReader::with_capacity(
-            1 << 20,
-            io::stdin().lock(),
-        )));
+        return Ok(Box::new(BufReader::with_capacity(1 << 20, io::stdin().lock())));
     }
-    let file =
-        File::open(path).with_context(|| format!("cannot open input `{}`", path.display()))?;
+    let file = File::open(path).with_context(|| format!("cannot open input `{}`", path.display()))?;
     let bar = if progress && io::stderr().is_terminal() {
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);
         let bar = indicatif::ProgressBar::new(len);
         bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         Some(bar)
     } else {
         None
     };
-    let counted = Counting {
-        inner: file,
-        bar,
-        pending: 0,
-    };
+    let counted = Counting { inner: file, bar, pending: 0 };
     if path.extension().is_some_and(|e| e == "gz") {
-        Ok(Box::new(BufReader::with_capacity(
-            1 << 20,
-            flate2::read::MultiGzDecoder::new(counted),
-        )))
+        Ok(Box::new(BufReader::with_capacity(1 << 20, flate2::read::MultiGzDecoder::new(counted))))
     } else {
         Ok(Box::new(BufReader::with_capacity(1 << 20, counted)))
     }
@@ -167,9 +145,7 @@ pub fn replay(rules: &RuleSet, opts: &ReplayOptions) -> anyhow::Result<ReplaySum
     let mut engine = Engine::new(rules).context("cannot build the brand matcher")?;
     let mut input = open_input(&opts.input, opts.progress)?;
     let out: Box<dyn Write> = match &opts.out {
-        Some(p) => {
-            Box::new(File::create(p).with_context(|| format!("cannot create `{}`", p.display()))?)
-        }
+        Some(p) => Box::new(File::create(p).with_context(|| format!("cannot create `{}`", p.display()))?),
         None => Box::new(io::stdout().lock()),
     };
     let mut out = BufWriter::with_capacity(1 << 16, out);
@@ -204,15 +180,11 @@ pub fn replay(rules: &RuleSet, opts: &ReplayOptions) -> anyhow::Result<ReplaySum
                 if summary.rejected <= opts.max_reported {
                     eprintln!("{input_name}:{}: rejected: {reason}", summary.lines);
                 } else if summary.rejected == opts.max_reported + 1 {
-                    eprintln!(
-                        "{input_name}: more rejected lines; see {}",
-                        dl_path.display()
-                    );
+                    eprintln!("{input_name}: more rejected lines; see {}", dl_path.display());
                 }
                 if dead.is_none() {
-                    let f = File::create(&dl_path).with_context(|| {
-                        format!("cannot create dead-letter file `{}`", dl_path.display())
-                    })?;
+                    let f = File::create(&dl_path)
+                        .with_context(|| format!("cannot create dead-letter file `{}`", dl_path.display()))?;
                     dead = Some(BufWriter::new(f));
                     summary.dead_letter = Some(dl_path.clone());
                 }

@@ -233,11 +233,7 @@ impl RuleSet {
     pub fn builtin() -> Self {
         let (defaults, diags) = parse_defaults(Path::new("<builtin defaults>"), BUILTIN_DEFAULTS);
         debug_assert!(diags.is_empty(), "{diags:?}");
-        RuleSet {
-            settings: defaults.0,
-            default_rules: defaults.1,
-            brands: Vec::new(),
-        }
+        RuleSet { settings: defaults.0, default_rules: defaults.1, brands: Vec::new() }
     }
 
     /// Per-test significance level: the weekly false-alarm budget per brand divided by the
@@ -250,12 +246,7 @@ impl RuleSet {
             .default_rules
             .iter()
             .filter(|r| !matches!(r.kind, DetectorKind::Flatline { .. }))
-            .flat_map(|r| {
-                r.kind
-                    .windows()
-                    .iter()
-                    .map(|&w| SCAN_FACTOR * 10_080.0 / WINDOW_MINUTES[w] as f64)
-            })
+            .flat_map(|r| r.kind.windows().iter().map(|&w| SCAN_FACTOR * 10_080.0 / WINDOW_MINUTES[w] as f64))
             .sum::<f64>()
             .max(1.0);
         (self.settings.false_alarms_per_week / tests).clamp(1e-12, 0.01)
@@ -274,19 +265,13 @@ fn parse_duration_min(s: &str) -> Result<i64, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: i64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration `{s}` (expected e.g. `15m`, `1h`, `2d`)"))?;
+    let n: i64 = num.parse().map_err(|_| format!("invalid duration `{s}` (expected e.g. `15m`, `1h`, `2d`)"))?;
     let mult = match unit {
         "m" | "min" => 1,
         "h" => 60,
         "d" => 1440,
         "w" => 10_080,
-        _ => {
-            return Err(format!(
-                "invalid duration unit in `{s}` (use `m`, `h`, `d` or `w`)"
-            ))
-        }
+        _ => return Err(format!("invalid duration unit in `{s}` (use `m`, `h`, `d` or `w`)")),
     };
     Ok(n * mult)
 }
@@ -299,8 +284,7 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn err(&mut self, span: std::ops::Range<usize>, msg: impl Into<String>) {
-        self.diags
-            .push(Diagnostic::at(self.path, self.text, Some(span), msg));
+        self.diags.push(Diagnostic::at(self.path, self.text, Some(span), msg));
     }
     fn duration(&mut self, v: &Option<Spanned<String>>, default: i64, min: i64, max: i64) -> i64 {
         let Some(v) = v else { return default };
@@ -309,10 +293,7 @@ impl Ctx<'_> {
             Ok(d) => {
                 self.err(
                     v.span(),
-                    format!(
-                        "duration `{}` ({d} min) must be between {min} and {max} minutes",
-                        v.get_ref()
-                    ),
+                    format!("duration `{}` ({d} min) must be between {min} and {max} minutes", v.get_ref()),
                 );
                 default
             }
@@ -322,21 +303,11 @@ impl Ctx<'_> {
             }
         }
     }
-    fn number(
-        &mut self,
-        v: &Option<Spanned<f64>>,
-        default: f64,
-        lo: f64,
-        hi: f64,
-        what: &str,
-    ) -> f64 {
+    fn number(&mut self, v: &Option<Spanned<f64>>, default: f64, lo: f64, hi: f64, what: &str) -> f64 {
         let Some(v) = v else { return default };
         let x = *v.get_ref();
         if !(lo..=hi).contains(&x) {
-            self.err(
-                v.span(),
-                format!("`{what}` = {x} must be between {lo} and {hi}"),
-            );
+            self.err(v.span(), format!("`{what}` = {x} must be between {lo} and {hi}"));
             return default;
         }
         x
@@ -344,21 +315,13 @@ impl Ctx<'_> {
 }
 
 fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, Diagnostic> {
-    toml::from_str::<T>(text)
-        .map_err(|e| Diagnostic::at(path, text, e.span(), e.message().trim().to_string()))
+    toml::from_str::<T>(text).map_err(|e| Diagnostic::at(path, text, e.span(), e.message().trim().to_string()))
 }
 
 fn validate_rule(cx: &mut Ctx<'_>, r: &RawRule) -> Option<Rule> {
     let name = r.name.get_ref().trim().to_string();
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        cx.err(
-            r.name.span(),
-            format!("rule name `{name}` must be non-empty ASCII letters, digits, `-` or `_`"),
-        );
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        cx.err(r.name.span(), format!("rule name `{name}` must be non-empty ASCII letters, digits, `-` or `_`"));
     }
     let mut kinds = Vec::new();
     if r.volume.is_some() {
@@ -388,39 +351,19 @@ fn validate_rule(cx: &mut Ctx<'_>, r: &RawRule) -> Option<Rule> {
         return None;
     }
     let kind = kinds.remove(0);
-    let default_min = if kind == DetectorKind::Negative {
-        8
-    } else {
-        10
-    };
+    let default_min = if kind == DetectorKind::Negative { 8 } else { 10 };
     let min_mentions = match &r.min_mentions {
         Some(v) if *v.get_ref() == 0 => {
-            cx.err(
-                v.span(),
-                "`min_mentions` must be at least 1: never conclude from nothing",
-            );
+            cx.err(v.span(), "`min_mentions` must be at least 1: never conclude from nothing");
             default_min
         }
         Some(v) => *v.get_ref(),
         None => default_min,
     };
-    let default_ratio = if kind == DetectorKind::Negative {
-        1.5
-    } else {
-        2.0
-    };
+    let default_ratio = if kind == DetectorKind::Negative { 1.5 } else { 2.0 };
     let min_ratio = cx.number(&r.min_ratio, default_ratio, 1.0, 1000.0, "min_ratio");
-    let scope = Scope {
-        sources: r.sources.clone(),
-        langs: r.langs.clone(),
-    };
-    Some(Rule {
-        name,
-        scope,
-        kind,
-        min_mentions,
-        min_ratio,
-    })
+    let scope = Scope { sources: r.sources.clone(), langs: r.langs.clone() };
+    Some(Rule { name, scope, kind, min_mentions, min_ratio })
 }
 
 fn parse_defaults(path: &Path, text: &str) -> ((EngineSettings, Vec<Rule>), Vec<Diagnostic>) {
@@ -428,24 +371,14 @@ fn parse_defaults(path: &Path, text: &str) -> ((EngineSettings, Vec<Rule>), Vec<
         Ok(r) => r,
         Err(d) => return ((EngineSettings::default(), Vec::new()), vec![d]),
     };
-    let mut cx = Ctx {
-        path,
-        text,
-        diags: Vec::new(),
-    };
+    let mut cx = Ctx { path, text, diags: Vec::new() };
     let d = EngineSettings::default();
     let e = &raw.engine;
     let mut s = EngineSettings {
         allowed_lateness_min: cx.duration(&e.allowed_lateness, d.allowed_lateness_min, 0, 30),
         hold_min: cx.duration(&e.hold, d.hold_min, 1, 1440),
         cooldown_min: cx.duration(&e.cooldown, d.cooldown_min, 0, 10_080),
-        negative_threshold: cx.number(
-            &e.negative_threshold,
-            d.negative_threshold,
-            -1.0,
-            1.0,
-            "negative_threshold",
-        ),
+        negative_threshold: cx.number(&e.negative_threshold, d.negative_threshold, -1.0, 1.0, "negative_threshold"),
         false_alarms_per_week: cx.number(
             &e.false_alarms_per_week,
             d.false_alarms_per_week,
@@ -464,13 +397,7 @@ fn parse_defaults(path: &Path, text: &str) -> ((EngineSettings, Vec<Rule>), Vec<
     }
     s.baseline.warmup_hours = (cx.duration(&e.warmup, 24 * 60, 60, 30 * 1440) / 60) as u32;
     s.baseline.max_freeze_hours = (cx.duration(&e.max_freeze, 72 * 60, 60, 30 * 1440) / 60) as u32;
-    s.baseline.prior_negative_share = cx.number(
-        &e.prior_negative_share,
-        0.2,
-        0.001,
-        0.999,
-        "prior_negative_share",
-    );
+    s.baseline.prior_negative_share = cx.number(&e.prior_negative_share, 0.2, 0.001, 0.999, "prior_negative_share");
     s.baseline.prior_phi = cx.number(&e.prior_dispersion, 0.1, 0.0, 10.0, "prior_dispersion");
     let rules = validate_rules(&mut cx, &raw.rule);
     ((s, rules), cx.diags)
@@ -480,10 +407,7 @@ fn validate_rules(cx: &mut Ctx<'_>, raw: &[RawRule]) -> Vec<Rule> {
     let mut rules: Vec<Rule> = Vec::new();
     for r in raw {
         if rules.iter().any(|x| x.name == r.name.get_ref().trim()) {
-            cx.err(
-                r.name.span(),
-                format!("duplicate rule name `{}`", r.name.get_ref()),
-            );
+            cx.err(r.name.span(), format!("duplicate rule name `{}`", r.name.get_ref()));
             continue;
         }
         if let Some(rule) = validate_rule(cx, r) {
@@ -502,29 +426,24 @@ fn parse_brand(
         Ok(r) => r,
         Err(d) => return (None, vec![d]),
     };
-    let mut cx = Ctx {
-        path,
-        text,
-        diags: Vec::new(),
-    };
+    let mut cx = Ctx { path, text, diags: Vec::new() };
     let id = raw.brand.id.get_ref().trim().to_string();
     if id.is_empty() || id.contains('/') || id.chars().any(char::is_whitespace) {
-        cx.err(
-            raw.brand.id.span(),
-            format!("brand id `{id}` must be non-empty without spaces or `/`"),
-        );
+        cx.err(raw.brand.id.span(), format!("brand id `{id}` must be non-empty without spaces or `/`"));
     }
     let mut keywords = Vec::new();
     for (lang, list) in &raw.brand.keywords {
         let l = lang.get_ref();
         if !(l == "any" || (l.len() == 2 && l.bytes().all(|b| b.is_ascii_lowercase()))) {
-            cx.err(lang.span(), format!("keyword language `{l}` must be an ISO 639-1 code such as `en`, `he`, `fa`, `ru`, `ar` (or `any`)"));
+            cx.err(
+                lang.span(),
+                format!(
+                    "keyword language `{l}` must be an ISO 639-1 code such as `en`, `he`, `fa`, `ru`, `ar` (or `any`)"
+                ),
+            );
         }
         for k in list {
-            if crate::normalize::normalize(k.get_ref().trim_end_matches('*'))
-                .trim()
-                .is_empty()
-            {
+            if crate::normalize::normalize(k.get_ref().trim_end_matches('*')).trim().is_empty() {
                 cx.err(k.span(), "empty keyword");
             } else {
                 keywords.push(k.get_ref().clone());
@@ -540,11 +459,7 @@ fn parse_brand(
             let names: Vec<_> = defaults.iter().map(|r| format!("`{}`", r.name)).collect();
             cx.err(
                 d.span(),
-                format!(
-                    "cannot disable unknown rule `{}` (default rules: {})",
-                    d.get_ref(),
-                    names.join(", ")
-                ),
+                format!("cannot disable unknown rule `{}` (default rules: {})", d.get_ref(), names.join(", ")),
             );
         }
     }
@@ -552,13 +467,7 @@ fn parse_brand(
         rules.retain(|x| x.name != r.name);
         rules.push(r);
     }
-    let def = BrandDef {
-        id,
-        name: raw.brand.name,
-        keywords,
-        exclusions: raw.brand.exclusions,
-        rules,
-    };
+    let def = BrandDef { id, name: raw.brand.name, keywords, exclusions: raw.brand.exclusions, rules };
     (Some((def, raw.brand.id.span())), cx.diags)
 }
 
@@ -570,37 +479,26 @@ fn parse_brand(
 pub fn load_dir(dir: &Path) -> Result<RuleSet, Diagnostics> {
     let mut diags = Vec::new();
     let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
-        Ok(rd) => rd
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-            .collect(),
-        Err(e) => {
-            return Err(Diagnostics(vec![Diagnostic::file(
-                dir,
-                format!("cannot read rules directory: {e}"),
-            )]))
+        Ok(rd) => {
+            rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect()
         }
+        Err(e) => return Err(Diagnostics(vec![Diagnostic::file(dir, format!("cannot read rules directory: {e}"))])),
     };
     files.sort();
     let defaults_path = dir.join("defaults.toml");
     let defaults_text = match std::fs::read_to_string(&defaults_path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => BUILTIN_DEFAULTS.to_string(),
-        Err(e) => {
-            return Err(Diagnostics(vec![Diagnostic::file(
-                &defaults_path,
-                format!("cannot read: {e}"),
-            )]))
-        }
+        Err(e) => return Err(Diagnostics(vec![Diagnostic::file(&defaults_path, format!("cannot read: {e}"))])),
     };
     let ((settings, default_rules), d) = parse_defaults(&defaults_path, &defaults_text);
     diags.extend(d);
     let mut brands: Vec<BrandDef> = Vec::new();
     let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
-    for path in files.iter().filter(|p| {
-        p.file_name()
-            .is_some_and(|n| n != "defaults.toml" && !n.to_string_lossy().starts_with('_'))
-    }) {
+    for path in files
+        .iter()
+        .filter(|p| p.file_name().is_some_and(|n| n != "defaults.toml" && !n.to_string_lossy().starts_with('_')))
+    {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) => {
@@ -616,11 +514,7 @@ pub fn load_dir(dir: &Path) -> Result<RuleSet, Diagnostics> {
                     path,
                     &text,
                     Some(span),
-                    format!(
-                        "brand id `{}` is already defined in {}",
-                        b.id,
-                        other.display()
-                    ),
+                    format!("brand id `{}` is already defined in {}", b.id, other.display()),
                 ));
                 continue;
             }
@@ -629,11 +523,7 @@ pub fn load_dir(dir: &Path) -> Result<RuleSet, Diagnostics> {
         }
     }
     if diags.is_empty() {
-        Ok(RuleSet {
-            settings,
-            default_rules,
-            brands,
-        })
+        Ok(RuleSet { settings, default_rules, brands })
     } else {
         Err(Diagnostics(diags))
     }
@@ -656,10 +546,7 @@ mod tests {
     fn reports_every_error_with_position() {
         let text = "[brand]\nid = \"acme\"\nname = \"Acme\"\n\n[[rule]]\nname = \"x\"\nmin_ratio = 0.5\n[rule.volume]\n[rule.reach]\n\n[[rule]]\nname = \"y\"\nmin_mentions = 0\n[rule.negative]\n";
         let (_, d) = parse_brand(Path::new("acme.toml"), text, &[]);
-        let got: Vec<_> = d
-            .iter()
-            .map(|d| (d.line, d.col, d.message.clone()))
-            .collect();
+        let got: Vec<_> = d.iter().map(|d| (d.line, d.col, d.message.clone())).collect();
         assert_eq!(got.len(), 2, "{got:?}");
         assert_eq!((got[0].0, got[0].1), (6, 8));
         assert!(got[0].2.contains("exactly one detector table"));
@@ -673,11 +560,7 @@ mod tests {
         assert!(d[0].message.contains("invalid duration unit"));
         let (_, d) = parse_defaults(Path::new("d.toml"), "[engine]\nhodl = \"15m\"\n");
         assert_eq!(d[0].line, 2);
-        assert!(
-            d[0].message.contains("unknown field `hodl`"),
-            "{}",
-            d[0].message
-        );
+        assert!(d[0].message.contains("unknown field `hodl`"), "{}", d[0].message);
     }
 
     #[test]

@@ -39,13 +39,7 @@ pub enum Scenario {
 impl Scenario {
     /// Whether this is a crisis a PR team must hear about.
     pub fn is_crisis(self) -> bool {
-        matches!(
-            self,
-            Scenario::Outage
-                | Scenario::ViralComplaint
-                | Scenario::NegativeDrift
-                | Scenario::Boycott
-        )
+        matches!(self, Scenario::Outage | Scenario::ViralComplaint | Scenario::NegativeDrift | Scenario::Boycott)
     }
     fn duration_min(self) -> i64 {
         match self {
@@ -122,101 +116,42 @@ const LANGS: [Lang; 5] = [
     },
     Lang {
         code: "he",
-        neutral: &[
-            "מישהו ניסה את {b} לאחרונה?",
-            "{b} פותחים סניף חדש בתל אביב",
-            "מה שעות הפתיחה של {b} בשבת",
-        ],
-        positive: &[
-            "תודה ל{b} על שירות מעולה",
-            "האפליקציה החדשה של {b} פשוט מצוינת",
-            "{b} פתרו לי את הבעיה תוך דקות",
-        ],
-        negative: &[
-            "{b} חייבו אותי פעמיים, מבאס",
-            "שירות לקוחות של {b} זוועה",
-            "המשלוח מ{b} מאחר שוב",
-        ],
-        outage: &[
-            "{b} לא עובד, האפליקציה קרסה",
-            "תקלה ב{b} שוב, אי אפשר להתחבר",
-            "האתר של {b} נפל",
-        ],
+        neutral: &["מישהו ניסה את {b} לאחרונה?", "{b} פותחים סניף חדש בתל אביב", "מה שעות הפתיחה של {b} בשבת"],
+        positive: &["תודה ל{b} על שירות מעולה", "האפליקציה החדשה של {b} פשוט מצוינת", "{b} פתרו לי את הבעיה תוך דקות"],
+        negative: &["{b} חייבו אותי פעמיים, מבאס", "שירות לקוחות של {b} זוועה", "המשלוח מ{b} מאחר שוב"],
+        outage: &["{b} לא עובד, האפליקציה קרסה", "תקלה ב{b} שוב, אי אפשר להתחבר", "האתר של {b} נפל"],
         boycott: &["חרם על {b} עד שיתנצלו", "לא קונים יותר ב{b}, תעבירו הלאה"],
     },
     Lang {
         code: "fa",
-        neutral: &[
-            "کسی اخیرا از {b} خرید کرده؟",
-            "{b} شعبه جدید باز کرد",
-            "ساعت کاری {b} چیه؟",
-        ],
-        positive: &[
-            "ممنون از {b} بابت پشتیبانی عالی",
-            "اپلیکیشن جدید {b} خیلی خوبه",
-            "خرید از {b} عالی بود",
-        ],
-        negative: &[
-            "{b} دوباره پول اضافه کم کرد",
-            "پشتیبانی {b} افتضاح است",
-            "سفارشم از {b} باز هم دیر رسید",
-        ],
-        outage: &[
-            "{b} قطع است، برنامه کار نمی‌کند",
-            "سایت {b} بالا نمی‌آید",
-            "پرداخت در {b} خطا می‌دهد",
-        ],
+        neutral: &["کسی اخیرا از {b} خرید کرده؟", "{b} شعبه جدید باز کرد", "ساعت کاری {b} چیه؟"],
+        positive: &["ممنون از {b} بابت پشتیبانی عالی", "اپلیکیشن جدید {b} خیلی خوبه", "خرید از {b} عالی بود"],
+        negative: &["{b} دوباره پول اضافه کم کرد", "پشتیبانی {b} افتضاح است", "سفارشم از {b} باز هم دیر رسید"],
+        outage: &["{b} قطع است، برنامه کار نمی‌کند", "سایت {b} بالا نمی‌آید", "پرداخت در {b} خطا می‌دهد"],
         boycott: &["تحریم {b} تا وقتی عذرخواهی کنند", "دیگر از {b} خرید نکنید"],
     },
     Lang {
         code: "ru",
-        neutral: &[
-            "кто-нибудь пользовался {b} недавно?",
-            "{b} открывает новый магазин",
-            "во сколько закрывается {b}?",
-        ],
+        neutral: &["кто-нибудь пользовался {b} недавно?", "{b} открывает новый магазин", "во сколько закрывается {b}?"],
         positive: &[
             "спасибо {b} за отличный сервис",
             "новое приложение {b} просто супер",
             "{b} быстро решили мою проблему",
         ],
-        negative: &[
-            "{b} опять списали деньги дважды",
-            "поддержка {b} ужасная",
-            "доставка {b} снова опоздала",
-        ],
+        negative: &["{b} опять списали деньги дважды", "поддержка {b} ужасная", "доставка {b} снова опоздала"],
         outage: &[
             "{b} не работает, приложение упало",
             "сбой у {b}, не могу войти",
             "сайт {b} лежит, оплата не проходит",
         ],
-        boycott: &[
-            "бойкот {b}, пока не извинятся",
-            "не покупайте в {b}, репост",
-        ],
+        boycott: &["бойкот {b}, пока не извинятся", "не покупайте в {b}, репост"],
     },
     Lang {
         code: "ar",
-        neutral: &[
-            "هل جرب أحد {b} مؤخرا؟",
-            "{b} تفتح فرعا جديدا",
-            "متى يغلق {b} يوم الجمعة؟",
-        ],
-        positive: &[
-            "شكرا {b} على الخدمة الممتازة",
-            "تطبيق {b} الجديد رائع",
-            "{b} حلوا مشكلتي بسرعة",
-        ],
-        negative: &[
-            "{b} خصموا المبلغ مرتين",
-            "خدمة عملاء {b} سيئة جدا",
-            "التوصيل من {b} متأخر مرة أخرى",
-        ],
-        outage: &[
-            "{b} لا يعمل، التطبيق متوقف",
-            "عطل في {b} لا أستطيع الدخول",
-            "موقع {b} معطل والدفع لا يتم",
-        ],
+        neutral: &["هل جرب أحد {b} مؤخرا؟", "{b} تفتح فرعا جديدا", "متى يغلق {b} يوم الجمعة؟"],
+        positive: &["شكرا {b} على الخدمة الممتازة", "تطبيق {b} الجديد رائع", "{b} حلوا مشكلتي بسرعة"],
+        negative: &["{b} خصموا المبلغ مرتين", "خدمة عملاء {b} سيئة جدا", "التوصيل من {b} متأخر مرة أخرى"],
+        outage: &["{b} لا يعمل، التطبيق متوقف", "عطل في {b} لا أستطيع الدخول", "موقع {b} معطل والدفع لا يتم"],
         boycott: &["قاطعوا {b} حتى يعتذروا", "لن أشتري من {b} بعد اليوم"],
     },
 ];
@@ -254,12 +189,7 @@ pub struct SimOptions {
 
 impl Default for SimOptions {
     fn default() -> Self {
-        SimOptions {
-            seed: 1,
-            days: 21,
-            brands: 12,
-            start: parse_timestamp("2026-01-05T00:00:00Z").unwrap_or(0),
-        }
+        SimOptions { seed: 1, days: 21, brands: 12, start: parse_timestamp("2026-01-05T00:00:00Z").unwrap_or(0) }
     }
 }
 
@@ -282,8 +212,7 @@ struct SimBrand {
 
 fn diurnal(hour: f64) -> f64 {
     // quiet at night, peak in the early evening
-    0.35 + 1.3 * (-((hour - 18.0) / 5.0).powi(2)).exp()
-        + 0.5 * (-((hour - 11.0) / 3.0).powi(2)).exp()
+    0.35 + 1.3 * (-((hour - 18.0) / 5.0).powi(2)).exp() + 0.5 * (-((hour - 11.0) / 3.0).powi(2)).exp()
 }
 
 /// Writes the stream to `out` and returns the labels.
@@ -297,16 +226,8 @@ pub fn simulate(opts: &SimOptions, out: &mut dyn Write) -> std::io::Result<Vec<L
     let mut brands: Vec<SimBrand> = Vec::new();
     for i in 0..n {
         let (id, name) = BRAND_NAMES[i % BRAND_NAMES.len()];
-        let id = if i < BRAND_NAMES.len() {
-            id.to_string()
-        } else {
-            format!("{id}{}", i / BRAND_NAMES.len())
-        };
-        let rate = if n == 1 {
-            2000.0
-        } else {
-            20.0 * 1000f64.powf(i as f64 / (n - 1) as f64)
-        };
+        let id = if i < BRAND_NAMES.len() { id.to_string() } else { format!("{id}{}", i / BRAND_NAMES.len()) };
+        let rate = if n == 1 { 2000.0 } else { 20.0 * 1000f64.powf(i as f64 / (n - 1) as f64) };
         brands.push(SimBrand {
             id,
             name: name.to_string(),
@@ -319,21 +240,13 @@ pub fn simulate(opts: &SimOptions, out: &mut dyn Write) -> std::io::Result<Vec<L
     // schedule scenarios: every brand gets an outage (the commonest crisis, and so the outage
     // delays sample every brand size), one of the slower crises in turn, one benign burst, and
     // every other large brand a feed outage
-    let slow_crises = [
-        Scenario::ViralComplaint,
-        Scenario::NegativeDrift,
-        Scenario::Boycott,
-    ];
+    let slow_crises = [Scenario::ViralComplaint, Scenario::NegativeDrift, Scenario::Boycott];
     let mut labels = Vec::new();
     for (i, b) in brands.iter_mut().enumerate() {
         let mut kinds = vec![
             Scenario::Outage,
             slow_crises[i % 3],
-            if i % 2 == 0 {
-                Scenario::PositiveCampaign
-            } else {
-                Scenario::TrendingPost
-            },
+            if i % 2 == 0 { Scenario::PositiveCampaign } else { Scenario::TrendingPost },
         ];
         if b.rate_per_day >= 1000.0 && i % 2 == 1 {
             kinds.push(Scenario::FeedOutage);
@@ -351,13 +264,7 @@ pub fn simulate(opts: &SimOptions, out: &mut dyn Write) -> std::io::Result<Vec<L
                 Scenario::PositiveCampaign => 5.0,
                 _ => 1.0,
             };
-            b.events.push(Event {
-                kind,
-                start,
-                end: start + dur,
-                mult,
-                root: format!("sim:{}:root{start}", b.id),
-            });
+            b.events.push(Event { kind, start, end: start + dur, mult, root: format!("sim:{}:root{start}", b.id) });
             cursor = start + dur + 1440;
         }
     }
@@ -376,10 +283,8 @@ pub fn simulate(opts: &SimOptions, out: &mut dyn Write) -> std::io::Result<Vec<L
         let hour = (minute % 1440) as f64 / 60.0;
         let dow = (minute / 1440) % 7; // the default start is a Monday
         let weekly = if dow >= 5 { 0.75 } else { 1.0 };
-        let mut batch: Vec<(i64, String)> = std::mem::take(&mut late_queue)
-            .into_iter()
-            .filter(|(ts, _)| *ts < t0 + MINUTE_MS)
-            .collect();
+        let mut batch: Vec<(i64, String)> =
+            std::mem::take(&mut late_queue).into_iter().filter(|(ts, _)| *ts < t0 + MINUTE_MS).collect();
         for (bi, b) in brands.iter().enumerate() {
             let base = b.rate_per_day / 1440.0 * diurnal(hour) / 0.93 * weekly * noise[bi];
             let mut mult = 1.0;
@@ -387,11 +292,7 @@ pub fn simulate(opts: &SimOptions, out: &mut dyn Write) -> std::io::Result<Vec<L
             let mut theme = 0; // 0 normal, 1 outage, 2 boycott, 3 positive
             let mut reshares = 0.0;
             let mut root: Option<(&Event, bool)> = None;
-            for ev in b
-                .events
-                .iter()
-                .filter(|e| minute >= e.start && minute < e.end)
-            {
+            for ev in b.events.iter().filter(|e| minute >= e.start && minute < e.end) {
                 let age = (minute - ev.start) as f64;
                 match ev.kind {
                     Scenario::Outage => {
@@ -427,13 +328,8 @@ pub fn simulate(opts: &SimOptions, out: &mut dyn Write) -> std::io::Result<Vec<L
                 }
             }
             let lambda = base * mult + reshares;
-            let count = if lambda > 0.0 {
-                Poisson::new(lambda)
-                    .map(|p| p.sample(&mut rng) as u64)
-                    .unwrap_or(0)
-            } else {
-                0
-            };
+            let count =
+                if lambda > 0.0 { Poisson::new(lambda).map(|p| p.sample(&mut rng) as u64).unwrap_or(0) } else { 0 };
             if let Some((ev, true)) = root {
                 let negative = ev.kind == Scenario::ViralComplaint;
                 let text = if negative {
@@ -458,8 +354,7 @@ pub fn simulate(opts: &SimOptions, out: &mut dyn Write) -> std::io::Result<Vec<L
             for _ in 0..count {
                 seq += 1;
                 let ts = t0 + rng.gen_range(0..MINUTE_MS);
-                let is_reshare =
-                    root.is_some() && rng.gen_bool((reshares / lambda.max(1e-9)).min(1.0));
+                let is_reshare = root.is_some() && rng.gen_bool((reshares / lambda.max(1e-9)).min(1.0));
                 let lang = if rng.gen_bool(0.2) { 0 } else { b.lang };
                 let (text, sentiment, shared_of) = if is_reshare {
                     let Some((ev, _)) = root else { continue };
@@ -478,25 +373,14 @@ pub fn simulate(opts: &SimOptions, out: &mut dyn Write) -> std::io::Result<Vec<L
                     };
                     (pick(&mut rng, bank), rng.gen_range(-1.0..-0.35), None)
                 } else if theme == 3 || rng.gen_bool(0.4) {
-                    (
-                        pick(&mut rng, LANGS[lang].positive),
-                        rng.gen_range(0.3..1.0),
-                        None,
-                    )
+                    (pick(&mut rng, LANGS[lang].positive), rng.gen_range(0.3..1.0), None)
                 } else {
-                    (
-                        pick(&mut rng, LANGS[lang].neutral),
-                        rng.gen_range(-0.2..0.25),
-                        None,
-                    )
+                    (pick(&mut rng, LANGS[lang].neutral), rng.gen_range(-0.2..0.25), None)
                 };
                 let f: f64 = followers.sample(&mut rng);
                 let f = f.min(5e7) as u64;
                 let id = format!("sim:{}:{seq}", b.id);
-                let author = format!(
-                    "user{}",
-                    rng.gen_range(0..(b.rate_per_day as u64 * 3).max(50))
-                );
+                let author = format!("user{}", rng.gen_range(0..(b.rate_per_day as u64 * 3).max(50)));
                 let l = mention_json(
                     &id,
                     ts,
@@ -565,16 +449,7 @@ fn mention_json(
     sentiment: f64,
     shared_of: Option<&str>,
 ) -> String {
-    const SOURCES: [&str; 8] = [
-        "twitter",
-        "facebook",
-        "instagram",
-        "telegram",
-        "vk",
-        "forum",
-        "news",
-        "reviews",
-    ];
+    const SOURCES: [&str; 8] = ["twitter", "facebook", "instagram", "telegram", "vk", "forum", "news", "reviews"];
     let text = text.replace("{b}", name);
     let source = SOURCES[(crate::alert::fnv1a(id.as_bytes()) % 8) as usize];
     let v = serde_json::json!({
@@ -585,10 +460,7 @@ fn mention_json(
     let mut s = v.to_string();
     if let Some(root) = shared_of {
         s.pop();
-        s.push_str(&format!(
-            ",\"shared_of\":{}}}",
-            serde_json::Value::from(root)
-        ));
+        s.push_str(&format!(",\"shared_of\":{}}}", serde_json::Value::from(root)));
     }
     s.push('\n');
     s
@@ -628,33 +500,19 @@ pub struct Report {
 }
 
 /// Scores alert events against labels. `min_extra` excludes crises too small to be seen.
-pub fn evaluate(
-    labels: &[Label],
-    events: &[AlertEvent],
-    days: f64,
-    brands: usize,
-    min_extra: f64,
-) -> Report {
-    let mut r = Report {
-        brand_months: brands as f64 * days / 30.0,
-        ..Report::default()
-    };
+pub fn evaluate(labels: &[Label], events: &[AlertEvent], days: f64, brands: usize, min_extra: f64) -> Report {
+    let mut r = Report { brand_months: brands as f64 * days / 30.0, ..Report::default() };
     let ts = |s: &str| parse_timestamp(s).unwrap_or(0);
     let matches = |l: &Label, e: &AlertEvent| {
         let at = ts(&e.at);
-        e.brand == l.brand
-            && at >= ts(&l.start) - 10 * MINUTE_MS
-            && at <= ts(&l.end) + 120 * MINUTE_MS
+        e.brand == l.brand && at >= ts(&l.start) - 10 * MINUTE_MS && at <= ts(&l.end) + 120 * MINUTE_MS
     };
     for l in labels {
         let evs: Vec<&AlertEvent> = events.iter().filter(|e| matches(l, e)).collect();
         let non_flat: Vec<&&AlertEvent> = evs.iter().filter(|e| e.metric != "flatline").collect();
         if l.kind == Scenario::FeedOutage {
             r.feed_outages += 1;
-            if evs
-                .iter()
-                .any(|e| e.metric == "flatline" && e.status == Status::Firing)
-            {
+            if evs.iter().any(|e| e.metric == "flatline" && e.status == Status::Firing) {
                 r.feed_outages_detected += 1;
             }
         } else if l.crisis {
@@ -679,10 +537,7 @@ pub fn evaluate(
                         None => r.delays_min.push((l.kind, vec![d.max(0.0)])),
                     }
                 }
-                None => r.missed.push(format!(
-                    "{} {:?} {} (+{} mentions)",
-                    l.brand, l.kind, l.start, l.extra_mentions
-                )),
+                None => r.missed.push(format!("{} {:?} {} (+{} mentions)", l.brand, l.kind, l.start, l.extra_mentions)),
             }
         } else {
             r.benign += 1;
@@ -694,24 +549,15 @@ pub fn evaluate(
     for e in events.iter().filter(|e| e.status == Status::Firing) {
         if !labels.iter().any(|l| matches(l, e)) {
             r.false_alarms += 1;
-            r.false_alarm_list.push(format!(
-                "{} {} {} {}",
-                e.brand,
-                e.rule,
-                e.at,
-                e.severity.as_str()
-            ));
+            r.false_alarm_list.push(format!("{} {} {} {}", e.brand, e.rule, e.at, e.severity.as_str()));
         }
     }
     r.false_alarms_per_brand_month = r.false_alarms as f64 / r.brand_months.max(1e-9);
     if let Some((_, v)) = r.delays_min.iter().find(|(k, _)| *k == Scenario::Outage) {
         let mut v = v.clone();
         v.sort_by(f64::total_cmp);
-        r.median_outage_delay_min = Some(if v.len() % 2 == 1 {
-            v[v.len() / 2]
-        } else {
-            (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
-        });
+        r.median_outage_delay_min =
+            Some(if v.len() % 2 == 1 { v[v.len() / 2] } else { (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0 });
     }
     r
 }

@@ -154,10 +154,7 @@ mod tests {
             let alpha = 1e-5;
             let c = nb_critical(mu, phi, alpha);
             assert!(nb_upper_tail(f64::from(c), mu, phi) <= alpha);
-            assert!(
-                c == 1 || nb_upper_tail(f64::from(c - 1), mu, phi) > alpha,
-                "mu={mu}"
-            );
+            assert!(c == 1 || nb_upper_tail(f64::from(c - 1), mu, phi) > alpha, "mu={mu}");
         }
     }
 

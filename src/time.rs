@@ -89,32 +89,16 @@ pub fn parse_timestamp(s: &str) -> Result<Millis, TimeError> {
         return Err(TimeError::Shape);
     }
     let year = digits(b, 0, 4)?;
-    if b[4] != b'-'
-        || b[7] != b'-'
-        || !matches!(b[10], b'T' | b't' | b' ')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
+    if b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
         return Err(TimeError::Shape);
     }
-    let (mo, d, h, mi, sec) = (
-        digits(b, 5, 2)?,
-        digits(b, 8, 2)?,
-        digits(b, 11, 2)?,
-        digits(b, 14, 2)?,
-        digits(b, 17, 2)?,
-    );
+    let (mo, d, h, mi, sec) =
+        (digits(b, 5, 2)?, digits(b, 8, 2)?, digits(b, 11, 2)?, digits(b, 14, 2)?, digits(b, 17, 2)?);
     if year < 1970 {
         return Err(TimeError::Year);
     }
     let year = i64::from(year);
-    if !(1..=12).contains(&mo)
-        || d == 0
-        || d > days_in_month(year, mo)
-        || h > 23
-        || mi > 59
-        || sec > 60
-    {
+    if !(1..=12).contains(&mo) || d == 0 || d > days_in_month(year, mo) || h > 23 || mi > 59 || sec > 60 {
         return Err(TimeError::Range);
     }
     let mut i = 19;
@@ -153,8 +137,7 @@ pub fn parse_timestamp(s: &str) -> Result<Millis, TimeError> {
         _ => return Err(TimeError::Shape),
     };
     let days = days_from_civil(year, mo, d);
-    let secs = days * 86_400 + i64::from(h) * 3600 + i64::from(mi) * 60 + i64::from(sec.min(59))
-        - offset_min * 60;
+    let secs = days * 86_400 + i64::from(h) * 3600 + i64::from(mi) * 60 + i64::from(sec.min(59)) - offset_min * 60;
     Ok(secs * 1000 + i64::from(ms))
 }
 
@@ -167,19 +150,9 @@ pub fn format_rfc3339(t: Millis) -> String {
     let sod = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
     if ms == 0 {
-        format!(
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-            sod / 3600,
-            sod % 3600 / 60,
-            sod % 60
-        )
+        format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", sod / 3600, sod % 3600 / 60, sod % 60)
     } else {
-        format!(
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-            sod / 3600,
-            sod % 3600 / 60,
-            sod % 60
-        )
+        format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z", sod / 3600, sod % 3600 / 60, sod % 60)
     }
 }
 
@@ -208,51 +181,21 @@ mod tests {
     #[test]
     fn parses_rfc3339_and_nab_forms() {
         assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), Ok(0));
-        assert_eq!(
-            parse_timestamp("2015-02-26 21:42:53"),
-            Ok(1_424_986_973_000)
-        );
-        assert_eq!(
-            parse_timestamp("2015-02-26T23:42:53+02:00"),
-            Ok(1_424_986_973_000)
-        );
-        assert_eq!(
-            parse_timestamp("2015-02-26T21:42:53.5Z"),
-            Ok(1_424_986_973_500)
-        );
-        assert_eq!(
-            parse_timestamp("2015-02-26T21:42:53.123456Z"),
-            Ok(1_424_986_973_123)
-        );
-        assert_eq!(
-            parse_timestamp("2024-02-29T00:00:00Z").map(format_rfc3339),
-            Ok("2024-02-29T00:00:00Z".into())
-        );
+        assert_eq!(parse_timestamp("2015-02-26 21:42:53"), Ok(1_424_986_973_000));
+        assert_eq!(parse_timestamp("2015-02-26T23:42:53+02:00"), Ok(1_424_986_973_000));
+        assert_eq!(parse_timestamp("2015-02-26T21:42:53.5Z"), Ok(1_424_986_973_500));
+        assert_eq!(parse_timestamp("2015-02-26T21:42:53.123456Z"), Ok(1_424_986_973_123));
+        assert_eq!(parse_timestamp("2024-02-29T00:00:00Z").map(format_rfc3339), Ok("2024-02-29T00:00:00Z".into()));
     }
 
     #[test]
     fn rejects_bad_timestamps() {
         assert_eq!(parse_timestamp("yesterday"), Err(TimeError::Shape));
-        assert_eq!(
-            parse_timestamp("2023-02-29T00:00:00Z"),
-            Err(TimeError::Range)
-        );
-        assert_eq!(
-            parse_timestamp("2023-13-01T00:00:00Z"),
-            Err(TimeError::Range)
-        );
-        assert_eq!(
-            parse_timestamp("2023-01-01T00:00:00+0200"),
-            Err(TimeError::Shape)
-        );
-        assert_eq!(
-            parse_timestamp("2023-01-01T00:00:00Zjunk"),
-            Err(TimeError::Shape)
-        );
-        assert_eq!(
-            parse_timestamp("1969-12-31T23:59:59Z"),
-            Err(TimeError::Year)
-        );
+        assert_eq!(parse_timestamp("2023-02-29T00:00:00Z"), Err(TimeError::Range));
+        assert_eq!(parse_timestamp("2023-13-01T00:00:00Z"), Err(TimeError::Range));
+        assert_eq!(parse_timestamp("2023-01-01T00:00:00+0200"), Err(TimeError::Shape));
+        assert_eq!(parse_timestamp("2023-01-01T00:00:00Zjunk"), Err(TimeError::Shape));
+        assert_eq!(parse_timestamp("1969-12-31T23:59:59Z"), Err(TimeError::Year));
     }
 
     #[test]

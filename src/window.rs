@@ -166,15 +166,7 @@ mod tests {
     use super::*;
 
     fn one() -> Bucket {
-        Bucket {
-            count: 1,
-            toned: 1,
-            negative: 1,
-            reshares: 0,
-            new_authors: 1,
-            influential: 0,
-            reach: 2.0,
-        }
+        Bucket { count: 1, toned: 1, negative: 1, reshares: 0, new_authors: 1, influential: 0, reach: 2.0 }
     }
 
     /// Rolling sums must equal a brute-force recount of the minutes in each window.
@@ -185,9 +177,7 @@ mod tests {
         let mut minute = 1_000_000i64;
         let mut x = 12345u64;
         for _ in 0..20_000 {
-            x = x
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
             let step = match (x >> 33) % 10 {
                 0..=6 => 0,
                 7 | 8 => 1,
@@ -201,14 +191,8 @@ mod tests {
             }
             for (i, &len) in WINDOW_MINUTES.iter().enumerate() {
                 let start = w.window_start(i);
-                let want = log
-                    .iter()
-                    .filter(|&&m| m >= start && m <= minute && (i == 3 || minute - m < len))
-                    .count();
-                assert_eq!(
-                    w.sums[i].count as usize, want,
-                    "window {len} at minute {minute}"
-                );
+                let want = log.iter().filter(|&&m| m >= start && m <= minute && (i == 3 || minute - m < len)).count();
+                assert_eq!(w.sums[i].count as usize, want, "window {len} at minute {minute}");
             }
             log.retain(|&m| minute - m < 400);
         }

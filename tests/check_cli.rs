@@ -16,12 +16,13 @@ fn shipped_rules_are_valid() {
 #[test]
 fn every_error_is_reported_with_its_position() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("defaults.toml"), "[engine]\nhold = \"soon\"\nfalse_alarms_per_week = -1.0\n\n[[rule]]\nname = \"v\"\n[rule.volume]\n").unwrap();
     std::fs::write(
-        dir.path().join("acme.toml"),
-        "[brand]\nid = \"acme\"\nname = \"Acme\"\nkeywrds = [\"acme\"]\n",
+        dir.path().join("defaults.toml"),
+        "[engine]\nhold = \"soon\"\nfalse_alarms_per_week = -1.0\n\n[[rule]]\nname = \"v\"\n[rule.volume]\n",
     )
     .unwrap();
+    std::fs::write(dir.path().join("acme.toml"), "[brand]\nid = \"acme\"\nname = \"Acme\"\nkeywrds = [\"acme\"]\n")
+        .unwrap();
     std::fs::write(dir.path().join("globex.toml"), "[brand]\nid = \"globex\"\nname = \"Globex\"\n\n[brand.keywords]\nenglish = [\"globex\"]\n\n[[rule]]\nname = \"both\"\n[rule.volume]\n[rule.negative]\n").unwrap();
     std::fs::write(dir.path().join("broken.toml"), "[brand\nid = 1\n").unwrap();
     let o = run(&["check", "--rules", dir.path().to_str().unwrap()]);

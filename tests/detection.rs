@@ -33,17 +33,12 @@ fn run(s: &Stream) -> Vec<AlertEvent> {
     for minute in 0..s.days * 1440 {
         if minute % 60 == 0 {
             mult = if s.hourly_phi > 0.0 {
-                Gamma::new(1.0 / s.hourly_phi, s.hourly_phi)
-                    .unwrap()
-                    .sample(&mut rng)
+                Gamma::new(1.0 / s.hourly_phi, s.hourly_phi).unwrap().sample(&mut rng)
             } else {
                 1.0
             };
         }
-        let step = s
-            .step
-            .filter(|&(at, _)| minute >= at)
-            .map_or(1.0, |(_, m)| m);
+        let step = s.step.filter(|&(at, _)| minute >= at).map_or(1.0, |(_, m)| m);
         let lambda = s.per_day / 1440.0 * mult * step;
         let count = Poisson::new(lambda).unwrap().sample(&mut rng) as u64;
         let mut offsets: Vec<i64> = (0..count).map(|_| rng.gen_range(0..MINUTE_MS)).collect();
@@ -51,22 +46,11 @@ fn run(s: &Stream) -> Vec<AlertEvent> {
         for off in offsets {
             n += 1;
             let ts = format_rfc3339(start + minute * MINUTE_MS + off);
-            let sentiment = if rng.gen_bool(s.negative_share) {
-                -0.8
-            } else {
-                0.5
-            };
-            let line = format!(
-                r#"{{"id":"m{n}","ts":"{ts}","text":"acme","brand":"acme","sentiment":{sentiment}}}"#
-            );
+            let sentiment = if rng.gen_bool(s.negative_share) { -0.8 } else { 0.5 };
+            let line = format!(r#"{{"id":"m{n}","ts":"{ts}","text":"acme","brand":"acme","sentiment":{sentiment}}}"#);
             let m = parse_line(line.as_bytes(), 1 << 20).unwrap();
             engine.process(&m);
-            events.extend(
-                engine
-                    .events
-                    .drain(..)
-                    .filter(|e| e.status == Status::Firing),
-            );
+            events.extend(engine.events.drain(..).filter(|e| e.status == Status::Firing));
         }
     }
     events
@@ -75,30 +59,12 @@ fn run(s: &Stream) -> Vec<AlertEvent> {
 #[test]
 fn stationary_streams_stay_quiet() {
     // 4 weeks each; the target is 0.1 false alarms per brand per week, so ≤ 1 is allowed
-    let cases = [
-        (30.0, 0.0),
-        (2_000.0, 0.0),
-        (2_000.0, 0.1),
-        (30_000.0, 0.05),
-    ];
+    let cases = [(30.0, 0.0), (2_000.0, 0.0), (2_000.0, 0.1), (30_000.0, 0.05)];
     for (i, &(per_day, phi)) in cases.iter().enumerate() {
-        let ev = run(&Stream {
-            per_day,
-            hourly_phi: phi,
-            days: 28,
-            step: None,
-            negative_share: 0.2,
-            seed: 100 + i as u64,
-        });
-        let list: Vec<String> = ev
-            .iter()
-            .map(|e| format!("{} {} p={:.1e}", e.rule, e.at, e.p_value))
-            .collect();
-        assert!(
-            ev.len() <= 1,
-            "{per_day}/day φ={phi}: {} false alarms: {list:?}",
-            ev.len()
-        );
+        let ev =
+            run(&Stream { per_day, hourly_phi: phi, days: 28, step: None, negative_share: 0.2, seed: 100 + i as u64 });
+        let list: Vec<String> = ev.iter().map(|e| format!("{} {} p={:.1e}", e.rule, e.at, e.p_value)).collect();
+        assert!(ev.len() <= 1, "{per_day}/day φ={phi}: {} false alarms: {list:?}", ev.len());
     }
 }
 
@@ -122,27 +88,14 @@ fn a_5x_step_alerts_promptly_at_every_scale() {
             .filter(|e| e.rule == "volume-spike")
             .map(|e| parse_timestamp(&e.at).unwrap())
             .find(|&t| t >= step_ms);
-        let early: Vec<_> = ev
-            .iter()
-            .filter(|e| parse_timestamp(&e.at).unwrap() < step_ms)
-            .map(|e| e.at.clone())
-            .collect();
-        assert!(
-            early.len() <= 1,
-            "{per_day}/day: alerts before the step: {early:?}"
-        );
+        let early: Vec<_> =
+            ev.iter().filter(|e| parse_timestamp(&e.at).unwrap() < step_ms).map(|e| e.at.clone()).collect();
+        assert!(early.len() <= 1, "{per_day}/day: alerts before the step: {early:?}");
         let all: Vec<String> = ev
             .iter()
-            .map(|e| {
-                format!(
-                    "{} {} {}/{:.2} p={:.1e}",
-                    e.rule, e.at, e.observed, e.expected, e.p_value
-                )
-            })
+            .map(|e| format!("{} {} {}/{:.2} p={:.1e}", e.rule, e.at, e.observed, e.expected, e.p_value))
             .collect();
-        let first = first.unwrap_or_else(|| {
-            panic!("{per_day}/day: no volume alert after a 5x step; alerts: {all:?}")
-        });
+        let first = first.unwrap_or_else(|| panic!("{per_day}/day: no volume alert after a 5x step; alerts: {all:?}"));
         let delay = (first - step_ms) as f64 / MINUTE_MS as f64;
         assert!(
             delay <= f64::from(within),

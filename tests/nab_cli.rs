@@ -26,47 +26,20 @@ fn one_output_row_per_input_row() {
     }
     std::fs::write(data.join("series.csv"), &csv).unwrap();
     let out = dir.path().join("out");
-    let o = run(&[
-        "nab",
-        "--data",
-        dir.path().join("data").to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = run(&["nab", "--data", dir.path().join("data").to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let result = std::fs::read_to_string(out.join("realTest/crisiswatch_series.csv")).unwrap();
     let rows: Vec<&str> = result.lines().collect();
     assert_eq!(rows[0], "timestamp,value,anomaly_score,alert");
     assert_eq!(rows.len(), n + 1);
-    let input_ts: Vec<&str> = csv
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').next().unwrap())
-        .collect();
-    let output_ts: Vec<&str> = rows[1..]
-        .iter()
-        .map(|l| l.split(',').next().unwrap())
-        .collect();
+    let input_ts: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    let output_ts: Vec<&str> = rows[1..].iter().map(|l| l.split(',').next().unwrap()).collect();
     assert_eq!(input_ts, output_ts);
-    let score = |i: usize| {
-        rows[i + 1]
-            .split(',')
-            .nth(2)
-            .unwrap()
-            .parse::<f64>()
-            .unwrap()
-    };
+    let score = |i: usize| rows[i + 1].split(',').nth(2).unwrap().parse::<f64>().unwrap();
     let alert = |i: usize| rows[i + 1].split(',').nth(3).unwrap() == "1";
-    assert!(
-        score(2900) > 0.5 && alert(2900),
-        "the spike scores high: {}",
-        rows[2901]
-    );
+    assert!(score(2900) > 0.5 && alert(2900), "the spike scores high: {}", rows[2901]);
     let quiet_max = (1000..2800).map(score).fold(0.0, f64::max);
-    assert!(
-        quiet_max < score(2900),
-        "quiet rows score below the spike ({quiet_max})"
-    );
+    assert!(quiet_max < score(2900), "quiet rows score below the spike ({quiet_max})");
 }
 
 #[test]
@@ -86,9 +59,5 @@ fn malformed_rows_name_file_and_line() {
         dir.path().join("o").to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("a.csv:3: value `abc` is not a number"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("a.csv:3: value `abc` is not a number"), "{}", stderr(&o));
 }

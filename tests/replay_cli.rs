@@ -15,24 +15,12 @@ fn burst_lines(with_brand: bool) -> Vec<String> {
     // two days at ~4 per hour, then 200 complaints within 10 minutes
     for i in 0..(2 * 24 * 4) {
         let ts = crisiswatch::time::format_rfc3339(start + i * 15 * 60_000);
-        lines.push(mention(
-            &format!("q{i}"),
-            &ts,
-            brand,
-            "bought something at Acme today",
-            Some(0.3),
-        ));
+        lines.push(mention(&format!("q{i}"), &ts, brand, "bought something at Acme today", Some(0.3)));
     }
     let t0 = start + 2 * 24 * 3_600_000 + 600_000;
     for i in 0..200 {
         let ts = crisiswatch::time::format_rfc3339(t0 + i * 3_000);
-        lines.push(mention(
-            &format!("c{i}"),
-            &ts,
-            brand,
-            "Acme app is down, cannot pay",
-            Some(-0.8),
-        ));
+        lines.push(mention(&format!("c{i}"), &ts, brand, "Acme app is down, cannot pay", Some(-0.8)));
     }
     lines
 }
@@ -47,12 +35,8 @@ fn bad_lines_are_reported_dead_lettered_and_skipped() {
         b"{\"id\":\"x\",\"ts\":\"2026-03-02T00:00:00Z\"}".to_vec(),
         b"{\"id\":\"y\",\"ts\":\"31/02/2026\",\"text\":\"hi\"}".to_vec(),
         b"{\"id\":\"z\",\"ts\":\"2026-03-02T00:00:00Z\",\"text\":\"\xff\xfe\"}".to_vec(),
-        [
-            b"{\"id\":\"big\",\"ts\":\"2026-03-02T00:00:00Z\",\"text\":\"".as_slice(),
-            &vec![b'a'; 1_100_000],
-            b"\"}",
-        ]
-        .concat(),
+        [b"{\"id\":\"big\",\"ts\":\"2026-03-02T00:00:00Z\",\"text\":\"".as_slice(), &vec![b'a'; 1_100_000], b"\"}"]
+            .concat(),
     ];
     let mut bytes = Vec::new();
     let mut bad_line_numbers = Vec::new();
@@ -72,13 +56,7 @@ fn bad_lines_are_reported_dead_lettered_and_skipped() {
     }
     std::fs::write(&input, &bytes).unwrap();
     let out = dir.path().join("alerts.jsonl");
-    let o = run(&[
-        "replay",
-        input.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let o = run(&["replay", input.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
     let err = stderr(&o);
     assert!(o.status.success(), "{err}");
     for (n, want) in bad_line_numbers.iter().zip([
@@ -104,12 +82,7 @@ fn bad_lines_are_reported_dead_lettered_and_skipped() {
     assert_eq!(dead, want, "dead letters are the rejected lines, unchanged");
     // the replay went on after the bad lines: the burst is still detected
     let events = read_events(&out);
-    assert!(
-        events
-            .iter()
-            .any(|e| e.brand == "acme" && e.rule == "volume-spike"),
-        "{events:?}"
-    );
+    assert!(events.iter().any(|e| e.brand == "acme" && e.rule == "volume-spike"), "{events:?}");
 }
 
 #[test]
@@ -119,18 +92,14 @@ fn stdin_and_gzip_inputs_give_the_same_alerts() {
     let plain = run_with_stdin(&["replay", "-", "--quiet"], text.as_bytes());
     assert!(plain.status.success(), "{}", stderr(&plain));
     let gz = dir.path().join("in.jsonl.gz");
-    let mut enc = flate2::write::GzEncoder::new(
-        std::fs::File::create(&gz).unwrap(),
-        flate2::Compression::fast(),
-    );
+    let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::fast());
     enc.write_all(text.as_bytes()).unwrap();
     enc.finish().unwrap();
     let zipped = run(&["replay", gz.to_str().unwrap(), "--quiet"]);
     assert!(zipped.status.success(), "{}", stderr(&zipped));
     assert!(!plain.stdout.is_empty());
     assert_eq!(plain.stdout, zipped.stdout);
-    let first: serde_json::Value =
-        serde_json::from_slice(plain.stdout.split(|&b| b == b'\n').next().unwrap()).unwrap();
+    let first: serde_json::Value = serde_json::from_slice(plain.stdout.split(|&b| b == b'\n').next().unwrap()).unwrap();
     assert_eq!(first["schema"], "crisiswatch.alert.v1");
     assert_eq!(first["status"], "firing");
     for field in [
@@ -160,42 +129,19 @@ fn keyword_rules_attribute_brands_without_a_brand_field() {
     let input = dir.path().join("in.jsonl");
     std::fs::write(&input, burst_lines(false).join("\n") + "\n").unwrap();
     let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/rules");
-    let o = run(&[
-        "replay",
-        input.to_str().unwrap(),
-        "--rules",
-        rules,
-        "--quiet",
-    ]);
+    let o = run(&["replay", input.to_str().unwrap(), "--rules", rules, "--quiet"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8(o.stdout).unwrap();
-    assert!(
-        text.lines()
-            .any(|l| l.contains("\"brand\":\"acme\"") && l.contains("\"volume-spike\"")),
-        "{text}"
-    );
+    assert!(text.lines().any(|l| l.contains("\"brand\":\"acme\"") && l.contains("\"volume-spike\"")), "{text}");
     // without rules, mentions without `brand` match nothing
     let o = run(&["replay", input.to_str().unwrap(), "--quiet"]);
     assert!(o.stdout.is_empty());
-    assert!(
-        stderr(&o).contains("unmatched          392"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("unmatched          392"), "{}", stderr(&o));
 }
 
 #[test]
 fn exit_codes() {
-    assert_eq!(
-        run(&["replay"]).status.code(),
-        Some(2),
-        "missing argument is bad usage"
-    );
+    assert_eq!(run(&["replay"]).status.code(), Some(2), "missing argument is bad usage");
     assert_eq!(run(&["frobnicate"]).status.code(), Some(2));
-    assert_eq!(
-        run(&["replay", "/nonexistent/input.jsonl", "--quiet"])
-            .status
-            .code(),
-        Some(1)
-    );
+    assert_eq!(run(&["replay", "/nonexistent/input.jsonl", "--quiet"]).status.code(), Some(1));
 }

@@ -9,11 +9,8 @@ use support::{read_events, run, stderr};
 
 fn scenario_run(seed: u64) -> crisiswatch::simulate::Report {
     let dir = tempfile::tempdir().unwrap();
-    let (sim, labels, alerts) = (
-        dir.path().join("sim.jsonl"),
-        dir.path().join("labels.jsonl"),
-        dir.path().join("alerts.jsonl"),
-    );
+    let (sim, labels, alerts) =
+        (dir.path().join("sim.jsonl"), dir.path().join("labels.jsonl"), dir.path().join("alerts.jsonl"));
     let o = run(&[
         "simulate",
         "--out",
@@ -28,19 +25,10 @@ fn scenario_run(seed: u64) -> crisiswatch::simulate::Report {
         "10",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = run(&[
-        "replay",
-        sim.to_str().unwrap(),
-        "--out",
-        alerts.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let o = run(&["replay", sim.to_str().unwrap(), "--out", alerts.to_str().unwrap(), "--quiet"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let labels: Vec<Label> = std::fs::read_to_string(&labels)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let labels: Vec<Label> =
+        std::fs::read_to_string(&labels).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert!(labels.iter().any(|l| l.kind == Scenario::Outage) && labels.iter().any(|l| !l.crisis));
     // crises adding fewer than 50 mentions over their whole course are not "enough volume"
     evaluate(&labels, &read_events(&alerts), 21.0, 10, 50.0)
@@ -54,18 +42,9 @@ fn crises_are_detected_benign_bursts_stay_at_watch_few_false_alarms() {
     for seed in [2, 3] {
         let r = scenario_run(seed);
         assert!(r.missed.is_empty(), "seed {seed}: missed {:?}", r.missed);
-        assert_eq!(
-            r.benign_above_watch, 0,
-            "seed {seed}: a benign burst went above watch"
-        );
-        assert_eq!(
-            r.detected_warning_or_above, r.detected,
-            "seed {seed}: a crisis stayed at watch"
-        );
-        assert_eq!(
-            r.feed_outages_detected, r.feed_outages,
-            "seed {seed}: a feed outage went unnoticed"
-        );
+        assert_eq!(r.benign_above_watch, 0, "seed {seed}: a benign burst went above watch");
+        assert_eq!(r.detected_warning_or_above, r.detected, "seed {seed}: a crisis stayed at watch");
+        assert_eq!(r.feed_outages_detected, r.feed_outages, "seed {seed}: a feed outage went unnoticed");
         crises += r.crises;
         detected += r.detected;
         false_alarms += r.false_alarms;
@@ -80,10 +59,7 @@ fn crises_are_detected_benign_bursts_stay_at_watch_few_false_alarms() {
     }
     assert!(crises >= 16 && detected == crises);
     let fa_rate = f64::from(false_alarms as u32) / brand_months;
-    assert!(
-        fa_rate <= 1.0,
-        "{false_alarms} false alarms in {brand_months:.1} brand-months"
-    );
+    assert!(fa_rate <= 1.0, "{false_alarms} false alarms in {brand_months:.1} brand-months");
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
         let n = v.len();
@@ -95,9 +71,6 @@ fn crises_are_detected_benign_bursts_stay_at_watch_few_false_alarms() {
     };
     let (outage, viral) = (median(&mut outage_delays), median(&mut viral_delays));
     eprintln!("false alarms {fa_rate:.2}/brand-month; median delay outage {outage:.1} min, viral {viral:.1} min");
-    assert!(
-        outage <= 5.0,
-        "median outage delay {outage:.1} min ({outage_delays:?})"
-    );
+    assert!(outage <= 5.0, "median outage delay {outage:.1} min ({outage_delays:?})");
     assert!(viral <= 5.0, "median viral-complaint delay {viral:.1} min");
 }

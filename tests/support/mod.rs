@@ -11,11 +11,7 @@ pub fn bin() -> PathBuf {
 
 /// Runs the binary with `args`, returning its output.
 pub fn run(args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("binary runs")
+    Command::new(bin()).args(args).stdin(Stdio::null()).output().expect("binary runs")
 }
 
 /// Runs the binary feeding `stdin`.
@@ -32,10 +28,7 @@ pub fn run_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
     let data = stdin.to_vec();
     let writer = std::thread::spawn(move || input.write_all(&data));
     let out = child.wait_with_output().expect("binary finishes");
-    writer
-        .join()
-        .expect("writer thread")
-        .expect("stdin written");
+    writer.join().expect("writer thread").expect("stdin written");
     out
 }
 
@@ -45,13 +38,7 @@ pub fn stderr(o: &Output) -> String {
 }
 
 /// One mention as a JSON line (no newline).
-pub fn mention(
-    id: &str,
-    ts: &str,
-    brand: Option<&str>,
-    text: &str,
-    sentiment: Option<f64>,
-) -> String {
+pub fn mention(id: &str, ts: &str, brand: Option<&str>, text: &str, sentiment: Option<f64>) -> String {
     let mut v = serde_json::json!({"id": id, "ts": ts, "text": text});
     if let Some(b) = brand {
         v["brand"] = b.into();
