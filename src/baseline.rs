@@ -119,6 +119,13 @@ impl Baseline {
         self.level * self.profile_at(hour)
     }
 
+    /// The highest expected mentions in any hour of the week (a cheap upper bound).
+    pub fn peak_hourly(&self) -> f64 {
+        let d = self.daily.iter().copied().fold(0f32, f32::max);
+        let w = self.dow.iter().copied().fold(0f32, f32::max);
+        self.level * f64::from(d) * f64::from(w)
+    }
+
     /// Expected mentions in the minutes `[start, end]` (inclusive minute indices).
     pub fn expected_minutes(&self, start: i64, end: i64) -> f64 {
         let mut total = 0.0;

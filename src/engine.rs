@@ -17,7 +17,8 @@ use crate::mention::Mention;
 use crate::rules::{BrandDef, DetectorKind, EngineSettings, Rule, RuleSet, Scope};
 use crate::time::{format_rfc3339, minute_of, Millis, MINUTE_MS};
 use crate::window::{Bucket, Windows};
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
 const AUTHOR_SLOTS: usize = 32;
@@ -208,6 +209,8 @@ pub struct Engine {
     now_min: i64,
     open: Vec<(u32, usize)>,
     last_flatline_scan: i64,
+    /// Silence rules by the minute they are next due to be tested.
+    silence_queue: BinaryHeap<Reverse<(i64, u32, u32)>>,
     /// Events produced since the caller last drained them, in event-time order.
     pub events: Vec<AlertEvent>,
     /// Counters.
@@ -235,6 +238,7 @@ impl Engine {
             now_min: i64::MIN,
             open: Vec::new(),
             last_flatline_scan: i64::MIN,
+            silence_queue: BinaryHeap::new(),
             events: Vec::new(),
             stats: EngineStats::default(),
         };
@@ -356,9 +360,18 @@ impl Engine {
                     continue;
                 }
                 let scope = &mut brand.scopes[si];
+                let first_in_scope = scope.last_seen == i64::MIN;
                 scope.sync(self.now_min, &self.settings);
                 bucket.new_authors = u32::from(scope.is_new_author(author_hash, minute));
                 scope.add(minute, &bucket);
+                if first_in_scope {
+                    // the scope's silence rules start being watched
+                    for (ri, rs) in brand.rules.iter().enumerate() {
+                        if rs.scope == si && matches!(rs.rule.kind, DetectorKind::Flatline { .. }) {
+                            self.silence_queue.push(Reverse((self.now_min + 10, b, ri as u32)));
+                        }
+                    }
+                }
                 self.fired.clear();
                 for (ri, rs) in brand.rules.iter_mut().enumerate() {
                     if rs.scope != si {
@@ -503,7 +516,7 @@ impl Engine {
         };
         let (fresh, anomalous) = match rs.rule.kind {
             DetectorKind::Flatline { min_expected } => {
-                let expected = scope.baseline.expected_minutes(scope.last_seen + 1, now_min);
+                let expected = scope.baseline.expected_minutes(scope.last_seen + 1, now_min - 1);
                 let silent = detect::silence(min_expected / 2.0, expected, scope.ex.phi, alpha.sqrt()).is_some();
                 (None, silent)
             }
@@ -558,34 +571,60 @@ impl Engine {
         let si = brand.rules[ri].scope;
         brand.rules[ri].incident = Incident::Idle { cooldown_until: now_min + cooldown };
         brand.scopes[si].open_incidents = brand.scopes[si].open_incidents.saturating_sub(1);
+        if matches!(brand.rules[ri].rule.kind, DetectorKind::Flatline { .. }) {
+            self.silence_queue.push(Reverse((now_min + cooldown.max(10), b, ri as u32)));
+        }
         true
     }
 
+    /// Tests the silence rules that are due. Each watched rule has exactly one entry in the
+    /// queue, due when its silence could first be significant, so a scan costs nothing for the
+    /// brands that are talking or are too quiet to matter (100,000 brands stay cheap).
     fn scan_silence(&mut self) {
         let (now_min, alpha) = (self.now_min, self.alpha);
-        for b in 0..self.brands.len() {
-            for ri in 0..self.brands[b].rules.len() {
-                let brand = &mut self.brands[b];
-                let rs = &brand.rules[ri];
-                let DetectorKind::Flatline { min_expected } = rs.rule.kind else {
-                    continue;
-                };
-                if !matches!(rs.incident, Incident::Idle { cooldown_until } if now_min >= cooldown_until) {
-                    continue;
-                }
-                let scope = &mut brand.scopes[rs.scope];
-                if scope.last_seen == i64::MIN || now_min - scope.last_seen < 10 {
-                    continue;
-                }
-                scope.sync(now_min, &self.settings);
-                if !scope.ex.warm {
+        while let Some(&Reverse((due, b, ri))) = self.silence_queue.peek() {
+            if due > now_min {
+                break;
+            }
+            self.silence_queue.pop();
+            let (b_idx, ri_idx) = (b as usize, ri as usize);
+            let brand = &self.brands[b_idx];
+            let rs = &brand.rules[ri_idx];
+            let DetectorKind::Flatline { min_expected } = rs.rule.kind else { continue };
+            if let Incident::Idle { cooldown_until } = rs.incident {
+                if now_min < cooldown_until {
+                    self.silence_queue.push(Reverse((cooldown_until, b, ri)));
                     continue;
                 }
-                let expected = scope.baseline.expected_minutes(scope.last_seen + 1, now_min);
-                if let Some(p) = detect::silence(min_expected, expected, scope.ex.phi, alpha) {
+            } else {
+                continue; // open: re-queued when it resolves
+            }
+            // No sync here: the baseline from before the silence is the one to test against.
+            let scope = &brand.scopes[rs.scope];
+            if !scope.baseline.is_warm(&self.settings.baseline) {
+                self.silence_queue.push(Reverse((now_min + 60, b, ri)));
+                continue;
+            }
+            let per_minute_peak = scope.baseline.peak_hourly() / 60.0;
+            // at least ten silent minutes, and enough of them to expect `min_expected` mentions
+            let earliest = if per_minute_peak > 0.0 {
+                scope.last_seen + 1 + (min_expected / per_minute_peak).ceil().clamp(10.0, 7.0 * 1440.0) as i64
+            } else {
+                now_min + 60
+            };
+            if earliest > now_min {
+                self.silence_queue.push(Reverse((earliest.max(now_min + 5), b, ri)));
+                continue;
+            }
+            // completed minutes only: the current one has just begun
+            let from = scope.last_seen.max(now_min - 7 * 1440) + 1;
+            let expected = scope.baseline.expected_minutes(from, now_min - 1);
+            match detect::silence(min_expected, expected, scope.baseline.phi(), alpha) {
+                Some(p) => {
                     let sig = Signal { window: 2, observed: 0.0, expected, p_value: p };
-                    self.open_incident(b as u32, ri, sig);
+                    self.open_incident(b, ri_idx, sig);
                 }
+                None => self.silence_queue.push(Reverse((now_min + 5, b, ri))),
             }
         }
     }

@@ -2,7 +2,8 @@
 //!
 //! # Layout
 //! * `time`: event-time parsing, formatting and calendar arithmetic.
-//! * `mention`: the input record (DESIGN §1) and per-line parsing with precise rejections.
+//! * `mention`: the input record (DESIGN §1) and per-line parsing with precise rejections;
+//!   `fastjson` is its fast path for plain lines.
 //! * `normalize`: text normalisation for every script we serve.
 //! * `brands`: keyword matching of mentions to brands (Aho-Corasick, word boundaries).
 //! * `window`: per-minute buckets and rolling window sums.
@@ -22,6 +23,7 @@ pub mod detect;
 pub mod diag;
 pub mod engine;
 pub mod explain;
+pub mod fastjson;
 pub mod mention;
 pub mod nab;
 pub mod normalize;

@@ -135,22 +135,10 @@ pub fn parse_line(line: &[u8], max_len: usize) -> Result<Mention<'_>, Rejection>
     if line.len() > max_len {
         return Err(Rejection::TooLong { len: line.len(), cap: max_len });
     }
-    if line.iter().all(u8::is_ascii_whitespace) {
-        return Err(Rejection::Empty);
-    }
-    // serde_json validates UTF-8 inside strings itself; bytes outside strings are syntax errors
-    let raw: RawMention<'_> = serde_json::from_slice(line).map_err(|e| {
-        if let Err(u) = std::str::from_utf8(line) {
-            return Rejection::Utf8 { column: u.valid_up_to() + 1 };
-        }
-        let msg = e.to_string();
-        // serde_json appends " at line L column C"; the column is reported separately.
-        let message = match msg.rfind(" at line ") {
-            Some(i) => msg[..i].to_string(),
-            None => msg,
-        };
-        Rejection::Json { column: e.column(), message }
-    })?;
+    let raw = match crate::fastjson::parse_plain(line) {
+        Some(raw) => raw,
+        None => parse_slow(line)?,
+    };
     let at = parse_timestamp(&raw.ts).map_err(|e| Rejection::Timestamp(format!("`{}`: {e}", raw.ts)))?;
     if raw.id.is_empty() {
         return Err(Rejection::Field("field `id`: must not be empty".into()));
@@ -161,6 +149,26 @@ pub fn parse_line(line: &[u8], max_len: usize) -> Result<Mention<'_>, Rejection>
         }
     }
     Ok(Mention { raw, at })
+}
+
+/// serde_json, for lines the fast path leaves alone (escapes, unusual shapes, errors): it
+/// accepts them or says precisely what is wrong.
+fn parse_slow(line: &[u8]) -> Result<RawMention<'_>, Rejection> {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return Err(Rejection::Empty);
+    }
+    serde_json::from_slice(line).map_err(|e| {
+        if let Err(u) = std::str::from_utf8(line) {
+            return Rejection::Utf8 { column: u.valid_up_to() + 1 };
+        }
+        let msg = e.to_string();
+        // serde_json appends " at line L column C"; the column is reported separately.
+        let message = match msg.rfind(" at line ") {
+            Some(i) => msg[..i].to_string(),
+            None => msg,
+        };
+        Rejection::Json { column: e.column(), message }
+    })
 }
 
 #[cfg(test)]

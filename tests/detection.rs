@@ -134,3 +134,33 @@ fn negative_share_jump_at_flat_volume_alerts() {
     let at = fired.expect("negative-surge fires after the share triples");
     assert!(at - jump <= 60, "took {} minutes", at - jump);
 }
+
+#[test]
+fn a_silent_feed_raises_a_flatline_alert_and_resolves_when_it_returns() {
+    // 3,000 a day for five days, silent for three hours, then back. Another brand keeps
+    // talking: in event time, only other mentions tell the engine that time has passed
+    let rules = RuleSet::builtin();
+    let mut engine = Engine::new(&rules).unwrap();
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(9);
+    let start = parse_timestamp("2026-02-02T00:00:00Z").unwrap();
+    let (stop, resume) = (5 * 1440 + 600, 5 * 1440 + 780);
+    let mut events = Vec::new();
+    for minute in 0..6 * 1440 {
+        let silent = (stop..resume).contains(&minute);
+        let count = Poisson::new(3000.0 / 1440.0).unwrap().sample(&mut rng) as u64;
+        for k in 0..count {
+            let ts = format_rfc3339(start + minute * MINUTE_MS + 1000 * k as i64);
+            let brand = if silent || k % 2 == 1 { "other" } else { "b" };
+            let line = format!(r#"{{"id":"{minute}-{k}","ts":"{ts}","text":"x","brand":"{brand}","sentiment":0.1}}"#);
+            engine.process(&parse_line(line.as_bytes(), 4096).unwrap());
+            events.extend(engine.events.drain(..).filter(|e| e.rule == "feed-silent" && e.brand == "b"));
+        }
+    }
+    let at = |e: &AlertEvent| (parse_timestamp(&e.at).unwrap() - start) / MINUTE_MS;
+    assert_eq!(events.len(), 2, "{:?}", events.iter().map(|e| (e.status, e.at.clone())).collect::<Vec<_>>());
+    assert_eq!(events[0].status, Status::Firing);
+    // 30 expected mentions take ~30 minutes at this rate; the scan runs every 5 minutes
+    assert!((stop + 10..stop + 60).contains(&at(&events[0])), "fired at minute {}", at(&events[0]) - stop);
+    assert_eq!(events[1].status, Status::Resolved);
+    assert!(at(&events[1]) >= resume, "resolved before the feed came back");
+}
