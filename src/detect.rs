@@ -11,7 +11,7 @@
 
 use crate::alert::Severity;
 use crate::rules::{DetectorKind, Rule};
-use crate::stats::{beta_binomial_upper_tail, nb_critical, nb_upper_tail, nb_zero};
+use crate::stats::{beta_binomial_upper_tail, nb_upper_tail, nb_zero};
 use crate::window::Bucket;
 
 /// The baseline expectation for the windows ending at the current minute, refreshed when
@@ -33,9 +33,11 @@ pub struct Expectation {
     /// Expected mentions in the current minute alone: a window ending now holds only the
     /// elapsed part of it, so the expectation is reduced by the part still to come.
     pub minute_rate: f64,
-    /// Lazily computed critical counts for the volume test at the start of the minute (the
-    /// smallest expectation of the minute, so no significant count is missed), 0 = not yet.
-    pub volume_critical: [u32; 4],
+    /// z with P(Z ≥ z) = α: a count below μ + 0.9·z·sd cannot be significant under the
+    /// (right-skewed) negative binomial, so the exact critical count is not needed.
+    pub z_alpha: f64,
+    /// Per window, the largest count found not significant this minute (0 = none yet).
+    pub volume_failed: [u32; 4],
 }
 
 /// Evidence that a metric is anomalous in one window.
@@ -65,19 +67,17 @@ pub fn evaluate(rule: &Rule, sums: &[Bucket; 4], ex: &mut Expectation, alpha: f6
                 if !ex.warm || n < rule.min_mentions || f64::from(n) < rule.min_ratio * mu {
                     continue;
                 }
-                if ex.volume_critical[w] == 0 {
-                    let lowest = (ex.mentions[w] - ex.minute_rate).max(1e-9);
-                    ex.volume_critical[w] = nb_critical(lowest, ex.phi, alpha);
-                }
-                if n < ex.volume_critical[w] {
+                let sd = (mu + ex.phi * mu * mu).sqrt();
+                if f64::from(n) < mu + 0.9 * ex.z_alpha * sd || n <= ex.volume_failed[w] {
                     continue;
                 }
-                Signal {
-                    window: w,
-                    observed: f64::from(n),
-                    expected: mu,
-                    p_value: nb_upper_tail(f64::from(n), mu, ex.phi),
+                let p_value = nb_upper_tail(f64::from(n), mu, ex.phi);
+                if p_value > alpha {
+                    // counts only grow within a minute: smaller ones need no second look
+                    ex.volume_failed[w] = n;
+                    continue;
                 }
+                Signal { window: w, observed: f64::from(n), expected: mu, p_value }
             }
             DetectorKind::Negative => match negative_signal(rule, s, ex, w) {
                 Some(sig) => sig,
@@ -228,7 +228,8 @@ mod tests {
             influential_share: 0.02,
             warm: true,
             minute_rate: mu15 / 15.0,
-            volume_critical: [0; 4],
+            z_alpha: 4.26,
+            volume_failed: [0; 4],
         }
     }
 

@@ -58,7 +58,7 @@ impl ScopeState {
 
     /// Brings the scope up to `now_min`: learns every closed hour, advances the windows and
     /// refreshes the expectation.
-    fn sync(&mut self, now_min: i64, s: &EngineSettings) {
+    fn sync(&mut self, now_min: i64, s: &EngineSettings, z_alpha: f64) {
         if self.next_hour == i64::MIN {
             return;
         }
@@ -88,7 +88,8 @@ impl ScopeState {
                 influential_share: self.baseline.influential_share(),
                 warm: self.baseline.is_warm(&s.baseline),
                 minute_rate: self.baseline.expected_minutes(now_min, now_min),
-                volume_critical: [0; 4],
+                z_alpha,
+                volume_failed: [0; 4],
             };
         }
     }
@@ -199,6 +200,8 @@ pub struct Engine {
     settings: EngineSettings,
     default_rules: Vec<Arc<Rule>>,
     alpha: f64,
+    /// The normal quantile of α, for the cheap gate in front of the exact volume test.
+    z_alpha: f64,
     brands: Vec<BrandState>,
     by_id: HashMap<String, u32>,
     matcher: BrandMatcher,
@@ -228,6 +231,7 @@ impl Engine {
             settings: rules.settings.clone(),
             default_rules,
             alpha: rules.alpha(),
+            z_alpha: crate::stats::normal_quantile_upper(rules.alpha()),
             brands: Vec::with_capacity(rules.brands.len()),
             by_id: HashMap::with_capacity(rules.brands.len()),
             matcher: BrandMatcher::new(&[])?,
@@ -361,7 +365,7 @@ impl Engine {
                 }
                 let scope = &mut brand.scopes[si];
                 let first_in_scope = scope.last_seen == i64::MIN;
-                scope.sync(self.now_min, &self.settings);
+                scope.sync(self.now_min, &self.settings, self.z_alpha);
                 bucket.new_authors = u32::from(scope.is_new_author(author_hash, minute));
                 scope.add(minute, &bucket);
                 if first_in_scope {
@@ -510,7 +514,7 @@ impl Engine {
         let brand = &mut self.brands[b as usize];
         let rs = &brand.rules[ri];
         let scope = &mut brand.scopes[rs.scope];
-        scope.sync(now_min, &self.settings);
+        scope.sync(now_min, &self.settings, self.z_alpha);
         let Incident::Open { severity, last_anomalous, signal, .. } = rs.incident.clone() else {
             return true;
         };

@@ -76,6 +76,8 @@ impl MinuteArena {
 
 /// Minutes before a window whose posts are the background for term statistics.
 const BACKGROUND_MINUTES: i64 = 180;
+/// At most this many window and background posts feed the term statistics.
+const MAX_TERM_DOCS: u32 = 1500;
 
 /// Recent matched mentions, all brands, by minute.
 #[derive(Debug)]
@@ -221,6 +223,10 @@ impl PostLog {
                         g.have_root = true;
                     }
                 } else if p.is_reshare {
+                    continue;
+                }
+                // term statistics on a sample: enough for the ranking, bounded in cost
+                if (in_window && fg_docs >= MAX_TERM_DOCS) || (!in_window && bg_docs >= MAX_TERM_DOCS) {
                     continue;
                 }
                 normalize_into(a.get(&p.text), &mut norm);
