@@ -203,3 +203,41 @@ mod tests {
         assert!(matches!(parse_line(&[b'x'; 100], 10), Err(Rejection::TooLong { len: 100, cap: 10 })));
     }
 }
+
+#[cfg(test)]
+mod no_panic {
+    use super::parse_line;
+
+    /// Arbitrary bytes, and valid lines cut or spliced at random, never panic the parser.
+    #[test]
+    fn arbitrary_input_never_panics() {
+        let base = br#"{"id":"tw:1","ts":"2026-01-05T10:00:00.123+02:00","text":"Acme \u05e9 down \"x\"","brand":"acme","author_followers":999,"sentiment":-0.8,"x":[{"y":null}]}"#;
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let mut line = base.to_vec();
+            for _ in 0..(next() % 4) {
+                let i = (next() as usize) % line.len();
+                match next() % 3 {
+                    0 => line[i] = next() as u8,
+                    1 => line.truncate(i),
+                    _ => line.insert(i, next() as u8),
+                }
+                if line.is_empty() {
+                    break;
+                }
+            }
+            let _ = parse_line(&line, 1 << 20);
+        }
+        for _ in 0..5_000 {
+            let len = (next() % 64) as usize;
+            let line: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            let _ = parse_line(&line, 1 << 20);
+        }
+    }
+}

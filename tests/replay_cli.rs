@@ -145,3 +145,18 @@ fn exit_codes() {
     assert_eq!(run(&["frobnicate"]).status.code(), Some(2));
     assert_eq!(run(&["replay", "/nonexistent/input.jsonl", "--quiet"]).status.code(), Some(1));
 }
+
+#[test]
+fn late_mentions_within_the_allowance_count_and_older_ones_are_reported() {
+    let lines = [
+        mention("a", "2026-03-02T10:00:00Z", Some("acme"), "x", None),
+        mention("b", "2026-03-02T10:20:00Z", Some("acme"), "x", None),
+        mention("c", "2026-03-02T10:17:00Z", Some("acme"), "three minutes late: placed", None),
+        mention("d", "2026-03-02T10:05:00Z", Some("acme"), "fifteen minutes late: late", None),
+    ];
+    let o = run_with_stdin(&["replay", "-", "--quiet"], (lines.join("\n") + "\n").as_bytes());
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("mentions           4"), "{err}");
+    assert!(err.contains("late mentions      1"), "{err}");
+}
