@@ -22,6 +22,8 @@ use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
 const AUTHOR_SLOTS: usize = 32;
+/// Memory budget of the post log that explanations draw on.
+const POST_LOG_BYTES: usize = 256 << 20;
 /// Authors with at least this many followers count as influential for the reach rule.
 pub const INFLUENTIAL_FOLLOWERS: u64 = 10_000;
 
@@ -237,7 +239,7 @@ impl Engine {
             matcher: BrandMatcher::new(&[])?,
             matched: Vec::new(),
             fired: Vec::new(),
-            posts: PostLog::new(10 * 60),
+            posts: PostLog::new(10 * 60, POST_LOG_BYTES),
             now: i64::MIN,
             now_min: i64::MIN,
             open: Vec::new(),

@@ -86,12 +86,16 @@ pub struct PostLog {
     spare: Vec<MinuteArena>,
     retain_minutes: i64,
     max_text: usize,
+    /// Bytes held (texts and records), kept under `max_bytes` by dropping the oldest minutes:
+    /// at very high volume the explanations get a shorter background, memory stays bounded.
+    bytes: usize,
+    max_bytes: usize,
 }
 
 impl PostLog {
-    /// Keeps `retain_minutes` of history.
-    pub fn new(retain_minutes: i64) -> Self {
-        PostLog { arenas: VecDeque::new(), spare: Vec::new(), retain_minutes, max_text: 1000 }
+    /// Keeps `retain_minutes` of history, in at most about `max_bytes`.
+    pub fn new(retain_minutes: i64, max_bytes: usize) -> Self {
+        PostLog { arenas: VecDeque::new(), spare: Vec::new(), retain_minutes, max_text: 1000, bytes: 0, max_bytes }
     }
 
     fn arena(&mut self, minute: i64) -> Option<&mut MinuteArena> {
@@ -100,8 +104,14 @@ impl PostLog {
             return self.arenas.back_mut();
         }
         if newest.is_none_or(|n| minute > n) {
-            while self.arenas.front().is_some_and(|a| a.minute <= minute - self.retain_minutes) {
+            while self.arenas.len() > 1
+                && self
+                    .arenas
+                    .front()
+                    .is_some_and(|a| a.minute <= minute - self.retain_minutes || self.bytes > self.max_bytes)
+            {
                 if let Some(mut a) = self.arenas.pop_front() {
+                    self.bytes -= a.bytes.len() + a.posts.len() * std::mem::size_of::<PostRec>();
                     a.bytes.clear();
                     a.posts.clear();
                     self.spare.push(a);
@@ -132,6 +142,7 @@ impl PostLog {
     pub fn record(&mut self, m: &Mention<'_>, brands: &[u32], minute: i64, negative: bool) {
         let max_text = self.max_text;
         let Some(a) = self.arena(minute) else { return };
+        let before = a.bytes.len() + a.posts.len() * std::mem::size_of::<PostRec>();
         let text = truncate(&m.raw.text, max_text);
         let id = a.push_str(&m.raw.id);
         let root = match &m.raw.shared_of {
@@ -155,6 +166,8 @@ impl PostLog {
                 is_reshare: m.raw.shared_of.is_some(),
             });
         }
+        let after = a.bytes.len() + a.posts.len() * std::mem::size_of::<PostRec>();
+        self.bytes += after - before;
     }
 
     /// Top posts (roots with their re-shares collapsed, by reach then re-shares) and top terms
@@ -374,7 +387,7 @@ mod tests {
 
     #[test]
     fn reshares_collapse_to_their_root_and_terms_stand_out() {
-        let mut log = PostLog::new(600);
+        let mut log = PostLog::new(600, 1 << 30);
         for i in 0..20 {
             rec(
                 &mut log,
@@ -423,11 +436,18 @@ mod tests {
 
     #[test]
     fn old_minutes_are_recycled() {
-        let mut log = PostLog::new(10);
+        let mut log = PostLog::new(10, 1 << 30);
         for minute in 0..100 {
             rec(&mut log, r#"{"id":"x","ts":"2026-01-01T00:00:00Z","text":"acme"}"#, minute, false);
         }
         assert!(log.arenas.len() <= 10);
+        // and the byte budget holds too
+        let mut small = PostLog::new(600, 2_000);
+        for minute in 0..100 {
+            rec(&mut small, r#"{"id":"x","ts":"2026-01-01T00:00:00Z","text":"acme acme acme acme"}"#, minute, false);
+        }
+        assert!(small.bytes <= 2_000 + 200, "{}", small.bytes);
+        assert!(small.arenas.len() < 30);
         let (posts, _) = log.explain(0, 0, 200, false, 10, 5);
         assert_eq!(posts.len(), 1);
     }
