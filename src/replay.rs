@@ -3,7 +3,7 @@
 //! sends every rejected line, unchanged, to a dead-letter file with its reason on stderr.
 
 use crate::engine::{Engine, EngineStats};
-use crate::mention::parse_line;
+use crate::mention::{parse_line, Rejection};
 use crate::rules::RuleSet;
 use anyhow::Context;
 use std::fs::File;
@@ -136,6 +136,93 @@ fn dead_letter_path(opts: &ReplayOptions) -> PathBuf {
     }
 }
 
+/// The dead-letter file, created on the first rejected line.
+struct DeadLetters {
+    path: PathBuf,
+    file: Option<BufWriter<File>>,
+    last: Option<u8>,
+}
+
+impl DeadLetters {
+    fn write(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        if self.file.is_none() {
+            let f = File::create(&self.path)
+                .with_context(|| format!("cannot create dead-letter file `{}`", self.path.display()))?;
+            self.file = Some(BufWriter::new(f));
+        }
+        if let Some(f) = self.file.as_mut() {
+            f.write_all(bytes).with_context(|| format!("writing dead-letter file `{}`", self.path.display()))?;
+        }
+        self.last = bytes.last().copied();
+        Ok(())
+    }
+
+    /// Ends the rejected line with a newline if the input's last line had none.
+    fn end_line(&mut self) -> anyhow::Result<()> {
+        if self.last != Some(b'\n') {
+            self.write(b"\n")?;
+        }
+        Ok(())
+    }
+}
+
+enum LineRead {
+    Eof,
+    /// A line (with its newline, if any) is in the buffer.
+    Line,
+    /// A line longer than the cap, already streamed to the dead letters; its length.
+    TooLong(usize),
+}
+
+/// Reads one line into `line`, never holding more than `cap` bytes of it: a longer line is
+/// streamed unchanged into the dead letters as it is read, so a gigabyte without a newline
+/// costs no memory.
+fn read_line_capped(
+    input: &mut dyn BufRead,
+    line: &mut Vec<u8>,
+    cap: usize,
+    dead: &mut DeadLetters,
+) -> anyhow::Result<LineRead> {
+    line.clear();
+    let mut total = 0usize;
+    let mut too_long = false;
+    loop {
+        let avail = input.fill_buf()?;
+        if avail.is_empty() {
+            break;
+        }
+        let (chunk_len, done) = match memchr::memchr(b'\n', avail) {
+            Some(i) => (i + 1, true),
+            None => (avail.len(), false),
+        };
+        let chunk = &avail[..chunk_len];
+        total += chunk_len;
+        // the cap applies to the line without its "\r\n"
+        if !too_long && line.len() + chunk_len > cap + 2 {
+            too_long = true;
+            dead.write(line)?;
+            line.clear();
+        }
+        if too_long {
+            dead.write(chunk)?;
+        } else {
+            line.extend_from_slice(chunk);
+        }
+        input.consume(chunk_len);
+        if done {
+            break;
+        }
+    }
+    if too_long {
+        let body = if dead.last == Some(b'\n') { total - 1 } else { total };
+        return Ok(LineRead::TooLong(body));
+    }
+    Ok(if total == 0 { LineRead::Eof } else { LineRead::Line })
+}
+
 /// Runs a replay.
 ///
 /// # Errors
@@ -149,24 +236,25 @@ pub fn replay(rules: &RuleSet, opts: &ReplayOptions) -> anyhow::Result<ReplaySum
         None => Box::new(io::stdout().lock()),
     };
     let mut out = BufWriter::with_capacity(1 << 16, out);
-    let dl_path = dead_letter_path(opts);
-    let mut dead: Option<BufWriter<File>> = None;
+    let mut dead = DeadLetters { path: dead_letter_path(opts), file: None, last: None };
     let mut summary = ReplaySummary::default();
     let cap = rules.settings.max_line_bytes;
     let mut line = Vec::with_capacity(4096);
     let input_name = opts.input.display().to_string();
     loop {
-        line.clear();
-        let n = input
-            .read_until(b'\n', &mut line)
+        let read = read_line_capped(&mut input, &mut line, cap, &mut dead)
             .with_context(|| format!("reading `{input_name}` at line {}", summary.lines + 1))?;
-        if n == 0 {
-            break;
-        }
+        let result = match read {
+            LineRead::Eof => break,
+            LineRead::Line => {
+                let body = line.strip_suffix(b"\n").unwrap_or(&line);
+                let body = body.strip_suffix(b"\r").unwrap_or(body);
+                parse_line(body, cap)
+            }
+            LineRead::TooLong(len) => Err(Rejection::TooLong { len, cap }),
+        };
         summary.lines += 1;
-        let body = line.strip_suffix(b"\n").unwrap_or(&line);
-        let body = body.strip_suffix(b"\r").unwrap_or(body);
-        match parse_line(body, cap) {
+        match result {
             Ok(m) => {
                 engine.process(&m);
                 for ev in engine.events.drain(..) {
@@ -180,25 +268,19 @@ pub fn replay(rules: &RuleSet, opts: &ReplayOptions) -> anyhow::Result<ReplaySum
                 if summary.rejected <= opts.max_reported {
                     eprintln!("{input_name}:{}: rejected: {reason}", summary.lines);
                 } else if summary.rejected == opts.max_reported + 1 {
-                    eprintln!("{input_name}: more rejected lines; see {}", dl_path.display());
+                    eprintln!("{input_name}: more rejected lines; see {}", dead.path.display());
                 }
-                if dead.is_none() {
-                    let f = File::create(&dl_path)
-                        .with_context(|| format!("cannot create dead-letter file `{}`", dl_path.display()))?;
-                    dead = Some(BufWriter::new(f));
-                    summary.dead_letter = Some(dl_path.clone());
+                if !matches!(read, LineRead::TooLong(_)) {
+                    // (an over-long line was streamed to the dead letters as it was read)
+                    dead.write(&line)?;
                 }
-                if let Some(d) = dead.as_mut() {
-                    d.write_all(&line)?;
-                    if !line.ends_with(b"\n") {
-                        d.write_all(b"\n")?;
-                    }
-                }
+                dead.end_line()?;
+                summary.dead_letter = Some(dead.path.clone());
             }
         }
     }
     out.flush()?;
-    if let Some(mut d) = dead {
+    if let Some(mut d) = dead.file {
         d.flush()?;
     }
     summary.engine = engine.stats.clone();

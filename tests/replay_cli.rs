@@ -160,3 +160,21 @@ fn late_mentions_within_the_allowance_count_and_older_ones_are_reported() {
     assert!(err.contains("mentions           4"), "{err}");
     assert!(err.contains("late mentions      1"), "{err}");
 }
+
+#[test]
+fn an_endless_line_is_streamed_to_the_dead_letters() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let good = mention("a", "2026-03-02T10:00:00Z", Some("acme"), "x", None);
+    // 5 MB without a newline at the end of the file, after one good line
+    let huge = vec![b'z'; 5_000_000];
+    std::fs::write(&input, [good.as_bytes(), b"\n", &huge].concat()).unwrap();
+    let out = dir.path().join("alerts.jsonl");
+    let o = run(&["replay", input.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("in.jsonl:2: rejected: line is 5000000 bytes, over the cap of 1048576 bytes"), "{err}");
+    let dead = std::fs::read(dir.path().join("alerts.jsonl.rejected.jsonl")).unwrap();
+    assert_eq!(dead.len(), huge.len() + 1);
+    assert!(dead[..huge.len()] == huge[..] && dead.ends_with(b"\n"));
+}
