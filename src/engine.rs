@@ -274,6 +274,18 @@ impl Engine {
         idx
     }
 
+    /// The index of brand `id`, registering it with the default rules when first seen (a
+    /// `brand` field may name a brand that no rule file defines).
+    fn brand_by_id(&mut self, id: &str) -> u32 {
+        if let Some(&i) = self.by_id.get(id) {
+            return i;
+        }
+        let idx = self.brands.len() as u32;
+        self.brands.push(BrandState::new(id.to_string(), id.to_string(), &self.default_rules, &self.settings));
+        self.by_id.insert(id.to_string(), idx);
+        idx
+    }
+
     /// Per-test significance level in use.
     pub fn alpha(&self) -> f64 {
         self.alpha
@@ -312,23 +324,7 @@ impl Engine {
         }
         self.matched.clear();
         if let Some(id) = m.raw.brand.as_deref() {
-            let idx = match self.by_id.get(id) {
-                Some(&i) => i,
-                None => {
-                    let def = BrandDef {
-                        id: id.to_string(),
-                        name: id.to_string(),
-                        keywords: vec![],
-                        exclusions: vec![],
-                        rules: vec![],
-                    };
-                    let rules = self.default_rules.clone();
-                    let idx = self.brands.len() as u32;
-                    self.brands.push(BrandState::new(def.id.clone(), def.name, &rules, &self.settings));
-                    self.by_id.insert(def.id, idx);
-                    idx
-                }
-            };
+            let idx = self.brand_by_id(id);
             self.matched.push(idx);
         } else {
             self.matcher.match_into(&m.raw.text, &mut self.matched);
