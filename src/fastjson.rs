@@ -47,8 +47,13 @@ impl<'a> Cursor<'a> {
         self.eat(b'"')?;
         let start = self.i;
         let rest = &self.b[start..];
-        // control characters were ruled out for the whole line in `parse_plain`
-        let len = memchr::memchr2(b'"', b'\\', rest)?;
+        // control characters were ruled out for the whole line in `parse_plain`; most values
+        // are short, where a plain scan beats the SIMD search's setup
+        let head = rest.len().min(16);
+        let len = match rest[..head].iter().position(|&c| c == b'"' || c == b'\\') {
+            Some(p) => p,
+            None => head + memchr::memchr2(b'"', b'\\', &rest[head..])?,
+        };
         if rest[len] != b'"' {
             return None; // an escape: leave it to serde_json
         }

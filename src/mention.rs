@@ -78,7 +78,7 @@ impl Mention<'_> {
     /// Reach weight of the author: `log10(1 + followers)`, 0 when unknown. A top blogger with a
     /// million followers weighs 6, a schoolboy with three followers 0.6.
     pub fn reach(&self) -> f32 {
-        self.raw.author_followers.map_or(0.0, |f| (1.0 + f as f64).log10() as f32)
+        self.raw.author_followers.map_or(0.0, |f| (1.0 + f as f32).log10())
     }
 }
 

@@ -178,3 +178,33 @@ fn an_endless_line_is_streamed_to_the_dead_letters() {
     assert_eq!(dead.len(), huge.len() + 1);
     assert!(dead[..huge.len()] == huge[..] && dead.ends_with(b"\n"));
 }
+
+#[test]
+fn a_scoped_rule_keeps_its_own_windows_and_incident() {
+    // acme's rules add `negative-surge-twitter`, scoped to twitter: a burst of negative
+    // tweets opens an incident keyed `acme/negative-surge-twitter/source=twitter`
+    let start = crisiswatch::time::parse_timestamp("2026-03-02T00:00:00Z").unwrap();
+    let mut lines = Vec::new();
+    for i in 0..(2 * 24 * 12) {
+        let ts = crisiswatch::time::format_rfc3339(start + i * 5 * 60_000);
+        let source = if i % 2 == 0 { "twitter" } else { "facebook" };
+        let s = if i % 5 == 0 { -0.6 } else { 0.4 };
+        lines.push(format!(r#"{{"id":"q{i}","ts":"{ts}","text":"went to acme","source":"{source}","sentiment":{s}}}"#));
+    }
+    let t0 = start + 2 * 24 * 3_600_000;
+    for i in 0..60 {
+        let ts = crisiswatch::time::format_rfc3339(t0 + i * 20_000);
+        lines.push(format!(
+            r#"{{"id":"n{i}","ts":"{ts}","text":"acme charged me twice","source":"twitter","sentiment":-0.9}}"#
+        ));
+    }
+    let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/rules");
+    let o = run_with_stdin(&["replay", "-", "--rules", rules, "--quiet"], (lines.join("\n") + "\n").as_bytes());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let keys: Vec<String> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["dedup_key"].as_str().unwrap().to_string())
+        .collect();
+    assert!(keys.iter().any(|k| k == "acme/negative-surge-twitter/source=twitter"), "{keys:?}");
+}
