@@ -13,6 +13,7 @@ use crate::baseline::Baseline;
 use crate::brands::{BrandKeywords, BrandMatcher};
 use crate::detect::{self, Expectation, Signal};
 use crate::explain::PostLog;
+use crate::incident::{Incident, Step};
 use crate::mention::Mention;
 use crate::rules::{BrandDef, DetectorKind, EngineSettings, Rule, RuleSet, Scope};
 use crate::time::{format_rfc3339, minute_of, Millis, MINUTE_MS};
@@ -131,12 +132,6 @@ impl ScopeState {
 }
 
 #[derive(Debug, Clone)]
-enum Incident {
-    Idle { cooldown_until: i64 },
-    Open { id: String, severity: Severity, last_anomalous: i64, signal: Signal },
-}
-
-#[derive(Debug, Clone)]
 struct RuleState {
     rule: Arc<Rule>,
     scope: usize,
@@ -166,12 +161,7 @@ impl BrandState {
                     scope_defs.len() - 1
                 }
             };
-            states.push(RuleState {
-                rule: r.clone(),
-                scope: idx,
-                incident: Incident::Idle { cooldown_until: i64::MIN },
-                last_exact: i64::MIN,
-            });
+            states.push(RuleState { rule: r.clone(), scope: idx, incident: Incident::default(), last_exact: i64::MIN });
         }
         let scopes = scope_defs.iter().map(|_| ScopeState::new(s)).collect();
         BrandState { id, name, scope_defs, scopes, rules: states }
@@ -379,9 +369,8 @@ impl Engine {
                     if rs.scope != si {
                         continue;
                     }
-                    match rs.incident {
-                        Incident::Idle { cooldown_until } if self.now_min >= cooldown_until => {}
-                        _ => continue, // open incidents are re-tested once a minute
+                    if !rs.incident.may_open(self.now_min) {
+                        continue; // open incidents are re-tested once a minute
                     }
                     if rs.rule.kind == DetectorKind::Negative {
                         // the exact beta-binomial tail costs microseconds: at most every 10 s
@@ -431,20 +420,17 @@ impl Engine {
         let rs = &mut brand.rules[ri];
         let key = format!("{}/{}{}", brand.id, rs.rule.name, rs.rule.scope.key_suffix());
         let id = format!("{:016x}", fnv1a(format!("{key}@{}", self.now).as_bytes()));
-        rs.incident = Incident::Open { id, severity, last_anomalous: self.now_min, signal: sig };
+        rs.incident.open(id.clone(), severity, sig, self.now_min);
         brand.scopes[rs.scope].open_incidents += 1;
         self.open.push((b, ri));
         self.stats.by_severity[severity as usize] += 1;
-        self.emit(b, ri, Status::Firing, severity, sig);
+        self.emit(b, ri, &id, Status::Firing, severity, sig);
     }
 
-    fn emit(&mut self, b: u32, ri: usize, status: Status, severity: Severity, sig: Signal) {
+    fn emit(&mut self, b: u32, ri: usize, id: &str, status: Status, severity: Severity, sig: Signal) {
         let brand = &self.brands[b as usize];
         let rs = &brand.rules[ri];
         let scope = &brand.scopes[rs.scope];
-        let Incident::Open { id, .. } = &rs.incident else {
-            return;
-        };
         let (start, end) = match rs.rule.kind {
             DetectorKind::Flatline { .. } => (scope.last_seen + 1, self.now_min),
             _ => (scope.windows.window_start(sig.window), self.now_min),
@@ -458,7 +444,7 @@ impl Engine {
         };
         let ev = AlertEvent {
             schema: "crisiswatch.alert.v1".into(),
-            id: id.clone(),
+            id: id.to_string(),
             dedup_key: format!("{}/{}{}", brand.id, rs.rule.name, rs.rule.scope.key_suffix()),
             status,
             severity,
@@ -506,16 +492,13 @@ impl Engine {
         }
     }
 
-    /// Returns true when the incident resolved.
+    /// Re-tests an open incident; returns true when it resolved.
     fn retest_open(&mut self, b: u32, ri: usize) -> bool {
         let (now_min, alpha) = (self.now_min, self.alpha);
         let brand = &mut self.brands[b as usize];
         let rs = &brand.rules[ri];
         let scope = &mut brand.scopes[rs.scope];
         scope.sync(now_min, &self.settings, self.z_alpha);
-        let Incident::Open { severity, last_anomalous, signal, .. } = rs.incident.clone() else {
-            return true;
-        };
         let (fresh, anomalous) = match rs.rule.kind {
             DetectorKind::Flatline { min_expected } => {
                 let expected = scope.baseline.expected_minutes(scope.last_seen + 1, now_min - 1);
@@ -528,55 +511,44 @@ impl Engine {
                 (sig, still)
             }
         };
-        if let Some(sig) = fresh {
-            let new_sev = self.severity_of(b, ri, &sig);
-            if let Incident::Open { last_anomalous, signal, severity: sev, .. } =
-                &mut self.brands[b as usize].rules[ri].incident
-            {
-                *last_anomalous = now_min;
-                if sig.p_value < signal.p_value {
-                    *signal = sig;
-                }
-                if new_sev > *sev {
-                    *sev = new_sev;
-                    self.stats.by_severity[new_sev as usize] += 1;
-                    self.emit(b, ri, Status::Escalated, new_sev, sig);
-                }
+        let fresh = fresh.map(|sig| (sig, self.severity_of(b, ri, &sig)));
+        let (hold, cooldown) = (self.settings.hold_min, self.settings.cooldown_min);
+        let step = self.brands[b as usize].rules[ri].incident.retest(now_min, fresh, anomalous, hold, cooldown);
+        match step {
+            Step::Quiet => false,
+            Step::Escalated(severity) => {
+                let (sig, _) = fresh.expect("escalation comes with a fresh signal");
+                let id = self.brands[b as usize].rules[ri].incident.as_open().map(|o| o.id.clone()).unwrap_or_default();
+                self.stats.by_severity[severity as usize] += 1;
+                self.emit(b, ri, &id, Status::Escalated, severity, sig);
+                false
             }
-            return false;
-        }
-        if anomalous {
-            if let Incident::Open { last_anomalous, .. } = &mut self.brands[b as usize].rules[ri].incident {
-                *last_anomalous = now_min;
+            Step::Resolved(closed) => {
+                // report the window of the strongest evidence as it is now
+                let brand = &self.brands[b as usize];
+                let scope = &brand.scopes[brand.rules[ri].scope];
+                let w = closed.strongest.window.min(3);
+                let s = scope.windows.sums[w];
+                let (observed, expected) = match brand.rules[ri].rule.kind {
+                    DetectorKind::Negative => (f64::from(s.negative), f64::from(s.toned) * scope.ex.negative_share),
+                    DetectorKind::Reach => {
+                        (f64::from(s.influential), scope.ex.mentions[w] * scope.ex.influential_share)
+                    }
+                    _ => (f64::from(s.count), scope.ex.mentions[w]),
+                };
+                let p = crate::stats::nb_upper_tail(observed, expected, scope.ex.phi);
+                let now_sig = Signal { window: w, observed, expected, p_value: p };
+                self.stats.resolved += 1;
+                self.emit(b, ri, &closed.id, Status::Resolved, closed.severity, now_sig);
+                let brand = &mut self.brands[b as usize];
+                let si = brand.rules[ri].scope;
+                brand.scopes[si].open_incidents = brand.scopes[si].open_incidents.saturating_sub(1);
+                if matches!(brand.rules[ri].rule.kind, DetectorKind::Flatline { .. }) {
+                    self.silence_queue.push(Reverse((now_min + cooldown.max(10), b, ri as u32)));
+                }
+                true
             }
-            return false;
         }
-        if now_min - last_anomalous < self.settings.hold_min {
-            return false;
-        }
-        // resolved: report the window as it is now
-        let brand = &self.brands[b as usize];
-        let scope = &brand.scopes[brand.rules[ri].scope];
-        let w = signal.window.min(3);
-        let s = scope.windows.sums[w];
-        let (observed, expected) = match brand.rules[ri].rule.kind {
-            DetectorKind::Negative => (f64::from(s.negative), f64::from(s.toned) * scope.ex.negative_share),
-            DetectorKind::Reach => (f64::from(s.influential), scope.ex.mentions[w] * scope.ex.influential_share),
-            _ => (f64::from(s.count), scope.ex.mentions[w]),
-        };
-        let p = crate::stats::nb_upper_tail(observed, expected, scope.ex.phi);
-        let now_sig = Signal { window: w, observed, expected, p_value: p };
-        self.stats.resolved += 1;
-        self.emit(b, ri, Status::Resolved, severity, now_sig);
-        let cooldown = self.settings.cooldown_min;
-        let brand = &mut self.brands[b as usize];
-        let si = brand.rules[ri].scope;
-        brand.rules[ri].incident = Incident::Idle { cooldown_until: now_min + cooldown };
-        brand.scopes[si].open_incidents = brand.scopes[si].open_incidents.saturating_sub(1);
-        if matches!(brand.rules[ri].rule.kind, DetectorKind::Flatline { .. }) {
-            self.silence_queue.push(Reverse((now_min + cooldown.max(10), b, ri as u32)));
-        }
-        true
     }
 
     /// Tests the silence rules that are due. Each watched rule has exactly one entry in the
@@ -593,13 +565,13 @@ impl Engine {
             let brand = &self.brands[b_idx];
             let rs = &brand.rules[ri_idx];
             let DetectorKind::Flatline { min_expected } = rs.rule.kind else { continue };
-            if let Incident::Idle { cooldown_until } = rs.incident {
-                if now_min < cooldown_until {
+            match rs.incident {
+                Incident::Open(_) => continue, // re-queued when it resolves
+                Incident::Idle { cooldown_until } if now_min < cooldown_until => {
                     self.silence_queue.push(Reverse((cooldown_until, b, ri)));
                     continue;
                 }
-            } else {
-                continue; // open: re-queued when it resolves
+                Incident::Idle { .. } => {}
             }
             // No sync here: the baseline from before the silence is the one to test against.
             let scope = &brand.scopes[rs.scope];

@@ -12,7 +12,8 @@
 //! * `detect`: the detectors and severity grading (pure).
 //! * `explain`: top posts (re-shares collapsed) and over-represented terms.
 //! * `alert`: the alert event (DESIGN §3).
-//! * `engine`: ties the above together, owns incidents (the state machine).
+//! * `incident`: the alert state machine (firing → escalated → resolved → cooldown).
+//! * `engine`: ties the above together: brand table, scopes, the per-mention path.
 //! * `rules`: rule files → validated rule set, with positioned diagnostics (`diag`).
 //! * `replay`, `simulate`, `nab`: the commands' logic, driven by `main.rs`.
 
@@ -24,6 +25,7 @@ pub mod diag;
 pub mod engine;
 pub mod explain;
 pub mod fastjson;
+pub mod incident;
 pub mod mention;
 pub mod nab;
 pub mod normalize;
