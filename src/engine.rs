@@ -17,12 +17,15 @@ use crate::incident::{Incident, Step};
 use crate::mention::Mention;
 use crate::rules::{BrandDef, DetectorKind, EngineSettings, Rule, RuleSet, Scope};
 use crate::time::{format_rfc3339, minute_of, Millis, MINUTE_MS};
+use crate::tone::{self, NoToneModel, ToneModel};
 use crate::window::{Bucket, Windows};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
 const AUTHOR_SLOTS: usize = 32;
+/// A model's probability of negativity at or above this counts a mention as negative.
+const TONE_MODEL_THRESHOLD: f32 = 0.5;
 /// Memory budget of the post log that explanations draw on.
 const POST_LOG_BYTES: usize = 256 << 20;
 /// Authors with at least this many followers count as influential for the reach rule.
@@ -179,7 +182,7 @@ pub struct EngineStats {
     pub unmatched: u64,
     /// (mention, brand) pairs counted.
     pub attributed: u64,
-    /// Mentions with a provider sentiment.
+    /// Mentions whose tone is known (provider sentiment, or the tone model).
     pub toned: u64,
     /// Firing and escalated events by severity: watch, warning, critical.
     pub by_severity: [u64; 3],
@@ -206,6 +209,8 @@ pub struct Engine {
     last_flatline_scan: i64,
     /// Silence rules by the minute they are next due to be tested.
     silence_queue: BinaryHeap<Reverse<(i64, u32, u32)>>,
+    /// Judges the tone of mentions without a provider sentiment.
+    tone_model: Box<dyn ToneModel>,
     /// Events produced since the caller last drained them, in event-time order.
     pub events: Vec<AlertEvent>,
     /// Counters.
@@ -235,6 +240,7 @@ impl Engine {
             open: Vec::new(),
             last_flatline_scan: i64::MIN,
             silence_queue: BinaryHeap::new(),
+            tone_model: Box::new(NoToneModel),
             events: Vec::new(),
             stats: EngineStats::default(),
         };
@@ -274,6 +280,11 @@ impl Engine {
         self.brands.push(BrandState::new(id.to_string(), id.to_string(), &self.default_rules, &self.settings));
         self.by_id.insert(id.to_string(), idx);
         idx
+    }
+
+    /// Uses `model` for mentions without a provider sentiment.
+    pub fn set_tone_model(&mut self, model: Box<dyn ToneModel>) {
+        self.tone_model = model;
     }
 
     /// Per-test significance level in use.
@@ -323,14 +334,15 @@ impl Engine {
             self.stats.unmatched += 1;
             return;
         }
-        let negative = m.raw.sentiment.is_some_and(|s| s < self.settings.negative_threshold);
-        if m.raw.sentiment.is_some() {
+        let tone = tone::judge(m, self.settings.negative_threshold, self.tone_model.as_ref(), TONE_MODEL_THRESHOLD);
+        let negative = tone.is_some_and(|(negative, _)| negative);
+        if tone.is_some() {
             self.stats.toned += 1;
         }
         let followers = m.raw.author_followers.unwrap_or(0);
         let mut bucket = Bucket {
             count: 1,
-            toned: u32::from(m.raw.sentiment.is_some()),
+            toned: u32::from(tone.is_some()),
             negative: u32::from(negative),
             reshares: u32::from(m.raw.shared_of.is_some()),
             new_authors: 0,

@@ -7,6 +7,7 @@
 //! * `normalize`: text normalisation for every script we serve.
 //! * `brands`: keyword matching of mentions to brands (Aho-Corasick, word boundaries).
 //! * `window`: per-minute buckets and rolling window sums.
+//! * `tone`: provider sentiment or a `ToneModel` decides what counts as negative.
 //! * `baseline`: the learned expectation (level × time-of-week profile, dispersion, tone).
 //! * `stats`: tail probabilities of the count models.
 //! * `detect`: the detectors and severity grading (pure).
@@ -34,4 +35,5 @@ pub mod rules;
 pub mod simulate;
 pub mod stats;
 pub mod time;
+pub mod tone;
 pub mod window;

@@ -59,7 +59,7 @@ impl std::fmt::Display for ReplaySummary {
         }
         writeln!(f, "  late mentions      {} (older than the allowed lateness; counted, not placed)", e.late)?;
         writeln!(f, "  unmatched          {} (no brand)", e.unmatched)?;
-        writeln!(f, "  with sentiment     {}", e.toned)?;
+        writeln!(f, "  with a tone        {}", e.toned)?;
         writeln!(
             f,
             "  alerts             watch {} · warning {} · critical {} · resolved {}",
