@@ -43,3 +43,14 @@ fn every_error_is_reported_with_its_position() {
     assert!(err.contains("exactly one detector table"), "{err}");
     assert!(err.contains("6 error(s)"), "{err}");
 }
+
+#[test]
+fn the_readme_rule_example_is_valid() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme.find("```toml\n").expect("a toml example in the README") + "```toml\n".len();
+    let len = readme[start..].find("```").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("acme.toml"), &readme[start..start + len]).unwrap();
+    let o = run(&["check", "--rules", dir.path().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
