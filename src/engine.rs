@@ -287,6 +287,11 @@ impl Engine {
         self.tone_model = model;
     }
 
+    /// The event-time clock: the newest mention time seen, `None` before the first.
+    pub fn now(&self) -> Option<Millis> {
+        (self.now != i64::MIN).then_some(self.now)
+    }
+
     /// Per-test significance level in use.
     pub fn alpha(&self) -> f64 {
         self.alpha

@@ -3,8 +3,9 @@
 //! sends every rejected line, unchanged, to a dead-letter file with its reason on stderr.
 
 use crate::engine::{Engine, EngineStats};
-use crate::mention::{parse_line, Rejection};
+use crate::mention::{parse_line, Mention, Rejection};
 use crate::rules::RuleSet;
+use crate::time::{format_rfc3339, MINUTE_MS};
 use anyhow::Context;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
@@ -223,6 +224,63 @@ fn read_line_capped(
     Ok(if total == 0 { LineRead::Eof } else { LineRead::Line })
 }
 
+/// A mention far ahead of the clock, waiting for the next one to confirm or refute it.
+struct Held {
+    bytes: Vec<u8>,
+    line_no: u64,
+    at: i64,
+}
+
+fn strip_newline(line: &[u8]) -> &[u8] {
+    let body = line.strip_suffix(b"\n").unwrap_or(line);
+    body.strip_suffix(b"\r").unwrap_or(body)
+}
+
+fn process(
+    engine: &mut Engine,
+    m: &Mention<'_>,
+    out: &mut impl Write,
+    summary: &mut ReplaySummary,
+) -> anyhow::Result<()> {
+    engine.process(m);
+    for ev in engine.events.drain(..) {
+        serde_json::to_writer(&mut *out, &ev)?;
+        out.write_all(b"\n")?;
+        summary.events += 1;
+    }
+    Ok(())
+}
+
+/// Reports rejected lines on stderr (up to a limit) and dead-letters them.
+struct Report<'a> {
+    input_name: &'a str,
+    max_reported: u64,
+}
+
+impl Report<'_> {
+    fn reject(
+        &mut self,
+        summary: &mut ReplaySummary,
+        dead: &mut DeadLetters,
+        line_no: u64,
+        reason: &Rejection,
+        bytes: Option<&[u8]>,
+    ) -> anyhow::Result<()> {
+        summary.rejected += 1;
+        if summary.rejected <= self.max_reported {
+            eprintln!("{}:{line_no}: rejected: {reason}", self.input_name);
+        } else if summary.rejected == self.max_reported + 1 {
+            eprintln!("{}: more rejected lines; see {}", self.input_name, dead.path.display());
+        }
+        if let Some(b) = bytes {
+            dead.write(b)?;
+        }
+        dead.end_line()?;
+        summary.dead_letter = Some(dead.path.clone());
+        Ok(())
+    }
+}
+
 /// Runs a replay.
 ///
 /// # Errors
@@ -241,43 +299,56 @@ pub fn replay(rules: &RuleSet, opts: &ReplayOptions) -> anyhow::Result<ReplaySum
     let cap = rules.settings.max_line_bytes;
     let mut line = Vec::with_capacity(4096);
     let input_name = opts.input.display().to_string();
+    let max_jump = rules.settings.max_clock_jump_min * MINUTE_MS;
+    // A mention far ahead of the stream's clock is held until the next one shows whether the
+    // stream really jumped (a gap in the data) or the timestamp is wrong (it is rejected).
+    let mut held: Option<Held> = None;
+    let mut report = Report { input_name: &input_name, max_reported: opts.max_reported };
     loop {
         let read = read_line_capped(&mut input, &mut line, cap, &mut dead)
             .with_context(|| format!("reading `{input_name}` at line {}", summary.lines + 1))?;
         let result = match read {
             LineRead::Eof => break,
-            LineRead::Line => {
-                let body = line.strip_suffix(b"\n").unwrap_or(&line);
-                let body = body.strip_suffix(b"\r").unwrap_or(body);
-                parse_line(body, cap)
-            }
+            LineRead::Line => parse_line(strip_newline(&line), cap),
             LineRead::TooLong(len) => Err(Rejection::TooLong { len, cap }),
         };
         summary.lines += 1;
         match result {
             Ok(m) => {
-                engine.process(&m);
-                for ev in engine.events.drain(..) {
-                    serde_json::to_writer(&mut out, &ev)?;
-                    out.write_all(b"\n")?;
-                    summary.events += 1;
+                let clock = engine.now();
+                if let Some(h) = held.take() {
+                    if clock.is_some_and(|c| m.at > c + max_jump) {
+                        // confirmed: the stream moved on
+                        let hm =
+                            parse_line(strip_newline(&h.bytes), cap).map_err(|e| anyhow::anyhow!("held line: {e}"))?;
+                        process(&mut engine, &hm, &mut out, &mut summary)?;
+                    } else {
+                        let reason = Rejection::Timestamp(format!(
+                            "`{}` is {:.1} h ahead of the stream (at {}) and the next mention is not: wrong clock?",
+                            format_rfc3339(h.at),
+                            (h.at - clock.unwrap_or(h.at)) as f64 / 3_600_000.0,
+                            clock.map(format_rfc3339).unwrap_or_default()
+                        ));
+                        report.reject(&mut summary, &mut dead, h.line_no, &reason, Some(&h.bytes))?;
+                    }
+                } else if clock.is_some_and(|c| m.at > c + max_jump) {
+                    held = Some(Held { bytes: line.clone(), line_no: summary.lines, at: m.at });
+                    continue;
                 }
+                process(&mut engine, &m, &mut out, &mut summary)?;
             }
             Err(reason) => {
-                summary.rejected += 1;
-                if summary.rejected <= opts.max_reported {
-                    eprintln!("{input_name}:{}: rejected: {reason}", summary.lines);
-                } else if summary.rejected == opts.max_reported + 1 {
-                    eprintln!("{input_name}: more rejected lines; see {}", dead.path.display());
-                }
-                if !matches!(read, LineRead::TooLong(_)) {
-                    // (an over-long line was streamed to the dead letters as it was read)
-                    dead.write(&line)?;
-                }
-                dead.end_line()?;
-                summary.dead_letter = Some(dead.path.clone());
+                // an over-long line was streamed to the dead letters as it was read
+                let bytes = (!matches!(read, LineRead::TooLong(_))).then_some(line.as_slice());
+                let line_no = summary.lines;
+                report.reject(&mut summary, &mut dead, line_no, &reason, bytes)?;
             }
         }
+    }
+    if let Some(h) = held {
+        // nothing came after it to contradict the jump
+        let hm = parse_line(strip_newline(&h.bytes), cap).map_err(|e| anyhow::anyhow!("held line: {e}"))?;
+        process(&mut engine, &hm, &mut out, &mut summary)?;
     }
     out.flush()?;
     if let Some(mut d) = dead.file {

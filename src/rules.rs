@@ -29,6 +29,7 @@ struct RawDefaults {
 #[serde(deny_unknown_fields)]
 struct RawEngine {
     allowed_lateness: Option<Spanned<String>>,
+    max_clock_jump: Option<Spanned<String>>,
     max_line_bytes: Option<Spanned<u64>>,
     negative_threshold: Option<Spanned<f64>>,
     false_alarms_per_week: Option<Spanned<f64>>,
@@ -92,6 +93,9 @@ struct RawFlatline {
 pub struct EngineSettings {
     /// How far behind the newest event time a mention may arrive and still be counted.
     pub allowed_lateness_min: i64,
+    /// A mention further than this ahead of the clock is held until the next mention confirms
+    /// the jump, and rejected as a wrong timestamp otherwise.
+    pub max_clock_jump_min: i64,
     /// Input lines longer than this are rejected unparsed.
     pub max_line_bytes: usize,
     /// A provider `sentiment` below this is negative.
@@ -110,6 +114,7 @@ impl Default for EngineSettings {
     fn default() -> Self {
         EngineSettings {
             allowed_lateness_min: 5,
+            max_clock_jump_min: 1440,
             max_line_bytes: 1 << 20,
             negative_threshold: -0.25,
             false_alarms_per_week: 0.1,
@@ -376,6 +381,7 @@ fn parse_defaults(path: &Path, text: &str) -> ((EngineSettings, Vec<Rule>), Vec<
     let e = &raw.engine;
     let mut s = EngineSettings {
         allowed_lateness_min: cx.duration(&e.allowed_lateness, d.allowed_lateness_min, 0, 30),
+        max_clock_jump_min: cx.duration(&e.max_clock_jump, d.max_clock_jump_min, 10, 365 * 1440),
         hold_min: cx.duration(&e.hold, d.hold_min, 1, 1440),
         cooldown_min: cx.duration(&e.cooldown, d.cooldown_min, 0, 10_080),
         negative_threshold: cx.number(&e.negative_threshold, d.negative_threshold, -1.0, 1.0, "negative_threshold"),

@@ -208,3 +208,29 @@ fn a_scoped_rule_keeps_its_own_windows_and_incident() {
         .collect();
     assert!(keys.iter().any(|k| k == "acme/negative-surge-twitter/source=twitter"), "{keys:?}");
 }
+
+#[test]
+fn a_wrong_future_timestamp_is_rejected_but_a_real_gap_is_followed() {
+    let mut lines = vec![
+        mention("a", "2026-03-02T10:00:00Z", Some("acme"), "x", None),
+        mention("b", "2026-03-02T10:01:00Z", Some("acme"), "x", None),
+        // a broken clock: years ahead, and the stream carries on where it was
+        mention("bad", "2031-01-01T00:00:00Z", Some("acme"), "x", None),
+        mention("c", "2026-03-02T10:02:00Z", Some("acme"), "x", None),
+    ];
+    // a real two-day gap in the data: the next mentions confirm the jump
+    lines.push(mention("d", "2026-03-04T12:00:00Z", Some("acme"), "x", None));
+    lines.push(mention("e", "2026-03-04T12:00:30Z", Some("acme"), "x", None));
+    let dir = tempfile::tempdir().unwrap();
+    let dl = dir.path().join("dead.jsonl");
+    let o = run_with_stdin(
+        &["replay", "-", "--quiet", "--dead-letter", dl.to_str().unwrap()],
+        (lines.join("\n") + "\n").as_bytes(),
+    );
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("-:3: rejected: field `ts`: `2031-01-01T00:00:00Z` is"), "{err}");
+    assert!(err.contains("rejected lines     1"), "{err}");
+    assert!(err.contains("late mentions      0"), "the bad clock must not make the rest late: {err}");
+    assert_eq!(std::fs::read_to_string(&dl).unwrap(), lines[2].clone() + "\n");
+}
