@@ -17,7 +17,6 @@
 //! profile is flat and φ keeps its conservative prior; [`Baseline::is_warm`] is false and the
 //! volume and reach detectors stay silent (the tone detector uses a prior share instead).
 
-use crate::time::HOUR_MS;
 use crate::window::Bucket;
 
 /// Tunables of the baseline; fixed per rule set.
@@ -288,11 +287,6 @@ impl Baseline {
             self.daily[h] = 0.25 * raw[(h + 23) % 24] + 0.5 * raw[h] + 0.25 * raw[(h + 1) % 24];
         }
         renormalise(&mut self.daily);
-    }
-
-    /// Start of the hour `hour` in milliseconds (for logs and tests).
-    pub fn hour_start_ms(hour: i64) -> i64 {
-        hour * HOUR_MS
     }
 }
 

@@ -34,7 +34,7 @@ pub struct Expectation {
     /// elapsed part of it, so the expectation is reduced by the part still to come.
     pub minute_rate: f64,
     /// z with P(Z ≥ z) = α: a count below μ + 0.9·z·sd cannot be significant under the
-    /// (right-skewed) negative binomial, so the exact critical count is not needed.
+    /// (right-skewed) negative binomial, so its exact tail need not be computed.
     pub z_alpha: f64,
     /// Per window, the largest count found not significant this minute (0 = none yet).
     pub volume_failed: [u32; 4],

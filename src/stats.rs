@@ -1,8 +1,8 @@
 //! Tail probabilities of the count models the detectors test against:
 //! negative binomial (mean μ, dispersion φ, variance μ + φμ²) for window counts,
 //! beta-binomial (share p, intra-class correlation ρ) for negative counts given the window
-//! count, and the normal tail for reach. Also the critical count: the smallest count whose
-//! tail probability is at most α, so that the hot path compares integers only.
+//! count, and the normal tail. The hot path calls them only behind cheap normal-approximation
+//! gates (see `detect`), because one exact tail costs about a microsecond.
 
 use statrs::function::beta::{beta_reg, ln_beta};
 use statrs::function::erf::erfc;
@@ -44,29 +44,6 @@ pub fn nb_zero(mu: f64, phi: f64) -> f64 {
     } else {
         (1.0 + phi * mu).powf(-1.0 / phi)
     }
-}
-
-/// Smallest integer count c ≥ 1 with P(X ≥ c) ≤ α under NegBin(μ, φ).
-pub fn nb_critical(mu: f64, phi: f64, alpha: f64) -> u32 {
-    let sd = (mu + phi * mu * mu).sqrt().max(1.0);
-    let mut lo = mu.floor().max(0.0); // tail(lo) > α for any sensible α
-    let mut hi = (mu + 8.0 * sd).ceil().max(lo + 1.0);
-    while nb_upper_tail(hi, mu, phi) > alpha {
-        lo = hi;
-        hi = hi * 2.0 + 1.0;
-        if hi > 4e9 {
-            return u32::MAX;
-        }
-    }
-    while hi - lo > 1.0 {
-        let mid = ((lo + hi) / 2.0).floor();
-        if nb_upper_tail(mid, mu, phi) > alpha {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    hi.max(1.0) as u32
 }
 
 /// P(K ≥ k) for K ~ BetaBinomial(n, share p, intra-class correlation ρ). ρ = 0 is binomial.
@@ -146,16 +123,6 @@ mod tests {
         // deep tails stay finite and positive
         let t = nb_upper_tail(200.0, 10.0, 0.0);
         assert!(t > 0.0 && t < 1e-100);
-    }
-
-    #[test]
-    fn critical_count_is_the_smallest_significant_count() {
-        for &(mu, phi) in &[(0.5, 0.0), (3.0, 0.1), (40.0, 0.05), (5000.0, 0.01)] {
-            let alpha = 1e-5;
-            let c = nb_critical(mu, phi, alpha);
-            assert!(nb_upper_tail(f64::from(c), mu, phi) <= alpha);
-            assert!(c == 1 || nb_upper_tail(f64::from(c - 1), mu, phi) > alpha, "mu={mu}");
-        }
     }
 
     #[test]
