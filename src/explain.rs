@@ -77,7 +77,7 @@ impl MinuteArena {
 /// Minutes before a window whose posts are the background for term statistics.
 const BACKGROUND_MINUTES: i64 = 180;
 /// At most this many window and background posts feed the term statistics.
-const MAX_TERM_DOCS: u32 = 1500;
+const MAX_TERM_DOCS: u32 = 600;
 
 /// Recent matched mentions, all brands, by minute.
 #[derive(Debug)]
