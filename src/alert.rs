@@ -95,7 +95,7 @@ pub struct AlertEvent {
     pub reshares: u32,
     /// Approximate distinct authors in the window (extension).
     pub authors: u32,
-    /// Where the tone came from: `provider` or `none` (extension; the model comes later).
+    /// Where the window's tones came from: `provider`, `model`, `mixed` or `none` (extension).
     pub tone_source: String,
     /// Posts that drive it.
     pub top_posts: Vec<TopPost>,

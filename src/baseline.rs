@@ -314,6 +314,7 @@ mod tests {
             new_authors: count,
             influential: 0,
             reach: 2.0 * count as f32,
+            ..Bucket::default()
         }
     }
 

@@ -17,7 +17,7 @@ use crate::incident::{Incident, Step};
 use crate::mention::Mention;
 use crate::rules::{BrandDef, DetectorKind, EngineSettings, Rule, RuleSet, Scope};
 use crate::time::{format_rfc3339, minute_of, Millis, MINUTE_MS};
-use crate::tone::{self, NoToneModel, ToneModel};
+use crate::tone::{self, NoToneModel, ToneModel, ToneSource};
 use crate::window::{Bucket, Windows};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -117,6 +117,7 @@ impl ScopeState {
         let acc = &mut slot.1;
         acc.count += b.count;
         acc.toned += b.toned;
+        acc.model_toned += b.model_toned;
         acc.negative += b.negative;
         acc.reshares += b.reshares;
         acc.new_authors += b.new_authors;
@@ -348,6 +349,7 @@ impl Engine {
         let mut bucket = Bucket {
             count: 1,
             toned: u32::from(tone.is_some()),
+            model_toned: u32::from(tone.is_some_and(|(_, src)| src == ToneSource::Model)),
             negative: u32::from(negative),
             reshares: u32::from(m.raw.shared_of.is_some()),
             new_authors: 0,
@@ -481,7 +483,13 @@ impl Engine {
             mentions: s.count,
             reshares: s.reshares,
             authors: s.new_authors,
-            tone_source: if s.toned > 0 { "provider" } else { "none" }.into(),
+            tone_source: match (s.toned, s.model_toned) {
+                (0, _) => "none",
+                (_, 0) => "provider",
+                (t, m) if t == m => "model",
+                _ => "mixed",
+            }
+            .into(),
             top_posts,
             top_terms,
             category: "other".into(),

@@ -7,7 +7,8 @@
 //! * `normalize`: text normalisation for every script we serve.
 //! * `brands`: keyword matching of mentions to brands (Aho-Corasick, word boundaries).
 //! * `window`: per-minute buckets and rolling window sums.
-//! * `tone`: provider sentiment or a `ToneModel` decides what counts as negative.
+//! * `tone`: provider sentiment or a `ToneModel` decides what counts as negative;
+//!   `lang` identifies the language, `tone_model` is the built-in model and its training.
 //! * `baseline`: the learned expectation (level × time-of-week profile, dispersion, tone).
 //! * `stats`: tail probabilities of the count models.
 //! * `detect`: the detectors and severity grading (pure).
@@ -27,6 +28,7 @@ pub mod engine;
 pub mod explain;
 pub mod fastjson;
 pub mod incident;
+pub mod lang;
 pub mod mention;
 pub mod nab;
 pub mod normalize;
@@ -36,4 +38,5 @@ pub mod simulate;
 pub mod stats;
 pub mod time;
 pub mod tone;
+pub mod tone_model;
 pub mod window;

@@ -4,7 +4,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use crisiswatch::rules::{self, RuleSet};
-use crisiswatch::{nab, replay, simulate};
+use crisiswatch::{nab, replay, simulate, tone_model};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -34,6 +34,10 @@ enum Command {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        /// Extra tone-model weights (`<lang>.bin`) for mentions without a provider sentiment,
+        /// added to the built-in en/he/ar ones (e.g. `src/tone_weights/share-alike`).
+        #[arg(long)]
+        tone_models: Option<PathBuf>,
     },
     /// Write a simulated multilingual mention stream with labelled crises.
     Simulate {
@@ -52,6 +56,9 @@ enum Command {
         /// Number of brands (rates from 20 to 20,000 a day).
         #[arg(long, default_value_t = 12)]
         brands: u32,
+        /// Leave out the provider `sentiment` (the tone model must judge every mention).
+        #[arg(long)]
+        no_sentiment: bool,
     },
     /// Score alert events against simulation labels (recall, delay, false alarms).
     Evaluate {
@@ -80,6 +87,45 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Score the tone of a text (or of every line of `--input`, `-` for stdin) as JSON.
+    Tone {
+        /// The text (unless `--input` is given).
+        text: Option<String>,
+        /// One text per line; one JSON object per line out, in order.
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Directory of extra `<lang>.bin` weights added to the built-in ones (en, he, ar), e.g.
+        /// `src/tone_weights/share-alike` for fa and ru (share-alike / non-commercial terms).
+        #[arg(long)]
+        models: Option<PathBuf>,
+        /// Language code, when known (else detected).
+        #[arg(long)]
+        lang: Option<String>,
+    },
+    /// Train the tone model weights from `DATA/<lang>/train.tsv` (deterministic).
+    ToneTrain {
+        /// Labelled data directory (`../shared/data/sentiment`).
+        #[arg(long)]
+        data: PathBuf,
+        /// Where `<lang>.bin` files go.
+        #[arg(long)]
+        out: PathBuf,
+        /// Languages (default all five).
+        #[arg(long, value_delimiter = ',')]
+        langs: Vec<String>,
+    },
+    /// Evaluate tone weights on `DATA/<lang>/test.tsv` beside baselines (a Markdown table).
+    ToneEval {
+        /// Labelled data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// Directory of extra `<lang>.bin` weights added to the built-in ones.
+        #[arg(long)]
+        models: Option<PathBuf>,
+        /// Lexicon directory for the lexicon-count baselines (`../shared/data/lexicons`).
+        #[arg(long)]
+        lexicons: Option<PathBuf>,
+    },
     /// Validate rules; errors name file, line and column.
     Check {
         /// Rules directory.
@@ -100,17 +146,24 @@ fn load_rules(dir: Option<&Path>) -> Result<RuleSet, ExitCode> {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Replay { input, rules, out, dead_letter, quiet } => {
+        Command::Replay { input, rules, out, dead_letter, quiet, tone_models } => {
             let rules = match load_rules(rules.as_deref()) {
                 Ok(r) => r,
                 Err(code) => return Ok(code),
             };
+            let tone = load_tone(tone_models.as_deref())?;
             let opts = replay::ReplayOptions { input, out, dead_letter, progress: !quiet, max_reported: 50 };
-            let summary = replay::replay(&rules, &opts)?;
+            let summary = replay::replay_with_tone(&rules, &opts, Box::new(tone))?;
             eprintln!("{summary}");
         }
-        Command::Simulate { out, labels, seed, days, brands } => {
-            let opts = simulate::SimOptions { seed, days, brands, ..simulate::SimOptions::default() };
+        Command::Simulate { out, labels, seed, days, brands, no_sentiment } => {
+            let opts = simulate::SimOptions {
+                seed,
+                days,
+                brands,
+                provider_sentiment: !no_sentiment,
+                ..simulate::SimOptions::default()
+            };
             let file = std::fs::File::create(&out).with_context(|| format!("cannot create `{}`", out.display()))?;
             let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
             let labs = simulate::simulate(&opts, &mut w)?;
@@ -137,6 +190,78 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let n = nab::run_dir(&data, &out)?;
             eprintln!("wrote {n} NAB result files under {}", out.display());
         }
+        Command::Tone { text, input, models, lang } => {
+            let model = load_tone(models.as_deref())?;
+            #[derive(serde::Serialize)]
+            struct Judged {
+                lang: Option<&'static str>,
+                p_negative: Option<f64>,
+                label: Option<&'static str>,
+            }
+            let judge = |t: &str| -> anyhow::Result<String> {
+                let j = match model.judge(t, lang.as_deref()) {
+                    Some((l, p, label)) => Judged {
+                        lang: Some(l.code()),
+                        p_negative: Some((f64::from(p) * 1000.0).round() / 1000.0),
+                        label: Some(label.as_str()),
+                    },
+                    None => Judged { lang: None, p_negative: None, label: None },
+                };
+                Ok(serde_json::to_string(&j)?)
+            };
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            match (text, input) {
+                (Some(t), None) => writeln!(out, "{}", judge(&t)?)?,
+                (None, Some(path)) => {
+                    let reader = replay::open_input(&path, false)?;
+                    for line in std::io::BufRead::lines(reader) {
+                        let line = line.with_context(|| format!("reading `{}`", path.display()))?;
+                        writeln!(out, "{}", judge(&line)?)?;
+                    }
+                }
+                _ => {
+                    eprintln!("error: give either a TEXT or `--input FILE`");
+                    return Ok(ExitCode::from(2));
+                }
+            }
+            out.flush()?;
+        }
+        Command::ToneTrain { data, out, langs } => {
+            let langs = parse_langs(&langs)?;
+            let done = tone_model::train_dir(&data, &out, &langs).map_err(anyhow::Error::msg)?;
+            for (lang, n) in done {
+                eprintln!(
+                    "{}: trained on {n} texts → {}",
+                    lang.code(),
+                    out.join(format!("{}.bin", lang.code())).display()
+                );
+            }
+        }
+        Command::ToneEval { data, models, lexicons } => {
+            let model = load_tone(models.as_deref())?;
+            let rows = tone_model::eval_dir(&data, model.weights(), lexicons.as_deref()).map_err(anyhow::Error::msg)?;
+            println!("| lang | test n | model neg P / R / F1 | model macro-F1 | majority neg F1 / macro-F1 | lexicon count neg F1 / macro-F1 |");
+            println!("|---|---:|---|---:|---|---|");
+            for r in rows {
+                let lex = match r.lexicon {
+                    Some((name, s)) => format!("{:.3} / {:.3} ({name})", s.f1, s.macro_f1),
+                    None => "no redistributable lexicon".into(),
+                };
+                println!(
+                    "| {} | {} | {:.3} / {:.3} / {:.3} | {:.3} | {:.3} / {:.3} | {} |",
+                    r.lang.code(),
+                    r.model.n,
+                    r.model.precision,
+                    r.model.recall,
+                    r.model.f1,
+                    r.model.macro_f1,
+                    r.majority.f1,
+                    r.majority.macro_f1,
+                    lex
+                );
+            }
+        }
         Command::Check { rules } => {
             let set = match load_rules(Some(&rules)) {
                 Ok(r) => r,
@@ -155,6 +280,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn parse_langs(codes: &[String]) -> anyhow::Result<Vec<crisiswatch::lang::Lang>> {
+    if codes.is_empty() {
+        return Ok(crisiswatch::lang::Lang::ALL.to_vec());
+    }
+    codes
+        .iter()
+        .map(|c| {
+            crisiswatch::lang::Lang::from_code(c)
+                .ok_or_else(|| anyhow::anyhow!("unknown language `{c}` (known: en, he, fa, ru, ar)"))
+        })
+        .collect()
+}
+
+fn load_tone(dir: Option<&Path>) -> anyhow::Result<tone_model::MultilingualTone> {
+    tone_model::MultilingualTone::builtin_plus(dir).map_err(anyhow::Error::msg)
 }
 
 fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Vec<T>> {

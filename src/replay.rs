@@ -286,8 +286,21 @@ impl Report<'_> {
 /// # Errors
 /// I/O failures on the input, output or dead-letter file (bad lines are not errors).
 pub fn replay(rules: &RuleSet, opts: &ReplayOptions) -> anyhow::Result<ReplaySummary> {
+    replay_with_tone(rules, opts, Box::new(crate::tone::NoToneModel))
+}
+
+/// Runs a replay judging mentions without a provider sentiment with `tone`.
+///
+/// # Errors
+/// As [`replay`].
+pub fn replay_with_tone(
+    rules: &RuleSet,
+    opts: &ReplayOptions,
+    tone: Box<dyn crate::tone::ToneModel>,
+) -> anyhow::Result<ReplaySummary> {
     let started = Instant::now();
     let mut engine = Engine::new(rules).context("cannot build the brand matcher")?;
+    engine.set_tone_model(tone);
     let mut input = open_input(&opts.input, opts.progress)?;
     let out: Box<dyn Write> = match &opts.out {
         Some(p) => Box::new(File::create(p).with_context(|| format!("cannot create `{}`", p.display()))?),

@@ -185,11 +185,19 @@ pub struct SimOptions {
     pub brands: u32,
     /// Start of the stream.
     pub start: Millis,
+    /// Whether mentions carry a provider `sentiment` (else the tone model must judge them).
+    pub provider_sentiment: bool,
 }
 
 impl Default for SimOptions {
     fn default() -> Self {
-        SimOptions { seed: 1, days: 21, brands: 12, start: parse_timestamp("2026-01-05T00:00:00Z").unwrap_or(0) }
+        SimOptions {
+            seed: 1,
+            days: 21,
+            brands: 12,
+            start: parse_timestamp("2026-01-05T00:00:00Z").unwrap_or(0),
+            provider_sentiment: true,
+        }
     }
 }
 
@@ -346,7 +354,7 @@ pub fn simulate(opts: &SimOptions, out: &mut dyn Write) -> std::io::Result<Vec<L
                     text,
                     "top_blogger",
                     rng.gen_range(300_000..3_000_000),
-                    if negative { -0.9 } else { 0.8 },
+                    opts.provider_sentiment.then_some(if negative { -0.9 } else { 0.8 }),
                     None,
                 );
                 batch.push((t0 + 1000, l));
@@ -390,7 +398,7 @@ pub fn simulate(opts: &SimOptions, out: &mut dyn Write) -> std::io::Result<Vec<L
                     text,
                     &author,
                     f,
-                    (sentiment * 100.0_f64).round() / 100.0,
+                    opts.provider_sentiment.then_some((sentiment * 100.0_f64).round() / 100.0),
                     shared_of,
                 );
                 if rng.gen_bool(0.005) {
@@ -446,17 +454,19 @@ fn mention_json(
     text: &str,
     author: &str,
     followers: u64,
-    sentiment: f64,
+    sentiment: Option<f64>,
     shared_of: Option<&str>,
 ) -> String {
     const SOURCES: [&str; 8] = ["twitter", "facebook", "instagram", "telegram", "vk", "forum", "news", "reviews"];
     let text = text.replace("{b}", name);
     let source = SOURCES[(crate::alert::fnv1a(id.as_bytes()) % 8) as usize];
-    let v = serde_json::json!({
+    let mut v = serde_json::json!({
         "id": id, "ts": format_rfc3339(ts - ts % 1000), "text": text, "brand": brand, "lang": lang, "source": source,
         "author": author, "author_followers": followers, "url": format!("https://example.com/{source}/{}", id.replace(':', "/")),
-        "sentiment": sentiment,
     });
+    if let (Some(s), Some(obj)) = (sentiment, v.as_object_mut()) {
+        obj.insert("sentiment".into(), s.into());
+    }
     let mut s = v.to_string();
     if let Some(root) = shared_of {
         s.pop();

@@ -15,6 +15,8 @@ pub struct Bucket {
     pub count: u32,
     /// Mentions whose tone is known (provider sentiment or model).
     pub toned: u32,
+    /// Of which the tone model judged (no provider sentiment).
+    pub model_toned: u32,
     /// Mentions judged negative.
     pub negative: u32,
     /// Mentions that re-share another post (`shared_of` set).
@@ -31,6 +33,7 @@ impl Bucket {
     fn add(&mut self, o: &Bucket) {
         self.count += o.count;
         self.toned += o.toned;
+        self.model_toned += o.model_toned;
         self.negative += o.negative;
         self.reshares += o.reshares;
         self.new_authors += o.new_authors;
@@ -40,6 +43,7 @@ impl Bucket {
     fn sub(&mut self, o: &Bucket) {
         self.count -= o.count;
         self.toned -= o.toned;
+        self.model_toned -= o.model_toned;
         self.negative -= o.negative;
         self.reshares -= o.reshares;
         self.new_authors -= o.new_authors;
@@ -166,7 +170,7 @@ mod tests {
     use super::*;
 
     fn one() -> Bucket {
-        Bucket { count: 1, toned: 1, negative: 1, reshares: 0, new_authors: 1, influential: 0, reach: 2.0 }
+        Bucket { count: 1, toned: 1, negative: 1, ..Bucket::default() }
     }
 
     /// Rolling sums must equal a brute-force recount of the minutes in each window.

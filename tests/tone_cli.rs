@@ -1,0 +1,49 @@
+//! `crisiswatch tone`: one JSON object per text, in order, with the language, the calibrated
+//! negative probability and the label, from the weights built into the binary.
+
+mod support;
+
+use support::{run, run_with_stdin, stderr};
+
+#[test]
+fn scores_a_text_and_a_file_in_order() {
+    let o = run(&["tone", "Worst service ever, the app is broken again and nobody answers"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["lang"], "en");
+    assert_eq!(v["label"], "negative");
+    assert!(v["p_negative"].as_f64().unwrap() > 0.5);
+
+    let input = "I love this, thank you so much!\n\nשירות מעולה, תודה רבה\n12345\nخدمة ممتازة شكرا\n";
+    let o = run_with_stdin(&["tone", "--input", "-"], input.as_bytes());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(o.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 5, "one line out per line in, blank ones included");
+    assert_eq!(lines[0]["label"], "positive");
+    assert!(lines[1]["lang"].is_null() && lines[3]["lang"].is_null(), "no language, no judgement");
+    assert_eq!(lines[2]["lang"], "he");
+    assert_eq!(lines[2]["label"], "positive");
+    assert_eq!(lines[4]["lang"], "ar");
+}
+
+#[test]
+fn persian_and_russian_need_their_share_alike_weights() {
+    let o = run(&["tone", "پشتیبانی این شرکت افتضاح است"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["label"].is_null(), "fa weights are not built in: {v}");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/tone_weights/share-alike");
+    let o = run(&["tone", "--models", dir, "پشتیبانی این شرکت افتضاح است"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["lang"], "fa");
+    assert_eq!(v["label"], "negative");
+}
+
+#[test]
+fn bad_weights_are_refused_with_the_file_name() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("en.bin"), b"not weights").unwrap();
+    let o = run(&["tone", "--models", dir.path().to_str().unwrap(), "hello"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("en.bin: not a crisiswatch tone weights file"), "{}", stderr(&o));
+}
