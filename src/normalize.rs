@@ -37,12 +37,39 @@ pub fn normalize_into(text: &str, out: &mut String) {
         out.make_ascii_lowercase();
         return;
     }
-    for c in text.nfkc() {
-        if is_dropped(c) {
-            continue;
+    // Text made only of characters that NFKC leaves alone (ASCII, Hebrew, Arabic, Cyrillic,
+    // emoji; no combining marks outside the Hebrew/Arabic points that are dropped anyway)
+    // skips the costly normaliser.
+    if text.chars().all(nfkc_stable) {
+        for c in text.chars() {
+            push_folded(c, out);
         }
-        for l in c.to_lowercase() {
-            out.push(unify(l));
+    } else {
+        for c in text.nfkc() {
+            push_folded(c, out);
+        }
+    }
+}
+
+fn nfkc_stable(c: char) -> bool {
+    matches!(c, '\0'..='\u{7F}' | '\u{0400}'..='\u{04FF}' | '\u{0590}'..='\u{06FF}' | '\u{1F300}'..='\u{1FAFF}' | '\u{200C}' | '\u{200D}')
+}
+
+fn push_folded(c: char, out: &mut String) {
+    if is_dropped(c) {
+        return;
+    }
+    match c {
+        'A'..='Z' => out.push(c.to_ascii_lowercase()),
+        // caseless scripts (Hebrew, Arabic): no lowercase lookup
+        '\u{0590}'..='\u{06FF}' => out.push(unify(c)),
+        // basic Cyrillic capitals А–Я map 0x20 down
+        '\u{0410}'..='\u{042F}' => out.push(char::from_u32(c as u32 + 0x20).unwrap_or(c)),
+        _ if c.is_ascii() => out.push(c),
+        _ => {
+            for l in c.to_lowercase() {
+                out.push(unify(l));
+            }
         }
     }
 }
@@ -56,7 +83,13 @@ pub fn normalize(text: &str) -> String {
 
 /// True for characters that are part of a word in any script.
 pub fn is_word_char(c: char) -> bool {
-    c.is_alphanumeric() || c == '_'
+    match c {
+        'a'..='z' | 'A'..='Z' | '0'..='9' | '_' => true,
+        _ if c.is_ascii() => false,
+        // the letters of the scripts we serve, without the general Unicode table lookup
+        '\u{05D0}'..='\u{05EA}' | '\u{0620}'..='\u{064A}' | '\u{0660}'..='\u{0669}' | '\u{0400}'..='\u{045F}' => true,
+        _ => c.is_alphanumeric(),
+    }
 }
 
 #[cfg(test)]

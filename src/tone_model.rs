@@ -165,7 +165,14 @@ impl Featurizer {
                     let cut = word.char_indices().nth(4).map_or(word.len(), |(k, _)| k);
                     push(fnv(&word.as_bytes()[..cut], PREFIX_SALT ^ salt), &mut self.features);
                 }
-                // character 4-grams inside longer words: misspellings, inflections, elongations
+                // character 4-grams inside words: inflections and spelling variants of Hebrew,
+                // Arabic, Persian and Russian (English gains nothing from them here)
+                if lang == Lang::En {
+                    if negs.contains(&word) {
+                        neg_left = NEGATION_SCOPE;
+                    }
+                    continue;
+                }
                 let mut starts = word.char_indices().map(|(k, _)| k);
                 let mut window = [0usize; 5];
                 let mut filled = 0;
