@@ -24,8 +24,6 @@ use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
 const AUTHOR_SLOTS: usize = 32;
-/// A model's probability of negativity at or above this counts a mention as negative.
-const TONE_MODEL_THRESHOLD: f32 = 0.5;
 /// Memory budget of the post log that explanations draw on.
 const POST_LOG_BYTES: usize = 256 << 20;
 /// Authors with at least this many followers count as influential for the reach rule.
@@ -340,7 +338,7 @@ impl Engine {
             self.stats.unmatched += 1;
             return;
         }
-        let tone = tone::judge(m, self.settings.negative_threshold, self.tone_model.as_ref(), TONE_MODEL_THRESHOLD);
+        let tone = tone::judge(m, self.settings.negative_threshold, self.tone_model.as_ref());
         let negative = tone.is_some_and(|(negative, _)| negative);
         if tone.is_some() {
             self.stats.toned += 1;
