@@ -234,3 +234,41 @@ fn a_wrong_future_timestamp_is_rejected_but_a_real_gap_is_followed() {
     assert!(err.contains("late mentions      0"), "the bad clock must not make the rest late: {err}");
     assert_eq!(std::fs::read_to_string(&dl).unwrap(), lines[2].clone() + "\n");
 }
+
+#[test]
+fn without_provider_sentiment_the_tone_model_judges() {
+    // two days of ordinary posts, then complaints: no `sentiment` field anywhere
+    let start = crisiswatch::time::parse_timestamp("2026-03-02T00:00:00Z").unwrap();
+    let calm = [
+        "I bought a new phone case at Acme",
+        "Acme store opens at nine on weekdays",
+        "thanks Acme, great service today",
+    ];
+    let mut lines = Vec::new();
+    for i in 0..(2 * 24 * 12) {
+        let ts = crisiswatch::time::format_rfc3339(start + i * 5 * 60_000);
+        lines.push(mention(&format!("q{i}"), &ts, Some("acme"), calm[i as usize % 3], None));
+    }
+    let t0 = start + 2 * 24 * 3_600_000;
+    for i in 0..80 {
+        let ts = crisiswatch::time::format_rfc3339(t0 + i * 15_000);
+        lines.push(mention(
+            &format!("c{i}"),
+            &ts,
+            Some("acme"),
+            "worst service ever, Acme charged me twice and nobody answers, terrible",
+            None,
+        ));
+    }
+    let o = run_with_stdin(&["replay", "-", "--quiet"], (lines.join("\n") + "\n").as_bytes());
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains(&format!("with a tone        {}", lines.len())), "every English mention is judged: {err}");
+    let events: Vec<serde_json::Value> =
+        String::from_utf8(o.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let surge = events
+        .iter()
+        .find(|e| e["rule"] == "negative-surge")
+        .unwrap_or_else(|| panic!("no negative-surge: {events:?}"));
+    assert_eq!(surge["tone_source"], "model");
+}
