@@ -56,16 +56,18 @@ fn nfkc_stable(c: char) -> bool {
 }
 
 fn push_folded(c: char, out: &mut String) {
+    if c.is_ascii() {
+        out.push(c.to_ascii_lowercase());
+        return;
+    }
     if is_dropped(c) {
         return;
     }
     match c {
-        'A'..='Z' => out.push(c.to_ascii_lowercase()),
         // caseless scripts (Hebrew, Arabic): no lowercase lookup
         '\u{0590}'..='\u{06FF}' => out.push(unify(c)),
         // basic Cyrillic capitals А–Я map 0x20 down
         '\u{0410}'..='\u{042F}' => out.push(char::from_u32(c as u32 + 0x20).unwrap_or(c)),
-        _ if c.is_ascii() => out.push(c),
         _ => {
             for l in c.to_lowercase() {
                 out.push(unify(l));
@@ -87,7 +89,14 @@ pub fn is_word_char(c: char) -> bool {
         'a'..='z' | 'A'..='Z' | '0'..='9' | '_' => true,
         _ if c.is_ascii() => false,
         // the letters of the scripts we serve, without the general Unicode table lookup
-        '\u{05D0}'..='\u{05EA}' | '\u{0620}'..='\u{064A}' | '\u{0660}'..='\u{0669}' | '\u{0400}'..='\u{045F}' => true,
+        '\u{05D0}'..='\u{05EA}'
+        | '\u{0620}'..='\u{064A}'
+        | '\u{0660}'..='\u{0669}'
+        | '\u{066E}'..='\u{06D3}'
+        | '\u{06F0}'..='\u{06F9}'
+        | '\u{0400}'..='\u{045F}' => true,
+        // punctuation, symbols and emoji: no letters there
+        '\u{2000}'..='\u{2BFF}' | '\u{1F000}'..='\u{1FAFF}' => false,
         _ => c.is_alphanumeric(),
     }
 }
