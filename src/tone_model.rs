@@ -83,7 +83,29 @@ fn lexicon_valence(lang: Lang, word_hash: u64) -> Option<i8> {
     table.get(&word_hash).copied()
 }
 
-fn negators(lang: Lang) -> &'static [&'static str] {
+/// Hashes of the negation words of `lang` (compared with each word's hash).
+fn negators(lang: Lang) -> &'static [u64] {
+    use std::sync::OnceLock;
+    static HASHES: OnceLock<Vec<Vec<u64>>> = OnceLock::new();
+    let all = HASHES.get_or_init(|| {
+        let mut norm = String::new();
+        Lang::ALL
+            .iter()
+            .map(|&l| {
+                negator_words(l)
+                    .iter()
+                    .map(|w| {
+                        normalize_into(w, &mut norm);
+                        fnv(norm.as_bytes(), 0)
+                    })
+                    .collect()
+            })
+            .collect()
+    });
+    &all[Lang::ALL.iter().position(|&l| l == lang).unwrap_or(0)]
+}
+
+fn negator_words(lang: Lang) -> &'static [&'static str] {
     match lang {
         Lang::En => &[
             "not", "no", "never", "dont", "don", "doesn", "didn", "isn", "wasn", "aren", "won", "can", "cannot",
@@ -105,6 +127,12 @@ fn fnv(bytes: &[u8], seed: u64) -> u64 {
     h
 }
 
+/// A cheap 64-bit mixer for combining hashes.
+fn mix(x: u64) -> u64 {
+    let x = x.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    x ^ (x >> 29)
+}
+
 fn is_emoji(c: char) -> bool {
     matches!(c, '\u{1F300}'..='\u{1FAFF}' | '\u{2600}'..='\u{27BF}' | '\u{2B50}')
 }
@@ -123,7 +151,6 @@ impl Featurizer {
         self.features.clear();
         normalize_into(text, &mut self.norm);
         let mask = (1u64 << HASH_BITS) - 1;
-        let negs = negators(lang);
         let mut prev: u64 = 0x5eed;
         let mut neg_left = 0u8;
         let norm = self.norm.as_str();
@@ -147,48 +174,40 @@ impl Featurizer {
                 let negated = neg_left > 0;
                 neg_left = neg_left.saturating_sub(1);
                 let salt = if negated { NEG_SALT } else { 0 };
-                let h = fnv(word.as_bytes(), salt);
+                let base = fnv(word.as_bytes(), 0);
+                let h = if negated { mix(base ^ NEG_SALT) } else { base };
                 push(h, &mut self.features);
-                if let Some(v) = lexicon_valence(lang, fnv(word.as_bytes(), 0)) {
+                if let Some(v) = lexicon_valence(lang, base) {
                     // the lexicon's polarity and strength, flipped side under negation
-                    let class: &[u8] = match (v >= 0, v.unsigned_abs() >= 2) {
-                        (true, false) => b"lex+",
-                        (true, true) => b"lex++",
-                        (false, false) => b"lex-",
-                        (false, true) => b"lex--",
+                    let class: u64 = match (v >= 0, v.unsigned_abs() >= 2) {
+                        (true, false) => 1,
+                        (true, true) => 2,
+                        (false, false) => 3,
+                        (false, true) => 4,
                     };
-                    push(fnv(class, LEX_SALT ^ salt), &mut self.features);
+                    push(mix(class ^ LEX_SALT ^ salt), &mut self.features);
                 }
-                push(h ^ prev.rotate_left(17) ^ BIGRAM_SALT, &mut self.features);
+                push(mix(h ^ prev.rotate_left(17) ^ BIGRAM_SALT), &mut self.features);
                 prev = h;
-                if word.chars().count() > 5 {
+                if word.len() > 5 && word.chars().nth(5).is_some() {
                     let cut = word.char_indices().nth(4).map_or(word.len(), |(k, _)| k);
                     push(fnv(&word.as_bytes()[..cut], PREFIX_SALT ^ salt), &mut self.features);
                 }
                 // character 4-grams inside words: inflections and spelling variants of Hebrew,
                 // Arabic, Persian and Russian (English gains nothing from them here)
-                if lang == Lang::En {
-                    if negs.contains(&word) {
-                        neg_left = NEGATION_SCOPE;
-                    }
-                    continue;
-                }
-                let mut starts = word.char_indices().map(|(k, _)| k);
-                let mut window = [0usize; 5];
-                let mut filled = 0;
-                for k in starts.by_ref().chain(std::iter::once(word.len())) {
-                    if filled < 5 {
-                        window[filled] = k;
-                        filled += 1;
-                    } else {
-                        window.rotate_left(1);
-                        window[4] = k;
-                    }
-                    if filled == 5 {
-                        push(fnv(&word.as_bytes()[window[0]..window[4]], CHAR_SALT ^ salt), &mut self.features);
+                if lang != Lang::En {
+                    let mut last = [0u64; 4];
+                    let mut seen = 0usize;
+                    for ch in word.chars() {
+                        last = [last[1], last[2], last[3], u64::from(ch)];
+                        seen += 1;
+                        if seen >= 4 {
+                            let g = ((last[0] * 0x1_0003 + last[1]) * 0x1_0003 + last[2]) * 0x1_0003 + last[3];
+                            push(mix(g ^ CHAR_SALT ^ salt), &mut self.features);
+                        }
                     }
                 }
-                if negs.contains(&word) {
+                if negators(lang).contains(&base) {
                     neg_left = NEGATION_SCOPE;
                 }
                 continue;
