@@ -55,9 +55,39 @@ fn nfkc_stable(c: char) -> bool {
     matches!(c, '\0'..='\u{7F}' | '\u{0400}'..='\u{04FF}' | '\u{0590}'..='\u{06FF}' | '\u{1F300}'..='\u{1FAFF}' | '\u{200C}' | '\u{200D}')
 }
 
+/// Folding of U+0400..U+06FF (Cyrillic, Hebrew, Arabic) precomputed: 0 = dropped, else the
+/// folded code point. Built once from the general rules below.
+fn fold_table() -> &'static [u16; 0x300] {
+    use std::sync::OnceLock;
+    static TABLE: OnceLock<[u16; 0x300]> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut t = [0u16; 0x300];
+        for (i, slot) in t.iter_mut().enumerate() {
+            let Some(c) = char::from_u32(0x400 + i as u32) else { continue };
+            if is_dropped(c) {
+                continue;
+            }
+            let mut lower = c.to_lowercase();
+            let first = lower.next().unwrap_or(c);
+            // single-character folds only (all of these blocks); anything else stays itself
+            let folded = if lower.next().is_none() { unify(first) } else { c };
+            *slot = u16::try_from(folded as u32).unwrap_or(c as u16);
+        }
+        t
+    })
+}
+
 fn push_folded(c: char, out: &mut String) {
     if c.is_ascii() {
         out.push(c.to_ascii_lowercase());
+        return;
+    }
+    let cp = c as u32;
+    if (0x400..0x700).contains(&cp) {
+        let v = fold_table()[(cp - 0x400) as usize];
+        if v != 0 {
+            out.push(char::from_u32(u32::from(v)).unwrap_or(c));
+        }
         return;
     }
     if is_dropped(c) {
