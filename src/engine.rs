@@ -112,15 +112,7 @@ impl ScopeState {
         if slot.0 != h {
             *slot = (h, Bucket::default());
         }
-        let acc = &mut slot.1;
-        acc.count += b.count;
-        acc.toned += b.toned;
-        acc.model_toned += b.model_toned;
-        acc.negative += b.negative;
-        acc.reshares += b.reshares;
-        acc.new_authors += b.new_authors;
-        acc.influential += b.influential;
-        acc.reach += b.reach;
+        slot.1.add(b);
     }
 
     fn is_new_author(&mut self, author_hash: u64, minute: i64) -> bool {

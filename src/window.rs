@@ -30,7 +30,8 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    fn add(&mut self, o: &Bucket) {
+    /// Adds another bucket's counts to this one.
+    pub fn add(&mut self, o: &Bucket) {
         self.count += o.count;
         self.toned += o.toned;
         self.model_toned += o.model_toned;
