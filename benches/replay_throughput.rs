@@ -117,6 +117,7 @@ fn bench_replay(dir: &std::path::Path, input: &std::path::Path, scale: f64) {
         dead_letter: None,
         progress: false,
         max_reported: 0,
+        tone_stats: false,
     };
     let summary = crisiswatch::replay::replay(&rules, &opts).expect("replay");
     println!(

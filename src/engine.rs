@@ -162,6 +162,21 @@ impl BrandState {
     }
 }
 
+/// How the mentions of one brand in one language got their tone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ToneMix {
+    /// With a provider sentiment.
+    pub provider: u64,
+    /// Of which negative.
+    pub provider_negative: u64,
+    /// Judged by the tone model.
+    pub model: u64,
+    /// Of which negative.
+    pub model_negative: u64,
+    /// Neither (no sentiment, and no model for the language).
+    pub untoned: u64,
+}
+
 /// Counters for the replay summary.
 #[derive(Debug, Clone, Default)]
 pub struct EngineStats {
@@ -202,6 +217,8 @@ pub struct Engine {
     silence_queue: BinaryHeap<Reverse<(i64, u32, u32)>>,
     /// Judges the tone of mentions without a provider sentiment.
     tone_model: Box<dyn ToneModel>,
+    /// Tone mix per (brand, language), when asked for (`replay --tone-stats`).
+    tone_mix: Option<HashMap<(u32, &'static str), ToneMix>>,
     /// Events produced since the caller last drained them, in event-time order.
     pub events: Vec<AlertEvent>,
     /// Counters.
@@ -232,6 +249,7 @@ impl Engine {
             last_flatline_scan: i64::MIN,
             silence_queue: BinaryHeap::new(),
             tone_model: Box::new(NoToneModel),
+            tone_mix: None,
             events: Vec::new(),
             stats: EngineStats::default(),
         };
@@ -271,6 +289,23 @@ impl Engine {
         self.brands.push(BrandState::new(id.to_string(), id.to_string(), &self.default_rules, &self.settings));
         self.by_id.insert(id.to_string(), idx);
         idx
+    }
+
+    /// Starts counting the tone mix per brand and language.
+    pub fn enable_tone_mix(&mut self) {
+        self.tone_mix.get_or_insert_with(HashMap::new);
+    }
+
+    /// The tone mix counted so far: (brand id, language, counts), sorted.
+    pub fn tone_mix(&self) -> Vec<(String, &'static str, ToneMix)> {
+        let mut rows: Vec<_> = self
+            .tone_mix
+            .iter()
+            .flatten()
+            .map(|(&(b, lang), &mix)| (self.brands[b as usize].id.clone(), lang, mix))
+            .collect();
+        rows.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        rows
     }
 
     /// Uses `model` for mentions without a provider sentiment.
@@ -334,6 +369,26 @@ impl Engine {
         let negative = tone.is_some_and(|(negative, _)| negative);
         if tone.is_some() {
             self.stats.toned += 1;
+        }
+        if let Some(table) = self.tone_mix.as_mut() {
+            let lang = match m.raw.lang.as_deref() {
+                Some(l) => crate::lang::Lang::from_code(l).map_or("other", |l| l.code()),
+                None => crate::lang::detect(&m.raw.text).map_or("other", |l| l.code()),
+            };
+            for &b in &self.matched {
+                let mix = table.entry((b, lang)).or_default();
+                match tone {
+                    Some((neg, ToneSource::Provider)) => {
+                        mix.provider += 1;
+                        mix.provider_negative += u64::from(neg);
+                    }
+                    Some((neg, ToneSource::Model)) => {
+                        mix.model += 1;
+                        mix.model_negative += u64::from(neg);
+                    }
+                    None => mix.untoned += 1,
+                }
+            }
         }
         let followers = m.raw.author_followers.unwrap_or(0);
         let mut bucket = Bucket {

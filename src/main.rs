@@ -38,6 +38,9 @@ enum Command {
         /// added to the built-in en/he/ar ones (e.g. `src/tone_weights/share-alike`).
         #[arg(long)]
         tone_models: Option<PathBuf>,
+        /// Print the tone mix (provider / model / untoned, and negatives) per brand and language.
+        #[arg(long)]
+        tone_stats: bool,
     },
     /// Write a simulated multilingual mention stream with labelled crises.
     Simulate {
@@ -146,13 +149,14 @@ fn load_rules(dir: Option<&Path>) -> Result<RuleSet, ExitCode> {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Replay { input, rules, out, dead_letter, quiet, tone_models } => {
+        Command::Replay { input, rules, out, dead_letter, quiet, tone_models, tone_stats } => {
             let rules = match load_rules(rules.as_deref()) {
                 Ok(r) => r,
                 Err(code) => return Ok(code),
             };
             let tone = load_tone(tone_models.as_deref())?;
-            let opts = replay::ReplayOptions { input, out, dead_letter, progress: !quiet, max_reported: 50 };
+            let opts =
+                replay::ReplayOptions { input, out, dead_letter, progress: !quiet, max_reported: 50, tone_stats };
             let summary = replay::replay_with_tone(&rules, &opts, Box::new(tone))?;
             eprintln!("{summary}");
         }

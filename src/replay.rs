@@ -25,6 +25,8 @@ pub struct ReplayOptions {
     pub progress: bool,
     /// How many rejection reasons to print to stderr before only counting.
     pub max_reported: u64,
+    /// Count and report the tone mix per brand and language.
+    pub tone_stats: bool,
 }
 
 /// What a replay did.
@@ -44,6 +46,8 @@ pub struct ReplaySummary {
     pub elapsed: Duration,
     /// Where rejected lines went, if any were rejected.
     pub dead_letter: Option<PathBuf>,
+    /// Tone mix per (brand, language), when asked for.
+    pub tone_mix: Vec<(String, &'static str, crate::engine::ToneMix)>,
 }
 
 impl std::fmt::Display for ReplaySummary {
@@ -70,6 +74,16 @@ impl std::fmt::Display for ReplaySummary {
         if !self.open.is_empty() {
             let open: Vec<String> = self.open.iter().map(|(b, r)| format!("{b}/{r}")).collect();
             writeln!(f, "  still open         {}", open.join(", "))?;
+        }
+        if !self.tone_mix.is_empty() {
+            writeln!(f, "  tone mix           brand / lang: provider (negative) · model (negative) · untoned")?;
+            for (brand, lang, m) in &self.tone_mix {
+                writeln!(
+                    f,
+                    "    {brand} / {lang}: {} ({}) · {} ({}) · {}",
+                    m.provider, m.provider_negative, m.model, m.model_negative, m.untoned
+                )?;
+            }
         }
         write!(f, "  throughput         {:.0} mentions/s ({:.2} s)", self.lines as f64 / secs, secs)
     }
@@ -301,6 +315,9 @@ pub fn replay_with_tone(
     let started = Instant::now();
     let mut engine = Engine::new(rules).context("cannot build the brand matcher")?;
     engine.set_tone_model(tone);
+    if opts.tone_stats {
+        engine.enable_tone_mix();
+    }
     let mut input = open_input(&opts.input, opts.progress)?;
     let out: Box<dyn Write> = match &opts.out {
         Some(p) => Box::new(File::create(p).with_context(|| format!("cannot create `{}`", p.display()))?),
@@ -369,6 +386,7 @@ pub fn replay_with_tone(
     }
     summary.engine = engine.stats.clone();
     summary.open = engine.open_incidents();
+    summary.tone_mix = engine.tone_mix();
     summary.elapsed = started.elapsed();
     Ok(summary)
 }

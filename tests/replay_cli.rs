@@ -272,3 +272,18 @@ fn without_provider_sentiment_the_tone_model_judges() {
         .unwrap_or_else(|| panic!("no negative-surge: {events:?}"));
     assert_eq!(surge["tone_source"], "model");
 }
+
+#[test]
+fn tone_stats_show_the_mix_per_brand_and_language() {
+    let lines = [
+        mention("a", "2026-03-02T10:00:00Z", Some("acme"), "Acme charged me twice, terrible", Some(-0.8)),
+        mention("b", "2026-03-02T10:00:10Z", Some("acme"), "worst service ever, Acme never answers, awful", None),
+        mention("c", "2026-03-02T10:00:20Z", Some("acme"), "پشتیبانی این شرکت افتضاح است", None),
+    ];
+    let o = run_with_stdin(&["replay", "-", "--quiet", "--tone-stats"], (lines.join("\n") + "\n").as_bytes());
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("acme / en: 1 (1) · 1 (1) · 0"), "{err}");
+    // Persian weights are share-alike and not loaded by default: untoned
+    assert!(err.contains("acme / fa: 0 (0) · 0 (0) · 1"), "{err}");
+}
