@@ -247,7 +247,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let rows = tone_model::eval_dir(&data, model.weights(), lexicons.as_deref()).map_err(anyhow::Error::msg)?;
             println!("| lang | test n | model neg P / R / F1 | model macro-F1 | majority neg F1 / macro-F1 | lexicon count neg F1 / macro-F1 |");
             println!("|---|---:|---|---:|---|---|");
-            for r in rows {
+            for r in &rows {
                 let lex = match r.lexicon {
                     Some((name, s)) => format!("{:.3} / {:.3} ({name})", s.f1, s.macro_f1),
                     None => "no redistributable lexicon".into(),
@@ -264,6 +264,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     r.majority.macro_f1,
                     lex
                 );
+            }
+            println!();
+            println!("Reliability of the calibrated negative probability on the test split");
+            println!("(per decile of predicted p: mean predicted → observed negative rate, texts):");
+            println!();
+            println!("| lang | ECE | deciles |");
+            println!("|---|---:|---|");
+            for r in &rows {
+                let cells: Vec<String> = r.reliability.iter().map(|(p, o, n)| format!("{p:.2}→{o:.2} ({n})")).collect();
+                println!("| {} | {:.3} | {} |", r.lang.code(), r.ece, cells.join(", "));
             }
         }
         Command::Check { rules } => {

@@ -695,6 +695,36 @@ pub struct EvalRow {
     pub majority: Scores,
     /// Plain lexicon count, when a lexicon for the language is available, and its name.
     pub lexicon: Option<(&'static str, Scores)>,
+    /// Reliability of the calibrated probability on the test split: per decile of predicted
+    /// p, (mean predicted, observed negative rate, texts).
+    pub reliability: Vec<(f64, f64, usize)>,
+    /// Expected calibration error: the text-weighted mean |predicted − observed| over deciles.
+    pub ece: f64,
+}
+
+/// Reliability by deciles of predicted negative probability, and the expected calibration
+/// error.
+pub fn reliability(w: &ToneWeights, examples: &[Example]) -> (Vec<(f64, f64, usize)>, f64) {
+    let mut bins = [(0.0f64, 0usize, 0usize); 10];
+    for e in examples {
+        let p = f64::from(w.predict(&e.features).0);
+        let b = ((p * 10.0) as usize).min(9);
+        bins[b].0 += p;
+        bins[b].1 += usize::from(e.label == Label::Negative);
+        bins[b].2 += 1;
+    }
+    let n = examples.len().max(1) as f64;
+    let mut ece = 0.0;
+    let rows = bins
+        .iter()
+        .filter(|b| b.2 > 0)
+        .map(|&(sum, neg, count)| {
+            let (pred, obs) = (sum / count as f64, neg as f64 / count as f64);
+            ece += (pred - obs).abs() * count as f64 / n;
+            (pred, obs, count)
+        })
+        .collect();
+    (rows, ece)
 }
 
 /// Evaluates weights on `data/<lang>/test.tsv` beside a majority-class baseline and, where
@@ -765,7 +795,8 @@ pub fn eval_dir(
                 .collect();
             Some((name, score(&lexicon_count(&lex, &texts))))
         });
-        rows.push(EvalRow { lang: w.lang, model, majority, lexicon });
+        let (reliability, ece) = reliability(w, &test);
+        rows.push(EvalRow { lang: w.lang, model, majority, lexicon, reliability, ece });
     }
     Ok(rows)
 }
