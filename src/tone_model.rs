@@ -675,7 +675,17 @@ pub fn train_dir(data: &std::path::Path, out: &std::path::Path, langs: &[Lang]) 
     for &lang in langs {
         let path = data.join(lang.code()).join("train.tsv");
         let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-        let examples = read_tsv(&text, lang).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut examples = read_tsv(&text, lang).map_err(|e| format!("{}: {e}", path.display()))?;
+        // extra training sets under permissive terms (GPL ones, like ASTD, are never used)
+        for (code, name) in PERMISSIVE_EXTRA {
+            if *code != lang.code() {
+                continue;
+            }
+            let extra = data.join(code).join("extra").join(name).join("train.tsv");
+            if let Ok(text) = std::fs::read_to_string(&extra) {
+                examples.extend(read_tsv(&text, lang).map_err(|e| format!("{}: {e}", extra.display()))?);
+            }
+        }
         let w = train(lang, &examples);
         let dest = out.join(format!("{}.bin", lang.code()));
         std::fs::write(&dest, w.to_bytes()).map_err(|e| format!("cannot write `{}`: {e}", dest.display()))?;
@@ -683,6 +693,9 @@ pub fn train_dir(data: &std::path::Path, out: &std::path::Path, langs: &[Lang]) 
     }
     Ok(done)
 }
+
+/// Extra training sets whose licence allows shipping weights in the default build.
+const PERMISSIVE_EXTRA: &[(&str, &str)] = &[("ar", "semeval2017_xlmt")];
 
 /// One row of the evaluation table.
 #[derive(Debug, Clone)]
