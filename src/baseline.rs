@@ -103,11 +103,6 @@ impl Baseline {
         self.hours >= p.warmup_hours
     }
 
-    /// Hours learned so far.
-    pub fn hours(&self) -> u32 {
-        self.hours
-    }
-
     fn profile_at(&self, hour: i64) -> f64 {
         let how = ((hour + 72).rem_euclid(168)) as usize; // epoch hour 0 is Thursday 00:00
         f64::from(self.daily[how % 24]) * f64::from(self.dow[how / 24])

@@ -323,11 +323,6 @@ impl Engine {
         self.alpha
     }
 
-    /// Number of brands known (defined or seen in `brand` fields).
-    pub fn brand_count(&self) -> usize {
-        self.brands.len()
-    }
-
     /// Incidents still open, as (brand id, rule name).
     pub fn open_incidents(&self) -> Vec<(String, String)> {
         self.open

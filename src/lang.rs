@@ -34,15 +34,23 @@ impl Lang {
         }
     }
 
-    /// From an ISO 639-1 code (`iw` is accepted for Hebrew).
+    /// From an ISO 639-1 code, any case (`iw` is accepted for Hebrew). Called per mention:
+    /// compares in place rather than lowercasing into a new string.
     pub fn from_code(code: &str) -> Option<Lang> {
-        match code.trim().to_ascii_lowercase().as_str() {
-            "en" => Some(Lang::En),
-            "he" | "iw" => Some(Lang::He),
-            "fa" => Some(Lang::Fa),
-            "ru" => Some(Lang::Ru),
-            "ar" => Some(Lang::Ar),
-            _ => None,
+        let code = code.trim();
+        let is = |name: &str| code.eq_ignore_ascii_case(name);
+        if is("en") {
+            Some(Lang::En)
+        } else if is("he") || is("iw") {
+            Some(Lang::He)
+        } else if is("fa") {
+            Some(Lang::Fa)
+        } else if is("ru") {
+            Some(Lang::Ru)
+        } else if is("ar") {
+            Some(Lang::Ar)
+        } else {
+            None
         }
     }
 }

@@ -582,11 +582,6 @@ impl MultilingualTone {
         self.judge(text, None).map(|(_, p, _)| p)
     }
 
-    /// The languages it can judge.
-    pub fn languages(&self) -> Vec<Lang> {
-        self.models.iter().map(|m| m.lang).collect()
-    }
-
     /// Language (given or detected), calibrated negative probability and label.
     pub fn judge(&self, text: &str, lang: Option<&str>) -> Option<(Lang, f32, Label)> {
         let lang = lang.and_then(Lang::from_code).or_else(|| detect(text))?;

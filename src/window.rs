@@ -84,11 +84,6 @@ impl Default for Windows {
 }
 
 impl Windows {
-    /// Minute index of the head (newest) bucket, `None` before any data.
-    pub fn head(&self) -> Option<i64> {
-        (self.head != i64::MIN).then_some(self.head)
-    }
-
     /// Moves the head forward to `minute`, expiring buckets that leave each window.
     pub fn advance(&mut self, minute: i64) {
         if self.head == i64::MIN {
