@@ -51,7 +51,7 @@ const MIN_PHI: f64 = 0.005;
 const MAX_PHI: f64 = 3.0;
 
 /// Online baseline; about 250 bytes.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Baseline {
     level: f64,
     daily: [f32; 24],

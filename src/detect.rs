@@ -41,7 +41,7 @@ pub struct Expectation {
 }
 
 /// Evidence that a metric is anomalous in one window.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Signal {
     /// Index into [`crate::window::WINDOW_MINUTES`].
     pub window: usize,

@@ -16,9 +16,10 @@ use crate::explain::PostLog;
 use crate::incident::{Incident, Step};
 use crate::mention::Mention;
 use crate::rules::{BrandDef, DetectorKind, EngineSettings, Rule, RuleSet, Scope};
+use crate::snapshot::{BrandSnapshot, EngineSnapshot, RestoreReport, ScopeSnapshot, SNAPSHOT_VERSION};
 use crate::time::{format_rfc3339, minute_of, Millis, MINUTE_MS};
 use crate::tone::{self, NoToneModel, ToneModel, ToneSource};
-use crate::window::{Bucket, Windows};
+use crate::window::{Bucket, MinuteHistory, Windows, WINDOW_MINUTES};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
@@ -141,6 +142,8 @@ struct BrandState {
     scope_defs: Vec<Scope>,
     scopes: Vec<ScopeState>,
     rules: Vec<RuleState>,
+    /// Per-minute counts of the last day, for charts; allocated on the first mention.
+    history: Option<MinuteHistory>,
 }
 
 impl BrandState {
@@ -158,7 +161,7 @@ impl BrandState {
             states.push(RuleState { rule: r.clone(), scope: idx, incident: Incident::default(), last_exact: i64::MIN });
         }
         let scopes = scope_defs.iter().map(|_| ScopeState::new(s)).collect();
-        BrandState { id, name, scope_defs, scopes, rules: states }
+        BrandState { id, name, scope_defs, scopes, rules: states, history: None }
     }
 }
 
@@ -178,7 +181,7 @@ pub struct ToneMix {
 }
 
 /// Counters for the replay summary.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct EngineStats {
     /// Mentions processed (valid lines).
     pub mentions: u64,
@@ -404,6 +407,7 @@ impl Engine {
         for i in 0..self.matched.len() {
             let b = self.matched[i];
             self.stats.attributed += 1;
+            self.brands[b as usize].history.get_or_insert_with(|| MinuteHistory::new(minute)).add(minute, negative);
             let nscopes = self.brands[b as usize].scopes.len();
             for si in 0..nscopes {
                 let brand = &mut self.brands[b as usize];
@@ -589,6 +593,17 @@ impl Engine {
                 false
             }
             Step::Resolved(closed) => {
+                self.report_resolved(b, ri, &closed);
+                true
+            }
+        }
+    }
+
+    /// Emits the `resolved` event of a closed incident and releases its scope.
+    fn report_resolved(&mut self, b: u32, ri: usize, closed: &crate::incident::OpenIncident) {
+        let (now_min, cooldown) = (self.now_min, self.settings.cooldown_min);
+        {
+            {
                 // report the window of the strongest evidence as it is now
                 let brand = &self.brands[b as usize];
                 let scope = &brand.scopes[brand.rules[ri].scope];
@@ -611,7 +626,6 @@ impl Engine {
                 if matches!(brand.rules[ri].rule.kind, DetectorKind::Flatline { .. }) {
                     self.silence_queue.push(Reverse((now_min + cooldown.max(10), b, ri as u32)));
                 }
-                true
             }
         }
     }
@@ -666,5 +680,319 @@ impl Engine {
                 None => self.silence_queue.push(Reverse((now_min + 5, b, ri))),
             }
         }
+    }
+}
+
+/// One brand as the service reports it (`GET /v1/brands`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BrandStatus {
+    /// Brand id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Mentions in the windows ending now, by window (`"5m"`, `"15m"`, `"1h"`, `"6h"`).
+    pub mentions: Vec<WindowStatus>,
+    /// Negative share of the toned mentions in the last hour.
+    pub negative_share_1h: Option<f64>,
+    /// The baseline's usual negative share.
+    pub baseline_negative_share: f64,
+    /// Baseline dispersion φ (negative binomial: variance = μ + φμ²).
+    pub dispersion: f64,
+    /// Whether the baseline is past warm-up (no alerts before).
+    pub warm: bool,
+    /// Open incidents: (incident id, rule, severity).
+    pub open_incidents: Vec<OpenStatus>,
+}
+
+/// Observed and expected mentions in one window.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WindowStatus {
+    /// `5m`, `15m`, `1h` or `6h`.
+    pub window: &'static str,
+    /// Mentions observed.
+    pub observed: u32,
+    /// Mentions the baseline expects.
+    pub expected: f64,
+}
+
+/// An open incident in a brand status.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OpenStatus {
+    /// Incident id.
+    pub id: String,
+    /// Rule (with scope).
+    pub rule: String,
+    /// Current severity.
+    pub severity: Severity,
+}
+
+/// One minute of a brand's chart series.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct SeriesPoint {
+    /// Start of the minute, RFC 3339.
+    #[serde(serialize_with = "ser_minute")]
+    pub minute: i64,
+    /// Mentions.
+    pub mentions: u32,
+    /// Negative mentions.
+    pub negative: u32,
+    /// Baseline expectation for the minute.
+    pub expected: f64,
+    /// Band around it: the 0.5 % and 99.5 % points of the normal approximation to the
+    /// negative binomial (variance μ + φμ²), clipped at zero.
+    pub lower: f64,
+    /// Upper edge of the band.
+    pub upper: f64,
+}
+
+fn ser_minute<S: serde::Serializer>(m: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_rfc3339(m * MINUTE_MS))
+}
+
+const WINDOW_NAMES: [&str; 4] = ["5m", "15m", "1h", "6h"];
+
+impl BrandState {
+    /// The scope that sees every mention of the brand, else the first one.
+    fn main_scope(&self) -> usize {
+        self.scope_defs.iter().position(|s| s.sources.is_empty() && s.langs.is_empty()).unwrap_or(0)
+    }
+}
+
+impl Engine {
+    /// Advances the clock to `at` without a mention (the live service's wall-clock tick):
+    /// open incidents are re-tested and silences checked when a new minute begins.
+    pub fn advance_to(&mut self, at: Millis) {
+        if self.now == i64::MIN || at <= self.now {
+            if self.now == i64::MIN {
+                self.now = at;
+                self.now_min = minute_of(at);
+            }
+            return;
+        }
+        self.now = at;
+        let minute = minute_of(at);
+        if minute > self.now_min {
+            self.on_minute(minute);
+        }
+    }
+
+    /// Closes the open incident `id` because a person resolved it: a `resolved` event is
+    /// emitted and the rule cools down as after an automatic resolution. Returns false when
+    /// no open incident has this id.
+    pub fn resolve_incident(&mut self, id: &str) -> bool {
+        let Some(pos) = self
+            .open
+            .iter()
+            .position(|&(b, ri)| self.brands[b as usize].rules[ri].incident.as_open().is_some_and(|o| o.id == id))
+        else {
+            return false;
+        };
+        let (b, ri) = self.open.swap_remove(pos);
+        let until = self.now_min.saturating_add(self.settings.cooldown_min);
+        let incident = &mut self.brands[b as usize].rules[ri].incident;
+        let closed = incident.as_open().cloned().expect("found open above");
+        *incident = Incident::Idle { cooldown_until: until };
+        self.report_resolved(b, ri, &closed);
+        true
+    }
+
+    /// Current state of every brand that has had mentions (or all brands with `all`).
+    pub fn brand_status(&self, all: bool) -> Vec<BrandStatus> {
+        self.brands
+            .iter()
+            .filter(|b| all || b.history.is_some())
+            .map(|b| {
+                let scope = &b.scopes[b.main_scope()];
+                let sums = &scope.windows.sums;
+                let current = self.now_min;
+                // counted from the history: the windows of a quiet brand move only when it is
+                // next mentioned or re-tested
+                let mentions = (0..4)
+                    .map(|i| {
+                        let start = current - WINDOW_MINUTES[i] + 1;
+                        let observed = b.history.as_ref().map_or(0, |h| (start..=current).map(|m| h.at(m).0).sum());
+                        let expected = scope.baseline.expected_minutes(start, current);
+                        WindowStatus { window: WINDOW_NAMES[i], observed, expected: (expected * 100.0).round() / 100.0 }
+                    })
+                    .collect();
+                BrandStatus {
+                    id: b.id.clone(),
+                    name: b.name.clone(),
+                    mentions,
+                    negative_share_1h: (sums[2].toned > 0)
+                        .then(|| (sums[2].negative_share() * 1000.0).round() / 1000.0),
+                    baseline_negative_share: (scope.baseline.negative_share() * 1000.0).round() / 1000.0,
+                    dispersion: scope.baseline.phi(),
+                    warm: scope.baseline.is_warm(&self.settings.baseline),
+                    open_incidents: b
+                        .rules
+                        .iter()
+                        .filter_map(|r| {
+                            r.incident.as_open().map(|o| OpenStatus {
+                                id: o.id.clone(),
+                                rule: format!("{}{}", r.rule.name, r.rule.scope.key_suffix()),
+                                severity: o.severity,
+                            })
+                        })
+                        .collect(),
+                }
+            })
+            .collect()
+    }
+
+    /// Per-minute series of brand `id` over the last `minutes` minutes (at most a day), with
+    /// the baseline band; `None` for an unknown brand.
+    pub fn series(&self, id: &str, minutes: i64) -> Option<Vec<SeriesPoint>> {
+        let b = &self.brands[*self.by_id.get(id)? as usize];
+        let scope = &b.scopes[b.main_scope()];
+        if self.now == i64::MIN {
+            return Some(Vec::new());
+        }
+        let minutes = minutes.clamp(1, crate::window::HISTORY_MINUTES);
+        let phi = scope.baseline.phi();
+        let z = 2.5758; // two-sided 99 %
+        let points = (self.now_min - minutes + 1..=self.now_min)
+            .map(|m| {
+                let (mentions, negative) = b.history.as_ref().map_or((0, 0), |h| h.at(m));
+                let mu = scope.baseline.expected_minutes(m, m);
+                let sd = (mu + phi * mu * mu).sqrt();
+                let r = |x: f64| (x * 1000.0).round() / 1000.0;
+                SeriesPoint {
+                    minute: m,
+                    mentions,
+                    negative,
+                    expected: r(mu),
+                    lower: r((mu - z * sd).max(0.0)),
+                    upper: r(mu + z * sd),
+                }
+            })
+            .collect();
+        Some(points)
+    }
+
+    /// The engine's state for a snapshot. The post log (explanations) is not included.
+    pub fn snapshot(&self) -> EngineSnapshot {
+        let rule_key = |r: &RuleState| format!("{}{}", r.rule.name, r.rule.scope.key_suffix());
+        let brands = self
+            .brands
+            .iter()
+            .filter(|b| b.history.is_some() || b.scopes.iter().any(|s| s.last_seen != i64::MIN))
+            .map(|b| BrandSnapshot {
+                id: b.id.clone(),
+                scopes: b
+                    .scope_defs
+                    .iter()
+                    .zip(&b.scopes)
+                    .filter(|(_, s)| s.next_hour != i64::MIN)
+                    .map(|(d, s)| {
+                        (
+                            d.key_suffix(),
+                            ScopeSnapshot {
+                                windows: s.windows.clone(),
+                                baseline: s.baseline.clone(),
+                                hours: s.hours,
+                                next_hour: s.next_hour,
+                                last_seen: s.last_seen,
+                                authors: s.authors.to_vec(),
+                            },
+                        )
+                    })
+                    .collect(),
+                rules: b.rules.iter().map(|r| (rule_key(r), r.incident.clone(), r.last_exact)).collect(),
+                history: b.history.clone(),
+            })
+            .collect();
+        let silence = self
+            .silence_queue
+            .iter()
+            .map(|Reverse((due, b, ri))| {
+                let brand = &self.brands[*b as usize];
+                (*due, brand.id.clone(), rule_key(&brand.rules[*ri as usize]))
+            })
+            .collect();
+        let open = self
+            .open
+            .iter()
+            .map(|&(b, ri)| {
+                let brand = &self.brands[b as usize];
+                (brand.id.clone(), rule_key(&brand.rules[ri]))
+            })
+            .collect();
+        EngineSnapshot {
+            version: SNAPSHOT_VERSION,
+            open,
+            now: self.now,
+            now_min: self.now_min,
+            last_flatline_scan: self.last_flatline_scan,
+            stats: self.stats.clone(),
+            brands,
+            silence,
+        }
+    }
+
+    /// Restores a snapshot into a freshly built engine (same or changed rules). State whose
+    /// scope or rule no longer exists is dropped and counted.
+    pub fn restore(&mut self, snap: EngineSnapshot) -> RestoreReport {
+        let mut report = RestoreReport::default();
+        self.now = snap.now;
+        self.now_min = snap.now_min;
+        self.last_flatline_scan = snap.last_flatline_scan;
+        self.stats = snap.stats;
+        self.open.clear();
+        self.silence_queue.clear();
+        let rule_key = |r: &RuleState| format!("{}{}", r.rule.name, r.rule.scope.key_suffix());
+        for bs in snap.brands {
+            let b = self.brand_by_id(&bs.id);
+            report.brands += 1;
+            let brand = &mut self.brands[b as usize];
+            brand.history = bs.history;
+            for (key, ss) in bs.scopes {
+                let Some(si) = brand.scope_defs.iter().position(|d| d.key_suffix() == key) else {
+                    report.dropped += 1;
+                    continue;
+                };
+                let mut authors = [(0, 0); AUTHOR_SLOTS];
+                for (slot, a) in authors.iter_mut().zip(ss.authors) {
+                    *slot = a;
+                }
+                let scope = &mut brand.scopes[si];
+                scope.windows = ss.windows;
+                scope.baseline = ss.baseline;
+                scope.hours = ss.hours;
+                scope.next_hour = ss.next_hour;
+                scope.last_seen = ss.last_seen;
+                scope.authors = authors;
+                scope.ex_minute = i64::MIN; // recomputed on the next sync
+                report.scopes += 1;
+            }
+            for (key, incident, last_exact) in bs.rules {
+                let Some(ri) = brand.rules.iter().position(|r| rule_key(r) == key) else {
+                    report.dropped += 1;
+                    continue;
+                };
+                if incident.as_open().is_some() {
+                    let si = brand.rules[ri].scope;
+                    brand.scopes[si].open_incidents += 1;
+                    report.open_incidents += 1;
+                }
+                brand.rules[ri].incident = incident;
+                brand.rules[ri].last_exact = last_exact;
+            }
+        }
+        // open incidents are re-tested in their old order, so that events come out identically
+        for (id, key) in snap.open {
+            let Some(&b) = self.by_id.get(&id) else { continue };
+            let brand = &self.brands[b as usize];
+            if let Some(ri) = brand.rules.iter().position(|r| rule_key(r) == key && r.incident.as_open().is_some()) {
+                self.open.push((b, ri));
+            }
+        }
+        for (due, id, key) in snap.silence {
+            let Some(&b) = self.by_id.get(&id) else { continue };
+            if let Some(ri) = self.brands[b as usize].rules.iter().position(|r| rule_key(r) == key) {
+                self.silence_queue.push(Reverse((due, b, ri as u32)));
+            }
+        }
+        report
     }
 }

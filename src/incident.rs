@@ -14,7 +14,7 @@ use crate::alert::Severity;
 use crate::detect::Signal;
 
 /// The state of one rule's incident.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Incident {
     /// No incident; a new one may open from `cooldown_until` (minute index) on.
     Idle {
@@ -26,7 +26,7 @@ pub enum Incident {
 }
 
 /// What an open incident remembers.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OpenIncident {
     /// Stable id carried by all of its events.
     pub id: String,

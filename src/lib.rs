@@ -15,7 +15,8 @@
 //! * `explain`: top posts (re-shares collapsed) and over-represented terms.
 //! * `alert`: the alert event (DESIGN §3).
 //! * `incident`: the alert state machine (firing → escalated → resolved → cooldown).
-//! * `engine`: ties the above together: brand table, scopes, the per-mention path.
+//! * `engine`: ties the above together: brand table, scopes, the per-mention path;
+//!   `snapshot` is its saved form for the live service.
 //! * `rules`: rule files → validated rule set, with positioned diagnostics (`diag`).
 //! * `replay`, `simulate`, `nab`: the commands' logic, driven by `main.rs`.
 
@@ -35,6 +36,7 @@ pub mod normalize;
 pub mod replay;
 pub mod rules;
 pub mod simulate;
+pub mod snapshot;
 pub mod stats;
 pub mod time;
 pub mod tone;

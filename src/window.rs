@@ -9,7 +9,7 @@ const BLOCK_MINUTES: i64 = 15;
 const BLOCK_SLOTS: i64 = 24;
 
 /// What happened in one time bucket.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Bucket {
     /// Mentions.
     pub count: u32,
@@ -62,9 +62,11 @@ impl Bucket {
 }
 
 /// Rolling windows ending at the head minute.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Windows {
+    #[serde(with = "crate::snapshot::array")]
     minutes: [Bucket; MINUTE_SLOTS as usize],
+    #[serde(with = "crate::snapshot::array")]
     blocks: [Bucket; BLOCK_SLOTS as usize],
     /// Minute index of the newest bucket; `i64::MIN` before the first mention.
     head: i64,
@@ -161,6 +163,58 @@ impl Windows {
     }
 }
 
+/// Minutes of history kept per brand for charts (`/v1/brands/{id}/series`).
+pub const HISTORY_MINUTES: i64 = 24 * 60;
+
+/// Mentions and negative mentions per minute over the last 24 hours of one brand, for
+/// charts. Allocated on a brand's first mention (11.5 KiB), so idle brands cost nothing.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MinuteHistory {
+    head: i64,
+    slots: Vec<(u32, u32)>,
+}
+
+impl MinuteHistory {
+    /// An empty history whose newest minute is `minute`.
+    pub fn new(minute: i64) -> Self {
+        MinuteHistory { head: minute, slots: vec![(0, 0); HISTORY_MINUTES as usize] }
+    }
+
+    /// Moves the newest minute forward, clearing the minutes that enter.
+    pub fn advance(&mut self, minute: i64) {
+        if minute <= self.head {
+            return;
+        }
+        if minute - self.head >= HISTORY_MINUTES {
+            self.slots.fill((0, 0));
+        } else {
+            for m in self.head + 1..=minute {
+                self.slots[m.rem_euclid(HISTORY_MINUTES) as usize] = (0, 0);
+            }
+        }
+        self.head = minute;
+    }
+
+    /// Counts one mention at `minute` (ignored when older than the history).
+    pub fn add(&mut self, minute: i64, negative: bool) {
+        self.advance(minute);
+        if self.head - minute >= HISTORY_MINUTES {
+            return;
+        }
+        let slot = &mut self.slots[minute.rem_euclid(HISTORY_MINUTES) as usize];
+        slot.0 += 1;
+        slot.1 += u32::from(negative);
+    }
+
+    /// (mentions, negative) at `minute`; zero outside the kept history.
+    pub fn at(&self, minute: i64) -> (u32, u32) {
+        if minute > self.head || self.head - minute >= HISTORY_MINUTES {
+            return (0, 0);
+        }
+        self.slots[minute.rem_euclid(HISTORY_MINUTES) as usize]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +250,24 @@ mod tests {
             }
             log.retain(|&m| minute - m < 400);
         }
+    }
+
+    #[test]
+    fn minute_history_keeps_one_day() {
+        let mut h = MinuteHistory::new(1000);
+        h.add(1000, true);
+        h.add(1000, false);
+        h.add(999, false);
+        assert_eq!(h.at(1000), (2, 1));
+        assert_eq!(h.at(999), (1, 0));
+        h.advance(1000 + HISTORY_MINUTES - 1);
+        assert_eq!(h.at(1000), (2, 1), "still inside the day");
+        assert_eq!(h.at(999), (0, 0), "left the day");
+        h.add(1000 + HISTORY_MINUTES, false);
+        assert_eq!(h.at(1000), (0, 0));
+        assert_eq!(h.at(1000 + HISTORY_MINUTES), (1, 0));
+        h.add(5, true); // far too old: ignored
+        assert_eq!(h.at(5), (0, 0));
     }
 
     #[test]
