@@ -18,6 +18,18 @@ pub enum Status {
     Resolved,
 }
 
+impl Status {
+    /// Lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Firing => "firing",
+            Status::Escalated => "escalated",
+            Status::Acknowledged => "acknowledged",
+            Status::Resolved => "resolved",
+        }
+    }
+}
+
 /// How urgent an incident is.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[serde(rename_all = "lowercase")]

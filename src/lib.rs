@@ -19,6 +19,7 @@
 //!   `snapshot` is its saved form for the live service.
 //! * `rules`: rule files → validated rule set, with positioned diagnostics (`diag`).
 //! * `replay`, `simulate`, `nab`: the commands' logic, driven by `main.rs`.
+//! * `serve`: the live service (HTTP ingest, alert API, durable state, metrics).
 
 pub mod alert;
 pub mod baseline;
@@ -35,6 +36,7 @@ pub mod nab;
 pub mod normalize;
 pub mod replay;
 pub mod rules;
+pub mod serve;
 pub mod simulate;
 pub mod snapshot;
 pub mod stats;

@@ -129,6 +129,30 @@ enum Command {
         #[arg(long)]
         lexicons: Option<PathBuf>,
     },
+    /// Run the live service: HTTP ingest, alert API, durable state, metrics.
+    Serve {
+        /// Configuration file (see `crisiswatch.example.toml`); defaults apply without one.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Listen address (overrides the file), e.g. 127.0.0.1:8686.
+        #[arg(long)]
+        listen: Option<String>,
+        /// Data directory (overrides the file).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Rules directory (overrides the file).
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        /// `wall` (default): time also moves with the wall clock; `event`: only with mentions.
+        #[arg(long, value_enum)]
+        clock: Option<crisiswatch::serve::config::ClockMode>,
+        /// Log format.
+        #[arg(long, value_enum)]
+        log_format: Option<crisiswatch::serve::config::LogFormat>,
+        /// Directory of extra tone-model weights (`<lang>.bin`).
+        #[arg(long)]
+        tone_models: Option<PathBuf>,
+    },
     /// Validate rules; errors name file, line and column.
     Check {
         /// Rules directory.
@@ -159,6 +183,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 replay::ReplayOptions { input, out, dead_letter, progress: !quiet, max_reported: 50, tone_stats };
             let summary = replay::replay_with_tone(&rules, &opts, Box::new(tone))?;
             eprintln!("{summary}");
+        }
+        Command::Serve { config, listen, data_dir, rules, clock, log_format, tone_models } => {
+            use crisiswatch::serve::config;
+            let o = config::Overrides { listen, data_dir, rules, clock, log_format };
+            let cfg = match config::load(config.as_deref(), &o) {
+                Ok(c) => c,
+                Err(diags) => {
+                    eprintln!("{diags}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let rules = match load_rules(cfg.rules.as_deref()) {
+                Ok(r) => r,
+                Err(code) => return Ok(code),
+            };
+            crisiswatch::serve::init_logging(cfg.log_format);
+            let tone = load_tone(tone_models.as_deref())?;
+            crisiswatch::serve::run(cfg, rules, Box::new(tone))?;
         }
         Command::Simulate { out, labels, seed, days, brands, no_sentiment } => {
             let opts = simulate::SimOptions {

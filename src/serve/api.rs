@@ -1,0 +1,427 @@
+//! The HTTP API (axum): ingest, alerts, brands, health, metrics and the OpenAPI document.
+//! Handlers validate and authenticate; the durable work happens in the sequencer and the
+//! engine thread (see `pipeline`), reached over channels.
+
+use crate::serve::config::ClockMode;
+use crate::serve::ingest::{self, BodyError, Framing, Limits};
+use crate::serve::metrics::Gauges;
+use crate::serve::pipeline::{wall_ms, EngineMsg, Shared, WriterMsg};
+use crate::serve::store;
+use crate::time::{parse_timestamp, MINUTE_MS};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rusqlite::Connection;
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use subtle::ConstantTimeEq;
+use tokio::sync::oneshot;
+
+/// Everything a handler needs.
+#[derive(Clone)]
+pub struct App {
+    /// Shared state.
+    pub shared: Arc<Shared>,
+    /// To the sequencer.
+    pub writer: Sender<WriterMsg>,
+    /// To the engine thread.
+    pub engine: Sender<EngineMsg>,
+    /// The API's own store connection (reads, acknowledgements).
+    pub db: Arc<Mutex<Connection>>,
+    /// Token buckets per token name: (available mentions, last refill).
+    pub rate: Arc<Mutex<HashMap<String, (f64, Instant)>>>,
+}
+
+/// The router.
+pub fn router(app: App) -> Router {
+    let max_body = app.shared.cfg.max_body;
+    Router::new()
+        .route("/v1/mentions", post(ingest_mentions))
+        .route("/v1/alerts", get(list_alerts))
+        .route("/v1/alerts/{id}", get(get_alert))
+        .route("/v1/alerts/{id}/ack", post(ack_alert))
+        .route("/v1/alerts/{id}/resolve", post(resolve_alert))
+        .route("/v1/brands", get(list_brands))
+        .route("/v1/brands/{id}/series", get(brand_series))
+        .route("/v1/openapi.json", get(openapi))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(app)
+}
+
+fn error(status: StatusCode, msg: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": msg.into() }))).into_response()
+}
+
+fn retry_after(status: StatusCode, secs: u64, msg: &str) -> Response {
+    let mut r = error(status, msg);
+    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    r
+}
+
+/// The name of the token presented, `Ok("anonymous")` when no tokens are configured.
+fn authenticate(app: &App, headers: &HeaderMap) -> Result<String, Response> {
+    let tokens = &app.shared.cfg.tokens;
+    if tokens.is_empty() {
+        return Ok("anonymous".into());
+    }
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or("");
+    // compare against every token, without stopping at the first match
+    let mut found = None;
+    for t in tokens {
+        if bool::from(t.secret.as_slice().ct_eq(given.as_bytes())) && !given.is_empty() {
+            found = Some(t.name.clone());
+        }
+    }
+    found.ok_or_else(|| {
+        app.shared.metrics.unauthorized.fetch_add(1, Ordering::Relaxed);
+        let mut r = error(StatusCode::UNAUTHORIZED, "missing or unknown bearer token");
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        r
+    })
+}
+
+/// Takes `n` mentions from the token's bucket; the seconds to wait when it cannot.
+fn rate_limit(app: &App, token: &str, n: usize) -> Result<(), u64> {
+    let cfg = &app.shared.cfg;
+    if cfg.rate_per_token == 0 || n == 0 {
+        return Ok(());
+    }
+    let (rate, burst) = (f64::from(cfg.rate_per_token), f64::from(cfg.burst_per_token.max(1)));
+    let mut buckets = app.rate.lock().unwrap_or_else(|e| e.into_inner());
+    let now = Instant::now();
+    let b = buckets.entry(token.to_string()).or_insert((burst, now));
+    b.0 = (b.0 + now.duration_since(b.1).as_secs_f64() * rate).min(burst);
+    b.1 = now;
+    if b.0 >= n as f64 {
+        b.0 -= n as f64;
+        Ok(())
+    } else {
+        Err(((n as f64 - b.0) / rate).ceil().max(1.0) as u64)
+    }
+}
+
+async fn ingest_mentions(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    let started = Instant::now();
+    let token = match authenticate(&app, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let shared = app.shared.clone();
+    if !shared.log_ok.load(Ordering::Relaxed) {
+        return retry_after(StatusCode::SERVICE_UNAVAILABLE, 30, "the ingest log cannot be written; see the logs");
+    }
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let Some(framing) = Framing::from_content_type(ct) else {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("unsupported Content-Type `{}`: use application/x-ndjson or application/json", ct.unwrap_or("")),
+        );
+    };
+    let gzip = match headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()) {
+        None | Some("identity") => false,
+        Some(e) if e.eq_ignore_ascii_case("gzip") => true,
+        Some(e) => return error(StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("unsupported Content-Encoding `{e}`")),
+    };
+    let max_jump = shared.cfg.max_clock_jump_ms;
+    let latest_ts = match shared.cfg.clock {
+        ClockMode::Wall => wall_ms().saturating_add(max_jump),
+        ClockMode::Event => match shared.engine_now.load(Ordering::Relaxed) {
+            i64::MIN => i64::MAX,
+            t => t.saturating_add(max_jump),
+        },
+    };
+    let limits = Limits { max_line: shared.cfg.max_line, latest_ts };
+    let cap = shared.cfg.max_decoded_body;
+    let t = Instant::now();
+    let decoded = tokio::task::spawn_blocking(move || {
+        let raw = ingest::decode_body(&body, gzip, cap)?;
+        ingest::validate(&raw, framing, limits)
+    })
+    .await;
+    shared.metrics.decode.record(t.elapsed());
+    let mut decoded = match decoded {
+        Ok(Ok(d)) => d,
+        Ok(Err(BodyError::TooLarge(n))) => {
+            return error(StatusCode::PAYLOAD_TOO_LARGE, format!("body is larger than {n} bytes after decoding"))
+        }
+        Ok(Err(BodyError::Malformed(m))) => return error(StatusCode::BAD_REQUEST, m),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, format!("validation failed: {e}")),
+    };
+    let n = decoded.index.len();
+    if let Err(secs) = rate_limit(&app, &token, n) {
+        shared.metrics.refused_rate.fetch_add(1, Ordering::Relaxed);
+        return retry_after(StatusCode::TOO_MANY_REQUESTS, secs, "rate limit for this token exceeded");
+    }
+    let capacity = shared.cfg.max_queued_mentions as usize;
+    if n > capacity {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("{n} mentions in one request is more than the queue holds ({capacity}); split the batch"),
+        );
+    }
+    let permit = if n == 0 {
+        None
+    } else {
+        match shared.queue.clone().try_acquire_many_owned(n as u32) {
+            Ok(p) => Some(p),
+            Err(_) => {
+                shared.metrics.refused_busy.fetch_add(1, Ordering::Relaxed);
+                return retry_after(StatusCode::SERVICE_UNAVAILABLE, 1, "ingest queue is full; retry later");
+            }
+        }
+    };
+    let rejected = std::mem::take(&mut decoded.rejected);
+    let errors: Vec<serde_json::Value> =
+        rejected.iter().map(|r| json!({ "line": r.line, "reason": r.reason })).collect();
+    let n_rejected = rejected.len();
+    let (tx, rx) = oneshot::channel();
+    let msg = WriterMsg::Batch { decoded, rejected, token, permit, reply: tx };
+    if app.writer.send(msg).is_err() {
+        return retry_after(StatusCode::SERVICE_UNAVAILABLE, 5, "shutting down");
+    }
+    let receipt = match rx.await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return retry_after(StatusCode::SERVICE_UNAVAILABLE, 30, &e),
+        Err(_) => return retry_after(StatusCode::SERVICE_UNAVAILABLE, 5, "shutting down"),
+    };
+    shared.metrics.rejected.fetch_add(n_rejected as u64, Ordering::Relaxed);
+    shared.metrics.ingest.record(started.elapsed());
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "accepted": receipt.accepted,
+            "duplicates": receipt.duplicates,
+            "rejected": n_rejected,
+            "errors": errors,
+        })),
+    )
+        .into_response()
+}
+
+/// Runs a store query off the async workers.
+async fn with_db<T: Send + 'static>(
+    app: &App,
+    f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+) -> Result<T, Response> {
+    let db = app.db.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut c = db.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut c)
+    })
+    .await
+    .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, format!("store: {e}")))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertQuery {
+    status: Option<String>,
+    brand: Option<String>,
+    since: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<i64>,
+}
+
+async fn list_alerts(State(app): State<App>, headers: HeaderMap, q: Result<Query<AlertQuery>, axum::extract::rejection::QueryRejection>) -> Response {
+    if let Err(r) = authenticate(&app, &headers) {
+        return r;
+    }
+    let Query(q) = match q {
+        Ok(q) => q,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    if let Some(s) = &q.status {
+        if !["firing", "escalated", "acknowledged", "resolved", "open"].contains(&s.as_str()) {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("`status` must be firing, escalated, acknowledged, resolved or open, not `{s}`"),
+            );
+        }
+    }
+    let since = match q.since.as_deref().map(parse_timestamp) {
+        None => None,
+        Some(Ok(t)) => Some(crate::time::format_rfc3339(t)),
+        Some(Err(e)) => return error(StatusCode::BAD_REQUEST, format!("`since`: {e}")),
+    };
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    match with_db(&app, move |c| {
+        store::list_incidents(c, q.status.as_deref(), q.brand.as_deref(), since.as_deref(), q.cursor, limit)
+    })
+    .await
+    {
+        Ok((alerts, next)) => Json(json!({ "alerts": alerts, "next_cursor": next })).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn get_alert(State(app): State<App>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if let Err(r) = authenticate(&app, &headers) {
+        return r;
+    }
+    match with_db(&app, move |c| store::incident_history(c, &id)).await {
+        Ok(Some(v)) => Json(v).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, "no such incident"),
+        Err(r) => r,
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ActionBody {
+    who: Option<String>,
+    note: Option<String>,
+}
+
+async fn act(app: App, headers: HeaderMap, id: String, body: Bytes, action: &'static str) -> Response {
+    let token = match authenticate(&app, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let body: ActionBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ActionBody::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(b) => b,
+            Err(e) => return error(StatusCode::BAD_REQUEST, format!("body: {e} (expected {{\"who\": …, \"note\": …}})")),
+        }
+    };
+    let who = body.who.filter(|w| !w.trim().is_empty()).unwrap_or(token);
+    let (id2, who2, note) = (id.clone(), who.clone(), body.note.clone());
+    let res = with_db(&app, move |c| store::record_action(c, &id2, action, &who2, note.as_deref(), wall_ms())).await;
+    match res {
+        Err(r) => return r,
+        Ok(Err(store::ActionError::NotFound)) => return error(StatusCode::NOT_FOUND, "no such incident"),
+        Ok(Err(store::ActionError::Resolved)) => return error(StatusCode::CONFLICT, "the incident is already resolved"),
+        Ok(Ok(())) => {}
+    }
+    if action == "resolve" {
+        let (tx, rx) = oneshot::channel();
+        if app.writer.send(WriterMsg::Resolve { id: id.clone(), reply: tx }).is_err() {
+            return retry_after(StatusCode::SERVICE_UNAVAILABLE, 5, "shutting down");
+        }
+        match rx.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return retry_after(StatusCode::SERVICE_UNAVAILABLE, 30, &e),
+            Err(_) => return retry_after(StatusCode::SERVICE_UNAVAILABLE, 5, "shutting down"),
+        }
+    }
+    Json(json!({ "id": id, "action": action, "who": who, "note": body.note })).into_response()
+}
+
+async fn ack_alert(State(app): State<App>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
+    act(app, headers, id, body, "ack").await
+}
+
+async fn resolve_alert(State(app): State<App>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
+    act(app, headers, id, body, "resolve").await
+}
+
+async fn list_brands(State(app): State<App>, headers: HeaderMap) -> Response {
+    if let Err(r) = authenticate(&app, &headers) {
+        return r;
+    }
+    let (tx, rx) = oneshot::channel();
+    if app.engine.send(EngineMsg::Status(tx)).is_err() {
+        return retry_after(StatusCode::SERVICE_UNAVAILABLE, 5, "shutting down");
+    }
+    match rx.await {
+        Ok(brands) => Json(json!({ "brands": brands })).into_response(),
+        Err(_) => retry_after(StatusCode::SERVICE_UNAVAILABLE, 5, "shutting down"),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeriesQuery {
+    window: Option<String>,
+}
+
+async fn brand_series(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    q: Result<Query<SeriesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Err(r) = authenticate(&app, &headers) {
+        return r;
+    }
+    let Query(q) = match q {
+        Ok(q) => q,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let window = match crate::serve::config::parse_duration(q.window.as_deref().unwrap_or("24h")) {
+        Ok(d) if d.as_millis() >= MINUTE_MS as u128 && d.as_secs() <= 86_400 => d,
+        Ok(_) => return error(StatusCode::BAD_REQUEST, "`window` must be between 1m and 24h"),
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("`window`: {e}")),
+    };
+    let minutes = (window.as_millis() / MINUTE_MS as u128) as i64;
+    let (tx, rx) = oneshot::channel();
+    if app.engine.send(EngineMsg::Series(id.clone(), minutes, tx)).is_err() {
+        return retry_after(StatusCode::SERVICE_UNAVAILABLE, 5, "shutting down");
+    }
+    match rx.await {
+        Ok(Some(points)) => Json(json!({ "brand": id, "window_minutes": minutes, "points": points })).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no brand `{id}`")),
+        Err(_) => retry_after(StatusCode::SERVICE_UNAVAILABLE, 5, "shutting down"),
+    }
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], include_str!("openapi.json")).into_response()
+}
+
+async fn readyz(State(app): State<App>) -> Response {
+    if app.shared.log_ok.load(Ordering::Relaxed) {
+        "ready\n".into_response()
+    } else {
+        error(StatusCode::SERVICE_UNAVAILABLE, "the ingest log cannot be written")
+    }
+}
+
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+async fn metrics(State(app): State<App>) -> Response {
+    let shared = app.shared.clone();
+    let data_dir = shared.cfg.data_dir.clone();
+    let (open, dead) = with_db(&app, |c| store::counts(c)).await.unwrap_or((0, 0));
+    let store_bytes = tokio::task::spawn_blocking(move || dir_bytes(&data_dir)).await.unwrap_or(0);
+    let cap = u64::from(shared.cfg.max_queued_mentions);
+    let g = Gauges {
+        queue_depth: cap.saturating_sub(shared.queue.available_permits() as u64),
+        queue_capacity: cap,
+        open_incidents: open,
+        dead_letters: dead,
+        store_bytes,
+        engine_mentions: shared.engine_mentions.load(Ordering::Relaxed),
+    };
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], shared.metrics.render(g)).into_response()
+}

@@ -1,0 +1,300 @@
+//! The ingest log: the service's write-ahead log. Every accepted mention (and every clock
+//! tick and manual resolution, so that replaying it is deterministic) is appended here and
+//! made durable before the client gets `202`. The engine's snapshot records the log position
+//! it covers; on start the log is replayed from there, so an accepted mention is never lost.
+//!
+//! Segments are files `ingest-<n>.log` of records ending in `\n`: a mention as compact JSON,
+//! `#t <ms>` (clock tick) or `#r <incident id>` (resolved by a person). A segment starts with
+//! the de-duplication memory of that moment in `dedup-<n>.bin`, so that recovery knows the ids
+//! seen before it.
+
+use std::collections::{HashSet, VecDeque};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// A position in the log: just after a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct LogPos {
+    /// Segment number.
+    pub segment: u64,
+    /// Byte offset in the segment.
+    pub offset: u64,
+}
+
+fn segment_path(dir: &Path, n: u64) -> PathBuf {
+    dir.join(format!("ingest-{n:010}.log"))
+}
+
+fn dedup_path(dir: &Path, n: u64) -> PathBuf {
+    dir.join(format!("dedup-{n:010}.bin"))
+}
+
+/// Segment numbers present in `dir`, ascending.
+///
+/// # Errors
+/// When the directory cannot be read.
+pub fn segments(dir: &Path) -> io::Result<Vec<u64>> {
+    let mut v: Vec<u64> = fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            name.strip_prefix("ingest-")?.strip_suffix(".log")?.parse().ok()
+        })
+        .collect();
+    v.sort_unstable();
+    Ok(v)
+}
+
+/// The appending side of the log.
+#[derive(Debug)]
+pub struct IngestLog {
+    dir: PathBuf,
+    segment: u64,
+    file: File,
+    len: u64,
+    segment_size: u64,
+    fsync: bool,
+    dirty: bool,
+}
+
+impl IngestLog {
+    /// Starts a new segment numbered `segment` in `dir`, writing `dedup` as its starting memory.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn create(dir: &Path, segment: u64, segment_size: u64, fsync: bool, dedup: &Dedup) -> io::Result<Self> {
+        write_dedup(&dedup_path(dir, segment), dedup)?;
+        let file = OpenOptions::new().create(true).append(true).open(segment_path(dir, segment))?;
+        let len = file.metadata()?.len();
+        if fsync {
+            File::open(dir)?.sync_all()?; // the new directory entries
+        }
+        Ok(IngestLog { dir: dir.to_path_buf(), segment, file, len, segment_size, fsync, dirty: false })
+    }
+
+    /// Appends records (each ending in `\n`); returns the position after them. Not durable
+    /// until [`IngestLog::sync`].
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn append(&mut self, records: &[u8]) -> io::Result<LogPos> {
+        self.file.write_all(records)?;
+        self.len += records.len() as u64;
+        self.dirty = true;
+        Ok(LogPos { segment: self.segment, offset: self.len })
+    }
+
+    /// Makes everything appended so far durable (one fsync for a whole group of requests).
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn sync(&mut self) -> io::Result<()> {
+        if self.dirty && self.fsync {
+            self.file.sync_data()?;
+        }
+        self.dirty = false;
+        Ok(())
+    }
+
+    /// Starts the next segment when this one is full (or `force` and it is not empty).
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn maybe_rotate(&mut self, force: bool, dedup: &Dedup) -> io::Result<bool> {
+        if self.len == 0 || (!force && self.len < self.segment_size) {
+            return Ok(false);
+        }
+        self.sync()?;
+        *self = IngestLog::create(&self.dir, self.segment + 1, self.segment_size, self.fsync, dedup)?;
+        Ok(true)
+    }
+
+    /// The current end of the log.
+    pub fn end(&self) -> LogPos {
+        LogPos { segment: self.segment, offset: self.len }
+    }
+}
+
+/// Deletes the segments (and their dedup files) wholly before `pos`.
+///
+/// # Errors
+/// I/O errors.
+pub fn remove_before(dir: &Path, pos: LogPos) -> io::Result<usize> {
+    let mut n = 0;
+    for s in segments(dir)? {
+        if s < pos.segment {
+            fs::remove_file(segment_path(dir, s))?;
+            let _ = fs::remove_file(dedup_path(dir, s)); // the first segment may have none
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Reads every record from the start of segment `from.segment` on, calling `f(record, end,
+/// replay)` where `replay` is true for records after `from` (those the engine has not seen).
+/// A torn final record (a crash mid-append: it was never acknowledged) is cut off.
+///
+/// # Errors
+/// I/O errors, or an error from `f`.
+pub fn read_from(
+    dir: &Path,
+    from: LogPos,
+    mut f: impl FnMut(&[u8], LogPos, bool) -> anyhow::Result<()>,
+) -> anyhow::Result<LogPos> {
+    let mut end = from;
+    let segs: Vec<u64> = segments(dir)?.into_iter().filter(|&s| s >= from.segment).collect();
+    for (k, &s) in segs.iter().enumerate() {
+        let path = segment_path(dir, s);
+        let mut file = OpenOptions::new().read(true).write(true).open(&path)?;
+        let mut reader = BufReader::with_capacity(1 << 20, &mut file);
+        let mut buf = Vec::new();
+        let mut offset = 0u64;
+        loop {
+            buf.clear();
+            let n = reader.read_until(b'\n', &mut buf)?;
+            if n == 0 {
+                break;
+            }
+            if buf.last() != Some(&b'\n') {
+                let last = k + 1 == segs.len();
+                anyhow::ensure!(last, "{}: torn record in the middle of the log at byte {offset}", path.display());
+                drop(reader);
+                file.set_len(offset)?; // never acknowledged: the client was not told 202
+                file.seek(SeekFrom::Start(offset))?;
+                break;
+            }
+            offset += n as u64;
+            let pos = LogPos { segment: s, offset };
+            f(&buf, pos, pos > from)?;
+            end = pos;
+        }
+        if end.segment < s {
+            end = LogPos { segment: s, offset: 0 };
+        }
+    }
+    Ok(end)
+}
+
+/// Memory of recent mention ids (64-bit hashes), bounded in count and age, so that a
+/// client's retry is counted once.
+#[derive(Debug, Clone)]
+pub struct Dedup {
+    seen: HashSet<u64>,
+    order: VecDeque<(u64, i64)>,
+    max: usize,
+    window_ms: i64,
+}
+
+impl Dedup {
+    /// Remembers up to `max` ids for up to `window_ms`.
+    pub fn new(max: usize, window_ms: i64) -> Self {
+        Dedup { seen: HashSet::with_capacity(max.min(1 << 20)), order: VecDeque::new(), max, window_ms }
+    }
+
+    /// Records `id` seen at `now_ms`; false when it was already seen (a duplicate).
+    pub fn insert(&mut self, id: u64, now_ms: i64) -> bool {
+        while let Some(&(old, at)) = self.order.front() {
+            if self.order.len() >= self.max || at < now_ms - self.window_ms {
+                self.order.pop_front();
+                self.seen.remove(&old);
+            } else {
+                break;
+            }
+        }
+        if !self.seen.insert(id) {
+            return false;
+        }
+        self.order.push_back((id, now_ms));
+        true
+    }
+
+    /// Ids remembered.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+}
+
+fn write_dedup(path: &Path, d: &Dedup) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut w = io::BufWriter::new(File::create(&tmp)?);
+    for &(id, at) in &d.order {
+        w.write_all(&id.to_le_bytes())?;
+        w.write_all(&at.to_le_bytes())?;
+    }
+    w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    fs::rename(tmp, path)
+}
+
+/// Loads the dedup memory a segment started with (empty when there is none).
+///
+/// # Errors
+/// I/O errors other than a missing file.
+pub fn read_dedup(dir: &Path, segment: u64, max: usize, window_ms: i64) -> io::Result<Dedup> {
+    let mut d = Dedup::new(max, window_ms);
+    let mut bytes = Vec::new();
+    match File::open(dedup_path(dir, segment)) {
+        Ok(mut f) => f.read_to_end(&mut bytes)?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(d),
+        Err(e) => return Err(e),
+    };
+    for c in bytes.chunks_exact(16) {
+        let id = u64::from_le_bytes(c[..8].try_into().expect("8 bytes"));
+        let at = i64::from_le_bytes(c[8..].try_into().expect("8 bytes"));
+        d.insert(id, at);
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dedup_forgets_by_age_and_count() {
+        let mut d = Dedup::new(3, 1000);
+        assert!(d.insert(1, 0));
+        assert!(!d.insert(1, 10));
+        assert!(d.insert(2, 20) && d.insert(3, 30));
+        assert!(d.insert(4, 40), "the oldest (1) makes room");
+        assert!(d.insert(1, 50), "1 was forgotten");
+        assert!(!d.insert(4, 60));
+        assert!(d.insert(2, 2000), "2 is older than the window");
+    }
+
+    #[test]
+    fn log_round_trip_rotation_and_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut dd = Dedup::new(10, 1000);
+        dd.insert(42, 0);
+        let mut log = IngestLog::create(dir.path(), 1, 20, true, &dd).unwrap();
+        let p1 = log.append(b"{\"a\":1}\n#t 5\n").unwrap();
+        log.sync().unwrap();
+        assert!(log.maybe_rotate(false, &dd).unwrap(), "over 20 bytes");
+        let p2 = log.append(b"{\"b\":2}\n").unwrap();
+        log.sync().unwrap();
+        assert_eq!(p2, LogPos { segment: 2, offset: 8 });
+        // a torn append after the last acknowledged record
+        std::fs::OpenOptions::new().append(true).open(segment_path(dir.path(), 2)).unwrap().write_all(b"{\"c\"").unwrap();
+        let mut seen = Vec::new();
+        let end = read_from(dir.path(), LogPos { segment: 1, offset: 8 }, |r, pos, replay| {
+            seen.push((String::from_utf8(r.to_vec()).unwrap(), pos, replay));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(end, p2);
+        assert_eq!(seen.len(), 3);
+        assert!(!seen[0].2 && seen[1].2 && seen[2].2, "{seen:?}");
+        assert_eq!(seen[1].1, p1);
+        assert_eq!(std::fs::metadata(segment_path(dir.path(), 2)).unwrap().len(), 8, "torn tail cut");
+        assert_eq!(read_dedup(dir.path(), 2, 10, 1000).unwrap().len(), 1);
+        assert_eq!(remove_before(dir.path(), p2).unwrap(), 1);
+        assert_eq!(segments(dir.path()).unwrap(), vec![2]);
+    }
+}

@@ -1,0 +1,184 @@
+//! Operational metrics of the service, rendered in the Prometheus text format: counters,
+//! gauges, and per-stage latency histograms (hdrhistogram, microseconds) exported as
+//! summaries with quantiles.
+
+use hdrhistogram::Histogram;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// A latency histogram for one stage.
+pub struct Stage {
+    name: &'static str,
+    help: &'static str,
+    hist: Mutex<Histogram<u64>>,
+}
+
+impl Stage {
+    fn new(name: &'static str, help: &'static str) -> Self {
+        // 1 µs .. 10 min at 3 significant digits: about 30 KiB each
+        let hist = Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid bounds");
+        Stage { name, help, hist: Mutex::new(hist) }
+    }
+
+    /// Records one duration.
+    pub fn record(&self, d: Duration) {
+        let us = (d.as_micros() as u64).clamp(1, 600_000_000);
+        if let Ok(mut h) = self.hist.lock() {
+            let _ = h.record(us);
+        }
+    }
+
+    /// (count, p50, p99) in microseconds.
+    pub fn summary(&self) -> (u64, u64, u64) {
+        let h = self.hist.lock().map(|h| h.clone()).unwrap_or_else(|e| e.into_inner().clone());
+        (h.len(), h.value_at_quantile(0.5), h.value_at_quantile(0.99))
+    }
+}
+
+/// Every metric of the service.
+pub struct Metrics {
+    /// Mentions accepted (durable, new).
+    pub accepted: AtomicU64,
+    /// Items rejected (dead-lettered).
+    pub rejected: AtomicU64,
+    /// Duplicate mentions (id already seen).
+    pub duplicates: AtomicU64,
+    /// Requests refused with 503 (queue full).
+    pub refused_busy: AtomicU64,
+    /// Requests refused with 429 (rate limit).
+    pub refused_rate: AtomicU64,
+    /// Requests refused with 401.
+    pub unauthorized: AtomicU64,
+    /// Mentions processed by the engine.
+    pub processed: AtomicU64,
+    /// Alert events recorded.
+    pub events: AtomicU64,
+    /// Snapshots taken.
+    pub snapshots: AtomicU64,
+    /// Whole ingest request, from body received to reply.
+    pub ingest: Stage,
+    /// Body decoding and validation.
+    pub decode: Stage,
+    /// Appending and fsyncing a group of requests to the ingest log.
+    pub durable: Stage,
+    /// From durable to processed by the engine.
+    pub queue_wait: Stage,
+    /// Engine processing of one batch.
+    pub engine: Stage,
+    /// Taking and storing a snapshot.
+    pub snapshot: Stage,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            accepted: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            duplicates: AtomicU64::new(0),
+            refused_busy: AtomicU64::new(0),
+            refused_rate: AtomicU64::new(0),
+            unauthorized: AtomicU64::new(0),
+            processed: AtomicU64::new(0),
+            events: AtomicU64::new(0),
+            snapshots: AtomicU64::new(0),
+            ingest: Stage::new("ingest_request", "POST /v1/mentions from body received to reply"),
+            decode: Stage::new("decode", "body decoding and per-item validation"),
+            durable: Stage::new("durable", "ingest log append and fsync of a group of requests"),
+            queue_wait: Stage::new("queue_wait", "from durable to processed by the engine"),
+            engine: Stage::new("engine_batch", "engine processing of one batch"),
+            snapshot: Stage::new("snapshot", "taking and storing an engine snapshot"),
+        }
+    }
+}
+
+/// Gauges read at scrape time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Gauges {
+    /// Mentions accepted and not yet processed.
+    pub queue_depth: u64,
+    /// Queue capacity.
+    pub queue_capacity: u64,
+    /// Open incidents.
+    pub open_incidents: i64,
+    /// Dead letters stored.
+    pub dead_letters: i64,
+    /// Bytes in the data directory (store and ingest log).
+    pub store_bytes: u64,
+    /// Mentions processed by the engine over its whole life (carried across restarts).
+    pub engine_mentions: u64,
+}
+
+impl Metrics {
+    /// Renders everything in the Prometheus text exposition format.
+    pub fn render(&self, g: Gauges) -> String {
+        let mut s = String::with_capacity(4096);
+        let counters: [(&str, &str, &AtomicU64); 9] = [
+            ("mentions_accepted_total", "mentions accepted and made durable", &self.accepted),
+            ("mentions_rejected_total", "items rejected and dead-lettered", &self.rejected),
+            ("mentions_duplicate_total", "mentions whose id was already accepted", &self.duplicates),
+            ("requests_busy_total", "requests refused with 503 (queue full)", &self.refused_busy),
+            ("requests_rate_limited_total", "requests refused with 429", &self.refused_rate),
+            ("requests_unauthorized_total", "requests refused with 401", &self.unauthorized),
+            ("mentions_processed_total", "mentions processed by the engine", &self.processed),
+            ("alert_events_total", "alert events recorded", &self.events),
+            ("snapshots_total", "engine snapshots taken", &self.snapshots),
+        ];
+        for (name, help, v) in counters {
+            let _ = writeln!(s, "# HELP crisiswatch_{name} {help}\n# TYPE crisiswatch_{name} counter");
+            let _ = writeln!(s, "crisiswatch_{name} {}", v.load(Ordering::Relaxed));
+        }
+        let gauges: [(&str, &str, f64); 6] = [
+            ("engine_mentions", "mentions processed over the engine state's life, across restarts", g.engine_mentions as f64),
+            ("queue_depth", "mentions accepted and not yet processed", g.queue_depth as f64),
+            ("queue_capacity", "queue bound in mentions", g.queue_capacity as f64),
+            ("open_incidents", "incidents not resolved", g.open_incidents as f64),
+            ("dead_letters", "dead letters stored", g.dead_letters as f64),
+            ("store_bytes", "bytes in the data directory", g.store_bytes as f64),
+        ];
+        for (name, help, v) in gauges {
+            let _ = writeln!(s, "# HELP crisiswatch_{name} {help}\n# TYPE crisiswatch_{name} gauge");
+            let _ = writeln!(s, "crisiswatch_{name} {v}");
+        }
+        for st in [&self.ingest, &self.decode, &self.durable, &self.queue_wait, &self.engine, &self.snapshot] {
+            let h = st.hist.lock().map(|h| h.clone()).unwrap_or_else(|e| e.into_inner().clone());
+            let name = format!("crisiswatch_{}_seconds", st.name);
+            let _ = writeln!(s, "# HELP {name} {} (hdrhistogram)\n# TYPE {name} summary", st.help);
+            for q in [0.5, 0.9, 0.99, 0.999] {
+                let v = if h.is_empty() { 0.0 } else { h.value_at_quantile(q) as f64 / 1e6 };
+                let _ = writeln!(s, "{name}{{quantile=\"{q}\"}} {v}");
+            }
+            let sum = h.iter_recorded().map(|v| v.value_iterated_to() as f64 * v.count_at_value() as f64).sum::<f64>();
+            let _ = writeln!(s, "{name}_sum {}", sum / 1e6);
+            let _ = writeln!(s, "{name}_count {}", h.len());
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_gauges_and_quantiles() {
+        let m = Metrics::default();
+        m.accepted.fetch_add(7, Ordering::Relaxed);
+        for ms in 1..=100 {
+            m.ingest.record(Duration::from_millis(ms));
+        }
+        let text = m.render(Gauges { queue_depth: 3, ..Gauges::default() });
+        assert!(text.contains("crisiswatch_mentions_accepted_total 7\n"));
+        assert!(text.contains("crisiswatch_queue_depth 3\n"));
+        assert!(text.contains("crisiswatch_ingest_request_seconds_count 100\n"));
+        let p99: f64 = text
+            .lines()
+            .find(|l| l.starts_with("crisiswatch_ingest_request_seconds{quantile=\"0.99\"}"))
+            .and_then(|l| l.rsplit(' ').next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((p99 - 0.099).abs() < 0.001, "{p99}");
+    }
+}

@@ -1,0 +1,140 @@
+//! `crisiswatch serve`: the live service. The same [`Engine`](crate::engine::Engine) as
+//! `replay`, fed over HTTP, with its state kept in a data directory:
+//!
+//! * `config`: the typed configuration file and flags;
+//! * `ingest`: request bodies to validated records;
+//! * `log`: the ingest log (write-ahead: nothing is acknowledged before it is durable);
+//! * `store`: SQLite for incidents, events, actions, dead letters and snapshots;
+//! * `pipeline`: the sequencer and engine threads, and recovery;
+//! * `api`: the HTTP routes;
+//! * `metrics`: Prometheus metrics.
+//!
+//! Shutdown on SIGTERM or SIGINT: stop accepting, finish the requests in flight, drain the
+//! queue through the engine, snapshot, exit 0.
+
+pub mod api;
+pub mod config;
+pub mod ingest;
+pub mod log;
+pub mod metrics;
+pub mod pipeline;
+pub mod store;
+
+use crate::engine::Engine;
+use crate::rules::RuleSet;
+use anyhow::Context;
+use config::{LogFormat, ServeConfig};
+use pipeline::{Shared, WriterMsg};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
+use std::sync::{Arc, Mutex};
+
+/// Sets up logging to stderr (`RUST_LOG` filters, default `info`).
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => b.json().try_init(),
+        LogFormat::Text => b.try_init(),
+    };
+}
+
+/// Runs the service until SIGTERM/SIGINT.
+///
+/// # Errors
+/// Start-up failures (data directory, store, recovery, listen address).
+pub fn run(mut cfg: ServeConfig, rules: RuleSet, tone: Box<dyn crate::tone::ToneModel>) -> anyhow::Result<()> {
+    cfg.max_clock_jump_ms = rules.settings.max_clock_jump_min.saturating_mul(60_000);
+    let log_dir = cfg.data_dir.join("ingest");
+    std::fs::create_dir_all(&log_dir)
+        .with_context(|| format!("cannot create the data directory `{}`", log_dir.display()))?;
+    let db_path = cfg.data_dir.join("crisiswatch.db");
+    let mut engine_db = store::open(&db_path, false).with_context(|| format!("cannot open `{}`", db_path.display()))?;
+    let shared = Arc::new(Shared {
+        queue: Arc::new(tokio::sync::Semaphore::new(cfg.max_queued_mentions as usize)),
+        metrics: metrics::Metrics::default(),
+        engine_now: AtomicI64::new(i64::MIN),
+        engine_mentions: AtomicU64::new(0),
+        log_ok: AtomicBool::new(true),
+        log_dir,
+        db_path: db_path.clone(),
+        cfg,
+    });
+    let mut engine = Engine::new(&rules).context("cannot build the keyword matcher")?;
+    engine.set_tone_model(tone);
+    let t = std::time::Instant::now();
+    let rec = pipeline::recover(&shared, engine, &mut engine_db).context("recovery from the data directory failed")?;
+    tracing::info!(replayed = rec.replayed, ids = rec.dedup.len(), elapsed_ms = t.elapsed().as_millis() as u64,
+        "recovered from the ingest log");
+
+    let (writer_tx, writer_rx) = std::sync::mpsc::channel::<WriterMsg>();
+    let (engine_tx, engine_rx) = std::sync::mpsc::channel();
+    let seq_db = store::open(&db_path, false)?;
+    let seq = {
+        let (shared, engine_tx) = (shared.clone(), engine_tx.clone());
+        std::thread::Builder::new()
+            .name("sequencer".into())
+            .spawn(move || pipeline::run_sequencer(shared, writer_rx, engine_tx, rec.log, rec.dedup, seq_db))?
+    };
+    let eng = {
+        let shared = shared.clone();
+        let end = rec.end;
+        let engine = rec.engine;
+        std::thread::Builder::new()
+            .name("engine".into())
+            .spawn(move || pipeline::run_engine(shared, engine_rx, engine, engine_db, end))?
+    };
+    let app = api::App {
+        shared: shared.clone(),
+        writer: writer_tx.clone(),
+        engine: engine_tx,
+        db: Arc::new(Mutex::new(store::open(&db_path, true)?)),
+        rate: Arc::new(Mutex::new(HashMap::new())),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let served = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(shared.cfg.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", shared.cfg.listen))?;
+        tracing::info!(addr = %listener.local_addr()?, clock = ?shared.cfg.clock,
+            auth = !shared.cfg.tokens.is_empty(), "listening");
+        axum::serve(listener, api::router(app)).with_graceful_shutdown(shutdown_signal()).await?;
+        anyhow::Ok(())
+    });
+    tracing::info!("shutting down: draining the queue and taking a snapshot");
+    let _ = writer_tx.send(WriterMsg::Shutdown);
+    drop(writer_tx);
+    let _ = seq.join();
+    let _ = eng.join();
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    served?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("signal received");
+}

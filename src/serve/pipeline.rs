@@ -1,0 +1,411 @@
+//! The service's two worker threads and its recovery.
+//!
+//! * The **sequencer** owns the ingest log and the de-duplication memory. It takes validated
+//!   batches from the HTTP handlers, drops ids it has seen, appends the rest (plus a clock tick
+//!   each wall-clock minute, and manual resolutions) to the log, fsyncs once per group of
+//!   requests, and only then answers the handlers, which answer `202`. Then it hands the same
+//!   bytes to the engine.
+//! * The **engine thread** owns the [`Engine`]: it applies records in log order, stores the
+//!   alert events, answers status and series queries, and snapshots the engine together with
+//!   the log position it covers, deleting the log segments the snapshot makes unnecessary.
+//!
+//! Memory is bounded by a semaphore of `max_queued_mentions` permits taken by the handler for
+//! every valid item and released when the engine has processed it: when none are left the
+//! handler answers `503` with `Retry-After` instead of queueing.
+//!
+//! Recovery replays the log from the snapshot's position. Because ticks and resolutions are
+//! in the log too, the replay is deterministic: it produces the very events already stored,
+//! which the store recognises and ignores, so an incident is never duplicated by a restart.
+
+use crate::engine::{BrandStatus, Engine, SeriesPoint};
+use crate::mention::parse_line;
+use crate::serve::config::{ClockMode, ServeConfig};
+use crate::serve::ingest::{Decoded, Rejected};
+use crate::serve::log::{self, Dedup, IngestLog, LogPos};
+use crate::serve::metrics::Metrics;
+use crate::serve::store;
+use crate::snapshot;
+use crate::time::{minute_of, Millis};
+use rusqlite::Connection;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+
+/// State shared by the HTTP handlers and the worker threads.
+pub struct Shared {
+    /// The configuration.
+    pub cfg: ServeConfig,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Permits for queued mentions.
+    pub queue: Arc<Semaphore>,
+    /// The engine's clock (event time), for the future-timestamp check in event mode.
+    pub engine_now: AtomicI64,
+    /// Mentions the engine has processed since its state began (snapshots carry it over).
+    pub engine_mentions: AtomicU64,
+    /// False once the ingest log cannot be written: ingest answers 503, `/readyz` fails.
+    pub log_ok: AtomicBool,
+    /// The ingest log directory.
+    pub log_dir: PathBuf,
+    /// The SQLite file.
+    pub db_path: PathBuf,
+}
+
+/// The wall clock in milliseconds.
+pub fn wall_ms() -> Millis {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as Millis)
+}
+
+/// What the sequencer did with one batch.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Receipt {
+    /// New mentions, now durable.
+    pub accepted: usize,
+    /// Mentions whose id was already accepted.
+    pub duplicates: usize,
+}
+
+/// Work for the sequencer.
+pub enum WriterMsg {
+    /// A validated request body.
+    Batch {
+        /// The valid items.
+        decoded: Decoded,
+        /// The rejected items, for the dead letters.
+        rejected: Vec<Rejected>,
+        /// Name of the client's token.
+        token: String,
+        /// Queue permits for the valid items.
+        permit: Option<OwnedSemaphorePermit>,
+        /// Where the receipt goes once the batch is durable.
+        reply: oneshot::Sender<Result<Receipt, String>>,
+    },
+    /// A person resolved incident `id`.
+    Resolve {
+        /// Incident id.
+        id: String,
+        /// Answered once it is in the log.
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// Drain and stop.
+    Shutdown,
+}
+
+/// Work for the engine thread.
+pub enum EngineMsg {
+    /// Durable records, in log order.
+    Records {
+        /// The records.
+        data: Vec<u8>,
+        /// Log position after them.
+        end: LogPos,
+        /// Released once processed.
+        permits: Vec<OwnedSemaphorePermit>,
+        /// When they became durable.
+        durable_at: Instant,
+    },
+    /// `GET /v1/brands`.
+    Status(oneshot::Sender<Vec<BrandStatus>>),
+    /// `GET /v1/brands/{id}/series`.
+    Series(String, i64, oneshot::Sender<Option<Vec<SeriesPoint>>>),
+    /// Snapshot and stop.
+    Shutdown,
+}
+
+/// Applies one log record to the engine.
+fn apply(engine: &mut Engine, rec: &[u8]) {
+    let rec = rec.strip_suffix(b"\n").unwrap_or(rec);
+    if let Some(t) = rec.strip_prefix(b"#t ") {
+        if let Some(ms) = std::str::from_utf8(t).ok().and_then(|s| s.parse::<Millis>().ok()) {
+            engine.advance_to(ms);
+        }
+    } else if let Some(id) = rec.strip_prefix(b"#r ") {
+        engine.resolve_incident(&String::from_utf8_lossy(id));
+    } else {
+        // validated on acceptance (with the limits of that time): no cap here
+        match parse_line(rec, usize::MAX) {
+            Ok(m) => engine.process(&m),
+            Err(e) => tracing::error!(reason = %e, "unreadable record in the ingest log (skipped)"),
+        }
+    }
+}
+
+fn id_hash(rec: &[u8]) -> Option<u64> {
+    if rec.first() == Some(&b'#') {
+        return None;
+    }
+    let rec = rec.strip_suffix(b"\n").unwrap_or(rec);
+    parse_line(rec, usize::MAX).ok().map(|m| crate::alert::fnv1a(m.raw.id.as_bytes()))
+}
+
+/// What recovery found.
+pub struct Recovered {
+    /// The engine, at the end of the log.
+    pub engine: Engine,
+    /// The log, opened on a new segment.
+    pub log: IngestLog,
+    /// The dedup memory.
+    pub dedup: Dedup,
+    /// The end of the log (what the engine has seen).
+    pub end: LogPos,
+    /// Records replayed.
+    pub replayed: u64,
+}
+
+/// Restores the last snapshot and replays the log after it.
+///
+/// # Errors
+/// I/O and SQLite errors.
+pub fn recover(shared: &Shared, mut engine: Engine, store: &mut Connection) -> anyhow::Result<Recovered> {
+    let cfg = &shared.cfg;
+    let segs = log::segments(&shared.log_dir)?;
+    let first = segs.first().copied().unwrap_or(0);
+    let mut from = LogPos { segment: first, offset: 0 };
+    if let Some((bytes, pos)) = store::load_snapshot(store)? {
+        match snapshot::decode(&bytes) {
+            Ok(s) => {
+                let r = engine.restore(s);
+                tracing::info!(brands = r.brands, scopes = r.scopes, open = r.open_incidents, dropped = r.dropped,
+                    segment = pos.segment, offset = pos.offset, "restored the engine snapshot");
+                from = pos;
+            }
+            Err(e) => tracing::warn!("{e}; rebuilding the engine from the ingest log instead"),
+        }
+    }
+    let window_ms = cfg.dedup_window.as_millis() as i64;
+    let mut dedup = log::read_dedup(&shared.log_dir, from.segment, cfg.dedup_ids as usize, window_ms)?;
+    let now = wall_ms();
+    let mut replayed = 0u64;
+    let end = log::read_from(&shared.log_dir, from, |rec, _pos, replay| {
+        if let Some(h) = id_hash(rec) {
+            dedup.insert(h, now);
+        }
+        if replay {
+            apply(&mut engine, rec);
+            replayed += 1;
+            if engine.events.len() >= 1000 {
+                store::record_events(store, &engine.events)?;
+                engine.events.clear();
+            }
+        }
+        Ok(())
+    })?;
+    store::record_events(store, &engine.events)?;
+    engine.events.clear();
+    let next = segs.last().map_or(1, |s| s + 1);
+    let log = IngestLog::create(&shared.log_dir, next, cfg.segment_size, cfg.fsync, &dedup)?;
+    if let Some(t) = engine.now() {
+        shared.engine_now.store(t, Ordering::Relaxed);
+    }
+    shared.engine_mentions.store(engine.stats.mentions, Ordering::Relaxed);
+    Ok(Recovered { engine, log, dedup, end, replayed })
+}
+
+/// The sequencer's loop; returns when told to shut down (after forwarding the shutdown).
+pub fn run_sequencer(
+    shared: Arc<Shared>,
+    rx: Receiver<WriterMsg>,
+    engine_tx: Sender<EngineMsg>,
+    mut log: IngestLog,
+    mut dedup: Dedup,
+    mut store: Connection,
+) {
+    let mut last_tick_min = i64::MIN;
+    let mut segment_started = Instant::now();
+    let mut msgs = Vec::new();
+    loop {
+        msgs.clear();
+        match rx.recv_timeout(Duration::from_millis(250)) {
+            Ok(m) => msgs.push(m),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => msgs.push(WriterMsg::Shutdown),
+        }
+        // group commit: everything already waiting shares one fsync
+        while msgs.len() < 512 {
+            match rx.try_recv() {
+                Ok(m) => msgs.push(m),
+                Err(_) => break,
+            }
+        }
+        let now = wall_ms();
+        let mut out = Vec::new();
+        if shared.cfg.clock == ClockMode::Wall && minute_of(now) > last_tick_min {
+            last_tick_min = minute_of(now);
+            out.extend_from_slice(format!("#t {now}\n").as_bytes());
+        }
+        let mut batch_replies = Vec::new();
+        let mut resolve_replies = Vec::new();
+        let mut permits = Vec::new();
+        let mut shutdown = false;
+        for m in msgs.drain(..) {
+            match m {
+                WriterMsg::Batch { decoded, rejected, token, permit, reply } => {
+                    let mut r = Receipt::default();
+                    let mut start = 0usize;
+                    for &(end, id) in &decoded.index {
+                        let rec = &decoded.records[start..end as usize];
+                        start = end as usize;
+                        if dedup.insert(id, now) {
+                            out.extend_from_slice(rec);
+                            r.accepted += 1;
+                        } else {
+                            r.duplicates += 1;
+                        }
+                    }
+                    let dead: Vec<(usize, String, Vec<u8>)> =
+                        rejected.into_iter().map(|x| (x.line, x.reason, x.raw)).collect();
+                    if let Err(e) = store::record_dead_letters(&mut store, &token, &dead, now) {
+                        // the client is told: its rejected lines are not stored
+                        let _ = reply.send(Err(format!("cannot store dead letters: {e}")));
+                        continue;
+                    }
+                    permits.extend(permit);
+                    batch_replies.push((reply, r));
+                }
+                WriterMsg::Resolve { id, reply } => {
+                    out.extend_from_slice(format!("#r {id}\n").as_bytes());
+                    resolve_replies.push(reply);
+                }
+                WriterMsg::Shutdown => shutdown = true,
+            }
+        }
+        if !out.is_empty() {
+            let t = Instant::now();
+            let res = log.append(&out).and_then(|pos| log.sync().map(|()| pos));
+            shared.metrics.durable.record(t.elapsed());
+            match res {
+                Ok(end) => {
+                    for (reply, r) in batch_replies {
+                        shared.metrics.accepted.fetch_add(r.accepted as u64, Ordering::Relaxed);
+                        shared.metrics.duplicates.fetch_add(r.duplicates as u64, Ordering::Relaxed);
+                        let _ = reply.send(Ok(r));
+                    }
+                    for reply in resolve_replies {
+                        let _ = reply.send(Ok(()));
+                    }
+                    let msg = EngineMsg::Records { data: out, end, permits, durable_at: Instant::now() };
+                    if engine_tx.send(msg).is_err() {
+                        tracing::error!("engine thread is gone; stopping the sequencer");
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot write the ingest log; refusing ingest from now on");
+                    shared.log_ok.store(false, Ordering::Relaxed);
+                    for (reply, _) in batch_replies {
+                        let _ = reply.send(Err(format!("ingest log write failed: {e}")));
+                    }
+                    for reply in resolve_replies {
+                        let _ = reply.send(Err(format!("ingest log write failed: {e}")));
+                    }
+                }
+            }
+        } else {
+            for (reply, r) in batch_replies {
+                shared.metrics.duplicates.fetch_add(r.duplicates as u64, Ordering::Relaxed);
+                let _ = reply.send(Ok(r));
+            }
+        }
+        // a new segment when full, or hourly, so that snapshots can release old ones
+        let hourly = segment_started.elapsed() >= Duration::from_secs(3600);
+        match log.maybe_rotate(hourly, &dedup) {
+            Ok(true) => segment_started = Instant::now(),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start a new ingest log segment; refusing ingest from now on");
+                shared.log_ok.store(false, Ordering::Relaxed);
+            }
+        }
+        if shutdown {
+            let _ = engine_tx.send(EngineMsg::Shutdown);
+            return;
+        }
+    }
+}
+
+fn take_snapshot(shared: &Shared, engine: &Engine, store: &Connection, pos: LogPos) {
+    let t = Instant::now();
+    let bytes = match snapshot::encode(&engine.snapshot()) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot encode the engine snapshot");
+            return;
+        }
+    };
+    if let Err(e) = store::save_snapshot(store, &bytes, pos, wall_ms()) {
+        tracing::error!(error = %e, "cannot store the engine snapshot (the ingest log is kept)");
+        return;
+    }
+    match log::remove_before(&shared.log_dir, pos) {
+        Ok(n) if n > 0 => tracing::debug!(segments = n, "released ingest log segments"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot delete old ingest log segments"),
+    }
+    shared.metrics.snapshot.record(t.elapsed());
+    shared.metrics.snapshots.fetch_add(1, Ordering::Relaxed);
+    tracing::debug!(bytes = bytes.len(), segment = pos.segment, offset = pos.offset, "snapshot taken");
+}
+
+/// The engine thread's loop; returns after the final snapshot.
+pub fn run_engine(shared: Arc<Shared>, rx: Receiver<EngineMsg>, mut engine: Engine, mut store: Connection, mut pos: LogPos) {
+    let mut last_snapshot = Instant::now();
+    let mut dirty = false;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(500)) {
+            Ok(EngineMsg::Records { data, end, permits, durable_at }) => {
+                shared.metrics.queue_wait.record(durable_at.elapsed());
+                let t = Instant::now();
+                let mut n = 0u64;
+                for rec in data.split_inclusive(|&b| b == b'\n') {
+                    apply(&mut engine, rec);
+                    n += u64::from(rec.first() != Some(&b'#'));
+                }
+                if !engine.events.is_empty() {
+                    match store::record_events(&mut store, &engine.events) {
+                        Ok(k) => {
+                            shared.metrics.events.fetch_add(k as u64, Ordering::Relaxed);
+                            for e in &engine.events {
+                                tracing::info!(incident = %e.id, status = e.status.as_str(),
+                                    severity = e.severity.as_str(), brand = %e.brand, rule = %e.rule, "alert");
+                            }
+                        }
+                        // they are rebuilt from the log on the next start
+                        Err(e) => tracing::error!(error = %e, "cannot store alert events"),
+                    }
+                    engine.events.clear();
+                }
+                pos = end;
+                dirty = true;
+                if let Some(t) = engine.now() {
+                    shared.engine_now.store(t, Ordering::Relaxed);
+                }
+                shared.metrics.engine.record(t.elapsed());
+                shared.metrics.processed.fetch_add(n, Ordering::Relaxed);
+                shared.engine_mentions.store(engine.stats.mentions, Ordering::Relaxed);
+                if !shared.cfg.engine_batch_delay.is_zero() {
+                    std::thread::sleep(shared.cfg.engine_batch_delay); // a slow engine, for tests
+                }
+                drop(permits);
+            }
+            Ok(EngineMsg::Status(reply)) => {
+                let _ = reply.send(engine.brand_status(false));
+            }
+            Ok(EngineMsg::Series(id, minutes, reply)) => {
+                let _ = reply.send(engine.series(&id, minutes));
+            }
+            Ok(EngineMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
+                take_snapshot(&shared, &engine, &store, pos);
+                return;
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        if dirty && last_snapshot.elapsed() >= shared.cfg.snapshot_interval {
+            take_snapshot(&shared, &engine, &store, pos);
+            last_snapshot = Instant::now();
+            dirty = false;
+        }
+    }
+}
