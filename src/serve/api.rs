@@ -2,6 +2,9 @@
 //! Handlers validate and authenticate; the durable work happens in the sequencer and the
 //! engine thread (see `pipeline`), reached over channels.
 
+// Helpers return the HTTP answer itself as their error: built once per request, not worth boxing.
+#![allow(clippy::result_large_err)]
+
 use crate::serve::config::ClockMode;
 use crate::serve::ingest::{self, BodyError, Framing, Limits};
 use crate::serve::metrics::Gauges;
@@ -239,7 +242,11 @@ struct AlertQuery {
     cursor: Option<i64>,
 }
 
-async fn list_alerts(State(app): State<App>, headers: HeaderMap, q: Result<Query<AlertQuery>, axum::extract::rejection::QueryRejection>) -> Response {
+async fn list_alerts(
+    State(app): State<App>,
+    headers: HeaderMap,
+    q: Result<Query<AlertQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
     if let Err(r) = authenticate(&app, &headers) {
         return r;
     }
@@ -299,7 +306,9 @@ async fn act(app: App, headers: HeaderMap, id: String, body: Bytes, action: &'st
     } else {
         match serde_json::from_slice(&body) {
             Ok(b) => b,
-            Err(e) => return error(StatusCode::BAD_REQUEST, format!("body: {e} (expected {{\"who\": …, \"note\": …}})")),
+            Err(e) => {
+                return error(StatusCode::BAD_REQUEST, format!("body: {e} (expected {{\"who\": …, \"note\": …}})"))
+            }
         }
     };
     let who = body.who.filter(|w| !w.trim().is_empty()).unwrap_or(token);
@@ -308,7 +317,9 @@ async fn act(app: App, headers: HeaderMap, id: String, body: Bytes, action: &'st
     match res {
         Err(r) => return r,
         Ok(Err(store::ActionError::NotFound)) => return error(StatusCode::NOT_FOUND, "no such incident"),
-        Ok(Err(store::ActionError::Resolved)) => return error(StatusCode::CONFLICT, "the incident is already resolved"),
+        Ok(Err(store::ActionError::Resolved)) => {
+            return error(StatusCode::CONFLICT, "the incident is already resolved")
+        }
         Ok(Ok(())) => {}
     }
     if action == "resolve" {

@@ -282,10 +282,8 @@ pub fn load(path: Option<&Path>, o: &Overrides) -> Result<ServeConfig, Diagnosti
                 Ok(v) if !v.trim().is_empty() => {
                     tokens.push(ApiToken { name: t.name.clone(), secret: v.trim().as_bytes().to_vec() })
                 }
-                _ => errs.push(at(
-                    "env",
-                    format!("token `{}`: environment variable `{var}` is not set or empty", t.name),
-                )),
+                _ => errs
+                    .push(at("env", format!("token `{}`: environment variable `{var}` is not set or empty", t.name))),
             },
             (None, Some(p)) => match std::fs::read_to_string(p) {
                 Ok(v) if !v.trim().is_empty() => tokens.push(ApiToken {
@@ -293,9 +291,7 @@ pub fn load(path: Option<&Path>, o: &Overrides) -> Result<ServeConfig, Diagnosti
                     secret: v.lines().next().unwrap_or("").trim().as_bytes().to_vec(),
                 }),
                 Ok(_) => errs.push(at("file", format!("token `{}`: file `{}` is empty", t.name, p.display()))),
-                Err(e) => {
-                    errs.push(at("file", format!("token `{}`: cannot read `{}`: {e}", t.name, p.display())))
-                }
+                Err(e) => errs.push(at("file", format!("token `{}`: cannot read `{}`: {e}", t.name, p.display()))),
             },
             _ => errs.push(at(
                 "name",

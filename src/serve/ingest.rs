@@ -24,8 +24,13 @@ impl Framing {
         let ct = ct.unwrap_or("application/x-ndjson");
         let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         match essence.as_str() {
-            "application/x-ndjson" | "application/ndjson" | "application/jsonl" | "application/x-jsonlines"
-            | "application/json-lines" | "text/plain" | "" => Some(Framing::Ndjson),
+            "application/x-ndjson"
+            | "application/ndjson"
+            | "application/jsonl"
+            | "application/x-jsonlines"
+            | "application/json-lines"
+            | "text/plain"
+            | "" => Some(Framing::Ndjson),
             "application/json" => Some(Framing::JsonArray),
             _ => None,
         }
@@ -225,7 +230,8 @@ mod tests {
     #[test]
     fn future_timestamps_and_gzip_caps() {
         let lim = Limits { max_line: 4096, latest_ts: crate::time::parse_timestamp("2026-01-01T00:00:00Z").unwrap() };
-        let d = validate(b"{\"id\":\"a\",\"ts\":\"2026-02-01T00:00:00Z\",\"text\":\"x\"}", Framing::Ndjson, lim).unwrap();
+        let d =
+            validate(b"{\"id\":\"a\",\"ts\":\"2026-02-01T00:00:00Z\",\"text\":\"x\"}", Framing::Ndjson, lim).unwrap();
         assert!(d.rejected[0].reason.contains("future"), "{}", d.rejected[0].reason);
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         std::io::Write::write_all(&mut gz, &vec![b' '; 10_000]).unwrap();

@@ -281,7 +281,12 @@ mod tests {
         log.sync().unwrap();
         assert_eq!(p2, LogPos { segment: 2, offset: 8 });
         // a torn append after the last acknowledged record
-        std::fs::OpenOptions::new().append(true).open(segment_path(dir.path(), 2)).unwrap().write_all(b"{\"c\"").unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(segment_path(dir.path(), 2))
+            .unwrap()
+            .write_all(b"{\"c\"")
+            .unwrap();
         let mut seen = Vec::new();
         let end = read_from(dir.path(), LogPos { segment: 1, offset: 8 }, |r, pos, replay| {
             seen.push((String::from_utf8(r.to_vec()).unwrap(), pos, replay));

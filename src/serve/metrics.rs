@@ -130,7 +130,11 @@ impl Metrics {
             let _ = writeln!(s, "crisiswatch_{name} {}", v.load(Ordering::Relaxed));
         }
         let gauges: [(&str, &str, f64); 6] = [
-            ("engine_mentions", "mentions processed over the engine state's life, across restarts", g.engine_mentions as f64),
+            (
+                "engine_mentions",
+                "mentions processed over the engine state's life, across restarts",
+                g.engine_mentions as f64,
+            ),
             ("queue_depth", "mentions accepted and not yet processed", g.queue_depth as f64),
             ("queue_capacity", "queue bound in mentions", g.queue_capacity as f64),
             ("open_incidents", "incidents not resolved", g.open_incidents as f64),

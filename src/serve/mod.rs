@@ -69,8 +69,12 @@ pub fn run(mut cfg: ServeConfig, rules: RuleSet, tone: Box<dyn crate::tone::Tone
     engine.set_tone_model(tone);
     let t = std::time::Instant::now();
     let rec = pipeline::recover(&shared, engine, &mut engine_db).context("recovery from the data directory failed")?;
-    tracing::info!(replayed = rec.replayed, ids = rec.dedup.len(), elapsed_ms = t.elapsed().as_millis() as u64,
-        "recovered from the ingest log");
+    tracing::info!(
+        replayed = rec.replayed,
+        ids = rec.dedup.len(),
+        elapsed_ms = t.elapsed().as_millis() as u64,
+        "recovered from the ingest log"
+    );
 
     let (writer_tx, writer_rx) = std::sync::mpsc::channel::<WriterMsg>();
     let (engine_tx, engine_rx) = std::sync::mpsc::channel();

@@ -168,8 +168,15 @@ pub fn recover(shared: &Shared, mut engine: Engine, store: &mut Connection) -> a
         match snapshot::decode(&bytes) {
             Ok(s) => {
                 let r = engine.restore(s);
-                tracing::info!(brands = r.brands, scopes = r.scopes, open = r.open_incidents, dropped = r.dropped,
-                    segment = pos.segment, offset = pos.offset, "restored the engine snapshot");
+                tracing::info!(
+                    brands = r.brands,
+                    scopes = r.scopes,
+                    open = r.open_incidents,
+                    dropped = r.dropped,
+                    segment = pos.segment,
+                    offset = pos.offset,
+                    "restored the engine snapshot"
+                );
                 from = pos;
             }
             Err(e) => tracing::warn!("{e}; rebuilding the engine from the ingest log instead"),
@@ -350,7 +357,13 @@ fn take_snapshot(shared: &Shared, engine: &Engine, store: &Connection, pos: LogP
 }
 
 /// The engine thread's loop; returns after the final snapshot.
-pub fn run_engine(shared: Arc<Shared>, rx: Receiver<EngineMsg>, mut engine: Engine, mut store: Connection, mut pos: LogPos) {
+pub fn run_engine(
+    shared: Arc<Shared>,
+    rx: Receiver<EngineMsg>,
+    mut engine: Engine,
+    mut store: Connection,
+    mut pos: LogPos,
+) {
     let mut last_snapshot = Instant::now();
     let mut dirty = false;
     loop {

@@ -169,7 +169,12 @@ pub fn record_action(
 ///
 /// # Errors
 /// SQLite errors.
-pub fn record_dead_letters(c: &mut Connection, token: &str, items: &[(usize, String, Vec<u8>)], now: Millis) -> Result<()> {
+pub fn record_dead_letters(
+    c: &mut Connection,
+    token: &str,
+    items: &[(usize, String, Vec<u8>)],
+    now: Millis,
+) -> Result<()> {
     if items.is_empty() {
         return Ok(());
     }
