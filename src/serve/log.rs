@@ -273,10 +273,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut dd = Dedup::new(10, 1000);
         dd.insert(42, 0);
-        let mut log = IngestLog::create(dir.path(), 1, 20, true, &dd).unwrap();
+        let mut log = IngestLog::create(dir.path(), 1, 10, true, &dd).unwrap();
         let p1 = log.append(b"{\"a\":1}\n#t 5\n").unwrap();
         log.sync().unwrap();
-        assert!(log.maybe_rotate(false, &dd).unwrap(), "over 20 bytes");
+        assert!(log.maybe_rotate(false, &dd).unwrap(), "over 10 bytes");
         let p2 = log.append(b"{\"b\":2}\n").unwrap();
         log.sync().unwrap();
         assert_eq!(p2, LogPos { segment: 2, offset: 8 });

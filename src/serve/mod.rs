@@ -1,4 +1,4 @@
-//! `crisiswatch serve`: the live service. The same [`Engine`](crate::engine::Engine) as
+//! `crisiswatch serve`: the live service. The same [`crate::engine::Engine`] as
 //! `replay`, fed over HTTP, with its state kept in a data directory:
 //!
 //! * `config`: the typed configuration file and flags;
