@@ -187,6 +187,12 @@ fn main() {
             *max as f64 / 1024.0
         );
     }
+    let per_minute: Vec<String> = samples
+        .iter()
+        .filter(|(t, _)| t % 60 == 0 || *t + 5 >= secs)
+        .map(|(t, k)| format!("{t}s {}", k / 1024))
+        .collect();
+    eprintln!("  RSS over time    {} (MiB)", per_minute.join(" · "));
     let metrics = client.get(format!("{base}/metrics")).send().unwrap().text().unwrap();
     for l in
         metrics.lines().filter(|l| l.contains("quantile=\"0.99\"") || l.starts_with("crisiswatch_engine_mentions "))

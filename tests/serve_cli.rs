@@ -439,3 +439,30 @@ fn unsafe_or_invalid_configuration_is_refused() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains(&format!("{}:3:1", cfg.display())), "{}", stderr(&o));
 }
+
+#[test]
+fn per_token_rate_limit_and_json_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "clock = \"event\"\nlog_format = \"json\"\n[[tokens]]\nname = \"tool\"\nenv = \"CW_RATE_TOKEN\"\n\
+                  [limits]\nrate_per_token = 5\nburst_per_token = 10\n";
+    let s = Server::start(dir.path(), config, &[("CW_RATE_TOKEN", "rate-secret")]);
+    let c = client();
+    let post = |from: usize, n: usize| {
+        let b: String = (from..from + n).map(|i| format!("{}\n", mention_line(&format!("r{i}"), 0))).collect();
+        c.post(s.url("/v1/mentions")).bearer_auth("rate-secret").body(b).send().unwrap()
+    };
+    assert_eq!(post(0, 10).status(), 202, "the burst");
+    let r = post(10, 5);
+    assert_eq!(r.status(), 429);
+    let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&wait), "5 mentions at 5/s: about a second, got {wait}");
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(post(10, 5).status(), 202, "refilled");
+    assert_eq!(s.metric("crisiswatch_requests_rate_limited_total"), 1.0);
+    let log_path = s.log.clone();
+    s.terminate();
+    let logs = std::fs::read_to_string(log_path).unwrap();
+    let lines: Vec<Value> = logs.lines().map(|l| serde_json::from_str(l).expect("every log line is JSON")).collect();
+    assert!(lines.iter().any(|l| l["fields"]["message"] == "listening"), "{logs}");
+    assert!(!logs.contains("rate-secret"));
+}

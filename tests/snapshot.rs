@@ -86,3 +86,45 @@ fn rules_that_are_gone_drop_their_state_and_say_so() {
     assert_eq!(report.dropped, 2);
     assert_eq!(report.brands, 1);
 }
+
+/// The live service's wall-clock tick: with no mentions at all, open incidents still resolve
+/// and silences are still noticed; a person's resolution closes an incident at once.
+#[test]
+fn the_clock_moves_without_mentions_and_people_can_resolve() {
+    let mut stream = Vec::new();
+    simulate(&SimOptions { seed: 7, days: 10, brands: 6, ..SimOptions::default() }, &mut stream).unwrap();
+    let rules = rules();
+    let mut e = Engine::new(&rules).unwrap();
+    let mut lines = stream.split(|&b| b == b'\n').filter(|l| !l.is_empty());
+    // feed until two incidents (other than silences) are open
+    let mut open = Vec::new();
+    for l in lines.by_ref() {
+        e.process(&parse_line(l, 1 << 20).unwrap());
+        open = e.events.iter().filter(|ev| ev.metric != "flatline").map(|ev| ev.id.clone()).collect::<Vec<_>>();
+        open.retain(|id| !e.events.iter().any(|ev| &ev.id == id && ev.status == crisiswatch::alert::Status::Resolved));
+        if open.len() >= 2 {
+            break;
+        }
+    }
+    assert!(open.len() >= 2, "the stream has incidents");
+    let (by_hand, by_clock) = (open[0].clone(), open[1].clone());
+    e.events.clear();
+
+    assert!(e.resolve_incident(&by_hand));
+    assert!(!e.resolve_incident(&by_hand), "only once");
+    assert!(!e.resolve_incident("no-such-incident"));
+    let ev = e.events.pop().expect("a resolved event");
+    assert_eq!((ev.id.as_str(), ev.status), (by_hand.as_str(), crisiswatch::alert::Status::Resolved));
+
+    let now = e.now().unwrap();
+    for minute in 1..=12 * 60 {
+        e.advance_to(now + minute * 60_000);
+    }
+    let resolved = e.events.iter().any(|ev| ev.id == by_clock && ev.status == crisiswatch::alert::Status::Resolved);
+    assert!(resolved, "the open incident resolved while nothing was said");
+    assert!(
+        e.events.iter().any(|ev| ev.metric == "flatline" && ev.status == crisiswatch::alert::Status::Firing),
+        "twelve hours of total silence is a feed outage: {:?}",
+        e.events.iter().map(|ev| (&ev.brand, &ev.metric, ev.status)).collect::<Vec<_>>()
+    );
+}

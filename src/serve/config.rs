@@ -384,6 +384,14 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_is_valid_and_states_the_defaults() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("crisiswatch.example.toml");
+        let c = load(Some(&p), &Overrides::default()).unwrap();
+        let d = load(None, &Overrides::default()).unwrap();
+        assert_eq!(format!("{c:?}"), format!("{d:?}"), "run from the project root, where ./rules exists");
+    }
+
+    #[test]
     fn inline_tokens_are_not_accepted() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.toml");

@@ -85,13 +85,21 @@ pub fn run(mut cfg: ServeConfig, rules: RuleSet, tone: Box<dyn crate::tone::Tone
             .name("sequencer".into())
             .spawn(move || pipeline::run_sequencer(shared, writer_rx, engine_tx, rec.log, rec.dedup, seq_db))?
     };
+    let (snap_tx, snap_rx) = std::sync::mpsc::channel();
+    let snap_db = store::open(&db_path, false)?;
+    let snap = {
+        let shared = shared.clone();
+        std::thread::Builder::new()
+            .name("snapshots".into())
+            .spawn(move || pipeline::run_snapshot_writer(shared, snap_rx, snap_db))?
+    };
     let eng = {
         let shared = shared.clone();
         let end = rec.end;
         let engine = rec.engine;
         std::thread::Builder::new()
             .name("engine".into())
-            .spawn(move || pipeline::run_engine(shared, engine_rx, engine, engine_db, end))?
+            .spawn(move || pipeline::run_engine(shared, engine_rx, engine, engine_db, end, snap_tx))?
     };
     let app = api::App {
         shared: shared.clone(),
@@ -115,6 +123,7 @@ pub fn run(mut cfg: ServeConfig, rules: RuleSet, tone: Box<dyn crate::tone::Tone
     drop(writer_tx);
     let _ = seq.join();
     let _ = eng.join();
+    let _ = snap.join();
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     served?;
     tracing::info!("stopped");

@@ -333,36 +333,59 @@ pub fn run_sequencer(
     }
 }
 
-fn take_snapshot(shared: &Shared, engine: &Engine, store: &Connection, pos: LogPos) {
-    let t = Instant::now();
-    let bytes = match snapshot::encode(&engine.snapshot()) {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot encode the engine snapshot");
-            return;
-        }
-    };
-    if let Err(e) = store::save_snapshot(store, &bytes, pos, wall_ms()) {
-        tracing::error!(error = %e, "cannot store the engine snapshot (the ingest log is kept)");
-        return;
-    }
-    match log::remove_before(&shared.log_dir, pos) {
-        Ok(n) if n > 0 => tracing::debug!(segments = n, "released ingest log segments"),
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "cannot delete old ingest log segments"),
-    }
-    shared.metrics.snapshot.record(t.elapsed());
-    shared.metrics.snapshots.fetch_add(1, Ordering::Relaxed);
-    tracing::debug!(bytes = bytes.len(), segment = pos.segment, offset = pos.offset, "snapshot taken");
+/// A snapshot on its way to the store.
+pub struct SnapshotJob {
+    /// Encoded engine state.
+    pub bytes: Vec<u8>,
+    /// The log position it covers.
+    pub pos: LogPos,
+    /// When the engine started taking it.
+    pub started: Instant,
 }
 
-/// The engine thread's loop; returns after the final snapshot.
+/// Encodes the engine's state (on the engine thread: it must not change meanwhile).
+fn encode_snapshot(engine: &Engine, pos: LogPos) -> Option<SnapshotJob> {
+    let started = Instant::now();
+    match snapshot::encode(&engine.snapshot()) {
+        Ok(bytes) => Some(SnapshotJob { bytes, pos, started }),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot encode the engine snapshot");
+            None
+        }
+    }
+}
+
+/// The snapshot writer's loop: stores snapshots and releases the log segments they cover,
+/// off the engine thread (an SQLite checkpoint or deleting a 256 MiB segment can take a few
+/// hundred milliseconds under load). Returns when the engine thread hangs up.
+pub fn run_snapshot_writer(shared: Arc<Shared>, rx: Receiver<SnapshotJob>, store: Connection) {
+    while let Ok(mut job) = rx.recv() {
+        while let Ok(newer) = rx.try_recv() {
+            job = newer; // only the newest matters
+        }
+        if let Err(e) = store::save_snapshot(&store, &job.bytes, job.pos, wall_ms()) {
+            tracing::error!(error = %e, "cannot store the engine snapshot (the ingest log is kept)");
+            continue;
+        }
+        match log::remove_before(&shared.log_dir, job.pos) {
+            Ok(n) if n > 0 => tracing::debug!(segments = n, "released ingest log segments"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot delete old ingest log segments"),
+        }
+        shared.metrics.snapshot.record(job.started.elapsed());
+        shared.metrics.snapshots.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(bytes = job.bytes.len(), segment = job.pos.segment, offset = job.pos.offset, "snapshot stored");
+    }
+}
+
+/// The engine thread's loop; returns after handing over the final snapshot.
 pub fn run_engine(
     shared: Arc<Shared>,
     rx: Receiver<EngineMsg>,
     mut engine: Engine,
     mut store: Connection,
     mut pos: LogPos,
+    snapshots: Sender<SnapshotJob>,
 ) {
     let mut last_snapshot = Instant::now();
     let mut dirty = false;
@@ -410,13 +433,17 @@ pub fn run_engine(
                 let _ = reply.send(engine.series(&id, minutes));
             }
             Ok(EngineMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
-                take_snapshot(&shared, &engine, &store, pos);
-                return;
+                if let Some(job) = encode_snapshot(&engine, pos) {
+                    let _ = snapshots.send(job);
+                }
+                return; // the writer stores it, then sees the hang-up
             }
             Err(RecvTimeoutError::Timeout) => {}
         }
         if dirty && last_snapshot.elapsed() >= shared.cfg.snapshot_interval {
-            take_snapshot(&shared, &engine, &store, pos);
+            if let Some(job) = encode_snapshot(&engine, pos) {
+                let _ = snapshots.send(job);
+            }
             last_snapshot = Instant::now();
             dirty = false;
         }
