@@ -13,7 +13,7 @@
 //! * `stats`: tail probabilities of the count models.
 //! * `detect`: the detectors and severity grading (pure).
 //! * `explain`: top posts (re-shares collapsed) and over-represented terms.
-//! * `alert`: the alert event (DESIGN §3).
+//! * `alert`: the alert event (DESIGN §3); `playbook` guesses its category and drafts replies.
 //! * `incident`: the alert state machine (firing → escalated → resolved → cooldown).
 //! * `engine`: ties the above together: brand table, scopes, the per-mention path;
 //!   `snapshot` is its saved form for the live service.
@@ -34,6 +34,7 @@ pub mod lang;
 pub mod mention;
 pub mod nab;
 pub mod normalize;
+pub mod playbook;
 pub mod replay;
 pub mod rules;
 pub mod serve;
