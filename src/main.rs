@@ -153,11 +153,18 @@ enum Command {
         #[arg(long)]
         tone_models: Option<PathBuf>,
     },
-    /// Validate rules; errors name file, line and column.
+    /// Validate rules, playbooks and (optionally) a service config; errors name file, line
+    /// and column.
     Check {
         /// Rules directory.
         #[arg(long, default_value = "rules")]
         rules: PathBuf,
+        /// Playbooks directory.
+        #[arg(long, default_value = "alerts/playbooks")]
+        playbooks: PathBuf,
+        /// Service configuration file to validate too.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -318,11 +325,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("| {} | {:.3} | {} |", r.lang.code(), r.ece, cells.join(", "));
             }
         }
-        Command::Check { rules } => {
-            let set = match load_rules(Some(&rules)) {
-                Ok(r) => r,
-                Err(code) => return Ok(code),
+        Command::Check { rules, playbooks, config } => {
+            let set = load_rules(Some(&rules));
+            let books = crisiswatch::playbook::Playbooks::load_dir(&playbooks);
+            let cfg = config.as_deref().map(|p| crisiswatch::serve::config::load(Some(p), &Default::default()));
+            // report every file's problems before giving up
+            if let Err(d) = &books {
+                eprintln!("{d}");
+            }
+            if let Some(Err(d)) = &cfg {
+                eprintln!("{d}");
+            }
+            let (Ok(set), Ok(books), None | Some(Ok(_))) = (set, books, &cfg) else {
+                return Ok(ExitCode::from(2));
             };
+            println!("{}: ok ({} playbooks)", playbooks.display(), books.books.len());
+            if let Some(p) = &config {
+                println!("{}: ok", p.display());
+            }
             let n_rules: usize = set.brands.iter().map(|b| b.rules.len()).sum();
             println!(
                 "{}: ok ({} brands, {} brand rules, {} default rules, per-test significance {:.2e} for {} false alarms per brand per week)",

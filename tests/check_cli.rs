@@ -54,3 +54,45 @@ fn the_readme_rule_example_is_valid() {
     let o = run(&["check", "--rules", dir.path().to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+#[test]
+fn playbooks_and_service_config_are_checked_too() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let example = format!("{root}/crisiswatch.example.toml");
+    let o = run(&[
+        "check",
+        "--rules",
+        &format!("{root}/rules"),
+        "--playbooks",
+        &format!("{root}/alerts/playbooks"),
+        "--config",
+        &example,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("(8 playbooks)"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let books = dir.path().join("playbooks");
+    std::fs::create_dir(&books).unwrap();
+    std::fs::write(
+        books.join("outage.toml"),
+        "category = \"outage\"\ntitle = \"t\"\nguidance = \"g\"\nkeywords = {}\nresponse = []\nextra = 1\n",
+    )
+    .unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "listen = \"nowhere\"\n").unwrap();
+    let o = run(&[
+        "check",
+        "--rules",
+        &format!("{root}/rules"),
+        "--playbooks",
+        books.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains(&format!("{}:6:1", books.join("outage.toml").display())), "{err}");
+    assert!(err.contains("unknown field `extra`"), "{err}");
+    assert!(err.contains(&format!("{}:1:1", cfg.display())) && err.contains("nowhere"), "{err}");
+}
