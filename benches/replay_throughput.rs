@@ -118,6 +118,7 @@ fn bench_replay(dir: &std::path::Path, input: &std::path::Path, scale: f64) {
         progress: false,
         max_reported: 0,
         tone_stats: false,
+        playbooks: None,
     };
     let summary = crisiswatch::replay::replay(&rules, &opts).expect("replay");
     println!(

@@ -15,6 +15,7 @@ use crate::detect::{self, Expectation, Signal};
 use crate::explain::PostLog;
 use crate::incident::{Incident, Step};
 use crate::mention::Mention;
+use crate::playbook::{Facts, Playbooks};
 use crate::rules::{BrandDef, DetectorKind, EngineSettings, Rule, RuleSet, Scope};
 use crate::snapshot::{BrandSnapshot, EngineSnapshot, RestoreReport, ScopeSnapshot, SNAPSHOT_VERSION};
 use crate::time::{format_rfc3339, minute_of, Millis, MINUTE_MS};
@@ -220,6 +221,8 @@ pub struct Engine {
     silence_queue: BinaryHeap<Reverse<(i64, u32, u32)>>,
     /// Judges the tone of mentions without a provider sentiment.
     tone_model: Box<dyn ToneModel>,
+    /// Response playbooks: category and first-reply drafts of alerts.
+    playbooks: Option<Arc<Playbooks>>,
     /// Tone mix per (brand, language), when asked for (`replay --tone-stats`).
     tone_mix: Option<HashMap<(u32, &'static str), ToneMix>>,
     /// Events produced since the caller last drained them, in event-time order.
@@ -252,6 +255,7 @@ impl Engine {
             last_flatline_scan: i64::MIN,
             silence_queue: BinaryHeap::new(),
             tone_model: Box::new(NoToneModel),
+            playbooks: None,
             tone_mix: None,
             events: Vec::new(),
             stats: EngineStats::default(),
@@ -309,6 +313,11 @@ impl Engine {
             .collect();
         rows.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
         rows
+    }
+
+    /// Uses `playbooks` to name the category of alerts and suggest first responses.
+    pub fn set_playbooks(&mut self, playbooks: Arc<Playbooks>) {
+        self.playbooks = Some(playbooks);
     }
 
     /// Uses `model` for mentions without a provider sentiment.
@@ -487,10 +496,21 @@ impl Engine {
         brand.scopes[rs.scope].open_incidents += 1;
         self.open.push((b, ri));
         self.stats.by_severity[severity as usize] += 1;
-        self.emit(b, ri, &id, Status::Firing, severity, sig);
+        self.emit(b, ri, &id, Status::Firing, severity, sig, None);
     }
 
-    fn emit(&mut self, b: u32, ri: usize, id: &str, status: Status, severity: Severity, sig: Signal) {
+    /// Appends an alert event. `closed_category`: for `resolved`, the category the incident had.
+    #[allow(clippy::too_many_arguments)]
+    fn emit(
+        &mut self,
+        b: u32,
+        ri: usize,
+        id: &str,
+        status: Status,
+        severity: Severity,
+        sig: Signal,
+        closed_category: Option<String>,
+    ) {
         let brand = &self.brands[b as usize];
         let rs = &brand.rules[ri];
         let scope = &brand.scopes[rs.scope];
@@ -536,10 +556,34 @@ impl Engine {
             .into(),
             top_posts,
             top_terms,
-            category: "other".into(),
+            category: closed_category.unwrap_or_else(|| "other".into()),
             suggested_responses: Vec::new(),
             curve: scope.windows.minute_counts(),
         };
+        let may_be_positive =
+            rs.rule.kind == DetectorKind::Volume && (s.toned == 0 || s.negative_share() <= scope.ex.negative_share);
+        let mut ev = ev;
+        if let (Some(books), Status::Firing | Status::Escalated) = (&self.playbooks, status) {
+            let (category, _) = books.guess(&ev.top_posts, &ev.top_terms, may_be_positive);
+            let mut langs: Vec<&str> = Vec::new();
+            for p in &ev.top_posts {
+                if let Some(l) = crate::lang::detect(&p.text) {
+                    if !langs.contains(&l.code()) {
+                        langs.push(l.code());
+                    }
+                }
+            }
+            let facts = Facts {
+                brand: brand.name.clone(),
+                since: format!("{} UTC", &format_rfc3339(start * MINUTE_MS)[11..16]),
+                mentions: s.count,
+            };
+            ev.suggested_responses = books.drafts(category, &langs, &facts);
+            ev.category = category.to_string();
+            if let Incident::Open(o) = &mut self.brands[b as usize].rules[ri].incident {
+                o.category = category.to_string();
+            }
+        }
         self.events.push(ev);
     }
 
@@ -589,7 +633,7 @@ impl Engine {
                 let (sig, _) = fresh.expect("escalation comes with a fresh signal");
                 let id = self.brands[b as usize].rules[ri].incident.as_open().map(|o| o.id.clone()).unwrap_or_default();
                 self.stats.by_severity[severity as usize] += 1;
-                self.emit(b, ri, &id, Status::Escalated, severity, sig);
+                self.emit(b, ri, &id, Status::Escalated, severity, sig, None);
                 false
             }
             Step::Resolved(closed) => {
@@ -619,7 +663,7 @@ impl Engine {
                 let p = crate::stats::nb_upper_tail(observed, expected, scope.ex.phi);
                 let now_sig = Signal { window: w, observed, expected, p_value: p };
                 self.stats.resolved += 1;
-                self.emit(b, ri, &closed.id, Status::Resolved, closed.severity, now_sig);
+                self.emit(b, ri, &closed.id, Status::Resolved, closed.severity, now_sig, Some(closed.category.clone()));
                 let brand = &mut self.brands[b as usize];
                 let si = brand.rules[ri].scope;
                 brand.scopes[si].open_incidents = brand.scopes[si].open_incidents.saturating_sub(1);

@@ -36,6 +36,9 @@ pub struct OpenIncident {
     pub last_anomalous: i64,
     /// The strongest evidence seen.
     pub strongest: Signal,
+    /// Crisis category guessed from its posts (`other` until the playbooks say more).
+    #[serde(default)]
+    pub category: String,
 }
 
 /// What a once-a-minute re-test of an open incident changed.
@@ -63,7 +66,13 @@ impl Incident {
 
     /// Opens an incident.
     pub fn open(&mut self, id: String, severity: Severity, signal: Signal, now: i64) {
-        *self = Incident::Open(OpenIncident { id, severity, last_anomalous: now, strongest: signal });
+        *self = Incident::Open(OpenIncident {
+            id,
+            severity,
+            last_anomalous: now,
+            strongest: signal,
+            category: "other".into(),
+        });
     }
 
     /// The open incident, if any.

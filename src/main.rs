@@ -41,6 +41,10 @@ enum Command {
         /// Print the tone mix (provider / model / untoned, and negatives) per brand and language.
         #[arg(long)]
         tone_stats: bool,
+        /// Playbooks for alert categories and suggested responses (default `alerts/playbooks`
+        /// when it exists).
+        #[arg(long)]
+        playbooks: Option<PathBuf>,
     },
     /// Write a simulated multilingual mention stream with labelled crises.
     Simulate {
@@ -152,6 +156,9 @@ enum Command {
         /// Directory of extra tone-model weights (`<lang>.bin`).
         #[arg(long)]
         tone_models: Option<PathBuf>,
+        /// Playbooks (default `alerts/playbooks` when it exists).
+        #[arg(long)]
+        playbooks: Option<PathBuf>,
     },
     /// Validate rules, playbooks and (optionally) a service config; errors name file, line
     /// and column.
@@ -178,20 +185,44 @@ fn load_rules(dir: Option<&Path>) -> Result<RuleSet, ExitCode> {
     }
 }
 
+/// Playbooks from `dir`, else from `alerts/playbooks` when it exists, else none.
+fn load_playbooks(dir: Option<&Path>) -> Result<Option<std::sync::Arc<crisiswatch::playbook::Playbooks>>, ExitCode> {
+    let default = Path::new("alerts/playbooks");
+    let Some(dir) = dir.or(default.is_dir().then_some(default)) else { return Ok(None) };
+    match crisiswatch::playbook::Playbooks::load_dir(dir) {
+        Ok(p) => Ok(Some(std::sync::Arc::new(p))),
+        Err(d) => {
+            eprintln!("{d}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Replay { input, rules, out, dead_letter, quiet, tone_models, tone_stats } => {
+        Command::Replay { input, rules, out, dead_letter, quiet, tone_models, tone_stats, playbooks } => {
             let rules = match load_rules(rules.as_deref()) {
                 Ok(r) => r,
                 Err(code) => return Ok(code),
             };
+            let playbooks = match load_playbooks(playbooks.as_deref()) {
+                Ok(p) => p,
+                Err(code) => return Ok(code),
+            };
             let tone = load_tone(tone_models.as_deref())?;
-            let opts =
-                replay::ReplayOptions { input, out, dead_letter, progress: !quiet, max_reported: 50, tone_stats };
+            let opts = replay::ReplayOptions {
+                input,
+                out,
+                dead_letter,
+                progress: !quiet,
+                max_reported: 50,
+                tone_stats,
+                playbooks,
+            };
             let summary = replay::replay_with_tone(&rules, &opts, Box::new(tone))?;
             eprintln!("{summary}");
         }
-        Command::Serve { config, listen, data_dir, rules, clock, log_format, tone_models } => {
+        Command::Serve { config, listen, data_dir, rules, clock, log_format, tone_models, playbooks } => {
             use crisiswatch::serve::config;
             let o = config::Overrides { listen, data_dir, rules, clock, log_format };
             let cfg = match config::load(config.as_deref(), &o) {
@@ -205,9 +236,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(r) => r,
                 Err(code) => return Ok(code),
             };
+            let playbooks = match load_playbooks(playbooks.as_deref()) {
+                Ok(p) => p,
+                Err(code) => return Ok(code),
+            };
             crisiswatch::serve::init_logging(cfg.log_format);
             let tone = load_tone(tone_models.as_deref())?;
-            crisiswatch::serve::run(cfg, rules, Box::new(tone))?;
+            crisiswatch::serve::run(cfg, rules, Box::new(tone), playbooks)?;
         }
         Command::Simulate { out, labels, seed, days, brands, no_sentiment } => {
             let opts = simulate::SimOptions {

@@ -27,6 +27,8 @@ pub struct ReplayOptions {
     pub max_reported: u64,
     /// Count and report the tone mix per brand and language.
     pub tone_stats: bool,
+    /// Playbooks for alert categories and suggested responses.
+    pub playbooks: Option<std::sync::Arc<crate::playbook::Playbooks>>,
 }
 
 /// What a replay did.
@@ -315,6 +317,9 @@ pub fn replay_with_tone(
     let started = Instant::now();
     let mut engine = Engine::new(rules).context("cannot build the brand matcher")?;
     engine.set_tone_model(tone);
+    if let Some(p) = &opts.playbooks {
+        engine.set_playbooks(p.clone());
+    }
     if opts.tone_stats {
         engine.enable_tone_mix();
     }

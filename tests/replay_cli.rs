@@ -287,3 +287,44 @@ fn tone_stats_show_the_mix_per_brand_and_language() {
     // Persian weights are share-alike and not loaded by default: untoned
     assert!(err.contains("acme / fa: 0 (0) · 0 (0) · 1"), "{err}");
 }
+
+#[test]
+fn alerts_name_a_category_and_carry_drafts_in_the_posts_languages() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, alerts) = (dir.path().join("sim.jsonl"), dir.path().join("alerts.jsonl"));
+    let o = run(&["simulate", "--out", sim.to_str().unwrap(), "--seed", "3", "--days", "14", "--brands", "6"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let books = concat!(env!("CARGO_MANIFEST_DIR"), "/alerts/playbooks");
+    let o = run(&["replay", sim.to_str().unwrap(), "--out", alerts.to_str().unwrap(), "--quiet", "--playbooks", books]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let events = read_events(&alerts);
+    let firing: Vec<_> = events.iter().filter(|e| e.status == crisiswatch::alert::Status::Firing).collect();
+    let named = firing.iter().filter(|e| e.category != "other").count();
+    assert!(named * 2 > firing.len(), "most incidents get a category: {named}/{}", firing.len());
+    for e in &firing {
+        if e.category == "other" {
+            assert!(e.suggested_responses.is_empty());
+            continue;
+        }
+        assert!(!e.suggested_responses.is_empty(), "{} has drafts", e.id);
+        for r in &e.suggested_responses {
+            assert!(!r.text.contains("{{") && !r.text.contains("}}"), "filled in: {}", r.text);
+            if ["outage", "service", "rumor", "positive_viral"].contains(&e.category.as_str()) {
+                assert!(r.text.contains(&e.brand_name), "these drafts name the brand: {}", r.text);
+            }
+        }
+    }
+    // an outage in Russian gets a Russian draft
+    let ru =
+        firing.iter().find(|e| e.category == "outage" && e.top_posts.iter().any(|p| p.text.contains("не работает")));
+    assert!(
+        ru.is_some_and(|e| e.suggested_responses.iter().any(|r| r.lang == "ru")),
+        "a Russian outage has a Russian draft"
+    );
+    // resolved events keep the category their incident last had
+    for (i, r) in events.iter().enumerate().filter(|(_, e)| e.status == crisiswatch::alert::Status::Resolved) {
+        if let Some(last) = events[..i].iter().rev().find(|f| f.id == r.id) {
+            assert_eq!(last.category, r.category);
+        }
+    }
+}

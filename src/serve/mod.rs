@@ -48,7 +48,12 @@ pub fn init_logging(format: LogFormat) {
 ///
 /// # Errors
 /// Start-up failures (data directory, store, recovery, listen address).
-pub fn run(mut cfg: ServeConfig, rules: RuleSet, tone: Box<dyn crate::tone::ToneModel>) -> anyhow::Result<()> {
+pub fn run(
+    mut cfg: ServeConfig,
+    rules: RuleSet,
+    tone: Box<dyn crate::tone::ToneModel>,
+    playbooks: Option<Arc<crate::playbook::Playbooks>>,
+) -> anyhow::Result<()> {
     cfg.max_clock_jump_ms = rules.settings.max_clock_jump_min.saturating_mul(60_000);
     let log_dir = cfg.data_dir.join("ingest");
     std::fs::create_dir_all(&log_dir)
@@ -67,6 +72,9 @@ pub fn run(mut cfg: ServeConfig, rules: RuleSet, tone: Box<dyn crate::tone::Tone
     });
     let mut engine = Engine::new(&rules).context("cannot build the keyword matcher")?;
     engine.set_tone_model(tone);
+    if let Some(p) = playbooks {
+        engine.set_playbooks(p);
+    }
     let t = std::time::Instant::now();
     let rec = pipeline::recover(&shared, engine, &mut engine_db).context("recovery from the data directory failed")?;
     tracing::info!(
