@@ -19,6 +19,8 @@
 //!   `snapshot` is its saved form for the live service.
 //! * `rules`: rule files → validated rule set, with positioned diagnostics (`diag`).
 //! * `replay`, `simulate`, `nab`: the commands' logic, driven by `main.rs`.
+//! * `notify`: the notification pipeline (route, group, inhibit, dedup, render, outbox,
+//!   deliver) and its receivers.
 //! * `serve`: the live service (HTTP ingest, alert API, durable state, metrics).
 
 pub mod alert;
@@ -34,6 +36,7 @@ pub mod lang;
 pub mod mention;
 pub mod nab;
 pub mod normalize;
+pub mod notify;
 pub mod playbook;
 pub mod replay;
 pub mod rules;

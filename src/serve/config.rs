@@ -57,6 +57,9 @@ pub struct FileConfig {
     /// Knobs for tests of the service itself.
     #[serde(default)]
     pub testing: TestingConfig,
+    /// Notifications: receivers, teams, routes and escalation.
+    #[serde(default)]
+    pub notify: crate::notify::config::NotifyConfig,
 }
 
 /// Where one API token comes from.
@@ -186,6 +189,8 @@ pub struct ServeConfig {
     /// Mentions more than this far ahead of the clock are refused (from the rules'
     /// `max_clock_jump`).
     pub max_clock_jump_ms: i64,
+    /// Notifications (no receivers: none are sent).
+    pub notify: crate::notify::config::Notify,
 }
 
 /// Parses `"500ms"`, `"30s"`, `"5m"`, `"2h"`, `"1d"`.
@@ -313,6 +318,15 @@ pub fn load(path: Option<&Path>, o: &Overrides) -> Result<ServeConfig, Diagnosti
             ),
         ));
     }
+    let notify = match crate::notify::config::resolve(&fc.notify, &listen.to_string()) {
+        Ok(n) => n,
+        Err(list) => {
+            for (key, msg) in list {
+                errs.push(at(key, format!("[notify] {msg}")));
+            }
+            crate::notify::config::Notify::default()
+        }
+    };
     let rules = o.rules.clone().or(fc.rules.clone()).or_else(|| Some(PathBuf::from("rules")).filter(|p| p.is_dir()));
     let max_queued_mentions = fc.limits.max_queued_mentions.unwrap_or(500_000).max(1);
     let rate_per_token = fc.limits.rate_per_token.unwrap_or(0);
@@ -339,6 +353,7 @@ pub fn load(path: Option<&Path>, o: &Overrides) -> Result<ServeConfig, Diagnosti
         fsync: fc.storage.fsync.unwrap_or(true),
         engine_batch_delay,
         max_clock_jump_ms: 86_400_000,
+        notify,
     })
 }
 

@@ -69,6 +69,8 @@ pub struct Metrics {
     pub engine: Stage,
     /// Taking and storing a snapshot.
     pub snapshot: Stage,
+    /// From a notification queued to its delivery.
+    pub notify: Stage,
 }
 
 impl Default for Metrics {
@@ -89,6 +91,7 @@ impl Default for Metrics {
             queue_wait: Stage::new("queue_wait", "from durable to processed by the engine"),
             engine: Stage::new("engine_batch", "engine processing of one batch"),
             snapshot: Stage::new("snapshot", "taking and storing an engine snapshot"),
+            notify: Stage::new("notify_delivery", "from a notification queued to its delivery"),
         }
     }
 }
@@ -145,7 +148,9 @@ impl Metrics {
             let _ = writeln!(s, "# HELP crisiswatch_{name} {help}\n# TYPE crisiswatch_{name} gauge");
             let _ = writeln!(s, "crisiswatch_{name} {v}");
         }
-        for st in [&self.ingest, &self.decode, &self.durable, &self.queue_wait, &self.engine, &self.snapshot] {
+        for st in
+            [&self.ingest, &self.decode, &self.durable, &self.queue_wait, &self.engine, &self.snapshot, &self.notify]
+        {
             let h = st.hist.lock().map(|h| h.clone()).unwrap_or_else(|e| e.into_inner().clone());
             let name = format!("crisiswatch_{}_seconds", st.name);
             let _ = writeln!(s, "# HELP {name} {} (hdrhistogram)\n# TYPE {name} summary", st.help);

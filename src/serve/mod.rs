@@ -66,6 +66,8 @@ pub fn run(
         engine_now: AtomicI64::new(i64::MIN),
         engine_mentions: AtomicU64::new(0),
         log_ok: AtomicBool::new(true),
+        notify_wake: Arc::new(tokio::sync::Notify::new()),
+        stopping: AtomicBool::new(false),
         log_dir,
         db_path: db_path.clone(),
         cfg,
@@ -109,6 +111,17 @@ pub fn run(
             .name("engine".into())
             .spawn(move || pipeline::run_engine(shared, engine_rx, engine, engine_db, end, snap_tx))?
     };
+    let notifier = if shared.cfg.notify.receivers.is_empty() {
+        None
+    } else {
+        let notifiers = crate::notify::notifiers(&shared.cfg.notify)?;
+        let (shared, db) = (shared.clone(), store::open(&db_path, false)?);
+        Some(
+            std::thread::Builder::new()
+                .name("notifier".into())
+                .spawn(move || pipeline::run_notifier(shared, db, notifiers))?,
+        )
+    };
     let app = api::App {
         shared: shared.clone(),
         writer: writer_tx.clone(),
@@ -132,6 +145,11 @@ pub fn run(
     let _ = seq.join();
     let _ = eng.join();
     let _ = snap.join();
+    shared.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
+    shared.notify_wake.notify_one();
+    if let Some(t) = notifier {
+        let _ = t.join();
+    }
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     served?;
     tracing::info!("stopped");

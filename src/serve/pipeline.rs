@@ -48,6 +48,10 @@ pub struct Shared {
     pub engine_mentions: AtomicU64,
     /// False once the ingest log cannot be written: ingest answers 503, `/readyz` fails.
     pub log_ok: AtomicBool,
+    /// Wakes the notifier when alert events were stored.
+    pub notify_wake: Arc<tokio::sync::Notify>,
+    /// Set at shutdown: the notifier finishes its current delivery and stops.
+    pub stopping: AtomicBool,
     /// The ingest log directory.
     pub log_dir: PathBuf,
     /// The SQLite file.
@@ -403,6 +407,7 @@ pub fn run_engine(
                     match store::record_events(&mut store, &engine.events) {
                         Ok(k) => {
                             shared.metrics.events.fetch_add(k as u64, Ordering::Relaxed);
+                            shared.notify_wake.notify_one();
                             for e in &engine.events {
                                 tracing::info!(incident = %e.id, status = e.status.as_str(),
                                     severity = e.severity.as_str(), brand = %e.brand, rule = %e.rule, "alert");
@@ -448,4 +453,35 @@ pub fn run_engine(
             dirty = false;
         }
     }
+}
+
+/// The notifier thread: plans and delivers notifications from the store until shutdown
+/// (pending ones stay in the outbox for the next start).
+pub fn run_notifier(shared: Arc<Shared>, mut store: Connection, notifiers: Vec<Box<dyn crate::notify::Notifier>>) {
+    let n = shared.cfg.notify.clone();
+    let backoff = crate::notify::Backoff { base: n.retry_base, max: n.retry_max };
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the notifier");
+            return;
+        }
+    };
+    rt.block_on(async {
+        while !shared.stopping.load(Ordering::Relaxed) {
+            let now = wall_ms();
+            if let Err(e) = crate::notify::plan(&mut store, &n, now) {
+                tracing::error!(error = %e, "notification planning failed");
+            }
+            match crate::notify::deliver_due(&mut store, &n, &notifiers, backoff, now, Some(&shared.metrics.notify))
+                .await
+            {
+                Ok((ok, failed)) if ok + failed > 0 => tracing::debug!(ok, failed, "deliveries"),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "notification delivery failed"),
+            }
+            // ticks: on new events, else every 200 ms (retries and ladder steps come due)
+            let _ = tokio::time::timeout(Duration::from_millis(200), shared.notify_wake.notified()).await;
+        }
+    });
 }

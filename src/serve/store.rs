@@ -22,7 +22,8 @@ CREATE TABLE IF NOT EXISTS incidents (
     acked_by TEXT,
     acked_at TEXT,
     latest TEXT NOT NULL,
-    seq INTEGER NOT NULL
+    seq INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS incidents_seq ON incidents(seq);
 CREATE INDEX IF NOT EXISTS incidents_brand ON incidents(brand, seq);
@@ -50,6 +51,32 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     line INTEGER NOT NULL,
     reason TEXT NOT NULL,
     raw BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS notifications (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    receiver TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    brand TEXT NOT NULL,
+    incidents TEXT NOT NULL,
+    body TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_ms INTEGER NOT NULL,
+    last_error TEXT,
+    created_ms INTEGER NOT NULL,
+    delivered_ms INTEGER
+);
+CREATE INDEX IF NOT EXISTS notifications_due ON notifications(status, next_ms);
+CREATE TABLE IF NOT EXISTS notified (
+    key TEXT PRIMARY KEY,
+    incident TEXT NOT NULL,
+    receiver TEXT NOT NULL,
+    notification INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notified_incident ON notified(incident);
+CREATE TABLE IF NOT EXISTS notify_cursor (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS snapshots (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -98,14 +125,25 @@ pub fn record_events(c: &mut Connection, events: &[AlertEvent]) -> Result<usize>
         new += 1;
         let seq = tx.last_insert_rowid();
         tx.execute(
-            "INSERT INTO incidents (id, brand, rule, dedup_key, status, severity, opened_at, updated_at, latest, seq)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)
+            "INSERT INTO incidents (id, brand, rule, dedup_key, status, severity, opened_at, updated_at, latest, seq, created_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10)
              ON CONFLICT(id) DO UPDATE SET
                status = CASE WHEN incidents.status = 'acknowledged' AND excluded.status = 'escalated'
                              THEN 'acknowledged' ELSE excluded.status END,
                severity = excluded.severity, updated_at = excluded.updated_at,
                latest = excluded.latest, seq = excluded.seq",
-            params![e.id, e.brand, e.rule, e.dedup_key, e.status.as_str(), e.severity.as_str(), e.at, json, seq],
+            params![
+                e.id,
+                e.brand,
+                e.rule,
+                e.dedup_key,
+                e.status.as_str(),
+                e.severity.as_str(),
+                e.at,
+                json,
+                seq,
+                crate::serve::pipeline::wall_ms()
+            ],
         )?;
     }
     tx.commit()?;

@@ -1,0 +1,318 @@
+//! Notifications end to end: the real `crisiswatch serve` raises an incident from a stream
+//! with a spike and delivers it to real local HTTP receivers (signed webhooks). Faults: a
+//! receiver answering 500 twice, a receiver that is down across a restart; escalation to the
+//! next ladder step after the acknowledgement timeout, and none once acknowledged.
+
+mod support;
+
+use hmac::{KeyInit, Mac};
+use serde_json::Value;
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A request the receiver got.
+#[derive(Debug, Clone)]
+struct Got {
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Got {
+    fn header(&self, k: &str) -> &str {
+        self.headers.iter().find(|(x, _)| x == k).map_or("", |(_, v)| v.as_str())
+    }
+}
+
+/// A webhook receiver: answers with the planned statuses (then 200) and records requests.
+struct Hook {
+    port: u16,
+    got: Arc<Mutex<Vec<Got>>>,
+}
+
+impl Hook {
+    fn start(port: u16, plan: &[u16]) -> Hook {
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let plan = Arc::new(Mutex::new(plan.iter().copied().collect::<VecDeque<u16>>()));
+        let g = got.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut headers = Vec::new();
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    continue;
+                }
+                loop {
+                    line.clear();
+                    reader.read_line(&mut line).unwrap();
+                    if line.trim().is_empty() {
+                        break;
+                    }
+                    let (k, v) = line.split_once(':').unwrap();
+                    headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+                }
+                let len: usize =
+                    headers.iter().find(|(k, _)| k == "content-length").map_or(0, |(_, v)| v.parse().unwrap());
+                let mut body = vec![0; len];
+                reader.read_exact(&mut body).unwrap();
+                g.lock().unwrap().push(Got { headers, body: String::from_utf8(body).unwrap() });
+                let status = plan.lock().unwrap().pop_front().unwrap_or(200);
+                let _ = write!(stream, "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            }
+        });
+        Hook { port, got }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/hook", self.port)
+    }
+
+    fn wait_for(&self, n: usize, secs: u64) -> Vec<Got> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let got = self.got.lock().unwrap().clone();
+            if got.len() >= n || Instant::now() > deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(dir: &Path, config: &str) -> Server {
+        let port = free_port();
+        std::fs::write(dir.join("c.toml"), config).unwrap();
+        let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+        let child = Command::new(support::bin())
+            .args(["serve", "--config", dir.join("c.toml").to_str().unwrap(), "--clock", "event"])
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir", dir.join("data").to_str().unwrap()])
+            .args(["--rules", rules.to_str().unwrap()])
+            .env("CW_HOOK_SECRET", "hook-key")
+            .env_remove("CRISISWATCH_API_TOKENS")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::OpenOptions::new().create(true).append(true).open(dir.join("serve.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let s = Server { child, base: format!("http://127.0.0.1:{port}") };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while reqwest::blocking::get(format!("{}/readyz", s.base)).map(|r| r.status() != 200).unwrap_or(true) {
+            assert!(
+                Instant::now() < deadline,
+                "not ready: {}",
+                std::fs::read_to_string(dir.join("serve.log")).unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        s
+    }
+
+    fn post(&self, body: String) {
+        let r = reqwest::blocking::Client::new()
+            .post(format!("{}/v1/mentions", self.base))
+            .header("content-type", "application/x-ndjson")
+            .body(body)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 202);
+    }
+
+    fn terminate(mut self) {
+        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(self.child.wait().unwrap().success());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Two quiet days of acme (2 mentions a minute), then 400 angry mentions in ten minutes.
+fn crisis_stream() -> Vec<String> {
+    let start = crisiswatch::time::parse_timestamp("2026-03-02T00:00:00Z").unwrap();
+    let mut out = Vec::new();
+    let mut batch = String::new();
+    for i in 0..2 * 1440 * 2 {
+        let ts = crisiswatch::time::format_rfc3339(start + i * 30_000);
+        batch.push_str(&support::mention(&format!("q{i}"), &ts, Some("acme"), "bought acme shoes today", Some(0.2)));
+        batch.push('\n');
+        if i % 1000 == 999 {
+            out.push(std::mem::take(&mut batch));
+        }
+    }
+    let spike = start + 2 * 86_400_000;
+    for i in 0..400 {
+        let ts = crisiswatch::time::format_rfc3339(spike + i * 1500);
+        let text = "Acme app is down again, can't log in <b>&</b> \u{202e}nwod\u{202c}";
+        batch.push_str(&support::mention(&format!("s{i}"), &ts, Some("acme"), text, Some(-0.8)));
+        batch.push('\n');
+    }
+    out.push(batch);
+    out
+}
+
+fn verify(g: &Got) {
+    let ts = g.header("x-crisiswatch-timestamp");
+    let sig = g.header("x-crisiswatch-signature").strip_prefix("sha256=").expect("sha256= prefix");
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(b"hook-key").unwrap();
+    mac.update(format!("{ts}.{}", g.body).as_bytes());
+    let want: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(sig, want, "signature over timestamp.body");
+    let age = crisiswatch::serve::pipeline::wall_ms() / 1000 - ts.parse::<i64>().unwrap();
+    assert!((0..120).contains(&age), "fresh timestamp");
+}
+
+fn config(receivers: &str, ladder: &str) -> String {
+    format!(
+        "[notify]\ngroup_wait = \"1s\"\nretry_base = \"100ms\"\nretry_max = \"1s\"\nmax_attempts = 5\n{receivers}\n\
+         [[notify.team]]\nname = \"pr\"\nreceivers = [\"pr-hook\"]\n\
+         [[notify.team]]\nname = \"execs\"\nreceivers = [\"exec-hook\"]\n\
+         [[notify.route]]\nladder = [{ladder}]\n"
+    )
+}
+
+fn receivers(pr: &str, execs: &str) -> String {
+    format!(
+        "[[notify.receiver]]\nname = \"pr-hook\"\nkind = \"webhook\"\nurl = \"{pr}\"\nsecret_env = \"CW_HOOK_SECRET\"\n\
+         [[notify.receiver]]\nname = \"exec-hook\"\nkind = \"webhook\"\nurl = \"{execs}\"\nsecret_env = \"CW_HOOK_SECRET\"\n"
+    )
+}
+
+#[test]
+fn a_failing_receiver_gets_it_once_it_answers_with_the_same_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pr, execs) = (Hook::start(0, &[500, 500]), Hook::start(0, &[]));
+    let s = Server::start(dir.path(), &config(&receivers(&pr.url(), &execs.url()), "{ teams = [\"pr\"] }"));
+    for b in crisis_stream() {
+        s.post(b);
+    }
+    let got = pr.wait_for(3, 30);
+    assert!(got.len() >= 3, "two 500s, then delivered: {got:?}");
+    let key = got[0].header("idempotency-key").to_string();
+    assert!(key.starts_with("crisiswatch-"), "{key}");
+    assert!(got[..3].iter().all(|g| g.header("idempotency-key") == key), "one key across retries");
+    assert!(got[..3].iter().all(|g| g.body == got[0].body), "identical bytes across retries");
+    for g in &got {
+        verify(g);
+    }
+    let v: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(v["schema"], "crisiswatch.alert.v1");
+    assert_eq!(v["brand"], "acme");
+    assert_eq!(v["notification"]["kind"], "alert");
+    assert_eq!(v["category"], "outage", "{v}");
+    assert!(v["suggested_responses"].as_array().unwrap().iter().any(|r| r["lang"] == "en"));
+    assert!(v["notification"]["ack_url"].as_str().unwrap().ends_with("/ack"));
+    std::thread::sleep(Duration::from_millis(500));
+    let again = pr.got.lock().unwrap().iter().filter(|g| g.header("idempotency-key") == key).count();
+    assert_eq!(again, 3, "nothing re-sent after the 200");
+    assert!(execs.got.lock().unwrap().is_empty(), "one-step ladder: executives not involved");
+    s.terminate();
+}
+
+#[test]
+fn a_receiver_down_across_a_restart_gets_it_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port(); // nothing listens here yet
+    let url = format!("http://127.0.0.1:{port}/hook");
+    let execs = Hook::start(0, &[]);
+    let cfg = config(&receivers(&url, &execs.url()), "{ teams = [\"pr\"] }")
+        .replace("max_attempts = 5", "max_attempts = 1000");
+    let s = Server::start(dir.path(), &cfg);
+    for b in crisis_stream() {
+        s.post(b);
+    }
+    // wait until a delivery was attempted and failed
+    let db = dir.path().join("data/crisiswatch.db");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        let n: i64 = c
+            .query_row("SELECT count(*) FROM notifications WHERE status = 'pending' AND attempts > 0", [], |r| r.get(0))
+            .unwrap_or(0);
+        if n > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no failed attempt recorded");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    s.terminate();
+    let pr = Hook::start(port, &[]);
+    let s = Server::start(dir.path(), &cfg);
+    let got = pr.wait_for(1, 30);
+    assert!(!got.is_empty(), "delivered after the restart");
+    verify(&got[0]);
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let (delivered, pending): (i64, i64) = c
+        .query_row(
+            "SELECT sum(status = 'delivered'), sum(status = 'pending') FROM notifications WHERE receiver = 'pr-hook'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(delivered >= 1 && pending == 0, "{delivered} delivered, {pending} pending");
+    s.terminate();
+}
+
+#[test]
+fn executives_after_the_ack_timeout_and_not_once_acknowledged() {
+    let ladder = "{ teams = [\"pr\"] }, { teams = [\"execs\"], after = \"3s\" }";
+    // nobody acknowledges: the executives hear of it
+    let dir = tempfile::tempdir().unwrap();
+    let (pr, execs) = (Hook::start(0, &[]), Hook::start(0, &[]));
+    let s = Server::start(dir.path(), &config(&receivers(&pr.url(), &execs.url()), ladder));
+    for b in crisis_stream() {
+        s.post(b);
+    }
+    let first = pr.wait_for(1, 30);
+    assert!(!first.is_empty());
+    let t = Instant::now();
+    let got = execs.wait_for(1, 30);
+    assert!(!got.is_empty(), "escalated to executives");
+    assert!(t.elapsed() >= Duration::from_millis(1500), "not before the timeout");
+    let v: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(v["notification"]["step"], 1);
+    s.terminate();
+
+    // PR acknowledges at once: the executives are not bothered
+    let dir = tempfile::tempdir().unwrap();
+    let (pr, execs) = (Hook::start(0, &[]), Hook::start(0, &[]));
+    let s = Server::start(dir.path(), &config(&receivers(&pr.url(), &execs.url()), ladder));
+    for b in crisis_stream() {
+        s.post(b);
+    }
+    let got = pr.wait_for(1, 30);
+    let v: Value = serde_json::from_str(&got[0].body).unwrap();
+    let c = reqwest::blocking::Client::new();
+    for id in v["notification"]["incidents"].as_array().unwrap() {
+        let r = c
+            .post(format!("{}/v1/alerts/{}/ack", s.base, id.as_str().unwrap()))
+            .json(&serde_json::json!({"who": "dana"}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(execs.got.lock().unwrap().is_empty(), "acknowledged in time: no escalation");
+    s.terminate();
+}
