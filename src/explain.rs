@@ -258,11 +258,6 @@ impl PostLog {
                 }
             }
         }
-        let mut posts: Vec<Group> = groups.into_values().collect();
-        posts.sort_by(|a, b| {
-            b.reach.total_cmp(&a.reach).then(b.post.reshares.cmp(&a.post.reshares)).then(a.post.id.cmp(&b.post.id))
-        });
-        let posts = posts.into_iter().take(n_posts).map(|g| g.post).collect();
         let mut terms: Vec<TopTerm> = fg
             .into_iter()
             .filter(|&(_, c)| c >= 2)
@@ -275,6 +270,40 @@ impl PostLog {
             })
             .collect();
         terms.sort_by(|a, b| b.llr.total_cmp(&a.llr).then(a.term.cmp(&b.term)));
+        // posts by reach; among equals (no follower data), those that carry the window's
+        // distinctive terms, negative ones, the most re-shared; identical texts shown once
+        let top: Vec<&str> = terms.iter().take(8).map(|t| t.term.as_str()).collect();
+        let mut posts: Vec<(Group, usize)> = groups
+            .into_values()
+            .enumerate()
+            .map(|(k, g)| {
+                let hits = if k < 5000 && !top.is_empty() {
+                    normalize_into(&g.post.text, &mut norm);
+                    norm.split(|c: char| !is_word_char(c)).filter(|w| top.contains(w)).count()
+                } else {
+                    0
+                };
+                (g, hits)
+            })
+            .collect();
+        posts.sort_by(|(a, ah), (b, bh)| {
+            b.reach
+                .total_cmp(&a.reach)
+                .then(bh.cmp(ah))
+                .then(b.post.negative.cmp(&a.post.negative))
+                .then(b.post.reshares.cmp(&a.post.reshares))
+                .then(a.post.id.cmp(&b.post.id))
+        });
+        let mut shown: Vec<TopPost> = Vec::with_capacity(n_posts);
+        for (g, _) in posts {
+            if shown.len() == n_posts {
+                break;
+            }
+            if !shown.iter().any(|p| p.text == g.post.text) {
+                shown.push(g.post);
+            }
+        }
+        let posts = shown;
         terms.truncate(n_terms);
         (posts, terms)
     }
@@ -428,7 +457,9 @@ mod tests {
         assert_eq!(posts[0].id, "root");
         assert_eq!(posts[0].reshares, 800);
         assert_eq!(posts[0].author.as_deref(), Some("big"));
-        assert_eq!(posts.len(), 3); // root + 5 complaints, top 3
+        // root + 5 complaints with one text: identical texts are shown once
+        assert_eq!(posts.len(), 2);
+        assert_eq!(posts[1].text, "acme password leaked?? breach");
         let names: Vec<_> = terms.iter().map(|t| t.term.as_str()).collect();
         assert!(names.contains(&"password") && names.contains(&"leaked"), "{names:?}");
         assert!(!names.contains(&"acme"), "{names:?}"); // the brand is in every post, not over-represented

@@ -316,3 +316,94 @@ fn executives_after_the_ack_timeout_and_not_once_acknowledged() {
     assert!(execs.got.lock().unwrap().is_empty(), "acknowledged in time: no escalation");
     s.terminate();
 }
+
+/// Parses every message in a maildir with Python's `email` package: subject, and each part's
+/// content type and decoded text.
+fn read_maildir(dir: &Path) -> Vec<Value> {
+    let script = r#"
+import email, email.policy, json, os, sys
+out = []
+d = os.path.join(sys.argv[1], "new")
+for name in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+    m = email.message_from_bytes(open(os.path.join(d, name), "rb").read(), policy=email.policy.default)
+    parts = [{"type": p.get_content_type(), "text": p.get_content()} for p in m.walk() if not p.is_multipart()]
+    out.append({"subject": m["subject"], "to": m["to"], "type": m.get_content_type(), "message_id": m["message-id"], "parts": parts})
+print(json.dumps(out))
+"#;
+    let o = Command::new("python3").args(["-c", script, dir.to_str().unwrap()]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn email_arrives_as_readable_text_and_html_through_a_real_smtp_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let maildir = dir.path().join("maildir");
+    let port = free_port();
+    struct KillOnDrop(Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _smtp = KillOnDrop(
+        Command::new("python3")
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+                maildir.to_str().unwrap(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 -m aiosmtpd (pip install aiosmtpd)"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "aiosmtpd did not start (pip install aiosmtpd)");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let execs = Hook::start(0, &[]);
+    let receivers = format!(
+        "[notify.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\nfrom = \"crisiswatch <alerts@acme.example>\"\n\
+         [[notify.receiver]]\nname = \"pr-hook\"\nkind = \"email\"\nto = [\"pr-oncall@acme.example\"]\n\
+         [[notify.receiver]]\nname = \"exec-hook\"\nkind = \"webhook\"\nurl = \"{}\"\nsecret_env = \"CW_HOOK_SECRET\"\n",
+        execs.url()
+    );
+    let s = Server::start(dir.path(), &config(&receivers, "{ teams = [\"pr\"] }"));
+    for b in crisis_stream() {
+        s.post(b);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mails = loop {
+        let m = read_maildir(&maildir);
+        if !m.is_empty() || Instant::now() > deadline {
+            break m;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    s.terminate();
+    assert_eq!(mails.len(), 1, "one grouped email: {mails:?}");
+    let m = &mails[0];
+    let subject = m["subject"].as_str().unwrap();
+    assert!(subject.starts_with("[CRITICAL] Acme: ") || subject.starts_with("[WARNING] Acme: "), "{subject}");
+    assert!(subject.contains("usual (") && subject.contains(" min)"), "{subject}");
+    assert_eq!(m["type"], "multipart/alternative");
+    assert_eq!(m["to"], "pr-oncall@acme.example");
+    let part = |t: &str| {
+        m["parts"].as_array().unwrap().iter().find(|p| p["type"] == t).unwrap()["text"].as_str().unwrap().to_string()
+    };
+    let (text, html) = (part("text/plain"), part("text/html"));
+    assert!(text.contains("Acme app is down again"), "{text}");
+    assert!(text.contains("Suggested first responses") && text.contains("[en]"), "{text}");
+    assert!(text.contains("/ack"));
+    assert!(html.contains("&lt;b&gt;&amp;&lt;"), "post markup is escaped in HTML");
+    assert!(!html.contains("<b>&</b>"));
+    assert!(html.contains("dir=\"auto\""), "RTL-safe post blocks");
+}

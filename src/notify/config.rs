@@ -22,6 +22,8 @@ pub struct NotifyConfig {
     pub retry_max: Option<String>,
     /// `watch` notifications are held during these UTC hours, e.g. `"22:00-07:00"`.
     pub quiet_hours: Option<String>,
+    /// The SMTP server for email receivers.
+    pub smtp: Option<SmtpConfig>,
     /// Receivers.
     #[serde(default)]
     pub receiver: Vec<ReceiverConfig>,
@@ -31,6 +33,39 @@ pub struct NotifyConfig {
     /// Routes, first match wins.
     #[serde(default)]
     pub route: Vec<RouteConfig>,
+}
+
+/// `[notify.smtp]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// Server host.
+    pub host: String,
+    /// Port (default 587 for starttls, 465 for tls, 25 for none).
+    pub port: Option<u16>,
+    /// `starttls` (default), `tls`, or `none` (only for a server on this machine).
+    pub tls: Option<String>,
+    /// Sender, e.g. `"crisiswatch <alerts@example.com>"`.
+    pub from: String,
+    /// Environment variable holding the user name.
+    pub username_env: Option<String>,
+    /// Environment variable holding the password.
+    pub password_env: Option<String>,
+}
+
+/// SMTP settings, resolved.
+#[derive(Debug, Clone)]
+pub struct Smtp {
+    /// Host.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// `starttls`, `tls` or `none`.
+    pub tls: String,
+    /// Sender.
+    pub from: String,
+    /// Credentials.
+    pub credentials: Option<(String, Secret)>,
 }
 
 /// One receiver.
@@ -179,6 +214,8 @@ pub struct Notify {
     pub retry_max: Duration,
     /// Quiet hours (UTC minutes of day, start..end, wrapping midnight).
     pub quiet: Option<(u32, u32)>,
+    /// SMTP server.
+    pub smtp: Option<Smtp>,
     /// Receivers.
     pub receivers: Vec<Receiver>,
     /// Routes.
@@ -230,6 +267,45 @@ pub fn resolve(c: &NotifyConfig, listen: &str) -> Result<Notify, Vec<(&'static s
         }
         parsed
     });
+    let smtp = c.smtp.as_ref().map(|m| {
+        let tls = m.tls.clone().unwrap_or_else(|| "starttls".into());
+        if !["starttls", "tls", "none"].contains(&tls.as_str()) {
+            errs.push(("tls", format!("[notify.smtp] `tls` must be starttls, tls or none, not `{tls}`")));
+        }
+        let local = m.host == "localhost" || m.host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if tls == "none" && !local {
+            errs.push((
+                "tls",
+                format!("[notify.smtp] `tls = \"none\"` only for a server on this machine, not `{}`", m.host),
+            ));
+        }
+        if m.from.parse::<lettre::message::Mailbox>().is_err() {
+            errs.push(("from", format!("[notify.smtp] `from` is not an address: `{}`", m.from)));
+        }
+        let env = |v: &Option<String>, errs: &mut Vec<(&'static str, String)>| {
+            v.as_ref().and_then(|var| match std::env::var(var) {
+                Ok(x) => Some(x),
+                Err(_) => {
+                    errs.push(("username_env", format!("[notify.smtp] environment variable `{var}` is not set")));
+                    None
+                }
+            })
+        };
+        let user = env(&m.username_env, &mut errs);
+        let pass = env(&m.password_env, &mut errs);
+        let port = m.port.unwrap_or(match tls.as_str() {
+            "tls" => 465,
+            "none" => 25,
+            _ => 587,
+        });
+        Smtp {
+            host: m.host.clone(),
+            port,
+            tls,
+            from: m.from.clone(),
+            credentials: user.map(|u| (u, Secret(pass.unwrap_or_default().into_bytes()))),
+        }
+    });
     let mut receivers = Vec::new();
     for r in &c.receiver {
         if receivers.iter().any(|x: &Receiver| x.name() == r.name) {
@@ -275,7 +351,7 @@ pub fn resolve(c: &NotifyConfig, listen: &str) -> Result<Notify, Vec<(&'static s
                 receivers.push(Receiver::Webhook { name: r.name.clone(), url, secret, timeout });
             }
             "email" => {
-                if r.to.is_empty() || r.to.iter().any(|a| !a.contains('@')) {
+                if r.to.is_empty() || r.to.iter().any(|a| a.parse::<lettre::message::Mailbox>().is_err()) {
                     errs.push(("to", format!("receiver `{}`: `to` must list email addresses", r.name)));
                 }
                 receivers.push(Receiver::Email { name: r.name.clone(), to: r.to.clone() });
@@ -340,6 +416,7 @@ pub fn resolve(c: &NotifyConfig, listen: &str) -> Result<Notify, Vec<(&'static s
         max_attempts: c.max_attempts.unwrap_or(8).max(1),
         retry_base,
         retry_max,
+        smtp,
         quiet,
         receivers,
         routes,

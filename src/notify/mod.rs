@@ -23,6 +23,8 @@
 //! was told about the incident; so is an escalation of its severity.
 
 pub mod config;
+pub mod email;
+pub mod render;
 pub mod webhook;
 
 use crate::alert::Severity;
@@ -262,12 +264,17 @@ fn render(receiver: &Receiver, kind: &str, items: &[Due], n: &Notify) -> String 
     let step = items.iter().filter_map(|d| d.step).max();
     let mut lead = events.first().map(|e| (*e).clone()).unwrap_or(Value::Null);
     let id = lead["id"].as_str().unwrap_or("").to_string();
+    let ack_url = format!("{}/v1/alerts/{id}/ack", n.public_url.trim_end_matches('/'));
+    if let Receiver::Email { .. } = receiver {
+        let related: Vec<Value> = events.iter().skip(1).map(|e| (*e).clone()).collect();
+        return serde_json::to_string(&render::email(kind, &lead, &related, &ack_url)).unwrap_or_default();
+    }
     let info = json!({
         "kind": kind,
         "receiver": receiver.name(),
         "step": step,
         "incidents": events.iter().map(|e| e["id"].clone()).collect::<Vec<_>>(),
-        "ack_url": format!("{}/v1/alerts/{id}/ack", n.public_url.trim_end_matches('/')),
+        "ack_url": ack_url,
     });
     if let Value::Object(m) = &mut lead {
         m.insert("notification".into(), info);
@@ -399,8 +406,12 @@ pub fn notifiers(n: &Notify) -> anyhow::Result<Vec<Box<dyn Notifier>>> {
                 Receiver::Webhook { url, secret, timeout, .. } => {
                     Ok(Box::new(webhook::Webhook::new(url.clone(), secret.0.clone(), *timeout)?))
                 }
-                Receiver::Email { name, .. } | Receiver::Telegram { name, .. } => {
-                    anyhow::bail!("receiver `{name}`: email and Telegram delivery are not built yet (webhooks are)")
+                Receiver::Email { to, .. } => match &n.smtp {
+                    Some(smtp) => Ok(Box::new(email::Email::new(smtp, to)?)),
+                    None => anyhow::bail!("receiver `{}`: email receivers need [notify.smtp]", r.name()),
+                },
+                Receiver::Telegram { name, .. } => {
+                    anyhow::bail!("receiver `{name}`: Telegram delivery is not built yet (webhooks and email are)")
                 }
             }
         })

@@ -114,12 +114,17 @@ pub fn run(
     let notifier = if shared.cfg.notify.receivers.is_empty() {
         None
     } else {
-        let notifiers = crate::notify::notifiers(&shared.cfg.notify)?;
+        // the notifier's own runtime: SMTP and HTTP clients are built inside it
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let notifiers = {
+            let _inside = rt.enter();
+            crate::notify::notifiers(&shared.cfg.notify)?
+        };
         let (shared, db) = (shared.clone(), store::open(&db_path, false)?);
         Some(
             std::thread::Builder::new()
                 .name("notifier".into())
-                .spawn(move || pipeline::run_notifier(shared, db, notifiers))?,
+                .spawn(move || pipeline::run_notifier(shared, db, rt, notifiers))?,
         )
     };
     let app = api::App {

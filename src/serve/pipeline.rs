@@ -457,16 +457,14 @@ pub fn run_engine(
 
 /// The notifier thread: plans and delivers notifications from the store until shutdown
 /// (pending ones stay in the outbox for the next start).
-pub fn run_notifier(shared: Arc<Shared>, mut store: Connection, notifiers: Vec<Box<dyn crate::notify::Notifier>>) {
+pub fn run_notifier(
+    shared: Arc<Shared>,
+    mut store: Connection,
+    rt: tokio::runtime::Runtime,
+    notifiers: Vec<Box<dyn crate::notify::Notifier>>,
+) {
     let n = shared.cfg.notify.clone();
     let backoff = crate::notify::Backoff { base: n.retry_base, max: n.retry_max };
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start the notifier");
-            return;
-        }
-    };
     rt.block_on(async {
         while !shared.stopping.load(Ordering::Relaxed) {
             let now = wall_ms();
