@@ -160,6 +160,15 @@ enum Command {
         #[arg(long)]
         playbooks: Option<PathBuf>,
     },
+    /// Send a sample alert through one configured receiver, to check a team's setup.
+    NotifyTest {
+        /// Service configuration with the `[notify]` receivers.
+        #[arg(long)]
+        config: PathBuf,
+        /// Receiver name.
+        #[arg(long)]
+        receiver: String,
+    },
     /// Validate rules, playbooks and (optionally) a service config; errors name file, line
     /// and column.
     Check {
@@ -358,6 +367,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for r in &rows {
                 let cells: Vec<String> = r.reliability.iter().map(|(p, o, n)| format!("{p:.2}→{o:.2} ({n})")).collect();
                 println!("| {} | {:.3} | {} |", r.lang.code(), r.ece, cells.join(", "));
+            }
+        }
+        Command::NotifyTest { config, receiver } => {
+            let cfg = match crisiswatch::serve::config::load(Some(&config), &Default::default()) {
+                Ok(c) => c,
+                Err(d) => {
+                    eprintln!("{d}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let result = match rt.block_on(crisiswatch::notify::test_send(&cfg.notify, &receiver)) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            match result {
+                crisiswatch::notify::Delivery::Delivered => println!("{receiver}: delivered"),
+                crisiswatch::notify::Delivery::Retry { error, .. } | crisiswatch::notify::Delivery::Fail(error) => {
+                    eprintln!("{receiver}: not delivered: {error}");
+                    return Ok(ExitCode::from(1));
+                }
             }
         }
         Command::Check { rules, playbooks, config } => {

@@ -407,3 +407,35 @@ fn email_arrives_as_readable_text_and_html_through_a_real_smtp_server() {
     assert!(!html.contains("<b>&</b>"));
     assert!(html.contains("dir=\"auto\""), "RTL-safe post blocks");
 }
+
+#[test]
+fn notify_test_sends_a_sample_through_one_receiver() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pr, execs) = (Hook::start(0, &[]), Hook::start(0, &[]));
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, config(&receivers(&pr.url(), &execs.url()), "{ teams = [\"pr\"] }")).unwrap();
+    let run = |name: &str| {
+        Command::new(support::bin())
+            .args(["notify-test", "--config", cfg.to_str().unwrap(), "--receiver", name])
+            .env("CW_HOOK_SECRET", "hook-key")
+            .output()
+            .unwrap()
+    };
+    let o = run("exec-hook");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got = execs.wait_for(1, 10);
+    verify(&got[0]);
+    let v: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(v["notification"]["kind"], "test");
+    assert_eq!(v["schema"], "crisiswatch.alert.v1");
+    assert!(pr.got.lock().unwrap().is_empty(), "only the named receiver");
+    let o = run("nobody");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no receiver `nobody`"));
+    // a receiver that is down: exit 1 with the reason
+    let down = format!("http://127.0.0.1:{}/hook", free_port());
+    std::fs::write(&cfg, config(&receivers(&down, &execs.url()), "{ teams = [\"pr\"] }")).unwrap();
+    let o = run("pr-hook");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not delivered"));
+}

@@ -432,3 +432,49 @@ mod tests {
         assert_eq!(b.delay(1, Some(Duration::from_secs(30)), 0.5), Duration::from_secs(30));
     }
 }
+
+/// A sample alert (for `crisiswatch notify-test`): realistic, clearly marked as a test.
+pub fn sample_event(now: i64) -> Value {
+    let at = crate::time::format_rfc3339(now - now.rem_euclid(60_000));
+    let start = crate::time::format_rfc3339(now - now.rem_euclid(60_000) - 15 * 60_000);
+    json!({
+        "schema": "crisiswatch.alert.v1", "id": "test-0000000000000000", "dedup_key": "acme/negative-surge",
+        "status": "firing", "severity": "warning", "brand": "acme", "brand_name": "Acme (TEST)",
+        "rule": "negative-surge", "metric": "negative", "at": at, "window_start": start, "window_end": at,
+        "observed": 240.0, "expected": 31.5, "p_value": 2.0e-9, "score": 0.97,
+        "negative_share": 0.64, "baseline_negative_share": 0.19, "mentions": 375, "reshares": 120, "authors": 210,
+        "tone_source": "provider",
+        "top_posts": [{"id": "tw:1", "text": "THIS IS A TEST of crisiswatch notifications: Acme app is down again <b>&</b>",
+                        "author": "example_blogger", "author_followers": 120000, "url": "https://example.com/post/1",
+                        "source": "twitter", "reshares": 120, "negative": true}],
+        "top_terms": [{"term": "down", "count": 180, "llr": 412.5}, {"term": "app", "count": 150, "llr": 230.1}],
+        "category": "outage",
+        "suggested_responses": [{"lang": "en", "text": "(test) We're sorry, and we see it too: Acme is not working properly for many of you."}],
+        "curve": [],
+    })
+}
+
+/// Sends the sample alert through receiver `name` once (`crisiswatch notify-test`).
+///
+/// # Errors
+/// Unknown receiver, or its notifier cannot be built.
+pub async fn test_send(n: &Notify, name: &str) -> anyhow::Result<Delivery> {
+    let Some(i) = n.receivers.iter().position(|r| r.name() == name) else {
+        let names: Vec<&str> = n.receivers.iter().map(Receiver::name).collect();
+        anyhow::bail!("no receiver `{name}` (configured: {})", names.join(", "));
+    };
+    let notifiers = notifiers(n)?;
+    let now = crate::serve::pipeline::wall_ms();
+    let due = Due {
+        receiver: i,
+        brand: "acme".into(),
+        kind: "test",
+        key: String::new(),
+        incident: "test-0000000000000000".into(),
+        event: sample_event(now),
+        step: Some(0),
+    };
+    let body = render(&n.receivers[i], "test", std::slice::from_ref(&due), n);
+    let out = Outgoing { id: 0, idempotency_key: format!("crisiswatch-test-{now}"), kind: "test".into(), body };
+    Ok(notifiers[i].deliver(&out).await)
+}
