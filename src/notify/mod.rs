@@ -418,21 +418,6 @@ pub fn notifiers(n: &Notify) -> anyhow::Result<Vec<Box<dyn Notifier>>> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_caps_jitters_and_honours_retry_after() {
-        let b = Backoff { base: Duration::from_secs(1), max: Duration::from_secs(60) };
-        assert_eq!(b.delay(1, None, 1.0), Duration::from_secs(1));
-        assert_eq!(b.delay(3, None, 1.0), Duration::from_secs(4));
-        assert_eq!(b.delay(3, None, 0.0), Duration::from_secs(2), "jitter keeps the upper half");
-        assert_eq!(b.delay(30, None, 1.0), Duration::from_secs(60), "capped");
-        assert_eq!(b.delay(1, Some(Duration::from_secs(30)), 0.5), Duration::from_secs(30));
-    }
-}
-
 /// A sample alert (for `crisiswatch notify-test`): realistic, clearly marked as a test.
 pub fn sample_event(now: i64) -> Value {
     let at = crate::time::format_rfc3339(now - now.rem_euclid(60_000));
@@ -477,4 +462,19 @@ pub async fn test_send(n: &Notify, name: &str) -> anyhow::Result<Delivery> {
     let body = render(&n.receivers[i], "test", std::slice::from_ref(&due), n);
     let out = Outgoing { id: 0, idempotency_key: format!("crisiswatch-test-{now}"), kind: "test".into(), body };
     Ok(notifiers[i].deliver(&out).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_caps_jitters_and_honours_retry_after() {
+        let b = Backoff { base: Duration::from_secs(1), max: Duration::from_secs(60) };
+        assert_eq!(b.delay(1, None, 1.0), Duration::from_secs(1));
+        assert_eq!(b.delay(3, None, 1.0), Duration::from_secs(4));
+        assert_eq!(b.delay(3, None, 0.0), Duration::from_secs(2), "jitter keeps the upper half");
+        assert_eq!(b.delay(30, None, 1.0), Duration::from_secs(60), "capped");
+        assert_eq!(b.delay(1, Some(Duration::from_secs(30)), 0.5), Duration::from_secs(30));
+    }
 }
