@@ -47,7 +47,8 @@ fn every_error_is_reported_with_its_position() {
 #[test]
 fn the_readme_rule_example_is_valid() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let start = readme.find("```toml\n").expect("a toml example in the README") + "```toml\n".len();
+    let rules = readme.find("## Rules").expect("a Rules section");
+    let start = rules + readme[rules..].find("```toml\n").expect("a toml example in Rules") + "```toml\n".len();
     let len = readme[start..].find("```").unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("acme.toml"), &readme[start..start + len]).unwrap();
@@ -95,4 +96,36 @@ fn playbooks_and_service_config_are_checked_too() {
     assert!(err.contains(&format!("{}:6:1", books.join("outage.toml").display())), "{err}");
     assert!(err.contains("unknown field `extra`"), "{err}");
     assert!(err.contains(&format!("{}:1:1", cfg.display())) && err.contains("nowhere"), "{err}");
+}
+
+#[test]
+fn the_readme_notify_example_is_valid() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let sec = readme.find("## Notifications and escalation").expect("a notifications section");
+    let start = sec + readme[sec..].find("```toml\n").unwrap() + "```toml\n".len();
+    let len = readme[start..].find("```").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, &readme[start..start + len]).unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let o = std::process::Command::new(support::bin())
+        .args(["check", "--rules", &format!("{root}/rules"), "--playbooks", &format!("{root}/alerts/playbooks")])
+        .args(["--config", cfg.to_str().unwrap()])
+        .env("CW_SMTP_USER", "u")
+        .env("CW_SMTP_PASSWORD", "p")
+        .env("CW_CRM_WEBHOOK_KEY", "k")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    // and without the secrets in the environment, it says which is missing
+    let o = std::process::Command::new(support::bin())
+        .args(["check", "--rules", &format!("{root}/rules"), "--playbooks", &format!("{root}/alerts/playbooks")])
+        .args(["--config", cfg.to_str().unwrap()])
+        .env_remove("CW_CRM_WEBHOOK_KEY")
+        .env("CW_SMTP_USER", "u")
+        .env("CW_SMTP_PASSWORD", "p")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("CW_CRM_WEBHOOK_KEY"), "{}", stderr(&o));
 }
