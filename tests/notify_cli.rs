@@ -326,7 +326,15 @@ out = []
 d = os.path.join(sys.argv[1], "new")
 for name in sorted(os.listdir(d)) if os.path.isdir(d) else []:
     m = email.message_from_bytes(open(os.path.join(d, name), "rb").read(), policy=email.policy.default)
-    parts = [{"type": p.get_content_type(), "text": p.get_content()} for p in m.walk() if not p.is_multipart()]
+    parts = []
+    for i, p in enumerate(x for x in m.walk() if not x.is_multipart()):
+        c = p.get_content()
+        if isinstance(c, bytes):
+            path = os.path.join(sys.argv[1], "part-%d.bin" % i)
+            open(path, "wb").write(c)
+            parts.append({"type": p.get_content_type(), "cid": p["content-id"], "path": path, "len": len(c)})
+        else:
+            parts.append({"type": p.get_content_type(), "text": c})
     out.append({"subject": m["subject"], "to": m["to"], "type": m.get_content_type(), "message_id": m["message-id"], "parts": parts})
 print(json.dumps(out))
 "#;
@@ -406,6 +414,22 @@ fn email_arrives_as_readable_text_and_html_through_a_real_smtp_server() {
     assert!(html.contains("&lt;b&gt;&amp;&lt;"), "post markup is escaped in HTML");
     assert!(!html.contains("<b>&</b>"));
     assert!(html.contains("dir=\"auto\""), "RTL-safe post blocks");
+    // the chart, inline
+    let png = m["parts"].as_array().unwrap().iter().find(|p| p["type"] == "image/png").expect("an inline chart");
+    assert_eq!(png["cid"], "<chart>");
+    assert!(html.contains("src=\"cid:chart\""));
+    let bytes = std::fs::read(png["path"].as_str().unwrap()).unwrap();
+    assert_eq!(&bytes[..4], b"\x89PNG");
+    assert!(bytes.len() > 3000);
+    // `CW_WRITE_DOCS=1 cargo test --test notify_cli email` refreshes the pictures in docs/
+    if std::env::var_os("CW_WRITE_DOCS").is_some() {
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+        std::fs::create_dir_all(&docs).unwrap();
+        std::fs::write(docs.join("example-alert-email.html"), html.replace("cid:chart", "example-alert-chart.png"))
+            .unwrap();
+        std::fs::write(docs.join("example-alert-chart.png"), &bytes).unwrap();
+        std::fs::write(docs.join("example-alert-email.txt"), format!("Subject: {subject}\n\n{text}")).unwrap();
+    }
 }
 
 #[test]

@@ -6,7 +6,8 @@
 use crate::notify::config::Smtp;
 use crate::notify::render::Message;
 use crate::notify::{Delivery, Notifier, Outgoing};
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use std::future::Future;
@@ -54,6 +55,7 @@ fn message(body: &str) -> Message {
                 subject: "[OPS] crisiswatch could not deliver a notification".into(),
                 text: format!("{problem}\n\nThe notification is kept in the dead letters of the store."),
                 html: format!("<p>{}</p>", problem.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")),
+                chart_png: None,
             }
         }
     }
@@ -70,7 +72,19 @@ impl Notifier for Email {
             for to in &self.to {
                 b = b.to(to.clone());
             }
-            let email = match b.multipart(MultiPart::alternative_plain_html(m.text, m.html)) {
+            use base64::Engine as _;
+            let chart = m.chart_png.as_deref().and_then(|c| base64::engine::general_purpose::STANDARD.decode(c).ok());
+            let body = match chart {
+                // text | (html + the chart it shows inline)
+                Some(png) => MultiPart::alternative().singlepart(SinglePart::plain(m.text)).multipart(
+                    MultiPart::related().singlepart(SinglePart::html(m.html)).singlepart(
+                        Attachment::new_inline("chart".to_string())
+                            .body(png, ContentType::parse("image/png").expect("valid")),
+                    ),
+                ),
+                None => MultiPart::alternative_plain_html(m.text, m.html),
+            };
+            let email = match b.multipart(body) {
                 Ok(e) => e,
                 Err(e) => return Delivery::Fail(format!("cannot build the message: {e}")),
             };

@@ -22,6 +22,7 @@
 //! `watch` incidents wait out the quiet hours. A resolution is sent to every receiver that
 //! was told about the incident; so is an escalation of its severity.
 
+pub mod chart;
 pub mod config;
 pub mod email;
 pub mod render;
@@ -95,6 +96,9 @@ fn minute_of_day(ms: i64) -> u32 {
     (ms.div_euclid(60_000).rem_euclid(1440)) as u32
 }
 
+/// Draws the chart of an alert (its latest event): PNG bytes, or `None` when unavailable.
+pub type Charts<'a> = dyn Fn(&Value) -> Option<Vec<u8>> + 'a;
+
 /// One thing due to be notified: (receiver index, brand, kind, key, event JSON).
 struct Due {
     receiver: usize,
@@ -111,7 +115,7 @@ struct Due {
 ///
 /// # Errors
 /// SQLite errors.
-pub fn plan(c: &mut Connection, n: &Notify, now: i64) -> rusqlite::Result<usize> {
+pub fn plan(c: &mut Connection, n: &Notify, now: i64, charts: Option<&Charts<'_>>) -> rusqlite::Result<usize> {
     let mut due: Vec<Due> = Vec::new();
     // state changes since the last tick: escalations and resolutions go to whoever was told
     let cursor: i64 =
@@ -231,7 +235,7 @@ pub fn plan(c: &mut Connection, n: &Notify, now: i64) -> rusqlite::Result<usize>
     let mut queued = 0;
     for ((ri, brand, kind), items) in groups {
         let receiver = &n.receivers[ri];
-        let body = render(receiver, kind, &items, n);
+        let body = render(receiver, kind, &items, n, charts);
         let incidents: Vec<&str> = items.iter().map(|d| d.incident.as_str()).collect();
         tx.execute(
             "INSERT INTO notifications (receiver, kind, brand, incidents, body, next_ms, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
@@ -252,7 +256,7 @@ pub fn plan(c: &mut Connection, n: &Notify, now: i64) -> rusqlite::Result<usize>
 }
 
 /// Renders a notification's body for its receiver.
-fn render(receiver: &Receiver, kind: &str, items: &[Due], n: &Notify) -> String {
+fn render(receiver: &Receiver, kind: &str, items: &[Due], n: &Notify, charts: Option<&Charts<'_>>) -> String {
     // the most severe incident leads; the others are related
     let mut events: Vec<&Value> = Vec::new();
     for d in items {
@@ -267,7 +271,9 @@ fn render(receiver: &Receiver, kind: &str, items: &[Due], n: &Notify) -> String 
     let ack_url = format!("{}/v1/alerts/{id}/ack", n.public_url.trim_end_matches('/'));
     if let Receiver::Email { .. } = receiver {
         let related: Vec<Value> = events.iter().skip(1).map(|e| (*e).clone()).collect();
-        return serde_json::to_string(&render::email(kind, &lead, &related, &ack_url)).unwrap_or_default();
+        let chart = if kind == "resolved" { None } else { charts.and_then(|f| f(&lead)) };
+        return serde_json::to_string(&render::email(kind, &lead, &related, &ack_url, chart.as_deref()))
+            .unwrap_or_default();
     }
     let info = json!({
         "kind": kind,
@@ -459,7 +465,7 @@ pub async fn test_send(n: &Notify, name: &str) -> anyhow::Result<Delivery> {
         event: sample_event(now),
         step: Some(0),
     };
-    let body = render(&n.receivers[i], "test", std::slice::from_ref(&due), n);
+    let body = render(&n.receivers[i], "test", std::slice::from_ref(&due), n, None);
     let out = Outgoing { id: 0, idempotency_key: format!("crisiswatch-test-{now}"), kind: "test".into(), body };
     Ok(notifiers[i].deliver(&out).await)
 }

@@ -19,6 +19,9 @@ pub struct Message {
     pub text: String,
     /// HTML part.
     pub html: String,
+    /// The chart, PNG as base64, shown inline in the HTML part (`cid:chart`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart_png: Option<String>,
 }
 
 fn env() -> minijinja::Environment<'static> {
@@ -119,7 +122,7 @@ pub fn headline(ev: &Value) -> String {
 
 /// Renders the email of a notification: `lead` is the most severe incident's latest event,
 /// `related` the other incidents of the brand in the same notification.
-pub fn email(kind: &str, lead: &Value, related: &[Value], ack_url: &str) -> Message {
+pub fn email(kind: &str, lead: &Value, related: &[Value], ack_url: &str, chart: Option<&[u8]>) -> Message {
     let share = |v: &Value| v.as_f64().map(|x| format!("{:.0}%", x * 100.0));
     let posts: Vec<Value> = lead["top_posts"].as_array().cloned().unwrap_or_default();
     let terms: Vec<String> = lead["top_terms"]
@@ -151,7 +154,7 @@ pub fn email(kind: &str, lead: &Value, related: &[Value], ack_url: &str) -> Mess
         "negative_share": share(&lead["negative_share"]), "baseline_negative_share": share(&lead["baseline_negative_share"]),
         "respond_by": respond_by, "top_posts": posts, "top_terms": terms,
         "responses": if kind == "resolved" { Value::Array(Vec::new()) } else { lead["suggested_responses"].clone() },
-        "related": related, "ack_url": ack_url, "chart_cid": Value::Null,
+        "related": related, "ack_url": ack_url, "chart_cid": if chart.is_some() { json!("chart") } else { Value::Null },
     });
     let env = env();
     let render = |name: &str| {
@@ -163,7 +166,9 @@ pub fn email(kind: &str, lead: &Value, related: &[Value], ack_url: &str) -> Mess
     } else {
         subject
     };
-    Message { subject, text: render("email.txt.j2"), html: render("email.html.j2") }
+    use base64::Engine as _;
+    let chart_png = chart.map(|c| base64::engine::general_purpose::STANDARD.encode(c));
+    Message { subject, text: render("email.txt.j2"), html: render("email.html.j2"), chart_png }
 }
 
 #[cfg(test)]
@@ -185,7 +190,7 @@ mod tests {
 
     #[test]
     fn subject_says_what_happened_in_numbers() {
-        let m = email("alert", &event(), &[], "http://h/v1/alerts/abc/ack");
+        let m = email("alert", &event(), &[], "http://h/v1/alerts/abc/ack", None);
         assert_eq!(m.subject, "[CRITICAL] Acme: negative mentions 9x usual (1,240 in 15 min)");
         assert!(m.text.contains("1-in-322.6 million") || m.text.contains("million"), "{}", m.text);
         assert!(m.text.contains("62%") && m.text.contains("18%"));
@@ -195,7 +200,7 @@ mod tests {
 
     #[test]
     fn html_escapes_post_text() {
-        let m = email("alert", &event(), &[], "http://h/v1/alerts/abc/ack");
+        let m = email("alert", &event(), &[], "http://h/v1/alerts/abc/ack", None);
         assert!(!m.html.contains("<script>"), "escaped");
         assert!(m.html.contains("&lt;script&gt;"));
         assert!(m.html.contains("We&#x27;re sorry &lt;3") || m.html.contains("We&#39;re sorry &lt;3"), "{}", m.html);
@@ -204,6 +209,7 @@ mod tests {
             &json!({"status": "resolved", "severity": "warning", "brand_name": "Acme", "metric": "volume", "rule": "volume-spike"}),
             &[],
             "u",
+            None,
         );
         assert_eq!(r.subject, "[RESOLVED] Acme: mentions back to usual");
     }

@@ -120,11 +120,11 @@ pub fn run(
             let _inside = rt.enter();
             crate::notify::notifiers(&shared.cfg.notify)?
         };
-        let (shared, db) = (shared.clone(), store::open(&db_path, false)?);
+        let (shared, db, engine) = (shared.clone(), store::open(&db_path, false)?, engine_tx.clone());
         Some(
             std::thread::Builder::new()
                 .name("notifier".into())
-                .spawn(move || pipeline::run_notifier(shared, db, rt, notifiers))?,
+                .spawn(move || pipeline::run_notifier(shared, db, rt, notifiers, engine))?,
         )
     };
     let app = api::App {

@@ -115,6 +115,8 @@ pub enum EngineMsg {
     Status(oneshot::Sender<Vec<BrandStatus>>),
     /// `GET /v1/brands/{id}/series`.
     Series(String, i64, oneshot::Sender<Option<Vec<SeriesPoint>>>),
+    /// The same, answered on a blocking channel (the notifier's charts).
+    SeriesBlocking(String, i64, std::sync::mpsc::Sender<Option<Vec<SeriesPoint>>>),
     /// Snapshot and stop.
     Shutdown,
 }
@@ -437,6 +439,9 @@ pub fn run_engine(
             Ok(EngineMsg::Series(id, minutes, reply)) => {
                 let _ = reply.send(engine.series(&id, minutes));
             }
+            Ok(EngineMsg::SeriesBlocking(id, minutes, reply)) => {
+                let _ = reply.send(engine.series(&id, minutes));
+            }
             Ok(EngineMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
                 if let Some(job) = encode_snapshot(&engine, pos) {
                     let _ = snapshots.send(job);
@@ -462,13 +467,31 @@ pub fn run_notifier(
     mut store: Connection,
     rt: tokio::runtime::Runtime,
     notifiers: Vec<Box<dyn crate::notify::Notifier>>,
+    engine: Sender<EngineMsg>,
 ) {
+    // the chart of an alert: the brand's last 24 h from the engine, its window shaded
+    let charts = move |lead: &serde_json::Value| -> Option<Vec<u8>> {
+        let brand = lead["brand"].as_str()?.to_string();
+        let (tx, rx) = std::sync::mpsc::channel();
+        engine.send(EngineMsg::SeriesBlocking(brand, 1440, tx)).ok()?;
+        let points = rx.recv_timeout(Duration::from_secs(5)).ok()??;
+        let minute = |k: &str| lead[k].as_str().and_then(|t| crate::time::parse_timestamp(t).ok()).map(minute_of);
+        let marked = minute("window_start").zip(minute("window_end").map(|m| m - 1));
+        let name = lead["brand_name"].as_str().unwrap_or(lead["brand"].as_str().unwrap_or(""));
+        match crate::notify::chart::render(&points, marked, &format!("{name}: mentions per minute, last 24 h")) {
+            Ok(png) => Some(png),
+            Err(e) => {
+                tracing::warn!(error = %e, "no chart for this alert");
+                None
+            }
+        }
+    };
     let n = shared.cfg.notify.clone();
     let backoff = crate::notify::Backoff { base: n.retry_base, max: n.retry_max };
     rt.block_on(async {
         while !shared.stopping.load(Ordering::Relaxed) {
             let now = wall_ms();
-            if let Err(e) = crate::notify::plan(&mut store, &n, now) {
+            if let Err(e) = crate::notify::plan(&mut store, &n, now, Some(&charts)) {
                 tracing::error!(error = %e, "notification planning failed");
             }
             match crate::notify::deliver_due(&mut store, &n, &notifiers, backoff, now, Some(&shared.metrics.notify))
