@@ -213,4 +213,27 @@ mod tests {
         );
         assert_eq!(r.subject, "[RESOLVED] Acme: mentions back to usual");
     }
+
+    #[test]
+    fn hostile_post_text_renders_safely() {
+        let hostile = format!(
+            "{}<img src=x onerror=alert(1)> **bold** [link](javascript:x) \u{202e}\u{2067}عكس\u{2069} {}",
+            "\"'&<>",
+            "😀🔥💥".repeat(1200)
+        );
+        assert!(hostile.len() > 10_000);
+        let mut ev = event();
+        ev["top_posts"][0]["text"] = hostile.clone().into();
+        ev["brand_name"] = "<b>Acme</b>".into();
+        let m = email("alert", &ev, &[], "http://h/v1/alerts/abc/ack", None);
+        assert!(!m.html.contains("<img src=x"), "no markup from posts");
+        assert!(!m.html.contains("<b>Acme</b>"), "no markup from names");
+        assert!(m.html.contains("&lt;img src=x onerror=alert(1)&gt;"));
+        assert!(m.html.contains(&"😀🔥💥".repeat(1200)), "emoji kept whole");
+        assert!(!m.subject.contains('\n'), "one-line subject");
+        // the webhook body is JSON: serde escapes what must be escaped and the text round-trips
+        let body = serde_json::to_string(&ev).unwrap();
+        let back: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(back["top_posts"][0]["text"], hostile.as_str());
+    }
 }
