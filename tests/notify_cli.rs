@@ -271,6 +271,9 @@ fn a_receiver_down_across_a_restart_gets_it_after() {
         )
         .unwrap();
     assert!(delivered >= 1 && pending == 0, "{delivered} delivered, {pending} pending");
+    let metrics = reqwest::blocking::get(format!("{}/metrics", s.base)).unwrap().text().unwrap();
+    assert!(metrics.contains("crisiswatch_notifications_pending 0\n"), "{metrics}");
+    assert!(metrics.contains("crisiswatch_notifications_dead 0\n"));
     s.terminate();
 }
 
@@ -462,4 +465,25 @@ fn notify_test_sends_a_sample_through_one_receiver() {
     let o = run("pr-hook");
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not delivered"));
+}
+
+#[test]
+fn a_refused_notification_is_dead_lettered_and_the_others_are_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pr, execs) = (Hook::start(0, &[400]), Hook::start(0, &[]));
+    let s = Server::start(dir.path(), &config(&receivers(&pr.url(), &execs.url()), "{ teams = [\"pr\"] }"));
+    for b in crisis_stream() {
+        s.post(b);
+    }
+    let ops = execs.wait_for(1, 30);
+    assert!(!ops.is_empty(), "an ops notice reached the other receiver");
+    let v: Value = serde_json::from_str(&ops[0].body).unwrap();
+    assert_eq!(v["schema"], "crisiswatch.ops.v1");
+    assert!(v["problem"].as_str().unwrap().contains("HTTP 400"), "{v}");
+    verify(&ops[0]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(pr.got.lock().unwrap().len(), 1, "a 4xx is not retried");
+    let metrics = reqwest::blocking::get(format!("{}/metrics", s.base)).unwrap().text().unwrap();
+    assert!(metrics.contains("crisiswatch_notifications_dead 1\n"), "{metrics}");
+    s.terminate();
 }

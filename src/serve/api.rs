@@ -423,14 +423,16 @@ fn dir_bytes(dir: &std::path::Path) -> u64 {
 async fn metrics(State(app): State<App>) -> Response {
     let shared = app.shared.clone();
     let data_dir = shared.cfg.data_dir.clone();
-    let (open, dead) = with_db(&app, |c| store::counts(c)).await.unwrap_or((0, 0));
+    let counts = with_db(&app, |c| store::counts(c)).await.unwrap_or_default();
     let store_bytes = tokio::task::spawn_blocking(move || dir_bytes(&data_dir)).await.unwrap_or(0);
     let cap = u64::from(shared.cfg.max_queued_mentions);
     let g = Gauges {
         queue_depth: cap.saturating_sub(shared.queue.available_permits() as u64),
         queue_capacity: cap,
-        open_incidents: open,
-        dead_letters: dead,
+        open_incidents: counts.open_incidents,
+        dead_letters: counts.dead_letters,
+        notifications_pending: counts.notifications_pending,
+        notifications_dead: counts.notifications_dead,
         store_bytes,
         engine_mentions: shared.engine_mentions.load(Ordering::Relaxed),
     };

@@ -111,6 +111,10 @@ pub struct Gauges {
     pub store_bytes: u64,
     /// Mentions processed by the engine over its whole life (carried across restarts).
     pub engine_mentions: u64,
+    /// Notifications waiting for delivery.
+    pub notifications_pending: i64,
+    /// Notifications dead-lettered.
+    pub notifications_dead: i64,
 }
 
 impl Metrics {
@@ -132,7 +136,9 @@ impl Metrics {
             let _ = writeln!(s, "# HELP crisiswatch_{name} {help}\n# TYPE crisiswatch_{name} counter");
             let _ = writeln!(s, "crisiswatch_{name} {}", v.load(Ordering::Relaxed));
         }
-        let gauges: [(&str, &str, f64); 6] = [
+        let gauges: [(&str, &str, f64); 8] = [
+            ("notifications_pending", "notifications waiting for a delivery attempt", g.notifications_pending as f64),
+            ("notifications_dead", "notifications given up on (see the ops notices)", g.notifications_dead as f64),
             (
                 "engine_mentions",
                 "mentions processed over the engine state's life, across restarts",

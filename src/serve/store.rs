@@ -333,12 +333,29 @@ pub fn incident_history(c: &Connection, id: &str) -> Result<Option<serde_json::V
     })))
 }
 
-/// Counts for `/metrics`: open incidents and dead letters.
+/// Counts for `/metrics`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counts {
+    /// Incidents not resolved.
+    pub open_incidents: i64,
+    /// Rejected ingest items stored.
+    pub dead_letters: i64,
+    /// Notifications waiting for (another) delivery attempt.
+    pub notifications_pending: i64,
+    /// Notifications given up on.
+    pub notifications_dead: i64,
+}
+
+/// Counts for `/metrics`.
 ///
 /// # Errors
 /// SQLite errors.
-pub fn counts(c: &Connection) -> Result<(i64, i64)> {
-    let open = c.query_row("SELECT count(*) FROM incidents WHERE status != 'resolved'", [], |r| r.get(0))?;
-    let dead = c.query_row("SELECT count(*) FROM dead_letters", [], |r| r.get(0))?;
-    Ok((open, dead))
+pub fn counts(c: &Connection) -> Result<Counts> {
+    let n = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0));
+    Ok(Counts {
+        open_incidents: n("SELECT count(*) FROM incidents WHERE status != 'resolved'")?,
+        dead_letters: n("SELECT count(*) FROM dead_letters")?,
+        notifications_pending: n("SELECT count(*) FROM notifications WHERE status = 'pending'")?,
+        notifications_dead: n("SELECT count(*) FROM notifications WHERE status = 'dead'")?,
+    })
 }
