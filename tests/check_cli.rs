@@ -114,6 +114,7 @@ fn the_readme_notify_example_is_valid() {
         .env("CW_SMTP_USER", "u")
         .env("CW_SMTP_PASSWORD", "p")
         .env("CW_CRM_WEBHOOK_KEY", "k")
+        .env("CW_TELEGRAM_TOKEN", "t")
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
@@ -122,6 +123,7 @@ fn the_readme_notify_example_is_valid() {
         .args(["check", "--rules", &format!("{root}/rules"), "--playbooks", &format!("{root}/alerts/playbooks")])
         .args(["--config", cfg.to_str().unwrap()])
         .env_remove("CW_CRM_WEBHOOK_KEY")
+        .env("CW_TELEGRAM_TOKEN", "t")
         .env("CW_SMTP_USER", "u")
         .env("CW_SMTP_PASSWORD", "p")
         .output()

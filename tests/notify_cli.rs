@@ -487,3 +487,140 @@ fn a_refused_notification_is_dead_lettered_and_the_others_are_told() {
     assert!(metrics.contains("crisiswatch_notifications_dead 1\n"), "{metrics}");
     s.terminate();
 }
+
+/// A local server speaking the Telegram Bot API (the parts crisiswatch uses): records every
+/// call, answers `getUpdates` with a queued callback once asked to.
+struct FakeTelegram {
+    port: u16,
+    calls: Arc<Mutex<Vec<(String, Value)>>>,
+    updates: Arc<Mutex<Vec<Value>>>,
+}
+
+impl FakeTelegram {
+    fn start() -> FakeTelegram {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let calls: Arc<Mutex<Vec<(String, Value)>>> = Arc::new(Mutex::new(Vec::new()));
+        let updates: Arc<Mutex<Vec<Value>>> = Arc::new(Mutex::new(Vec::new()));
+        let (c, u) = (calls.clone(), updates.clone());
+        std::thread::spawn(move || {
+            let mut next_id = 100;
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut first = String::new();
+                if reader.read_line(&mut first).unwrap_or(0) == 0 {
+                    continue;
+                }
+                let mut len = 0usize;
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    reader.read_line(&mut line).unwrap();
+                    if line.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = line.split_once(':') {
+                        if k.trim().eq_ignore_ascii_case("content-length") {
+                            len = v.trim().parse().unwrap();
+                        }
+                    }
+                }
+                let mut body = vec![0; len];
+                reader.read_exact(&mut body).unwrap();
+                let path = first.split_whitespace().nth(1).unwrap_or("");
+                // /bot<token>/<Method>: teloxide writes methods in PascalCase
+                let method = path.rsplit('/').next().unwrap_or("").to_ascii_lowercase();
+                let params: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let message = |id: i64, text: &str, chat: &Value| {
+                    serde_json::json!({"message_id": id, "date": 1_700_000_000, "text": text,
+                        "chat": {"id": chat, "type": "private", "first_name": "PR"}})
+                };
+                let result = match method.as_str() {
+                    "sendmessage" | "editmessagetext" => {
+                        next_id += 1;
+                        let id = params["message_id"].as_i64().unwrap_or(next_id);
+                        message(id, params["text"].as_str().unwrap_or(""), &params["chat_id"])
+                    }
+                    "answercallbackquery" => Value::Bool(true),
+                    "getupdates" => {
+                        let queued: Vec<Value> = std::mem::take(&mut *u.lock().unwrap());
+                        if queued.is_empty() {
+                            std::thread::sleep(Duration::from_millis(100));
+                        }
+                        Value::Array(queued)
+                    }
+                    _ => Value::Null,
+                };
+                if method != "getupdates" {
+                    c.lock().unwrap().push((method.clone(), params));
+                }
+                let resp = serde_json::json!({"ok": true, "result": result}).to_string();
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{resp}",
+                    resp.len()
+                );
+            }
+        });
+        FakeTelegram { port, calls, updates }
+    }
+
+    fn wait_for(&self, method: &str, secs: u64) -> Option<Value> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some((_, p)) = self.calls.lock().unwrap().iter().find(|(m, _)| m == method) {
+                return Some(p.clone());
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[test]
+fn telegram_message_with_buttons_and_an_acknowledging_callback() {
+    let dir = tempfile::tempdir().unwrap();
+    let tg = FakeTelegram::start();
+    let execs = Hook::start(0, &[]);
+    let receivers = format!(
+        "[notify.telegram]\ntoken_env = \"CW_HOOK_SECRET\"\napi_url = \"http://127.0.0.1:{}/\"\n\
+         [[notify.receiver]]\nname = \"pr-hook\"\nkind = \"telegram\"\nchat_id = 4242\n\
+         [[notify.receiver]]\nname = \"exec-hook\"\nkind = \"webhook\"\nurl = \"{}\"\nsecret_env = \"CW_HOOK_SECRET\"\n",
+        tg.port,
+        execs.url()
+    );
+    let s = Server::start(dir.path(), &config(&receivers, "{ teams = [\"pr\"] }"));
+    for b in crisis_stream() {
+        s.post(b);
+    }
+    let sent = tg.wait_for("sendmessage", 30).expect("sendMessage called");
+    assert_eq!(sent["chat_id"], 4242);
+    assert_eq!(sent["parse_mode"], "HTML");
+    let text = sent["text"].as_str().unwrap();
+    assert!(text.contains("&lt;b&gt;&amp;&lt;/b&gt;"), "user text escaped: {text}");
+    assert!(text.chars().count() <= 4096);
+    let buttons = &sent["reply_markup"]["inline_keyboard"][0];
+    let labels: Vec<&str> = buttons.as_array().unwrap().iter().map(|b| b["text"].as_str().unwrap()).collect();
+    assert_eq!(labels, ["Acknowledge", "Escalate now", "Mute 1h"]);
+    let ack = buttons[0]["callback_data"].as_str().unwrap().to_string();
+    let incident = ack.strip_prefix("ack:").unwrap().to_string();
+    // Dana presses "Acknowledge"
+    tg.updates.lock().unwrap().push(serde_json::json!({
+        "update_id": 7,
+        "callback_query": {
+            "id": "cb1", "chat_instance": "ci", "data": ack,
+            "from": {"id": 9, "is_bot": false, "first_name": "Dana", "username": "dana"},
+            "message": {"message_id": 101, "date": 1_700_000_000, "text": "alert", "chat": {"id": 4242, "type": "private", "first_name": "PR"}}
+        }
+    }));
+    let answered = tg.wait_for("answercallbackquery", 30).expect("callback answered");
+    assert_eq!(answered["callback_query_id"], "cb1");
+    let edited = tg.wait_for("editmessagetext", 30).expect("message edited");
+    assert!(edited["text"].as_str().unwrap().contains("Acknowledged by @dana (Telegram)"), "{edited}");
+    let h: Value = reqwest::blocking::get(format!("{}/v1/alerts/{incident}", s.base)).unwrap().json().unwrap();
+    assert_eq!(h["acknowledged_by"], "@dana (Telegram)", "{h}");
+    s.terminate();
+}

@@ -24,6 +24,8 @@ pub struct NotifyConfig {
     pub quiet_hours: Option<String>,
     /// The SMTP server for email receivers.
     pub smtp: Option<SmtpConfig>,
+    /// The bot for Telegram receivers.
+    pub telegram: Option<TelegramConfig>,
     /// Receivers.
     #[serde(default)]
     pub receiver: Vec<ReceiverConfig>,
@@ -51,6 +53,25 @@ pub struct SmtpConfig {
     pub username_env: Option<String>,
     /// Environment variable holding the password.
     pub password_env: Option<String>,
+}
+
+/// `[notify.telegram]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelegramConfig {
+    /// Environment variable holding the bot token.
+    pub token_env: String,
+    /// Bot API base URL (default `https://api.telegram.org`).
+    pub api_url: Option<String>,
+}
+
+/// Telegram settings, resolved.
+#[derive(Debug, Clone)]
+pub struct TelegramBot {
+    /// Bot token (never logged).
+    pub token: Secret,
+    /// Bot API base URL.
+    pub api_url: Option<String>,
 }
 
 /// SMTP settings, resolved.
@@ -216,6 +237,8 @@ pub struct Notify {
     pub quiet: Option<(u32, u32)>,
     /// SMTP server.
     pub smtp: Option<Smtp>,
+    /// Telegram bot.
+    pub telegram: Option<TelegramBot>,
     /// Receivers.
     pub receivers: Vec<Receiver>,
     /// Routes.
@@ -305,6 +328,24 @@ pub fn resolve(c: &NotifyConfig, listen: &str) -> Result<Notify, Vec<(&'static s
             from: m.from.clone(),
             credentials: user.map(|u| (u, Secret(pass.unwrap_or_default().into_bytes()))),
         }
+    });
+    let telegram = c.telegram.as_ref().map(|t| {
+        let token = match std::env::var(&t.token_env) {
+            Ok(v) if !v.is_empty() => Secret(v.into_bytes()),
+            _ => {
+                errs.push((
+                    "token_env",
+                    format!("[notify.telegram] environment variable `{}` is not set", t.token_env),
+                ));
+                Secret::default()
+            }
+        };
+        if let Some(u) = &t.api_url {
+            if !matches!(reqwest::Url::parse(u).map(|u| u.scheme().to_string()).as_deref(), Ok("http" | "https")) {
+                errs.push(("api_url", format!("[notify.telegram] `api_url` must be an http(s) URL, not `{u}`")));
+            }
+        }
+        TelegramBot { token, api_url: t.api_url.clone() }
     });
     let mut receivers = Vec::new();
     for r in &c.receiver {
@@ -417,6 +458,7 @@ pub fn resolve(c: &NotifyConfig, listen: &str) -> Result<Notify, Vec<(&'static s
         retry_base,
         retry_max,
         smtp,
+        telegram,
         quiet,
         receivers,
         routes,

@@ -26,6 +26,7 @@ pub mod chart;
 pub mod config;
 pub mod email;
 pub mod render;
+pub mod telegram;
 pub mod webhook;
 
 use crate::alert::Severity;
@@ -163,10 +164,11 @@ pub fn plan(c: &mut Connection, n: &Notify, now: i64, charts: Option<&Charts<'_>
     // the ladder of every open, unacknowledged incident
     {
         let mut st = c.prepare_cached(
-            "SELECT id, brand, severity, created_ms, latest FROM incidents WHERE status IN ('firing', 'escalated')",
+            "SELECT id, brand, severity, created_ms, latest FROM incidents
+             WHERE status IN ('firing', 'escalated') AND muted_until_ms <= ?1",
         )?;
         let open: Vec<(String, String, String, i64, String)> = st
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+            .query_map([now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
             .collect::<Result<_, _>>()?;
         let mut crit = c.prepare_cached(
             "SELECT count(*) FROM incidents WHERE brand = ?1 AND severity = 'critical' AND status != 'resolved'",
@@ -274,6 +276,11 @@ fn render(receiver: &Receiver, kind: &str, items: &[Due], n: &Notify, charts: Op
         let chart = if kind == "resolved" { None } else { charts.and_then(|f| f(&lead)) };
         return serde_json::to_string(&render::email(kind, &lead, &related, &ack_url, chart.as_deref()))
             .unwrap_or_default();
+    }
+    if let Receiver::Telegram { .. } = receiver {
+        let related: Vec<Value> = events.iter().skip(1).map(|e| (*e).clone()).collect();
+        let html = telegram::render(kind, &lead, &related, &ack_url);
+        return json!({ "telegram_html": html, "incident": id }).to_string();
     }
     let info = json!({
         "kind": kind,
@@ -416,9 +423,13 @@ pub fn notifiers(n: &Notify) -> anyhow::Result<Vec<Box<dyn Notifier>>> {
                     Some(smtp) => Ok(Box::new(email::Email::new(smtp, to)?)),
                     None => anyhow::bail!("receiver `{}`: email receivers need [notify.smtp]", r.name()),
                 },
-                Receiver::Telegram { name, .. } => {
-                    anyhow::bail!("receiver `{name}`: Telegram delivery is not built yet (webhooks and email are)")
-                }
+                Receiver::Telegram { chat_id, .. } => match &n.telegram {
+                    Some(t) => Ok(Box::new(telegram::Telegram::new(
+                        telegram::bot(&String::from_utf8_lossy(&t.token.0), t.api_url.as_deref())?,
+                        *chat_id,
+                    ))),
+                    None => anyhow::bail!("receiver `{}`: Telegram receivers need [notify.telegram]", r.name()),
+                },
             }
         })
         .collect()

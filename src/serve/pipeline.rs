@@ -489,6 +489,17 @@ pub fn run_notifier(
     let n = shared.cfg.notify.clone();
     let backoff = crate::notify::Backoff { base: n.retry_base, max: n.retry_max };
     rt.block_on(async {
+        // button presses in Telegram act on incidents
+        let stop = Arc::new(AtomicBool::new(false));
+        let poller = n
+            .telegram
+            .as_ref()
+            .filter(|_| n.receivers.iter().any(|r| matches!(r, crate::notify::config::Receiver::Telegram { .. })))
+            .and_then(|t| {
+                let bot =
+                    crate::notify::telegram::bot(&String::from_utf8_lossy(&t.token.0), t.api_url.as_deref()).ok()?;
+                Some(tokio::spawn(crate::notify::telegram::poll_callbacks(bot, shared.db_path.clone(), stop.clone())))
+            });
         while !shared.stopping.load(Ordering::Relaxed) {
             let now = wall_ms();
             if let Err(e) = crate::notify::plan(&mut store, &n, now, Some(&charts)) {
@@ -503,6 +514,10 @@ pub fn run_notifier(
             }
             // ticks: on new events, else every 200 ms (retries and ladder steps come due)
             let _ = tokio::time::timeout(Duration::from_millis(200), shared.notify_wake.notified()).await;
+        }
+        stop.store(true, Ordering::Relaxed);
+        if let Some(p) = poller {
+            let _ = tokio::time::timeout(Duration::from_secs(3), p).await;
         }
     });
 }

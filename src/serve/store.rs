@@ -23,7 +23,8 @@ CREATE TABLE IF NOT EXISTS incidents (
     acked_at TEXT,
     latest TEXT NOT NULL,
     seq INTEGER NOT NULL,
-    created_ms INTEGER NOT NULL DEFAULT 0
+    created_ms INTEGER NOT NULL DEFAULT 0,
+    muted_until_ms INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS incidents_seq ON incidents(seq);
 CREATE INDEX IF NOT EXISTS incidents_brand ON incidents(brand, seq);
@@ -199,6 +200,63 @@ pub fn record_action(
             params![id, who, at],
         )?;
     }
+    tx.commit()?;
+    Ok(Ok(()))
+}
+
+fn open_incident(tx: &rusqlite::Transaction<'_>, id: &str) -> Result<std::result::Result<(), ActionError>> {
+    let status: Option<String> =
+        tx.query_row("SELECT status FROM incidents WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+    Ok(match status.as_deref() {
+        None => Err(ActionError::NotFound),
+        Some("resolved") => Err(ActionError::Resolved),
+        Some(_) => Ok(()),
+    })
+}
+
+/// "Escalate now": every ladder step is reached at once (as if the ack timeout had passed).
+///
+/// # Errors
+/// SQLite errors.
+pub fn escalate_now(
+    c: &mut Connection,
+    id: &str,
+    who: &str,
+    now: Millis,
+) -> Result<std::result::Result<(), ActionError>> {
+    let tx = c.transaction()?;
+    if let Err(e) = open_incident(&tx, id)? {
+        return Ok(Err(e));
+    }
+    tx.execute("UPDATE incidents SET created_ms = 0, muted_until_ms = 0 WHERE id = ?1", [id])?;
+    tx.execute(
+        "INSERT INTO actions (incident_id, action, who, note, at) VALUES (?1, 'escalate', ?2, NULL, ?3)",
+        params![id, who, format_rfc3339(now)],
+    )?;
+    tx.commit()?;
+    Ok(Ok(()))
+}
+
+/// Mutes an incident's further notifications (ladder steps, repeats) for `ms`.
+///
+/// # Errors
+/// SQLite errors.
+pub fn mute(
+    c: &mut Connection,
+    id: &str,
+    who: &str,
+    now: Millis,
+    ms: i64,
+) -> Result<std::result::Result<(), ActionError>> {
+    let tx = c.transaction()?;
+    if let Err(e) = open_incident(&tx, id)? {
+        return Ok(Err(e));
+    }
+    tx.execute("UPDATE incidents SET muted_until_ms = ?2 WHERE id = ?1", params![id, now + ms])?;
+    tx.execute(
+        "INSERT INTO actions (incident_id, action, who, note, at) VALUES (?1, 'mute', ?2, ?3, ?4)",
+        params![id, who, format!("{} min", ms / 60_000), format_rfc3339(now)],
+    )?;
     tx.commit()?;
     Ok(Ok(()))
 }
