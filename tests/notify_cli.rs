@@ -537,6 +537,12 @@ impl FakeTelegram {
                         "chat": {"id": chat, "type": "private", "first_name": "PR"}})
                 };
                 let result = match method.as_str() {
+                    "sendphoto" => {
+                        next_id += 1;
+                        serde_json::json!({"message_id": next_id, "date": 1_700_000_000,
+                            "chat": {"id": 4242, "type": "private", "first_name": "PR"},
+                            "photo": [{"file_id": "f", "file_unique_id": "u", "width": 720, "height": 260}]})
+                    }
                     "sendmessage" | "editmessagetext" => {
                         next_id += 1;
                         let id = params["message_id"].as_i64().unwrap_or(next_id);
@@ -553,6 +559,8 @@ impl FakeTelegram {
                     _ => Value::Null,
                 };
                 if method != "getupdates" {
+                    // multipart bodies (sendPhoto) are not JSON: keep their size
+                    let params = if params.is_null() { serde_json::json!({ "bytes": body.len() }) } else { params };
                     c.lock().unwrap().push((method.clone(), params));
                 }
                 let resp = serde_json::json!({"ok": true, "result": result}).to_string();
@@ -605,6 +613,8 @@ fn telegram_message_with_buttons_and_an_acknowledging_callback() {
     let buttons = &sent["reply_markup"]["inline_keyboard"][0];
     let labels: Vec<&str> = buttons.as_array().unwrap().iter().map(|b| b["text"].as_str().unwrap()).collect();
     assert_eq!(labels, ["Acknowledge", "Escalate now", "Mute 1h"]);
+    let photo = tg.wait_for("sendphoto", 30).expect("the chart follows as a photo");
+    assert!(photo["bytes"].as_u64().unwrap() > 3000, "{photo}");
     let ack = buttons[0]["callback_data"].as_str().unwrap().to_string();
     let incident = ack.strip_prefix("ack:").unwrap().to_string();
     // Dana presses "Acknowledge"

@@ -280,7 +280,10 @@ fn render(receiver: &Receiver, kind: &str, items: &[Due], n: &Notify, charts: Op
     if let Receiver::Telegram { .. } = receiver {
         let related: Vec<Value> = events.iter().skip(1).map(|e| (*e).clone()).collect();
         let html = telegram::render(kind, &lead, &related, &ack_url);
-        return json!({ "telegram_html": html, "incident": id }).to_string();
+        use base64::Engine as _;
+        let chart = if kind == "resolved" { None } else { charts.and_then(|f| f(&lead)) };
+        let chart = chart.map(|c| base64::engine::general_purpose::STANDARD.encode(c));
+        return json!({ "telegram_html": html, "incident": id, "chart_png": chart }).to_string();
     }
     let info = json!({
         "kind": kind,

@@ -139,10 +139,21 @@ impl Notifier for Telegram {
                     InlineKeyboardButton::callback("Mute 1h", format!("mute:{id}")),
                 ]]));
             }
-            match req.await {
-                Ok(_) => Delivery::Delivered,
-                Err(e) => classify(e),
+            if let Err(e) = req.await {
+                return classify(e);
             }
+            // the chart follows as a photo; the alert itself is already delivered, so a
+            // failure here is logged, not retried (a retry would repeat the message)
+            use base64::Engine as _;
+            if let Some(png) =
+                v["chart_png"].as_str().and_then(|c| base64::engine::general_purpose::STANDARD.decode(c).ok())
+            {
+                let photo = teloxide::types::InputFile::memory(png).file_name("chart.png");
+                if let Err(e) = self.bot.send_photo(self.chat, photo).await {
+                    tracing::warn!(error = %e, "Telegram: the chart could not be sent");
+                }
+            }
+            Delivery::Delivered
         })
     }
 }
