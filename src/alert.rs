@@ -119,6 +119,9 @@ pub struct AlertEvent {
     pub suggested_responses: Vec<SuggestedResponse>,
     /// Per-minute mention counts of the last hour, oldest first: the curve (extension).
     pub curve: Vec<u32>,
+    /// Mentions in the window by source network, largest first: the source mix (extension).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<(String, u32)>,
 }
 
 /// Stable 64-bit FNV-1a hash, for incident ids and author slots.

@@ -559,6 +559,7 @@ impl Engine {
             category: closed_category.unwrap_or_else(|| "other".into()),
             suggested_responses: Vec::new(),
             curve: scope.windows.minute_counts(),
+            sources: if status == Status::Resolved { Vec::new() } else { self.posts.source_mix(b, start, end) },
         };
         let may_be_positive =
             rs.rule.kind == DetectorKind::Volume && (s.toned == 0 || s.negative_share() <= scope.ex.negative_share);

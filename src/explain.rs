@@ -170,6 +170,22 @@ impl PostLog {
         self.bytes += after - before;
     }
 
+    /// Mentions of `brand` in minutes `[start, end]` by source (`unknown` when not given),
+    /// largest first.
+    pub fn source_mix(&self, brand: u32, start: i64, end: i64) -> Vec<(String, u32)> {
+        let mut counts: HashMap<&str, u32> = HashMap::new();
+        let first = self.arenas.partition_point(|a| a.minute < start);
+        for a in self.arenas.range(first..).take_while(|a| a.minute <= end) {
+            for p in a.posts.iter().filter(|p| p.brand == brand) {
+                let s = a.get(&p.source);
+                *counts.entry(if s.is_empty() { "unknown" } else { s }).or_insert(0) += 1;
+            }
+        }
+        let mut v: Vec<(String, u32)> = counts.into_iter().map(|(k, n)| (k.to_string(), n)).collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v
+    }
+
     /// Top posts (roots with their re-shares collapsed, by reach then re-shares) and top terms
     /// of `brand` in minutes `[start, end]`.
     pub fn explain(
@@ -454,6 +470,7 @@ mod tests {
             );
         }
         let (posts, terms) = log.explain(0, 95, 110, false, 3, 5);
+        assert_eq!(log.source_mix(0, 95, 110), vec![("unknown".to_string(), 806)], "root, 800 re-shares, 5 complaints");
         assert_eq!(posts[0].id, "root");
         assert_eq!(posts[0].reshares, 800);
         assert_eq!(posts[0].author.as_deref(), Some("big"));

@@ -154,7 +154,7 @@ pub fn email(kind: &str, lead: &Value, related: &[Value], ack_url: &str, chart: 
         "negative_share": share(&lead["negative_share"]), "baseline_negative_share": share(&lead["baseline_negative_share"]),
         "respond_by": respond_by, "top_posts": posts, "top_terms": terms,
         "responses": if kind == "resolved" { Value::Array(Vec::new()) } else { lead["suggested_responses"].clone() },
-        "related": related, "ack_url": ack_url, "chart_cid": if chart.is_some() { json!("chart") } else { Value::Null },
+        "related": related, "sources": lead["sources"], "ack_url": ack_url, "chart_cid": if chart.is_some() { json!("chart") } else { Value::Null },
     });
     let env = env();
     let render = |name: &str| {
@@ -185,6 +185,7 @@ mod tests {
                            "url": "https://x.example/1", "source": "twitter", "reshares": 800, "negative": true}],
             "top_terms": [{"term": "down", "score": 40.0}],
             "suggested_responses": [{"lang": "en", "text": "We're sorry <3"}],
+            "sources": [["twitter", 900], ["news", 3]],
         })
     }
 
@@ -195,6 +196,7 @@ mod tests {
         assert!(m.text.contains("1-in-322.6 million") || m.text.contains("million"), "{}", m.text);
         assert!(m.text.contains("62%") && m.text.contains("18%"));
         assert!(m.text.contains("1 post re-shared 800 times"));
+        assert!(m.text.contains("Sources: twitter 900 · news 3"), "{}", m.text);
         assert!(m.text.contains("Respond by: 2026-03-04 10:26 UTC"), "{}", m.text);
     }
 

@@ -46,6 +46,11 @@ pub fn render(kind: &str, lead: &Value, related: &[Value], ack_url: &str) -> Str
     if let Some(c) = lead["category"].as_str() {
         out.push_str(&format!("Category: {}\n", escape(c)));
     }
+    if let Some(src) = lead["sources"].as_array().filter(|a| !a.is_empty()) {
+        let mix: Vec<String> =
+            src.iter().take(5).map(|x| format!("{} {}", escape(x[0].as_str().unwrap_or("")), x[1])).collect();
+        out.push_str(&format!("Sources: {}\n", mix.join(" · ")));
+    }
     if kind != "resolved" {
         for p in lead["top_posts"].as_array().into_iter().flatten().take(3) {
             let text = cut(p["text"].as_str().unwrap_or(""), 280);
