@@ -497,4 +497,50 @@ mod tests {
         assert_eq!(b.delay(30, None, 1.0), Duration::from_secs(60), "capped");
         assert_eq!(b.delay(1, Some(Duration::from_secs(30)), 0.5), Duration::from_secs(30));
     }
+
+    fn setup() -> (tempfile::TempDir, Connection, Notify) {
+        std::env::set_var("CW_UNIT_HOOK_KEY", "k");
+        let toml_text = "group_wait = \"0s\"\n\
+            [[receiver]]\nname = \"pr\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/a\"\nsecret_env = \"CW_UNIT_HOOK_KEY\"\n\
+            [[receiver]]\nname = \"ceo\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/b\"\nsecret_env = \"CW_UNIT_HOOK_KEY\"\n\
+            [[team]]\nname = \"pr\"\nreceivers = [\"pr\"]\n[[team]]\nname = \"execs\"\nreceivers = [\"ceo\"]\n\
+            [[route]]\nladder = [{ teams = [\"pr\"] }, { teams = [\"execs\"], after = \"1h\" }]\n";
+        let n = config::resolve(&toml::from_str(toml_text).unwrap(), "127.0.0.1:1").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let c = crate::serve::store::open(&dir.path().join("db"), false).unwrap();
+        (dir, c, n)
+    }
+
+    fn incident(c: &mut Connection, id: &str, brand: &str) {
+        let mut ev: crate::alert::AlertEvent = serde_json::from_value(sample_event(0)).unwrap();
+        ev.id = id.into();
+        ev.brand = brand.into();
+        crate::serve::store::record_events(c, &[ev]).unwrap();
+    }
+
+    fn queued(c: &Connection, receiver: &str) -> i64 {
+        c.query_row("SELECT count(*) FROM notifications WHERE receiver = ?1", [receiver], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn escalate_now_reaches_every_step_and_mute_holds_further_ones() {
+        let (_d, mut c, n) = setup();
+        let now = crate::serve::pipeline::wall_ms();
+        incident(&mut c, "i1", "acme");
+        incident(&mut c, "i2", "globex");
+        assert_eq!(plan(&mut c, &n, now, None).unwrap(), 2, "step 0 for both brands");
+        assert_eq!((queued(&c, "pr"), queued(&c, "ceo")), (2, 0));
+        assert_eq!(plan(&mut c, &n, now, None).unwrap(), 0, "dedup: nothing new");
+        crate::serve::store::escalate_now(&mut c, "i1", "dana", now).unwrap().unwrap();
+        crate::serve::store::mute(&mut c, "i2", "dana", now, 3_600_000).unwrap().unwrap();
+        plan(&mut c, &n, now, None).unwrap();
+        assert_eq!(queued(&c, "ceo"), 1, "escalated at once");
+        // two hours later: i2's mute has run out, its second step is due
+        plan(&mut c, &n, now + 7_200_000, None).unwrap();
+        assert_eq!(queued(&c, "ceo"), 2);
+        assert_eq!(
+            crate::serve::store::mute(&mut c, "nope", "dana", now, 1).unwrap(),
+            Err(crate::serve::store::ActionError::NotFound)
+        );
+    }
 }
