@@ -232,6 +232,11 @@ async fn with_db<T: Send + 'static>(
     .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, format!("store: {e}")))
 }
 
+/// A query string, or the `400` that says what is wrong with it.
+fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Result<T, Response> {
+    q.map(|Query(q)| q).map_err(|e| error(StatusCode::BAD_REQUEST, e.body_text()))
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AlertQuery {
@@ -250,9 +255,9 @@ async fn list_alerts(
     if let Err(r) = authenticate(&app, &headers) {
         return r;
     }
-    let Query(q) = match q {
+    let q = match query(q) {
         Ok(q) => q,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+        Err(r) => return r,
     };
     if let Some(s) = &q.status {
         if !["firing", "escalated", "acknowledged", "resolved", "open"].contains(&s.as_str()) {
@@ -373,9 +378,9 @@ async fn brand_series(
     if let Err(r) = authenticate(&app, &headers) {
         return r;
     }
-    let Query(q) = match q {
+    let q = match query(q) {
         Ok(q) => q,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+        Err(r) => return r,
     };
     let window = match crate::serve::config::parse_duration(q.window.as_deref().unwrap_or("24h")) {
         Ok(d) if d.as_millis() >= MINUTE_MS as u128 && d.as_secs() <= 86_400 => d,
