@@ -525,9 +525,10 @@ mod tests {
     #[test]
     fn escalate_now_reaches_every_step_and_mute_holds_further_ones() {
         let (_d, mut c, n) = setup();
-        let now = crate::serve::pipeline::wall_ms();
         incident(&mut c, "i1", "acme");
         incident(&mut c, "i2", "globex");
+        // after recording: an incident younger than `now` would still be grouping
+        let now = crate::serve::pipeline::wall_ms();
         assert_eq!(plan(&mut c, &n, now, None).unwrap(), 2, "step 0 for both brands");
         assert_eq!((queued(&c, "pr"), queued(&c, "ceo")), (2, 0));
         assert_eq!(plan(&mut c, &n, now, None).unwrap(), 0, "dedup: nothing new");
