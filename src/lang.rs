@@ -55,38 +55,26 @@ impl Lang {
     }
 }
 
+/// How many bytes of a post the script count looks at: 96 letters of a two-byte script or
+/// about 160 Latin ones are plenty of evidence, and keep long posts cheap.
+const WINDOW: usize = 192;
+
 /// Detects the language of `text`, `None` when no supported script dominates.
+///
+/// Counts the UTF-8 lead bytes of each script in the first [`WINDOW`] bytes (every script we
+/// tell apart lives in two-byte sequences with its own lead bytes, and continuation bytes
+/// never look like a lead or an ASCII letter, so no character is decoded and the loop
+/// vectorises); Arabic-script text then goes through [`persian_or_arabic`].
 pub fn detect(text: &str) -> Option<Lang> {
-    let (mut latin, mut hebrew, mut arabic, mut cyrillic) = (0u32, 0u32, 0u32, 0u32);
-    let (mut persian_marks, mut arabic_marks) = (0u32, 0u32);
-    // the first 96 letters are plenty of evidence, and keep long posts cheap
-    for c in text.chars() {
-        if latin + hebrew + arabic + cyrillic >= 96 {
-            break;
-        }
-        match c {
-            'a'..='z' | 'A'..='Z' => latin += 1,
-            '\u{0590}'..='\u{05FF}' | '\u{FB1D}'..='\u{FB4F}' => hebrew += 1,
-            '\u{0400}'..='\u{04FF}' => cyrillic += 1,
-            '\u{0600}'..='\u{06FF}' | '\u{0750}'..='\u{077F}' | '\u{FB50}'..='\u{FDFF}' | '\u{FE70}'..='\u{FEFF}' => {
-                arabic += 1;
-                match c {
-                    'پ' | 'چ' | 'ژ' | 'گ' | 'ی' | 'ک' | '\u{06C0}' => persian_marks += 1,
-                    'ة' | 'ى' | 'ي' | 'ك' | 'إ' | 'ؤ' => arabic_marks += 1,
-                    _ => {}
-                }
-            }
-            _ => {}
-        }
-    }
+    let window = &text.as_bytes()[..text.len().min(WINDOW)];
+    let [latin, hebrew, arabic, cyrillic] = count_scripts(window);
     let best = latin.max(hebrew).max(arabic).max(cyrillic);
     if best == 0 {
-        return None;
+        return presentation_forms(text);
     }
     if arabic == best {
-        return Some(persian_or_arabic(text, persian_marks, arabic_marks));
-    }
-    if hebrew == best {
+        Some(persian_or_arabic(window))
+    } else if hebrew == best {
         Some(Lang::He)
     } else if cyrillic == best {
         Some(Lang::Ru)
@@ -95,17 +83,115 @@ pub fn detect(text: &str) -> Option<Lang> {
     }
 }
 
-fn persian_or_arabic(text: &str, mut persian: u32, mut arabic: u32) -> Lang {
-    let end = text.char_indices().nth(200).map_or(text.len(), |(i, _)| i);
-    let text = &text[..end];
-    const FA: &[&str] = &["است", "می", "را", "این", "که", "برای", "نمی", "هست", "خیلی", "باید"];
-    const AR: &[&str] = &["في", "على", "الذي", "التي", "هذا", "هذه", "إلى", "الى", "عن", "لا", "ما"];
-    for w in text.split(|c: char| !crate::normalize::is_word_char(c)) {
-        if FA.contains(&w) {
+/// Script of each byte as an increment of a packed counter: ASCII letters in bits 0..16,
+/// Hebrew lead bytes (U+0580..U+05FF) in 16..32, Arabic-script lead bytes (U+0600..U+06FF,
+/// U+0740..U+077F) in 32..48, Cyrillic lead bytes (U+0400..U+04FF) in 48..64. A window has
+/// at most 192 bytes, so no field overflows into the next.
+const SCRIPT: [u64; 256] = {
+    let mut t = [0u64; 256];
+    let mut b = 0;
+    while b < 256 {
+        let x = b as u8;
+        t[b] = if x.is_ascii_alphabetic() {
+            1
+        } else if x == 0xD6 || x == 0xD7 {
+            1 << 16
+        } else if x & 0xFC == 0xD8 || x == 0xDD {
+            1 << 32
+        } else if x & 0xFC == 0xD0 {
+            1 << 48
+        } else {
+            0
+        };
+        b += 1;
+    }
+    t
+};
+
+/// Letters only Persian uses (پ چ ژ گ ی ک ۀ, counted in bits 0..16) or only Arabic (ة ى ي ك
+/// إ ؤ, bits 16..32), indexed by the low two bits of the lead byte (D8..DB) and the second
+/// byte.
+const MARKS: [u32; 1024] = {
+    let mut t = [0u32; 1024];
+    let persian: [(u8, u8); 7] =
+        [(0xD9, 0xBE), (0xDA, 0x86), (0xDA, 0x98), (0xDA, 0xAF), (0xDA, 0xA9), (0xDB, 0x8C), (0xDB, 0x80)];
+    let arabic: [(u8, u8); 6] = [(0xD8, 0xA9), (0xD8, 0xA5), (0xD8, 0xA4), (0xD9, 0x89), (0xD9, 0x8A), (0xD9, 0x83)];
+    let mut i = 0;
+    while i < persian.len() {
+        t[((persian[i].0 as usize & 3) << 8) | persian[i].1 as usize] = 1;
+        i += 1;
+    }
+    i = 0;
+    while i < arabic.len() {
+        t[((arabic[i].0 as usize & 3) << 8) | arabic[i].1 as usize] = 1 << 16;
+        i += 1;
+    }
+    t
+};
+
+/// Per window: ASCII letters, Hebrew, Arabic-script and Cyrillic lead bytes. Whole chunks
+/// of 16 bytes are counted in byte-wide lanes (a window has at most twelve chunks, so no
+/// lane overflows), which the compiler turns into vector compares; the rest by table.
+fn count_scripts(window: &[u8]) -> [u32; 4] {
+    const LANES: usize = 16;
+    let (mut latin, mut hebrew, mut arabic, mut cyrillic) = ([0u8; LANES], [0u8; LANES], [0u8; LANES], [0u8; LANES]);
+    let chunks = window.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for k in 0..LANES {
+            let b = chunk[k];
+            latin[k] += u8::from((b | 0x20).wrapping_sub(b'a') < 26);
+            hebrew[k] += u8::from(b.wrapping_sub(0xD6) < 2);
+            arabic[k] += u8::from(b & 0xFC == 0xD8) | u8::from(b == 0xDD);
+            cyrillic[k] += u8::from(b & 0xFC == 0xD0);
+        }
+    }
+    let packed: u64 = rest.iter().map(|&b| SCRIPT[usize::from(b)]).sum();
+    let lanes = |l: [u8; LANES]| l.iter().map(|&x| u32::from(x)).sum::<u32>();
+    let from_rest = |shift: u32| ((packed >> shift) & 0xFFFF) as u32;
+    [
+        lanes(latin) + from_rest(0),
+        lanes(hebrew) + from_rest(16),
+        lanes(arabic) + from_rest(32),
+        lanes(cyrillic) + from_rest(48),
+    ]
+}
+
+/// Text without a letter of the basic blocks may still be written in presentation forms
+/// (Hebrew U+FB1D..U+FB4F, Arabic U+FB50..U+FDFF and U+FE70..U+FEFF): rare, so decoded.
+fn presentation_forms(text: &str) -> Option<Lang> {
+    let (mut hebrew, mut arabic) = (0u32, 0u32);
+    for c in text.chars().take(WINDOW) {
+        match c {
+            '\u{FB1D}'..='\u{FB4F}' => hebrew += 1,
+            '\u{FB50}'..='\u{FDFF}' | '\u{FE70}'..='\u{FEFF}' => arabic += 1,
+            _ => {}
+        }
+    }
+    match (hebrew, arabic) {
+        (0, 0) => None,
+        (h, a) if h > a => Some(Lang::He),
+        _ => Some(Lang::Ar),
+    }
+}
+
+/// Persian or Arabic, in one pass over the window's bytes: letters only one of them uses
+/// (پ چ ژ گ ی ک ۀ against ة ى ي ك إ ؤ, one point each) and frequent words (two points each;
+/// a word starting with the article ال is one point for Arabic). Words are the
+/// space-separated tokens, compared as packed integers. A lead byte of U+0600..U+06FF is
+/// never a continuation byte, so byte pairs need no decoding.
+fn persian_or_arabic(window: &[u8]) -> Lang {
+    const ARTICLE: &[u8] = "ال".as_bytes();
+    let (mut persian, mut arabic) = count_marks(window);
+    for word in window.split(|&b| b == b' ') {
+        let n = word.len();
+        let packed = if n <= 8 { word.iter().fold(0u64, |v, &b| (v << 8) | u64::from(b)) } else { 0 };
+        let listed = n <= 8 && maybe_listed(packed);
+        if listed && PERSIAN_WORDS.contains(&packed) {
             persian += 2;
-        } else if AR.contains(&w) {
+        } else if listed && ARABIC_WORDS.contains(&packed) {
             arabic += 2;
-        } else if w.starts_with("ال") {
+        } else if n >= 4 && word.starts_with(ARTICLE) {
             arabic += 1;
         }
     }
@@ -115,6 +201,104 @@ fn persian_or_arabic(text: &str, mut persian: u32, mut arabic: u32) -> Lang {
         Lang::Ar
     }
 }
+
+/// Letters only Persian uses and letters only Arabic uses, in the window: byte pairs
+/// compared in sixteen byte-wide lanes, as [`count_scripts`] does.
+fn count_marks(window: &[u8]) -> (u32, u32) {
+    const LANES: usize = 16;
+    let (mut persian, mut arabic) = ([0u8; LANES], [0u8; LANES]);
+    let pairs = window.len().saturating_sub(1);
+    let (firsts, seconds) = (&window[..pairs], &window[window.len() - pairs..]);
+    let whole = pairs / LANES * LANES;
+    for start in (0..whole).step_by(LANES) {
+        let (a, b) = (&firsts[start..start + LANES], &seconds[start..start + LANES]);
+        for k in 0..LANES {
+            let (x, y) = (a[k], b[k]);
+            persian[k] += u8::from(x == 0xD9) & u8::from(y == 0xBE)
+                | u8::from(x == 0xDA)
+                    & (u8::from(y == 0x86) | u8::from(y == 0x98) | u8::from(y == 0xAF) | u8::from(y == 0xA9))
+                | u8::from(x == 0xDB) & (u8::from(y == 0x8C) | u8::from(y == 0x80));
+            arabic[k] += u8::from(x == 0xD8) & (u8::from(y == 0xA9) | u8::from(y == 0xA5) | u8::from(y == 0xA4))
+                | u8::from(x == 0xD9) & (u8::from(y == 0x89) | u8::from(y == 0x8A) | u8::from(y == 0x83));
+        }
+    }
+    let mut rest = 0u32;
+    for k in whole..pairs {
+        let (x, y) = (firsts[k], seconds[k]);
+        if x & 0xFC == 0xD8 {
+            rest += MARKS[(usize::from(x & 3) << 8) | usize::from(y)];
+        }
+    }
+    let sum = |l: [u8; LANES]| l.iter().map(|&x| u32::from(x)).sum::<u32>();
+    (sum(persian) + (rest & 0xFFFF), sum(arabic) + (rest >> 16))
+}
+
+/// A 256-bit filter of the listed words: most words are not listed, and one multiply and a
+/// bit test say so without comparing against the lists.
+const LISTED: [u64; 4] = {
+    let mut bits = [0u64; 4];
+    let mut i = 0;
+    while i < PERSIAN_WORDS.len() + ARABIC_WORDS.len() {
+        let w = if i < PERSIAN_WORDS.len() { PERSIAN_WORDS[i] } else { ARABIC_WORDS[i - PERSIAN_WORDS.len()] };
+        let slot = filter_slot(w);
+        bits[slot >> 6] |= 1 << (slot & 63);
+        i += 1;
+    }
+    bits
+};
+
+const fn filter_slot(packed: u64) -> usize {
+    (packed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize
+}
+
+#[inline]
+fn maybe_listed(packed: u64) -> bool {
+    let slot = filter_slot(packed);
+    LISTED[slot >> 6] >> (slot & 63) & 1 == 1
+}
+
+/// Packs a word of up to four two-byte letters into an integer, big-endian.
+const fn pack(word: &str) -> u64 {
+    let b = word.as_bytes();
+    let mut v = 0u64;
+    let mut i = 0;
+    while i < b.len() {
+        v = (v << 8) | b[i] as u64;
+        i += 1;
+    }
+    v
+}
+
+// with Persian ی and, as typed on Arabic keyboards, with ي
+const PERSIAN_WORDS: [u64; 14] = [
+    pack("است"),
+    pack("می"),
+    pack("را"),
+    pack("این"),
+    pack("که"),
+    pack("برای"),
+    pack("نمی"),
+    pack("هست"),
+    pack("خیلی"),
+    pack("باید"),
+    pack("خيلي"),
+    pack("براي"),
+    pack("نمي"),
+    pack("بايد"),
+];
+const ARABIC_WORDS: [u64; 11] = [
+    pack("في"),
+    pack("على"),
+    pack("الذي"),
+    pack("التي"),
+    pack("هذا"),
+    pack("هذه"),
+    pack("إلى"),
+    pack("الى"),
+    pack("عن"),
+    pack("لا"),
+    pack("ما"),
+];
 
 #[cfg(test)]
 mod tests {
@@ -131,6 +315,9 @@ mod tests {
             ("من این رو که گرفتم خیلی بد بود", Some(Lang::Fa)),
             ("مع فيدرر يا آجا والكبار", Some(Lang::Ar)),
             ("😡😡😡 12345", None),
+            // Persian typed on an Arabic keyboard (ي ك): the frequent words decide
+            ("اين كتاب خيلي خوب است و من آن را دوست دارم", Some(Lang::Fa)),
+            ("الخدمة، سيئة؟ نعم", Some(Lang::Ar)),
         ];
         for (text, want) in cases {
             assert_eq!(detect(text), want, "{text}");

@@ -10,7 +10,7 @@
 //! compact binary file per language ([`ToneWeights::to_bytes`]).
 
 use crate::lang::{detect, Lang};
-use crate::normalize::{is_word_char, normalize_into};
+use crate::normalize::{fold_stable, is_word_char, normalize_into};
 use crate::tone::ToneModel;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -49,8 +49,16 @@ impl Label {
 }
 
 const CLASSES: usize = 3;
-/// Hash space per language: 2^17 features × 3 classes × 4 bytes = 1.5 MiB.
-pub const HASH_BITS: u32 = 17;
+/// Hashed feature rows per language, as a power of two: as many as the training data can
+/// fill (more rows for a small set only add empty ones), and together small enough to stay
+/// in a core's 1 MiB L2 cache when scoring: 2 bytes a row, 832 KiB for all five.
+pub fn hash_bits(lang: Lang) -> u32 {
+    match lang {
+        Lang::En | Lang::Ar => 17,
+        Lang::He | Lang::Ru => 16,
+        Lang::Fa => 15,
+    }
+}
 const NEG_SALT: u64 = 0x9e37_79b9_7f4a_7c15;
 const BIGRAM_SALT: u64 = 0xc2b2_ae3d_27d4_eb4f;
 const PREFIX_SALT: u64 = 0x1656_67b1_9e37_79f9;
@@ -60,14 +68,11 @@ const LEX_SALT: u64 = 0x85eb_ca77_c2b2_ae63;
 
 /// Word hash → rounded valence (−4..4) from the VADER lexicon (MIT, shipped with its licence
 /// in `src/tone_weights/`), for English.
-fn lexicon_valence(lang: Lang, word_hash: u64) -> Option<i8> {
+fn lexicon_valence(hash: u64) -> Option<i8> {
     use std::sync::OnceLock;
-    static EN: OnceLock<HashMap<u64, i8>> = OnceLock::new();
-    if lang != Lang::En {
-        return None;
-    }
+    static EN: OnceLock<HashMap<u64, i8, PreHashed>> = OnceLock::new();
     let table = EN.get_or_init(|| {
-        let mut m = HashMap::new();
+        let mut m = HashMap::with_hasher(PreHashed::default());
         let mut norm = String::new();
         for line in include_str!("tone_weights/vader_lexicon.txt").lines() {
             let mut cols = line.split('\t');
@@ -75,34 +80,52 @@ fn lexicon_valence(lang: Lang, word_hash: u64) -> Option<i8> {
             normalize_into(w, &mut norm);
             let r = v.round() as i8;
             if r != 0 {
-                m.insert(fnv(norm.as_bytes(), 0), r);
+                m.insert(word_hash(&norm), r);
             }
         }
         m
     });
-    table.get(&word_hash).copied()
+    table.get(&hash).copied()
+}
+
+/// The keys are word hashes already: hashing them again (SipHash) only costs time.
+type PreHashed = std::hash::BuildHasherDefault<KeyIsHash>;
+
+/// A hasher for `u64` keys that are hashes themselves.
+#[derive(Default)]
+struct KeyIsHash(u64);
+
+impl std::hash::Hasher for KeyIsHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = step(self.0, u32::from(b));
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0 = x.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
 }
 
 /// Hashes of the negation words of `lang` (compared with each word's hash).
 fn negators(lang: Lang) -> &'static [u64] {
     use std::sync::OnceLock;
-    static HASHES: OnceLock<Vec<Vec<u64>>> = OnceLock::new();
+    static HASHES: OnceLock<[Vec<u64>; 5]> = OnceLock::new();
     let all = HASHES.get_or_init(|| {
         let mut norm = String::new();
-        Lang::ALL
-            .iter()
-            .map(|&l| {
-                negator_words(l)
-                    .iter()
-                    .map(|w| {
-                        normalize_into(w, &mut norm);
-                        fnv(norm.as_bytes(), 0)
-                    })
-                    .collect()
-            })
-            .collect()
+        Lang::ALL.map(|l| {
+            negator_words(l)
+                .iter()
+                .map(|w| {
+                    normalize_into(w, &mut norm);
+                    word_hash(&norm)
+                })
+                .collect()
+        })
     });
-    &all[Lang::ALL.iter().position(|&l| l == lang).unwrap_or(0)]
+    &all[lang as usize]
 }
 
 fn negator_words(lang: Lang) -> &'static [&'static str] {
@@ -118,24 +141,47 @@ fn negator_words(lang: Lang) -> &'static [&'static str] {
     }
 }
 
-fn fnv(bytes: &[u8], seed: u64) -> u64 {
-    let mut h = 0xcbf2_9ce4_8422_2325u64 ^ seed;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// One step of FNV-1a over code points: words are hashed as their characters stream by.
+#[inline]
+fn step(h: u64, cp: u32) -> u64 {
+    (h ^ u64::from(cp)).wrapping_mul(0x0100_0000_01b3)
 }
 
-/// A cheap 64-bit mixer for combining hashes.
+/// The hash of a normalised word, as extraction computes it.
+fn word_hash(norm: &str) -> u64 {
+    norm.chars().fold(FNV_OFFSET, |h, c| step(h, u32::from(c)))
+}
+
+/// A cheap 64-bit mixer (for the negated form of a word hash, which is itself hashed again
+/// in bigrams).
+#[inline]
 fn mix(x: u64) -> u64 {
     let x = x.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     x ^ (x >> 29)
 }
 
+/// Feature of a hash: Fibonacci hashing keeps the well-mixed high bits (FNV's low bits depend
+/// only on the low bits of its input). A model with 2^b rows uses the top b bits.
+#[inline]
+fn index(h: u64) -> u32 {
+    (h.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as u32
+}
+
+/// The weight row of a feature in a model with 2^`bits` rows.
+#[inline]
+fn row(feature: u32, bits: u32) -> usize {
+    (feature >> (32 - bits)) as usize
+}
+
 fn is_emoji(c: char) -> bool {
     matches!(c, '\u{1F300}'..='\u{1FAFF}' | '\u{2600}'..='\u{27BF}' | '\u{2B50}')
 }
+
+const BIAS: u64 = 0xb1a5;
+const EMOJI_SALT: u64 = 0x0e0e_0e0e;
+const EMOTICON_SALT: u64 = 0xe0e0_e0e0;
 
 /// Reusable scratch space for feature extraction (no allocation once warm).
 #[derive(Debug, Default)]
@@ -145,88 +191,349 @@ pub struct Featurizer {
     pub features: Vec<u32>,
 }
 
+/// What a (folded) character is to the featurizer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CharKind {
+    /// Removed by normalisation.
+    Dropped,
+    /// Part of a word.
+    Word,
+    /// An emoji (a feature of its own).
+    Emoji,
+    /// `:` `;` `=`, which may start an emoticon.
+    EmoticonStart,
+    /// `.` `!` `?` `,`: ends a negation scope.
+    ScopeEnd,
+    /// Anything else: separates words.
+    Other,
+    /// Not in the table's fast path: NFKC may change it.
+    Unstable,
+}
+
+fn classify(c: char) -> CharKind {
+    if is_word_char(c) {
+        CharKind::Word
+    } else if is_emoji(c) {
+        CharKind::Emoji
+    } else if matches!(c, ':' | ';' | '=') {
+        CharKind::EmoticonStart
+    } else if matches!(c, '.' | '!' | '?' | ',') {
+        CharKind::ScopeEnd
+    } else {
+        CharKind::Other
+    }
+}
+
+/// Folded character and kind of U+0000..U+06FF (ASCII, Cyrillic, Hebrew, Arabic), where
+/// nearly every character of the posts we score comes from; one lookup instead of the
+/// folding and word-character rules. Everything here is NFKC-stable.
+fn char_table() -> &'static [(u16, CharKind); 0x700] {
+    use std::sync::OnceLock;
+    static TABLE: OnceLock<Box<[(u16, CharKind); 0x700]>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut t = Box::new([(0u16, CharKind::Dropped); 0x700]);
+        for (cp, slot) in t.iter_mut().enumerate() {
+            let c = char::from_u32(cp as u32).unwrap_or(' ');
+            match fold_stable(c) {
+                Some(Some(f)) => *slot = (u16::try_from(u32::from(f)).unwrap_or(0x20), classify(f)),
+                // Latin-1, Greek…: NFKC may change them, so the text takes the general path
+                None => *slot = (u16::try_from(cp).unwrap_or(0x20), CharKind::Unstable),
+                Some(None) => {}
+            }
+        }
+        t
+    })
+}
+
+/// The word being read, while its characters stream by.
+struct Word {
+    /// FNV state over the characters so far.
+    hash: u64,
+    /// The hash after four characters (the prefix feature).
+    prefix: u64,
+    /// Characters so far.
+    len: u32,
+    /// The last four characters, 16 bits each (character 4-grams; the words they matter
+    /// for are in the Basic Multilingual Plane).
+    grams: u64,
+    /// Inside a negation scope: every feature of the word is salted.
+    salt: u64,
+}
+
+/// Where extracted features go: a list (training, tests) or straight into the logits of a
+/// model (scoring, so the hot path writes no feature list and reads each weight once).
+pub trait FeatureSink {
+    /// Starts over (the text needs NFKC first).
+    fn clear(&mut self);
+    /// One feature index.
+    fn add(&mut self, index: u32);
+}
+
+impl FeatureSink for Vec<u32> {
+    fn clear(&mut self) {
+        Vec::clear(self);
+    }
+    #[inline]
+    fn add(&mut self, index: u32) {
+        self.push(index);
+    }
+}
+
+/// The weights as they are scored. Softmax does not change when the same amount is taken
+/// from every class, so a row keeps only negative − neutral and positive − neutral, one
+/// signed byte each with one scale per language; the bias row stays exact. 2 bytes a row
+/// instead of 12, so the rows a post touches are far more often in cache; the rounding
+/// moves a logit by about 0.01 and no test-set score by more than noise (model card).
+#[derive(Debug, Clone)]
+struct Quantized {
+    rows: Vec<[i8; 2]>,
+    bits: u32,
+    scale: f32,
+    bias: [f32; 2],
+}
+
+impl Quantized {
+    fn new(weights: &[[f32; CLASSES]], bits: u32) -> Quantized {
+        let bias_row = row(index(BIAS), bits);
+        let diff = |w: &[f32; CLASSES]| [w[0] - w[1], w[2] - w[1]];
+        let bias = weights.get(bias_row).map(diff).unwrap_or_default();
+        let max = weights
+            .iter()
+            .enumerate()
+            .filter(|&(k, _)| k != bias_row)
+            .flat_map(|(_, w)| diff(w).map(f32::abs))
+            .fold(0.0f32, f32::max);
+        let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+        let rows =
+            weights
+                .iter()
+                .enumerate()
+                .map(|(k, w)| {
+                    if k == bias_row {
+                        [0; 2]
+                    } else {
+                        diff(w).map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8)
+                    }
+                })
+                .collect();
+        Quantized { rows, bits, scale, bias }
+    }
+}
+
+/// Sums the weights of the features as they are extracted.
+struct Logits<'a> {
+    weights: &'a Quantized,
+    sum: [i32; 2],
+    features: u32,
+}
+
+impl Logits<'_> {
+    /// The class logits (neutral fixed at 0): the sum of the weights over √(features), so
+    /// long posts are not more confident for their length alone.
+    fn logits(&self) -> [f32; CLASSES] {
+        let norm = 1.0 / (self.features.max(1) as f32).sqrt();
+        let q = self.weights;
+        let z = [0, 1].map(|c| (self.sum[c] as f32 * q.scale + q.bias[c]) * norm);
+        [z[0], 0.0, z[1]]
+    }
+}
+
+impl FeatureSink for Logits<'_> {
+    fn clear(&mut self) {
+        self.sum = [0; 2];
+        self.features = 0;
+    }
+    #[inline]
+    fn add(&mut self, feature: u32) {
+        if let Some(w) = self.weights.rows.get(row(feature, self.weights.bits)) {
+            self.sum[0] += i32::from(w[0]);
+            self.sum[1] += i32::from(w[1]);
+        }
+        self.features += 1;
+    }
+}
+
 impl Featurizer {
     /// Extracts the hashed features of `text` in `lang` into `self.features`.
     pub fn extract(&mut self, text: &str, lang: Lang) {
-        self.features.clear();
-        normalize_into(text, &mut self.norm);
-        let mask = (1u64 << HASH_BITS) - 1;
-        let mut prev: u64 = 0x5eed;
-        let mut neg_left = 0u8;
-        let norm = self.norm.as_str();
-        let push = |h: u64, feats: &mut Vec<u32>| feats.push((h & mask) as u32);
-        push(fnv(b"<bias>", 0), &mut self.features);
-        let bytes = norm.as_bytes();
-        let mut i = 0;
-        while i < norm.len() {
-            let c = norm[i..].chars().next().unwrap_or(' ');
-            let clen = c.len_utf8();
-            if is_word_char(c) {
-                let start = i;
-                while i < norm.len() {
-                    let d = norm[i..].chars().next().unwrap_or(' ');
-                    if !is_word_char(d) {
-                        break;
-                    }
-                    i += d.len_utf8();
-                }
-                let word = &norm[start..i];
+        let mut feats = std::mem::take(&mut self.features);
+        feats.clear();
+        self.extract_into(text, lang, &mut feats);
+        self.features = feats;
+    }
+
+    /// Extracts the hashed features of `text` in `lang` into `sink`.
+    ///
+    /// One pass over the bytes folds each character as [`normalize_into`] would and hashes
+    /// words, bigrams, prefixes and character 4-grams as they stream by; only text with
+    /// characters that NFKC may change (full-width forms, ligatures, accents) is normalised
+    /// into a buffer first.
+    pub fn extract_into(&mut self, text: &str, lang: Lang, sink: &mut impl FeatureSink) {
+        if !extract_from(text, lang, false, sink) {
+            sink.clear();
+            normalize_into(text, &mut self.norm);
+            extract_from(&self.norm, lang, true, sink);
+        }
+    }
+}
+
+/// Decodes the character at `i` of valid UTF-8: (code point, width).
+#[inline(always)]
+fn decode(b: &[u8], i: usize) -> (u32, usize) {
+    let lead = b[i];
+    if lead < 0x80 {
+        return (u32::from(lead), 1);
+    }
+    let cont = |k: usize| u32::from(b.get(i + k).copied().unwrap_or(0x80) & 0x3F);
+    if lead < 0xE0 {
+        ((u32::from(lead & 0x1F) << 6) | cont(1), 2)
+    } else if lead < 0xF0 {
+        ((u32::from(lead & 0x0F) << 12) | (cont(1) << 6) | cont(2), 3)
+    } else {
+        ((u32::from(lead & 0x07) << 18) | (cont(1) << 12) | (cont(2) << 6) | cont(3), 4)
+    }
+}
+
+/// The folded code point and kind of the character at `i`, and its width; `None` when an
+/// unfolded text needs NFKC.
+#[inline(always)]
+fn next_char(bytes: &[u8], i: usize, folded: bool, table: &[(u16, CharKind); 0x700]) -> Option<(u32, CharKind, usize)> {
+    let (cp, width) = decode(bytes, i);
+    if let Some(&(f, kind)) = table.get(cp as usize) {
+        if kind != CharKind::Unstable {
+            return Some((u32::from(f), kind, width));
+        }
+    }
+    let c = char::from_u32(cp).unwrap_or(' ');
+    let f = if folded {
+        c
+    } else {
+        match fold_stable(c) {
+            Some(Some(f)) => f,
+            Some(None) => return Some((0, CharKind::Dropped, width)),
+            // NFKC would make these "..." and a space: the same features either way
+            None if c == '\u{2026}' => return Some((u32::from('.'), CharKind::ScopeEnd, width)),
+            None if matches!(c, '\u{00A0}' | '\u{2000}'..='\u{200A}' | '\u{202F}' | '\u{205F}' | '\u{3000}') => {
+                return Some((u32::from(' '), CharKind::Other, width))
+            }
+            None => return None,
+        }
+    };
+    Some((u32::from(f), classify(f), width))
+}
+
+/// The pass behind [`Featurizer::extract_into`]. `folded`: `text` is already normalised.
+/// Returns false (features incomplete) when an unfolded text needs NFKC.
+fn extract_from(text: &str, lang: Lang, folded: bool, sink: &mut impl FeatureSink) -> bool {
+    sink.add(index(BIAS));
+    let grams = lang != Lang::En;
+    let negators = negators(lang);
+    let mut prev: u64 = 0x5eed;
+    let mut neg_left = 0u8;
+    let bytes = text.as_bytes();
+    let table = char_table();
+    let mut i = 0;
+    while i < bytes.len() {
+        let Some((cp, kind, width)) = next_char(bytes, i, folded, table) else { return false };
+        let at = i;
+        i += width;
+        match kind {
+            CharKind::Word => {
+                // a word: read the rest of it here, hashing as it goes
                 let negated = neg_left > 0;
                 neg_left = neg_left.saturating_sub(1);
                 let salt = if negated { NEG_SALT } else { 0 };
-                let base = fnv(word.as_bytes(), 0);
-                let h = if negated { mix(base ^ NEG_SALT) } else { base };
-                push(h, &mut self.features);
-                if let Some(v) = lexicon_valence(lang, base) {
-                    // the lexicon's polarity and strength, flipped side under negation
-                    let class: u64 = match (v >= 0, v.unsigned_abs() >= 2) {
-                        (true, false) => 1,
-                        (true, true) => 2,
-                        (false, false) => 3,
-                        (false, true) => 4,
-                    };
-                    push(mix(class ^ LEX_SALT ^ salt), &mut self.features);
-                }
-                push(mix(h ^ prev.rotate_left(17) ^ BIGRAM_SALT), &mut self.features);
-                prev = h;
-                if word.len() > 5 && word.chars().nth(5).is_some() {
-                    let cut = word.char_indices().nth(4).map_or(word.len(), |(k, _)| k);
-                    push(fnv(&word.as_bytes()[..cut], PREFIX_SALT ^ salt), &mut self.features);
-                }
-                // character 4-grams inside words: inflections and spelling variants of Hebrew,
-                // Arabic, Persian and Russian (English gains nothing from them here)
-                if lang != Lang::En {
-                    let mut last = [0u64; 4];
-                    let mut seen = 0usize;
-                    for ch in word.chars() {
-                        last = [last[1], last[2], last[3], u64::from(ch)];
-                        seen += 1;
-                        if seen >= 4 {
-                            let g = ((last[0] * 0x1_0003 + last[1]) * 0x1_0003 + last[2]) * 0x1_0003 + last[3];
-                            push(mix(g ^ CHAR_SALT ^ salt), &mut self.features);
+                let mut w = Word { hash: step(FNV_OFFSET, cp), prefix: 0, len: 1, grams: u64::from(cp & 0xFFFF), salt };
+                let mut after = None;
+                while i < bytes.len() {
+                    let Some((cp, kind, width)) = next_char(bytes, i, folded, table) else { return false };
+                    let at = i;
+                    i += width;
+                    if kind == CharKind::Dropped {
+                        continue;
+                    }
+                    if kind != CharKind::Word {
+                        after = Some((kind, at));
+                        break;
+                    }
+                    w.hash = step(w.hash, cp);
+                    w.len += 1;
+                    if w.len == 4 {
+                        w.prefix = w.hash;
+                    }
+                    // character 4-grams inside words: inflections and spelling variants of
+                    // Hebrew, Arabic, Persian and Russian (English gains nothing from them)
+                    if grams {
+                        w.grams = (w.grams << 16) | u64::from(cp & 0xFFFF);
+                        if w.len >= 4 {
+                            sink.add(index(w.grams ^ CHAR_SALT ^ w.salt));
                         }
                     }
                 }
-                if negators(lang).contains(&base) {
-                    neg_left = NEGATION_SCOPE;
+                end_word(&w, lang, negators, &mut prev, &mut neg_left, sink);
+                if let Some((kind, at)) = after {
+                    separator(kind, at, bytes, &mut neg_left, sink);
                 }
-                continue;
             }
-            if is_emoji(c) {
-                push(fnv(&bytes[i..i + clen], 0x0e0e), &mut self.features);
-            } else if matches!(c, ':' | ';' | '=') {
-                // emoticons: :) :( :-) :-( ;) :d =)
-                let rest = &norm[i + 1..];
-                let rest = rest.strip_prefix('-').unwrap_or(rest);
-                if let Some(m) = rest.chars().next().filter(|m| matches!(m, ')' | '(' | 'd' | 'p' | '/' | '*')) {
-                    let mut buf = [0u8; 4];
-                    push(fnv(m.encode_utf8(&mut buf).as_bytes(), 0xe0e0), &mut self.features);
-                }
-            } else if matches!(c, '.' | '!' | '?' | ',' | ';') {
-                neg_left = 0;
-            }
-            i += clen;
+            kind => separator(kind, at, bytes, &mut neg_left, sink),
         }
+    }
+    true
+}
+
+/// A character between words: emoji and emoticons are features; `.` `!` `?` `,` end a
+/// negation scope.
+#[inline]
+fn separator(kind: CharKind, at: usize, bytes: &[u8], neg_left: &mut u8, sink: &mut impl FeatureSink) {
+    match kind {
+        CharKind::Emoji => {
+            let (cp, _) = decode(bytes, at);
+            sink.add(index(u64::from(cp) ^ EMOJI_SALT));
+        }
+        CharKind::EmoticonStart => {
+            // emoticons: :) :( :-) :-( ;) :d =)
+            let mut k = at + 1;
+            if bytes.get(k) == Some(&b'-') {
+                k += 1;
+            }
+            if let Some(m) = bytes
+                .get(k)
+                .map(u8::to_ascii_lowercase)
+                .filter(|m| matches!(m, b')' | b'(' | b'd' | b'p' | b'/' | b'*'))
+            {
+                sink.add(index(u64::from(m) ^ EMOTICON_SALT));
+            }
+        }
+        CharKind::ScopeEnd => *neg_left = 0,
+        _ => {}
+    }
+}
+
+/// The features of a whole word: the word (salted under negation), its lexicon class
+/// (English), the bigram with the previous word and its 4-character prefix.
+#[inline]
+fn end_word(w: &Word, lang: Lang, negators: &[u64], prev: &mut u64, neg_left: &mut u8, sink: &mut impl FeatureSink) {
+    let h = if w.salt != 0 { mix(w.hash ^ NEG_SALT) } else { w.hash };
+    sink.add(index(h));
+    if lang == Lang::En {
+        if let Some(v) = lexicon_valence(w.hash) {
+            // the lexicon's polarity and strength, flipped side under negation
+            let class: u64 = match (v >= 0, v.unsigned_abs() >= 2) {
+                (true, false) => 1,
+                (true, true) => 2,
+                (false, false) => 3,
+                (false, true) => 4,
+            };
+            sink.add(index(class ^ LEX_SALT ^ w.salt));
+        }
+    }
+    sink.add(index(h ^ prev.rotate_left(17) ^ BIGRAM_SALT));
+    *prev = h;
+    if w.len > 5 {
+        sink.add(index(w.prefix ^ PREFIX_SALT ^ w.salt));
+    }
+    if negators.contains(&w.hash) {
+        *neg_left = NEGATION_SCOPE;
     }
 }
 
@@ -235,12 +542,31 @@ impl Featurizer {
 pub struct ToneWeights {
     /// The language.
     pub lang: Lang,
-    /// `w[feature * 3 + class]`.
-    pub weights: Vec<f32>,
+    /// `weights[row][class]`, 2^`bits` rows.
+    pub weights: Vec<[f32; CLASSES]>,
     /// Platt scaling of the negative logit: p = σ(a·z + b).
     pub platt: (f32, f32),
     /// Calibrated probability at or above which a text is negative (chosen on training data).
     pub threshold: f32,
+    /// log2 of the number of rows.
+    pub bits: u32,
+    /// The weights as scored.
+    quantized: Quantized,
+}
+
+/// Logits of `f32` weights (training).
+fn exact_logits(weights: &[[f32; CLASSES]], features: &[u32]) -> [f32; CLASSES] {
+    let bits = weights.len().trailing_zeros();
+    let mut z = [0f32; CLASSES];
+    for &f in features {
+        if let Some(w) = weights.get(row(f, bits)) {
+            for c in 0..CLASSES {
+                z[c] += w[c];
+            }
+        }
+    }
+    let norm = 1.0 / (features.len().max(1) as f32).sqrt();
+    z.map(|x| x * norm)
 }
 
 fn softmax(z: [f32; CLASSES]) -> [f32; CLASSES] {
@@ -251,23 +577,36 @@ fn softmax(z: [f32; CLASSES]) -> [f32; CLASSES] {
 }
 
 impl ToneWeights {
+    /// From trained `f32` weights (quantised for scoring here).
+    fn new(lang: Lang, weights: Vec<[f32; CLASSES]>, platt: (f32, f32), threshold: f32) -> ToneWeights {
+        let bits = weights.len().trailing_zeros();
+        let quantized = Quantized::new(&weights, bits);
+        ToneWeights { lang, weights, platt, threshold, bits, quantized }
+    }
+
+    /// Logits as scored (quantised weights).
     fn logits(&self, features: &[u32]) -> [f32; CLASSES] {
-        let mut z = [0f32; CLASSES];
-        let scale = 1.0 / (features.len() as f32).sqrt();
+        let mut sink = Logits { weights: &self.quantized, sum: [0; 2], features: 0 };
         for &f in features {
-            let base = f as usize * CLASSES;
-            if let Some(w) = self.weights.get(base..base + CLASSES) {
-                for c in 0..CLASSES {
-                    z[c] += w[c] * scale;
-                }
-            }
+            sink.add(f);
         }
-        z
+        sink.logits()
     }
 
     /// Calibrated probability of negative, and the label.
     pub fn predict(&self, features: &[u32]) -> (f32, Label) {
-        let p = softmax(self.logits(features));
+        self.calibrate(self.logits(features))
+    }
+
+    /// Extracts the features of `text` and scores them as they are extracted.
+    pub fn judge(&self, fz: &mut Featurizer, text: &str) -> (f32, Label) {
+        let mut sink = Logits { weights: &self.quantized, sum: [0; 2], features: 0 };
+        fz.extract_into(text, self.lang, &mut sink);
+        self.calibrate(sink.logits())
+    }
+
+    fn calibrate(&self, logits: [f32; CLASSES]) -> (f32, Label) {
+        let p = softmax(logits);
         let raw = p[0].clamp(1e-6, 1.0 - 1e-6);
         let z = (raw / (1.0 - raw)).ln();
         let cal = 1.0 / (1.0 + (-(self.platt.0 * z + self.platt.1)).exp());
@@ -285,13 +624,13 @@ impl ToneWeights {
     /// little-endian f32.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(32 + self.weights.len() * 4);
-        out.extend_from_slice(b"CWTONE01");
+        out.extend_from_slice(b"CWTONE02");
         out.extend_from_slice(self.lang.code().as_bytes());
-        out.extend_from_slice(&HASH_BITS.to_le_bytes());
+        out.extend_from_slice(&self.bits.to_le_bytes());
         for x in [self.platt.0, self.platt.1, self.threshold] {
             out.extend_from_slice(&x.to_le_bytes());
         }
-        for w in &self.weights {
+        for w in self.weights.iter().flatten() {
             out.extend_from_slice(&w.to_le_bytes());
         }
         out
@@ -302,21 +641,21 @@ impl ToneWeights {
     /// # Errors
     /// A message saying what is wrong with the file.
     pub fn from_bytes(b: &[u8]) -> Result<ToneWeights, String> {
-        if b.len() < 26 || &b[..8] != b"CWTONE01" {
+        if b.len() < 26 || &b[..8] != b"CWTONE02" {
             return Err("not a crisiswatch tone weights file (bad magic)".into());
         }
         let lang = std::str::from_utf8(&b[8..10]).ok().and_then(Lang::from_code).ok_or("unknown language code")?;
         let f32_at = |i: usize| f32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
         let bits = u32::from_le_bytes([b[10], b[11], b[12], b[13]]);
-        if bits != HASH_BITS {
-            return Err(format!("weights use {bits} hash bits, this build {HASH_BITS}"));
+        if !(8..=24).contains(&bits) {
+            return Err(format!("weights claim {bits} hash bits (8 to 24 expected)"));
         }
         let n = (1usize << bits) * CLASSES;
         if b.len() != 26 + n * 4 {
             return Err(format!("expected {} bytes, found {}", 26 + n * 4, b.len()));
         }
-        let weights = (0..n).map(|k| f32_at(26 + 4 * k)).collect();
-        Ok(ToneWeights { lang, weights, platt: (f32_at(14), f32_at(18)), threshold: f32_at(22) })
+        let weights = (0..n / CLASSES).map(|k| [0, 1, 2].map(|c| f32_at(26 + 4 * (k * CLASSES + c)))).collect();
+        Ok(ToneWeights::new(lang, weights, (f32_at(14), f32_at(18)), f32_at(22)))
     }
 }
 
@@ -353,7 +692,8 @@ pub fn read_tsv(text: &str, lang: Lang) -> Result<Vec<Example>, String> {
 pub fn train(lang: Lang, train: &[Example]) -> ToneWeights {
     let fit: Vec<&Example> = train.iter().enumerate().filter(|(i, _)| i % 7 != 3).map(|(_, e)| e).collect();
     let held: Vec<&Example> = train.iter().enumerate().filter(|(i, _)| i % 7 == 3).map(|(_, e)| e).collect();
-    let mut w = ToneWeights { lang, weights: vec![0.0; (1 << HASH_BITS) * CLASSES], platt: (1.0, 0.0), threshold: 0.5 };
+    let bits = hash_bits(lang);
+    let mut weights = vec![[0.0f32; CLASSES]; 1 << bits];
     // class weights: the rarer classes count more, so the negative class is not drowned
     let mut counts = [0usize; CLASSES];
     for e in &fit {
@@ -369,12 +709,11 @@ pub fn train(lang: Lang, train: &[Example]) -> ToneWeights {
         let lr = lr0 / (1.0 + epoch as f32);
         for &k in &order {
             let e = fit[k];
-            let p = softmax(w.logits(&e.features));
+            let p = softmax(exact_logits(&weights, &e.features));
             let scale = 1.0 / (e.features.len() as f32).sqrt();
             let cw = class_weight[e.label as usize];
             for &f in &e.features {
-                let base = f as usize * CLASSES;
-                for (c, (pc, wc)) in p.iter().zip(&mut w.weights[base..base + CLASSES]).enumerate() {
+                for (c, (pc, wc)) in p.iter().zip(&mut weights[row(f, bits)]).enumerate() {
                     let y = if c == e.label as usize { 1.0 } else { 0.0 };
                     let g = (pc - y) * scale * cw;
                     *wc -= lr * (g + l2 * *wc);
@@ -382,7 +721,8 @@ pub fn train(lang: Lang, train: &[Example]) -> ToneWeights {
             }
         }
     }
-    // Platt scaling on held-out data
+    // Platt scaling on held-out data, of the logits as scored (quantised)
+    let mut w = ToneWeights::new(lang, weights, (1.0, 0.0), 0.5);
     let zs: Vec<(f32, bool)> = held
         .iter()
         .map(|e| {
@@ -587,9 +927,7 @@ impl MultilingualTone {
         let lang = lang.and_then(Lang::from_code).or_else(|| detect(text))?;
         let model = self.models.iter().find(|m| m.lang == lang)?;
         SCRATCH.with(|s| {
-            let mut fz = s.borrow_mut();
-            fz.extract(text, lang);
-            let (p, label) = model.predict(&fz.features);
+            let (p, label) = model.judge(&mut s.borrow_mut(), text);
             Some((lang, p, label))
         })
     }
@@ -611,9 +949,32 @@ mod tests {
         let mut b = Featurizer::default();
         a.extract("this is good", Lang::En);
         b.extract("this is not good", Lang::En);
-        let good = fnv(b"good", 0) & ((1 << HASH_BITS) - 1);
-        assert!(a.features.contains(&(good as u32)));
-        assert!(!b.features.contains(&(good as u32)), "`good` after `not` is a negated feature");
+        let good = index(word_hash("good"));
+        assert!(a.features.contains(&good));
+        assert!(!b.features.contains(&good), "`good` after `not` is a negated feature");
+    }
+
+    #[test]
+    fn streaming_extraction_equals_extraction_of_the_normalised_text() {
+        let texts = [
+            "The app is DOWN again… not good :( 😡😡",
+            "don’t buy — «terrible» service\u{00A0}!!! :-)",
+            "ＡＣＭＥ ｓｕｃｋｓ", // full-width: NFKC first
+            "Café crème, très bien ;)",
+            "האפליקציה לא עובדת כבר שעתיים, שָׁלוֹם",
+            "خدمة العملاء سيئة جدا ولا أحد يرد ❤️",
+            "پشتیبانی این شرکت افتضاح است و سفارشم هنوز نرسیده",
+            "Сервис ужасный, приложение опять не работает. Ёлка",
+        ];
+        for text in texts {
+            for lang in Lang::ALL {
+                let mut streamed = Featurizer::default();
+                streamed.extract(text, lang);
+                let mut folded = Vec::new();
+                assert!(extract_from(&crate::normalize::normalize(text), lang, true, &mut folded));
+                assert_eq!(streamed.features, folded, "{text} ({})", lang.code());
+            }
+        }
     }
 
     #[test]
