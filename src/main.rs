@@ -84,6 +84,13 @@ enum Command {
         /// Crises adding fewer mentions than this are left out of recall.
         #[arg(long, default_value_t = 30.0)]
         min_extra: f64,
+        /// Alert events of a second run on the same labels (e.g. replayed without provider
+        /// sentiment): prints, per crisis, what it lost, gained or found later than `--alerts`.
+        #[arg(long)]
+        compare: Option<PathBuf>,
+        /// Extra delay in `--compare` that still counts as "the same", minutes.
+        #[arg(long, default_value_t = 1.0)]
+        slack: f64,
     },
     /// Run the detector on every NAB series under DIR and write NAB result files.
     Nab {
@@ -277,11 +284,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             eprintln!("wrote {} ({} brands, {} days, {} labelled scenarios)", out.display(), brands, days, labs.len());
         }
-        Command::Evaluate { labels, alerts, days, brands, min_extra } => {
+        Command::Evaluate { labels, alerts, days, brands, min_extra, compare, slack } => {
             let labels = read_jsonl::<simulate::Label>(&labels)?;
             let events = read_jsonl::<crisiswatch::alert::AlertEvent>(&alerts)?;
             let report = simulate::evaluate(&labels, &events, days, brands, min_extra);
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            match compare {
+                None => println!("{}", serde_json::to_string_pretty(&report)?),
+                Some(other) => {
+                    let other_events = read_jsonl::<crisiswatch::alert::AlertEvent>(&other)?;
+                    let other = simulate::evaluate(&labels, &other_events, days, brands, min_extra);
+                    let c = simulate::compare(&report, &other, slack);
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&serde_json::json!({
+                            "comparison": c,
+                            "false_alarms_reference": report.false_alarms,
+                            "false_alarms_other": other.false_alarms,
+                            "benign_above_watch_reference": report.benign_above_watch,
+                            "benign_above_watch_other": other.benign_above_watch,
+                        }))?
+                    );
+                }
+            }
         }
         Command::Nab { data, out } => {
             let n = nab::run_dir(&data, &out)?;
@@ -327,9 +351,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ToneTrain { data, out, langs } => {
             let langs = parse_langs(&langs)?;
             let done = tone_model::train_dir(&data, &out, &langs).map_err(anyhow::Error::msg)?;
-            for (lang, n) in done {
+            for (lang, n, f1) in done {
                 eprintln!(
-                    "{}: trained on {n} texts → {}",
+                    "{}: trained on {n} texts (negative F1 {f1:.3} on the held-out seventh) → {}",
                     lang.code(),
                     out.join(format!("{}.bin", lang.code())).display()
                 );
@@ -346,7 +370,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     None => "no redistributable lexicon".into(),
                 };
                 println!(
-                    "| {} | {} | {:.3} / {:.3} / {:.3} | {:.3} | {:.3} / {:.3} | {} |",
+                    "| {} | {} | {:.3} / {:.3} / {:.4} | {:.3} | {:.3} / {:.3} | {} |",
                     r.lang.code(),
                     r.model.n,
                     r.model.precision,

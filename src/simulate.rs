@@ -507,6 +507,65 @@ pub struct Report {
     pub feed_outages: usize,
     /// Of which detected by the flatline rule.
     pub feed_outages_detected: usize,
+    /// Every crisis counted in `crises`, with its first alert.
+    pub per_crisis: Vec<CrisisOutcome>,
+}
+
+/// One crisis and when it was first alerted.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CrisisOutcome {
+    /// `brand kind start`.
+    pub crisis: String,
+    /// Minutes from its start to the first alert, `None` when missed.
+    pub delay_min: Option<f64>,
+}
+
+/// Compares two runs over the same labels (e.g. with and without provider sentiment): per
+/// crisis, the delay in each and the difference.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Comparison {
+    /// Crises in both reports.
+    pub crises: usize,
+    /// Detected by the reference run.
+    pub detected_reference: usize,
+    /// Detected by the other run.
+    pub detected_other: usize,
+    /// Detected by the reference run and missed by the other.
+    pub lost: Vec<String>,
+    /// Detected by the other run only.
+    pub gained: Vec<String>,
+    /// Detected by both, more than `slack_min` later in the other run: (crisis, extra minutes).
+    pub later: Vec<(String, f64)>,
+    /// The largest extra delay among crises detected by both, minutes (negative = earlier).
+    pub max_extra_delay_min: f64,
+    /// The median extra delay, minutes.
+    pub median_extra_delay_min: f64,
+}
+
+/// Per-crisis comparison of `other` against `reference`.
+pub fn compare(reference: &Report, other: &Report, slack_min: f64) -> Comparison {
+    let mut c = Comparison { crises: reference.per_crisis.len(), ..Comparison::default() };
+    let mut extra = Vec::new();
+    for r in &reference.per_crisis {
+        let o = other.per_crisis.iter().find(|o| o.crisis == r.crisis).and_then(|o| o.delay_min);
+        c.detected_reference += usize::from(r.delay_min.is_some());
+        c.detected_other += usize::from(o.is_some());
+        match (r.delay_min, o) {
+            (Some(_), None) => c.lost.push(r.crisis.clone()),
+            (None, Some(_)) => c.gained.push(r.crisis.clone()),
+            (Some(a), Some(b)) => {
+                extra.push(b - a);
+                if b - a > slack_min {
+                    c.later.push((r.crisis.clone(), b - a));
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    extra.sort_by(f64::total_cmp);
+    c.max_extra_delay_min = extra.last().copied().unwrap_or(0.0);
+    c.median_extra_delay_min = if extra.is_empty() { 0.0 } else { extra[extra.len() / 2] };
+    c
 }
 
 /// Scores alert events against labels. `min_extra` excludes crises too small to be seen.
@@ -535,6 +594,10 @@ pub fn evaluate(labels: &[Label], events: &[AlertEvent], days: f64, brands: usiz
                 .filter(|e| e.status == Status::Firing || e.status == Status::Escalated)
                 .map(|e| ts(&e.at))
                 .min();
+            r.per_crisis.push(CrisisOutcome {
+                crisis: format!("{} {:?} {}", l.brand, l.kind, l.start),
+                delay_min: first.map(|t| ((t - ts(&l.start)) as f64 / MINUTE_MS as f64).max(0.0)),
+            });
             match first {
                 Some(t) => {
                     r.detected += 1;

@@ -550,6 +550,9 @@ pub struct ToneWeights {
     pub threshold: f32,
     /// log2 of the number of rows.
     pub bits: u32,
+    /// Negative F1 on the held-out seventh of the training data at `threshold` (after
+    /// training; not stored in the file).
+    pub held_out_f1: Option<f32>,
     /// The weights as scored.
     quantized: Quantized,
 }
@@ -581,7 +584,7 @@ impl ToneWeights {
     fn new(lang: Lang, weights: Vec<[f32; CLASSES]>, platt: (f32, f32), threshold: f32) -> ToneWeights {
         let bits = weights.len().trailing_zeros();
         let quantized = Quantized::new(&weights, bits);
-        ToneWeights { lang, weights, platt, threshold, bits, quantized }
+        ToneWeights { lang, weights, platt, threshold, bits, held_out_f1: None, quantized }
     }
 
     /// Logits as scored (quantised weights).
@@ -765,6 +768,7 @@ pub fn train(lang: Lang, train: &[Example]) -> ToneWeights {
         }
     }
     w.threshold = best.1;
+    w.held_out_f1 = Some(best.0);
     w
 }
 
@@ -1021,11 +1025,15 @@ pub fn read_lexicon(text: &str, fixed: Option<f32>, into: &mut HashMap<String, f
 }
 
 /// Trains every language found under `data/<lang>/train.tsv` and writes `out/<lang>.bin`;
-/// returns (language, training examples) per model written.
+/// returns (language, training examples, held-out negative F1) per model written.
 ///
 /// # Errors
 /// Unreadable or malformed data, or a write failure, naming the file.
-pub fn train_dir(data: &std::path::Path, out: &std::path::Path, langs: &[Lang]) -> Result<Vec<(Lang, usize)>, String> {
+pub fn train_dir(
+    data: &std::path::Path,
+    out: &std::path::Path,
+    langs: &[Lang],
+) -> Result<Vec<(Lang, usize, f32)>, String> {
     std::fs::create_dir_all(out).map_err(|e| format!("cannot create `{}`: {e}", out.display()))?;
     let mut done = Vec::new();
     for &lang in langs {
@@ -1045,7 +1053,7 @@ pub fn train_dir(data: &std::path::Path, out: &std::path::Path, langs: &[Lang]) 
         let w = train(lang, &examples);
         let dest = out.join(format!("{}.bin", lang.code()));
         std::fs::write(&dest, w.to_bytes()).map_err(|e| format!("cannot write `{}`: {e}", dest.display()))?;
-        done.push((lang, examples.len()));
+        done.push((lang, examples.len(), w.held_out_f1.unwrap_or(0.0)));
     }
     Ok(done)
 }
