@@ -362,15 +362,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ToneEval { data, models, lexicons } => {
             let model = load_tone(models.as_deref())?;
             let rows = tone_model::eval_dir(&data, model.weights(), lexicons.as_deref()).map_err(anyhow::Error::msg)?;
-            println!("| lang | test n | model neg P / R / F1 | model macro-F1 | majority neg F1 / macro-F1 | lexicon count neg F1 / macro-F1 |");
-            println!("|---|---:|---|---:|---|---|");
+            println!("| lang | test n | model neg P / R / F1 | model macro-F1 | majority neg F1 / macro-F1 | lexicon count neg F1 / macro-F1 | induced lexicon count neg F1 / macro-F1 |");
+            println!("|---|---:|---|---:|---|---|---|");
             for r in &rows {
                 let lex = match r.lexicon {
                     Some((name, s)) => format!("{:.3} / {:.3} ({name})", s.f1, s.macro_f1),
                     None => "no redistributable lexicon".into(),
                 };
                 println!(
-                    "| {} | {} | {:.3} / {:.3} / {:.4} | {:.3} | {:.3} / {:.3} | {} |",
+                    "| {} | {} | {:.3} / {:.3} / {:.3} | {:.3} | {:.3} / {:.3} | {} | {:.3} / {:.3} |",
                     r.lang.code(),
                     r.model.n,
                     r.model.precision,
@@ -379,7 +379,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     r.model.macro_f1,
                     r.majority.f1,
                     r.majority.macro_f1,
-                    lex
+                    lex,
+                    r.induced.f1,
+                    r.induced.macro_f1
                 );
             }
             println!();

@@ -634,3 +634,40 @@ pub fn evaluate(labels: &[Label], events: &[AlertEvent], days: f64, brands: usiz
     }
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(crisis: &str, delay_min: Option<f64>) -> CrisisOutcome {
+        CrisisOutcome { crisis: crisis.into(), delay_min }
+    }
+
+    #[test]
+    fn comparison_sorts_crises_into_lost_gained_and_later() {
+        let reference = Report {
+            per_crisis: vec![
+                outcome("a", Some(2.0)),
+                outcome("b", Some(5.0)),
+                outcome("c", None),
+                outcome("d", Some(1.0)),
+            ],
+            ..Report::default()
+        };
+        let other = Report {
+            per_crisis: vec![
+                outcome("a", Some(2.5)),
+                outcome("b", Some(9.0)),
+                outcome("c", Some(3.0)),
+                outcome("d", None),
+            ],
+            ..Report::default()
+        };
+        let c = compare(&reference, &other, 1.0);
+        assert_eq!((c.crises, c.detected_reference, c.detected_other), (4, 3, 3));
+        assert_eq!(c.lost, vec!["d".to_string()]);
+        assert_eq!(c.gained, vec!["c".to_string()]);
+        assert_eq!(c.later, vec![("b".to_string(), 4.0)], "half a minute later is within the slack");
+        assert_eq!(c.max_extra_delay_min, 4.0);
+    }
+}

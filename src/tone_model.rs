@@ -982,6 +982,19 @@ mod tests {
     }
 
     #[test]
+    fn induced_lexicon_keeps_words_that_lean_one_way() {
+        let mut tsv = String::from("label\ttext\n");
+        for _ in 0..6 {
+            tsv.push_str("negative\tthe service is awful\npositive\tthe service is lovely\nneutral\tthe store opens\n");
+        }
+        let lex = induce_lexicon(&tsv);
+        assert_eq!(lex.get("awful"), Some(&-1.0));
+        assert_eq!(lex.get("lovely"), Some(&1.0));
+        assert_eq!(lex.get("service"), None, "seen as often in both");
+        assert_eq!(lex.get("opens"), None, "neutral only: neither rate leans");
+    }
+
+    #[test]
     fn learns_a_toy_task_and_round_trips() {
         let mut ex = Vec::new();
         let mut fz = Featurizer::default();
@@ -1061,6 +1074,44 @@ pub fn train_dir(
 /// Extra training sets whose licence allows shipping weights in the default build.
 const PERMISSIVE_EXTRA: &[(&str, &str)] = &[("ar", "semeval2017_xlmt")];
 
+/// A word lexicon induced from labelled training text (`label<TAB>text`): every normalised
+/// word seen in at least 5 texts whose negative and positive rates differ by a factor of 2
+/// or more (add-one smoothed) gets polarity −1 or +1. What a team without a published
+/// lexicon could build in an afternoon; the peer for Persian and Arabic, where no word
+/// lexicon may be redistributed.
+pub fn induce_lexicon(train_tsv: &str) -> HashMap<String, f32> {
+    let mut counts: HashMap<String, [u32; CLASSES]> = HashMap::new();
+    let mut totals = [0u32; CLASSES];
+    let mut norm = String::new();
+    for line in train_tsv.lines().skip(1) {
+        let Some((label, text)) = line.split_once('\t') else { continue };
+        let Some(label) = Label::parse(label) else { continue };
+        totals[label as usize] += 1;
+        normalize_into(text, &mut norm);
+        let mut seen: Vec<&str> = norm.split(|c: char| !is_word_char(c)).filter(|w| !w.is_empty()).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        for w in seen {
+            counts.entry(w.to_string()).or_default()[label as usize] += 1;
+        }
+    }
+    let rate = |n: u32, total: u32| (f64::from(n) + 1.0) / (f64::from(total) + 2.0);
+    counts
+        .into_iter()
+        .filter(|(_, c)| c.iter().sum::<u32>() >= 5)
+        .filter_map(|(w, c)| {
+            let ratio = rate(c[0], totals[0]) / rate(c[2], totals[2]);
+            if ratio >= 2.0 {
+                Some((w, -1.0))
+            } else if ratio <= 0.5 {
+                Some((w, 1.0))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
 /// One row of the evaluation table.
 #[derive(Debug, Clone)]
 pub struct EvalRow {
@@ -1072,6 +1123,9 @@ pub struct EvalRow {
     pub majority: Scores,
     /// Plain lexicon count, when a lexicon for the language is available, and its name.
     pub lexicon: Option<(&'static str, Scores)>,
+    /// Plain lexicon count with a lexicon induced from the training split
+    /// ([`induce_lexicon`]): a peer for every language, Persian and Arabic included.
+    pub induced: Scores,
     /// Reliability of the calibrated probability on the test split: per decile of predicted
     /// p, (mean predicted, observed negative rate, texts).
     pub reliability: Vec<(f64, f64, usize)>,
@@ -1172,8 +1226,15 @@ pub fn eval_dir(
                 .collect();
             Some((name, score(&lexicon_count(&lex, &texts))))
         });
+        let test_texts: Vec<(Label, String)> = test_text
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_once('\t'))
+            .filter_map(|(l, t)| Label::parse(l).map(|l| (l, t.to_string())))
+            .collect();
+        let induced = score(&lexicon_count(&induce_lexicon(&train_text), &test_texts));
         let (reliability, ece) = reliability(w, &test);
-        rows.push(EvalRow { lang: w.lang, model, majority, lexicon, reliability, ece });
+        rows.push(EvalRow { lang: w.lang, model, majority, lexicon, induced, reliability, ece });
     }
     Ok(rows)
 }
