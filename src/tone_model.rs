@@ -8,6 +8,11 @@
 //!
 //! Weights are trained by [`train`] (deterministic: fixed seed and order) and stored in a
 //! compact binary file per language ([`ToneWeights::to_bytes`]).
+//!
+//! Scoring is the hot path (every mention without a provider sentiment): [`Featurizer`]
+//! folds, tokenises and hashes in one pass over the bytes without building the normalised
+//! string, and the features go straight into the logits of 2-byte quantised weight rows
+//! ([`FeatureSink`]), so scoring allocates nothing and touches little memory.
 
 use crate::lang::{detect, Lang};
 use crate::normalize::{fold_stable, is_word_char, normalize_into};
@@ -70,9 +75,19 @@ const LEX_SALT: u64 = 0x85eb_ca77_c2b2_ae63;
 /// in `src/tone_weights/`), for English.
 fn lexicon_valence(hash: u64) -> Option<i8> {
     use std::sync::OnceLock;
-    static EN: OnceLock<HashMap<u64, i8, PreHashed>> = OnceLock::new();
-    let table = EN.get_or_init(|| {
-        let mut m = HashMap::with_hasher(PreHashed::default());
+    /// The lexicon, and a 64 Kbit filter of its words (8 KiB, stays in L1): most words of a
+    /// post are not in the lexicon, and the filter says so without a table lookup.
+    struct Lexicon {
+        words: HashMap<u64, i8, PreHashed>,
+        filter: Box<[u64; 1024]>,
+    }
+    fn slot(hash: u64) -> usize {
+        (hash.wrapping_mul(0xff51_afd7_ed55_8ccd) >> 48) as usize
+    }
+    static EN: OnceLock<Lexicon> = OnceLock::new();
+    let lexicon = EN.get_or_init(|| {
+        let mut words = HashMap::with_hasher(PreHashed::default());
+        let mut filter = Box::new([0u64; 1024]);
         let mut norm = String::new();
         for line in include_str!("tone_weights/vader_lexicon.txt").lines() {
             let mut cols = line.split('\t');
@@ -80,12 +95,18 @@ fn lexicon_valence(hash: u64) -> Option<i8> {
             normalize_into(w, &mut norm);
             let r = v.round() as i8;
             if r != 0 {
-                m.insert(word_hash(&norm), r);
+                let h = word_hash(&norm);
+                words.insert(h, r);
+                filter[slot(h) >> 6] |= 1 << (slot(h) & 63);
             }
         }
-        m
+        Lexicon { words, filter }
     });
-    table.get(&hash).copied()
+    let s = slot(hash);
+    if lexicon.filter[s >> 6] >> (s & 63) & 1 == 0 {
+        return None;
+    }
+    lexicon.words.get(&hash).copied()
 }
 
 /// The keys are word hashes already: hashing them again (SipHash) only costs time.
