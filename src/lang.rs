@@ -61,10 +61,11 @@ const WINDOW: usize = 192;
 
 /// Detects the language of `text`, `None` when no supported script dominates.
 ///
-/// Counts the UTF-8 lead bytes of each script in the first [`WINDOW`] bytes (every script we
+/// Counts the UTF-8 lead bytes of each script in the first 192 bytes (every script we
 /// tell apart lives in two-byte sequences with its own lead bytes, and continuation bytes
 /// never look like a lead or an ASCII letter, so no character is decoded and the loop
-/// vectorises); Arabic-script text then goes through [`persian_or_arabic`].
+/// vectorises); Arabic-script text is then told apart as Persian or Arabic by letters and
+/// frequent words.
 pub fn detect(text: &str) -> Option<Lang> {
     let window = &text.as_bytes()[..text.len().min(WINDOW)];
     let [latin, hebrew, arabic, cyrillic] = count_scripts(window);
