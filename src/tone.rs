@@ -1,7 +1,8 @@
 //! Tone: whether a mention counts as negative. A provider `sentiment` wins when present;
-//! otherwise a [`ToneModel`] may judge the text. The built-in multilingual model is a later
-//! issue; until it lands the engine runs with [`NoToneModel`], so only mentions with a
-//! provider sentiment count towards the tone rules (the others are counted, untoned).
+//! otherwise a [`ToneModel`] may judge the text. `replay` and `serve` give the engine the
+//! built-in [`crate::tone_model::MultilingualTone`]; an engine built without one (library
+//! use, tests) runs with [`NoToneModel`], so only mentions with a provider sentiment count
+//! towards the tone rules (the others are counted, untoned).
 
 use crate::mention::Mention;
 

@@ -1200,6 +1200,12 @@ pub fn eval_dir(
         let test = read_tsv(&test_text, w.lang)?;
         let model = score(&predict_all(w, &test));
         let majority = score(&majority(&train, &test));
+        let test_texts: Vec<(Label, String)> = test_text
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_once('\t'))
+            .filter_map(|(l, t)| Label::parse(l).map(|l| (l, t.to_string())))
+            .collect();
         let lexicon = lexicons.and_then(|dir| {
             let mut lex = HashMap::new();
             let name = match w.lang {
@@ -1239,20 +1245,8 @@ pub fn eval_dir(
                     "emoji sentiment ranking, count only"
                 }
             };
-            let texts: Vec<(Label, String)> = test_text
-                .lines()
-                .skip(1)
-                .filter_map(|l| l.split_once('\t'))
-                .filter_map(|(l, t)| Label::parse(l).map(|l| (l, t.to_string())))
-                .collect();
-            Some((name, score(&lexicon_count(&lex, &texts))))
+            Some((name, score(&lexicon_count(&lex, &test_texts))))
         });
-        let test_texts: Vec<(Label, String)> = test_text
-            .lines()
-            .skip(1)
-            .filter_map(|l| l.split_once('\t'))
-            .filter_map(|(l, t)| Label::parse(l).map(|l| (l, t.to_string())))
-            .collect();
         let induced = score(&lexicon_count(&induce_lexicon(&train_text), &test_texts));
         let (reliability, ece) = reliability(w, &test);
         rows.push(EvalRow { lang: w.lang, model, majority, lexicon, induced, reliability, ece });
