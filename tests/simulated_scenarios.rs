@@ -74,3 +74,46 @@ fn crises_are_detected_benign_bursts_stay_at_watch_few_false_alarms() {
     assert!(outage <= 5.0, "median outage delay {outage:.1} min ({outage_delays:?})");
     assert!(viral <= 5.0, "median viral-complaint delay {viral:.1} min");
 }
+
+/// `evaluate --compare` of a run against itself: every crisis found by both, none lost,
+/// gained or later; against an empty run: every found crisis lost.
+#[test]
+fn evaluate_compare_reports_per_crisis_differences() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let (sim, labels, alerts, none) =
+        (path("sim.jsonl"), path("labels.jsonl"), path("alerts.jsonl"), path("none.jsonl"));
+    let o = run(&["simulate", "--out", &sim, "--labels", &labels, "--seed", "4", "--days", "10", "--brands", "3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["replay", &sim, "--out", &alerts, "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::write(&none, "").unwrap();
+    let compare = |other: &str| -> serde_json::Value {
+        let o = run(&[
+            "evaluate",
+            "--labels",
+            &labels,
+            "--alerts",
+            &alerts,
+            "--compare",
+            other,
+            "--days",
+            "10",
+            "--brands",
+            "3",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let same = compare(&alerts);
+    let c = &same["comparison"];
+    let found = c["detected_reference"].as_u64().unwrap();
+    assert!(found > 0, "{same}");
+    assert_eq!(c["detected_other"].as_u64(), Some(found));
+    assert_eq!(c["lost"].as_array().map(Vec::len), Some(0));
+    assert_eq!(c["later"].as_array().map(Vec::len), Some(0));
+    assert_eq!(same["false_alarms_reference"], same["false_alarms_other"]);
+    let empty = compare(&none);
+    assert_eq!(empty["comparison"]["lost"].as_array().map(Vec::len), Some(found as usize), "{empty}");
+    assert_eq!(empty["false_alarms_other"].as_u64(), Some(0));
+}
