@@ -563,14 +563,12 @@ fn end_word(w: &Word, lang: Lang, negators: &[u64], prev: &mut u64, neg_left: &m
 pub struct ToneWeights {
     /// The language.
     pub lang: Lang,
-    /// `weights[row][class]`, 2^`bits` rows.
+    /// `weights[row][class]`, a power of two of rows (2^[`hash_bits`] when trained here).
     pub weights: Vec<[f32; CLASSES]>,
     /// Platt scaling of the negative logit: p = σ(a·z + b).
     pub platt: (f32, f32),
     /// Calibrated probability at or above which a text is negative (chosen on training data).
     pub threshold: f32,
-    /// log2 of the number of rows.
-    pub bits: u32,
     /// Negative F1 on the held-out seventh of the training data at `threshold` (after
     /// training; not stored in the file).
     pub held_out_f1: Option<f32>,
@@ -603,9 +601,8 @@ fn softmax(z: [f32; CLASSES]) -> [f32; CLASSES] {
 impl ToneWeights {
     /// From trained `f32` weights (quantised for scoring here).
     fn new(lang: Lang, weights: Vec<[f32; CLASSES]>, platt: (f32, f32), threshold: f32) -> ToneWeights {
-        let bits = weights.len().trailing_zeros();
-        let quantized = Quantized::new(&weights, bits);
-        ToneWeights { lang, weights, platt, threshold, bits, held_out_f1: None, quantized }
+        let quantized = Quantized::new(&weights, weights.len().trailing_zeros());
+        ToneWeights { lang, weights, platt, threshold, held_out_f1: None, quantized }
     }
 
     /// Logits as scored (quantised weights).
@@ -650,7 +647,7 @@ impl ToneWeights {
         let mut out = Vec::with_capacity(32 + self.weights.len() * 4);
         out.extend_from_slice(b"CWTONE02");
         out.extend_from_slice(self.lang.code().as_bytes());
-        out.extend_from_slice(&self.bits.to_le_bytes());
+        out.extend_from_slice(&self.quantized.bits.to_le_bytes());
         for x in [self.platt.0, self.platt.1, self.threshold] {
             out.extend_from_slice(&x.to_le_bytes());
         }
