@@ -504,7 +504,7 @@ fn extract_from(text: &str, lang: Lang, folded: bool, sink: &mut impl FeatureSin
 
 /// A character between words: emoji and emoticons are features; `.` `!` `?` `,` end a
 /// negation scope.
-#[inline]
+#[inline(always)]
 fn separator(kind: CharKind, at: usize, bytes: &[u8], neg_left: &mut u8, sink: &mut impl FeatureSink) {
     match kind {
         CharKind::Emoji => {
@@ -532,7 +532,7 @@ fn separator(kind: CharKind, at: usize, bytes: &[u8], neg_left: &mut u8, sink: &
 
 /// The features of a whole word: the word (salted under negation), its lexicon class
 /// (English), the bigram with the previous word and its 4-character prefix.
-#[inline]
+#[inline(always)]
 fn end_word(w: &Word, lang: Lang, negators: &[u64], prev: &mut u64, neg_left: &mut u8, sink: &mut impl FeatureSink) {
     let h = if w.salt != 0 { mix(w.hash ^ NEG_SALT) } else { w.hash };
     sink.add(index(h));
