@@ -8,7 +8,8 @@
 //! * `brands`: keyword matching of mentions to brands (Aho-Corasick, word boundaries).
 //! * `window`: per-minute buckets and rolling window sums.
 //! * `tone`: provider sentiment or a `ToneModel` decides what counts as negative;
-//!   `lang` identifies the language, `tone_model` is the built-in model and its training.
+//!   `lang` identifies the language, `tone_model` is the built-in model and its training,
+//!   `tone_domain` the in-domain seed set it is trained with.
 //! * `baseline`: the learned expectation (level × time-of-week profile, dispersion, tone).
 //! * `stats`: tail probabilities of the count models.
 //! * `detect`: the detectors and severity grading (pure).
@@ -46,5 +47,6 @@ pub mod snapshot;
 pub mod stats;
 pub mod time;
 pub mod tone;
+pub mod tone_domain;
 pub mod tone_model;
 pub mod window;

@@ -116,7 +116,8 @@ enum Command {
         #[arg(long)]
         lang: Option<String>,
     },
-    /// Train the tone model weights from `DATA/<lang>/train.tsv` (deterministic).
+    /// Train the tone model weights from `DATA/<lang>/train.tsv`, and your own labelled
+    /// mentions if given (deterministic).
     ToneTrain {
         /// Labelled data directory (`../shared/data/sentiment`).
         #[arg(long)]
@@ -127,6 +128,13 @@ enum Command {
         /// Languages (default all five).
         #[arg(long, value_delimiter = ',')]
         langs: Vec<String>,
+        /// Your own labelled brand mentions, `DIR/<lang>.tsv` (`label<TAB>text`, `{b}` may
+        /// stand for the brand), trained on with the public data.
+        #[arg(long)]
+        domain: Option<PathBuf>,
+        /// How many public texts one text of `--domain` counts as.
+        #[arg(long, default_value_t = crisiswatch::tone_domain::DOMAIN_WEIGHT)]
+        domain_weight: f32,
     },
     /// Evaluate tone weights on `DATA/<lang>/test.tsv` beside baselines (a Markdown table).
     ToneEval {
@@ -139,6 +147,13 @@ enum Command {
         /// Lexicon directory for the lexicon-count baselines (`../shared/data/lexicons`).
         #[arg(long)]
         lexicons: Option<PathBuf>,
+        /// In-domain labelled mentions, `DIR/<lang>.tsv`, to evaluate on (default: the
+        /// built-in seed set, `src/tone_weights/domain`).
+        #[arg(long)]
+        domain: Option<PathBuf>,
+        /// How many public texts one in-domain text counts as in the cross-validation.
+        #[arg(long, default_value_t = crisiswatch::tone_domain::DOMAIN_WEIGHT)]
+        domain_weight: f32,
     },
     /// Run the live service: HTTP ingest, alert API, durable state, metrics.
     Serve {
@@ -348,20 +363,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             out.flush()?;
         }
-        Command::ToneTrain { data, out, langs } => {
+        Command::ToneTrain { data, out, langs, domain, domain_weight } => {
             let langs = parse_langs(&langs)?;
-            let done = tone_model::train_dir(&data, &out, &langs).map_err(anyhow::Error::msg)?;
-            for (lang, n, f1) in done {
+            check_domain_weight(domain_weight)?;
+            let domain = domain.map(|dir| crisiswatch::tone_domain::DomainSet { dir, weight: domain_weight });
+            let done = tone_model::train_dir(&data, &out, &langs, domain.as_ref()).map_err(anyhow::Error::msg)?;
+            for (lang, n, n_domain, f1) in done {
                 eprintln!(
-                    "{}: trained on {n} texts (negative F1 {f1:.3} on the held-out seventh) → {}",
+                    "{}: trained on {n} public + {n_domain} in-domain texts (negative F1 {f1:.3} on the held-out seventh) → {}",
                     lang.code(),
                     out.join(format!("{}.bin", lang.code())).display()
                 );
             }
         }
-        Command::ToneEval { data, models, lexicons } => {
+        Command::ToneEval { data, models, lexicons, domain, domain_weight } => {
             let model = load_tone(models.as_deref())?;
-            let rows = tone_model::eval_dir(&data, model.weights(), lexicons.as_deref()).map_err(anyhow::Error::msg)?;
+            check_domain_weight(domain_weight)?;
+            let domain = domain.map(|dir| crisiswatch::tone_domain::DomainSet { dir, weight: domain_weight });
+            let rows = tone_model::eval_dir(&data, model.weights(), lexicons.as_deref(), domain.as_ref())
+                .map_err(anyhow::Error::msg)?;
             println!("| lang | test n | model neg P / R / F1 | model macro-F1 | majority neg F1 / macro-F1 | lexicon count neg F1 / macro-F1 | induced lexicon count neg F1 / macro-F1 |");
             println!("|---|---:|---|---:|---|---|---|");
             for r in &rows {
@@ -393,6 +413,39 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for r in &rows {
                 let cells: Vec<String> = r.reliability.iter().map(|(p, o, n)| format!("{p:.2}→{o:.2} ({n})")).collect();
                 println!("| {} | {:.3} | {} |", r.lang.code(), r.ece, cells.join(", "));
+            }
+            println!();
+            println!(
+                "In-domain text (brand mentions; {}): the model as loaded, and 5-fold",
+                match &domain {
+                    Some(d) => format!("`{}`", d.dir.display()),
+                    None => "the project's seed set, src/tone_weights/domain".into(),
+                }
+            );
+            println!("cross-validation: retrained on the public data alone → with the other four fifths added:");
+            println!();
+            println!("| lang | n | model trained with in-domain texts | model neg P / R / F1 | model macro-F1 | CV neg F1 public only → with in-domain | CV macro-F1 |");
+            println!("|---|---:|---:|---|---:|---|---|");
+            for r in &rows {
+                let (before, after) = r.in_domain_cv;
+                println!(
+                    "| {} | {} | {} | {:.3} / {:.3} / {:.3} | {:.3} | {:.3} → {:.3} | {:.3} → {:.3} |",
+                    r.lang.code(),
+                    r.in_domain.n,
+                    if r.trained_with_domain > 0 {
+                        format!("{} (scores in-sample)", r.trained_with_domain)
+                    } else {
+                        "0".into()
+                    },
+                    r.in_domain.precision,
+                    r.in_domain.recall,
+                    r.in_domain.f1,
+                    r.in_domain.macro_f1,
+                    before.f1,
+                    after.f1,
+                    before.macro_f1,
+                    after.macro_f1
+                );
             }
         }
         Command::NotifyTest { config, receiver } => {
@@ -492,5 +545,14 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// `--domain-weight` must be a positive number.
+fn check_domain_weight(w: f32) -> anyhow::Result<()> {
+    if w.is_finite() && w > 0.0 {
+        Ok(())
+    } else {
+        anyhow::bail!("--domain-weight must be a positive number, got {w}")
     }
 }

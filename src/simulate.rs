@@ -156,6 +156,15 @@ const LANGS: [Lang; 5] = [
     },
 ];
 
+/// Every post template of the simulator, with its language (`{b}` for the brand): for the
+/// check that in-domain training texts do not copy them.
+#[cfg(test)]
+pub(crate) fn templates() -> impl Iterator<Item = (&'static str, &'static str)> {
+    LANGS.iter().flat_map(|l| {
+        [l.neutral, l.positive, l.negative, l.outage, l.boycott].into_iter().flatten().map(|t| (l.code, *t))
+    })
+}
+
 const BRAND_NAMES: [(&str, &str); 15] = [
     ("acme", "Acme"),
     ("migdalor", "מגדלור"),

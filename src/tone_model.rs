@@ -50,7 +50,7 @@ impl Label {
             Label::Positive => "positive",
         }
     }
-    const ALL: [Label; 3] = [Label::Negative, Label::Neutral, Label::Positive];
+    pub(crate) const ALL: [Label; 3] = [Label::Negative, Label::Neutral, Label::Positive];
 }
 
 const CLASSES: usize = 3;
@@ -71,42 +71,80 @@ const NEGATION_SCOPE: u8 = 3;
 const CHAR_SALT: u64 = 0x27d4_eb2f_1656_67c5;
 const LEX_SALT: u64 = 0x85eb_ca77_c2b2_ae63;
 
-/// Word hash → rounded valence (−4..4) from the VADER lexicon (MIT, shipped with its licence
-/// in `src/tone_weights/`), for English.
-fn lexicon_valence(hash: u64) -> Option<i8> {
-    use std::sync::OnceLock;
-    /// The lexicon, and a 64 Kbit filter of its words (8 KiB, stays in L1): most words of a
-    /// post are not in the lexicon, and the filter says so without a table lookup.
-    struct Lexicon {
-        words: HashMap<u64, i8, PreHashed>,
-        filter: Box<[u64; 1024]>,
-    }
+/// A polarity lexicon, word hash → valence: for English the VADER lexicon
+/// (MIT, shipped with its licence in `src/tone_weights/`, valence rounded to −4..4), for
+/// Hebrew, Persian, Russian and Arabic the project's own word lists
+/// (`src/tone_weights/lexicon/`, −2..2; no redistributable lexicon exists for them), with
+/// the Hebrew and Arabic clitic prefixes (ו ה ב ל מ ש כ; ال و ف ب ل) added here.
+///
+/// Kept as word hashes with a 64 Kbit filter of them (8 KiB, stays in L1): most words of a
+/// post are not in the lexicon, and the filter says so without a table lookup.
+struct Lexicon {
+    words: HashMap<u64, i8, PreHashed>,
+    filter: Box<[u64; 1024]>,
+}
+
+impl Lexicon {
     fn slot(hash: u64) -> usize {
         (hash.wrapping_mul(0xff51_afd7_ed55_8ccd) >> 48) as usize
     }
-    static EN: OnceLock<Lexicon> = OnceLock::new();
-    let lexicon = EN.get_or_init(|| {
+
+    /// The lexicon of `lang` (built on first use).
+    fn of(lang: Lang) -> &'static Lexicon {
+        use std::sync::OnceLock;
+        static LEXICONS: [OnceLock<Lexicon>; 5] = [const { OnceLock::new() }; 5];
+        LEXICONS[lang as usize].get_or_init(|| Lexicon::build(lang))
+    }
+
+    fn build(lang: Lang) -> Lexicon {
         let mut words = HashMap::with_hasher(PreHashed::default());
         let mut filter = Box::new([0u64; 1024]);
         let mut norm = String::new();
-        for line in include_str!("tone_weights/vader_lexicon.txt").lines() {
+        let (text, prefixes): (&str, &[&str]) = match lang {
+            Lang::En => (include_str!("tone_weights/vader_lexicon.txt"), &[]),
+            Lang::He => (
+                include_str!("tone_weights/lexicon/he.tsv"),
+                &["ו", "ה", "ב", "ל", "מ", "ש", "כ", "וה", "וב", "ול", "ומ", "וש", "שה", "שב", "של", "שמ", "כש", "מה"],
+            ),
+            Lang::Fa => (include_str!("tone_weights/lexicon/fa.tsv"), &[]),
+            Lang::Ru => (include_str!("tone_weights/lexicon/ru.tsv"), &[]),
+            Lang::Ar => (
+                include_str!("tone_weights/lexicon/ar.tsv"),
+                &["ال", "و", "ف", "ب", "ل", "وال", "بال", "فال", "لل", "كال"],
+            ),
+        };
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
             let mut cols = line.split('\t');
             let (Some(w), Some(v)) = (cols.next(), cols.next().and_then(|v| v.parse::<f32>().ok())) else { continue };
-            normalize_into(w, &mut norm);
             let r = v.round() as i8;
-            if r != 0 {
+            if r == 0 {
+                continue;
+            }
+            for prefix in std::iter::once(&"").chain(prefixes) {
+                normalize_into(&format!("{prefix}{w}"), &mut norm);
                 let h = word_hash(&norm);
-                words.insert(h, r);
-                filter[slot(h) >> 6] |= 1 << (slot(h) & 63);
+                // a word as listed wins over another word with a clitic added
+                if prefix.is_empty() {
+                    words.insert(h, r);
+                } else {
+                    words.entry(h).or_insert(r);
+                }
+                let s = Lexicon::slot(h);
+                filter[s >> 6] |= 1 << (s & 63);
             }
         }
         Lexicon { words, filter }
-    });
-    let s = slot(hash);
-    if lexicon.filter[s >> 6] >> (s & 63) & 1 == 0 {
-        return None;
     }
-    lexicon.words.get(&hash).copied()
+
+    /// The valence of the word with hash `hash`, if listed.
+    #[inline(always)]
+    fn valence(&self, hash: u64) -> Option<i8> {
+        let s = Lexicon::slot(hash);
+        if self.filter[s >> 6] >> (s & 63) & 1 == 0 {
+            return None;
+        }
+        self.words.get(&hash).copied()
+    }
 }
 
 /// The keys are word hashes already: hashing them again (SipHash) only costs time.
@@ -448,7 +486,7 @@ fn next_char(bytes: &[u8], i: usize, folded: bool, table: &[(u16, CharKind); 0x7
 fn extract_from(text: &str, lang: Lang, folded: bool, sink: &mut impl FeatureSink) -> bool {
     sink.add(index(BIAS));
     let grams = lang != Lang::En;
-    let negators = negators(lang);
+    let ctx = LangContext { negators: negators(lang), lexicon: Lexicon::of(lang) };
     let mut prev: u64 = 0x5eed;
     let mut neg_left = 0u8;
     let bytes = text.as_bytes();
@@ -491,7 +529,7 @@ fn extract_from(text: &str, lang: Lang, folded: bool, sink: &mut impl FeatureSin
                         }
                     }
                 }
-                end_word(&w, lang, negators, &mut prev, &mut neg_left, sink);
+                end_word(&w, &ctx, &mut prev, &mut neg_left, sink);
                 if let Some((kind, at)) = after {
                     separator(kind, at, bytes, &mut neg_left, sink);
                 }
@@ -530,30 +568,34 @@ fn separator(kind: CharKind, at: usize, bytes: &[u8], neg_left: &mut u8, sink: &
     }
 }
 
-/// The features of a whole word: the word (salted under negation), its lexicon class
-/// (English), the bigram with the previous word and its 4-character prefix.
+/// What a word's features need of its language, looked up once per text.
+struct LangContext {
+    negators: &'static [u64],
+    lexicon: &'static Lexicon,
+}
+
+/// The features of a whole word: the word (salted under negation), its lexicon class, the
+/// bigram with the previous word and its 4-character prefix.
 #[inline(always)]
-fn end_word(w: &Word, lang: Lang, negators: &[u64], prev: &mut u64, neg_left: &mut u8, sink: &mut impl FeatureSink) {
+fn end_word(w: &Word, ctx: &LangContext, prev: &mut u64, neg_left: &mut u8, sink: &mut impl FeatureSink) {
     let h = if w.salt != 0 { mix(w.hash ^ NEG_SALT) } else { w.hash };
     sink.add(index(h));
-    if lang == Lang::En {
-        if let Some(v) = lexicon_valence(w.hash) {
-            // the lexicon's polarity and strength, flipped side under negation
-            let class: u64 = match (v >= 0, v.unsigned_abs() >= 2) {
-                (true, false) => 1,
-                (true, true) => 2,
-                (false, false) => 3,
-                (false, true) => 4,
-            };
-            sink.add(index(class ^ LEX_SALT ^ w.salt));
-        }
+    if let Some(v) = ctx.lexicon.valence(w.hash) {
+        // the lexicon's polarity and strength, flipped side under negation
+        let class: u64 = match (v >= 0, v.unsigned_abs() >= 2) {
+            (true, false) => 1,
+            (true, true) => 2,
+            (false, false) => 3,
+            (false, true) => 4,
+        };
+        sink.add(index(class ^ LEX_SALT ^ w.salt));
     }
     sink.add(index(h ^ prev.rotate_left(17) ^ BIGRAM_SALT));
     *prev = h;
     if w.len > 5 {
         sink.add(index(w.prefix ^ PREFIX_SALT ^ w.salt));
     }
-    if negators.contains(&w.hash) {
+    if ctx.negators.contains(&w.hash) {
         *neg_left = NEGATION_SCOPE;
     }
 }
@@ -572,6 +614,9 @@ pub struct ToneWeights {
     /// Negative F1 on the held-out seventh of the training data at `threshold` (after
     /// training; not stored in the file).
     pub held_out_f1: Option<f32>,
+    /// In-domain texts (`tone-train --domain`) among the training data, as the file records
+    /// it: an evaluation on those texts is then in-sample.
+    pub domain_texts: u32,
     /// The weights as scored.
     quantized: Quantized,
 }
@@ -602,7 +647,7 @@ impl ToneWeights {
     /// From trained `f32` weights (quantised for scoring here).
     fn new(lang: Lang, weights: Vec<[f32; CLASSES]>, platt: (f32, f32), threshold: f32) -> ToneWeights {
         let quantized = Quantized::new(&weights, weights.len().trailing_zeros());
-        ToneWeights { lang, weights, platt, threshold, held_out_f1: None, quantized }
+        ToneWeights { lang, weights, platt, threshold, held_out_f1: None, domain_texts: 0, quantized }
     }
 
     /// Logits as scored (quantised weights).
@@ -641,13 +686,14 @@ impl ToneWeights {
         (cal, label)
     }
 
-    /// Serialises: magic, language, hash bits, Platt a/b, threshold, then the weights as
-    /// little-endian f32.
+    /// Serialises: magic, language, hash bits, in-domain training texts, Platt a/b,
+    /// threshold, then the weights as little-endian f32.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(32 + self.weights.len() * 4);
-        out.extend_from_slice(b"CWTONE02");
+        let mut out = Vec::with_capacity(HEADER + self.weights.len() * 4);
+        out.extend_from_slice(MAGIC);
         out.extend_from_slice(self.lang.code().as_bytes());
         out.extend_from_slice(&self.quantized.bits.to_le_bytes());
+        out.extend_from_slice(&self.domain_texts.to_le_bytes());
         for x in [self.platt.0, self.platt.1, self.threshold] {
             out.extend_from_slice(&x.to_le_bytes());
         }
@@ -662,28 +708,54 @@ impl ToneWeights {
     /// # Errors
     /// A message saying what is wrong with the file.
     pub fn from_bytes(b: &[u8]) -> Result<ToneWeights, String> {
-        if b.len() < 26 || &b[..8] != b"CWTONE02" {
+        if b.starts_with(b"CWTONE0") && !b.starts_with(MAGIC) {
+            return Err(format!(
+                "tone weights of an older format ({}): the features changed since, retrain them with `crisiswatch tone-train`",
+                String::from_utf8_lossy(&b[..8.min(b.len())])
+            ));
+        }
+        if b.len() < HEADER || &b[..8] != MAGIC {
             return Err("not a crisiswatch tone weights file (bad magic)".into());
         }
         let lang = std::str::from_utf8(&b[8..10]).ok().and_then(Lang::from_code).ok_or("unknown language code")?;
-        let f32_at = |i: usize| f32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-        let bits = u32::from_le_bytes([b[10], b[11], b[12], b[13]]);
+        let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        let f32_at = |i: usize| f32::from_bits(u32_at(i));
+        let bits = u32_at(10);
         if !(8..=24).contains(&bits) {
             return Err(format!("weights claim {bits} hash bits (8 to 24 expected)"));
         }
         let n = (1usize << bits) * CLASSES;
-        if b.len() != 26 + n * 4 {
-            return Err(format!("expected {} bytes, found {}", 26 + n * 4, b.len()));
+        if b.len() != HEADER + n * 4 {
+            return Err(format!("expected {} bytes, found {}", HEADER + n * 4, b.len()));
         }
-        let weights = (0..n / CLASSES).map(|k| [0, 1, 2].map(|c| f32_at(26 + 4 * (k * CLASSES + c)))).collect();
-        Ok(ToneWeights::new(lang, weights, (f32_at(14), f32_at(18)), f32_at(22)))
+        let weights = (0..n / CLASSES).map(|k| [0, 1, 2].map(|c| f32_at(HEADER + 4 * (k * CLASSES + c)))).collect();
+        let mut w = ToneWeights::new(lang, weights, (f32_at(18), f32_at(22)), f32_at(26));
+        w.domain_texts = u32_at(14);
+        Ok(w)
     }
 }
 
+/// Weights file magic: `CWTONE03` since the lexicon features cover every language and the
+/// header records the in-domain training texts.
+const MAGIC: &[u8; 8] = b"CWTONE03";
+/// Magic, language code, hash bits, in-domain texts, Platt a and b, threshold.
+const HEADER: usize = 8 + 2 + 4 + 4 + 3 * 4;
+
 /// One labelled text, as features.
+#[derive(Debug, Clone)]
 pub struct Example {
-    features: Vec<u32>,
-    label: Label,
+    pub(crate) features: Vec<u32>,
+    pub(crate) label: Label,
+    /// How many texts this one counts as in training and calibration (1 for the public
+    /// sets; more for the in-domain seed set, see `tone_domain`).
+    pub(crate) weight: f32,
+}
+
+impl Example {
+    /// The label.
+    pub fn label(&self) -> Label {
+        self.label
+    }
 }
 
 /// Reads `label\ttext` TSV (header `label\ttext`) and extracts features.
@@ -702,26 +774,27 @@ pub fn read_tsv(text: &str, lang: Lang) -> Result<Vec<Example>, String> {
         };
         let label = Label::parse(label).ok_or_else(|| format!("line {}: unknown label `{label}`", i + 1))?;
         fz.extract(body, lang);
-        out.push(Example { features: fz.features.clone(), label });
+        out.push(Example { features: fz.features.clone(), label, weight: 1.0 });
     }
     Ok(out)
 }
 
 /// Trains weights for `lang` on `train`: 85 % fits the regression (SGD, 8 epochs, seeded
 /// order), 15 % (every seventh example) calibrates the negative probability and chooses the
-/// threshold that maximises negative F1 there.
+/// threshold that maximises negative F1 there. Each example counts its weight (1, or more for in-domain texts)
+/// in all three.
 pub fn train(lang: Lang, train: &[Example]) -> ToneWeights {
     let fit: Vec<&Example> = train.iter().enumerate().filter(|(i, _)| i % 7 != 3).map(|(_, e)| e).collect();
     let held: Vec<&Example> = train.iter().enumerate().filter(|(i, _)| i % 7 == 3).map(|(_, e)| e).collect();
     let bits = hash_bits(lang);
     let mut weights = vec![[0.0f32; CLASSES]; 1 << bits];
     // class weights: the rarer classes count more, so the negative class is not drowned
-    let mut counts = [0usize; CLASSES];
+    let mut counts = [0.0f32; CLASSES];
     for e in &fit {
-        counts[e.label as usize] += 1;
+        counts[e.label as usize] += e.weight;
     }
-    let total = fit.len().max(1) as f32;
-    let class_weight = counts.map(|c| (total / (CLASSES as f32 * c.max(1) as f32)).sqrt());
+    let total: f32 = counts.iter().sum::<f32>().max(1.0);
+    let class_weight = counts.map(|c| (total / (CLASSES as f32 * c.max(1.0))).sqrt());
     let mut order: Vec<usize> = (0..fit.len()).collect();
     let mut rng = rand_pcg::Pcg64::seed_from_u64(17);
     let (epochs, lr0, l2) = (8, 0.5f32, 1e-6f32);
@@ -732,7 +805,7 @@ pub fn train(lang: Lang, train: &[Example]) -> ToneWeights {
             let e = fit[k];
             let p = softmax(exact_logits(&weights, &e.features));
             let scale = 1.0 / (e.features.len() as f32).sqrt();
-            let cw = class_weight[e.label as usize];
+            let cw = class_weight[e.label as usize] * e.weight;
             for &f in &e.features {
                 for (c, (pc, wc)) in p.iter().zip(&mut weights[row(f, bits)]).enumerate() {
                     let y = if c == e.label as usize { 1.0 } else { 0.0 };
@@ -744,38 +817,39 @@ pub fn train(lang: Lang, train: &[Example]) -> ToneWeights {
     }
     // Platt scaling on held-out data, of the logits as scored (quantised)
     let mut w = ToneWeights::new(lang, weights, (1.0, 0.0), 0.5);
-    let zs: Vec<(f32, bool)> = held
+    let zs: Vec<(f32, bool, f32)> = held
         .iter()
         .map(|e| {
             let p = softmax(w.logits(&e.features))[0].clamp(1e-6, 1.0 - 1e-6);
-            ((p / (1.0 - p)).ln(), e.label == Label::Negative)
+            ((p / (1.0 - p)).ln(), e.label == Label::Negative, e.weight)
         })
         .collect();
     let (mut a, mut b) = (1.0f32, 0.0f32);
+    let n = zs.iter().map(|z| z.2).sum::<f32>().max(1.0);
     for _ in 0..500 {
         let (mut ga, mut gb) = (0.0f32, 0.0f32);
-        for &(z, y) in &zs {
+        for &(z, y, weight) in &zs {
             let p = 1.0 / (1.0 + (-(a * z + b)).exp());
-            let d = p - if y { 1.0 } else { 0.0 };
+            let d = (p - if y { 1.0 } else { 0.0 }) * weight;
             ga += d * z;
             gb += d;
         }
-        let n = zs.len().max(1) as f32;
         a -= 0.5 * ga / n;
         b -= 0.5 * gb / n;
     }
     w.platt = (a, b);
     // threshold maximising negative F1 on the held-out part
-    let probs: Vec<(f32, bool)> = zs.iter().map(|&(z, y)| (1.0 / (1.0 + (-(a * z + b)).exp()), y)).collect();
+    let probs: Vec<(f32, bool, f32)> =
+        zs.iter().map(|&(z, y, weight)| (1.0 / (1.0 + (-(a * z + b)).exp()), y, weight)).collect();
     let mut best = (0.0f32, 0.5f32);
     for step in 5..95 {
         let t = step as f32 / 100.0;
         let (mut tp, mut fp, mut fneg) = (0.0f32, 0.0f32, 0.0f32);
-        for &(p, y) in &probs {
+        for &(p, y, weight) in &probs {
             match (p >= t, y) {
-                (true, true) => tp += 1.0,
-                (true, false) => fp += 1.0,
-                (false, true) => fneg += 1.0,
+                (true, true) => tp += weight,
+                (true, false) => fp += weight,
+                (false, true) => fneg += weight,
                 _ => {}
             }
         }
@@ -1013,6 +1087,35 @@ mod tests {
     }
 
     #[test]
+    fn every_language_has_lexicon_classes_with_clitics_for_hebrew_and_arabic() {
+        let mut norm = String::new();
+        let mut valence = |lang, w: &str| {
+            normalize_into(w, &mut norm);
+            Lexicon::of(lang).valence(word_hash(&norm))
+        };
+        assert_eq!(valence(Lang::En, "horrible"), Some(-3));
+        assert_eq!(valence(Lang::Ru, "Ужасная"), Some(-2));
+        assert_eq!(valence(Lang::Ru, "отличный"), Some(2));
+        assert_eq!(valence(Lang::Fa, "افتضاح"), Some(-2));
+        assert_eq!(valence(Lang::He, "גרוע"), Some(-2));
+        assert_eq!(valence(Lang::He, "והגרוע"), Some(-2), "ו + ה + the word");
+        assert_eq!(valence(Lang::Ar, "سيئة"), Some(-2));
+        assert_eq!(valence(Lang::Ar, "بالسيئة"), Some(-2), "ب + ال + the word");
+        assert_eq!(valence(Lang::Ar, "ممتازة"), Some(2));
+        // words outside the lists, and a word of another language
+        assert_eq!(valence(Lang::Ru, "магазин"), None);
+        assert_eq!(valence(Lang::He, "horrible"), None);
+    }
+
+    #[test]
+    fn a_weights_file_of_the_old_format_is_refused_with_what_to_do() {
+        let mut old = b"CWTONE02en".to_vec();
+        old.extend_from_slice(&[0; 64]);
+        let err = ToneWeights::from_bytes(&old).unwrap_err();
+        assert!(err.contains("CWTONE02") && err.contains("tone-train"), "{err}");
+    }
+
+    #[test]
     fn learns_a_toy_task_and_round_trips() {
         let mut ex = Vec::new();
         let mut fz = Featurizer::default();
@@ -1023,15 +1126,18 @@ mod tests {
                 _ => ("great staff, love it", Label::Positive),
             };
             fz.extract(text, Lang::En);
-            ex.push(Example { features: fz.features.clone(), label });
+            ex.push(Example { features: fz.features.clone(), label, weight: 1.0 });
         }
         let w = train(Lang::En, &ex);
         fz.extract("terrible service", Lang::En);
         assert_eq!(w.predict(&fz.features).1, Label::Negative);
         fz.extract("love the staff", Lang::En);
         assert_eq!(w.predict(&fz.features).1, Label::Positive);
+        let mut w = w;
+        w.domain_texts = 42;
         let back = ToneWeights::from_bytes(&w.to_bytes()).unwrap();
         assert_eq!(back.predict(&fz.features), w.predict(&fz.features));
+        assert_eq!(back.domain_texts, 42, "the file records the in-domain texts it was trained with");
         assert!(ToneWeights::from_bytes(b"nonsense").is_err());
     }
 }
@@ -1055,8 +1161,9 @@ pub fn read_lexicon(text: &str, fixed: Option<f32>, into: &mut HashMap<String, f
     }
 }
 
-/// Trains every language found under `data/<lang>/train.tsv` and writes `out/<lang>.bin`;
-/// returns (language, training examples, held-out negative F1) per model written.
+/// Trains every language found under `data/<lang>/train.tsv`, plus the in-domain texts of
+/// `domain` if any, and writes `out/<lang>.bin`; returns (language, public training texts,
+/// in-domain texts, held-out negative F1) per model written.
 ///
 /// # Errors
 /// Unreadable or malformed data, or a write failure, naming the file.
@@ -1064,29 +1171,44 @@ pub fn train_dir(
     data: &std::path::Path,
     out: &std::path::Path,
     langs: &[Lang],
-) -> Result<Vec<(Lang, usize, f32)>, String> {
+    domain: Option<&crate::tone_domain::DomainSet>,
+) -> Result<Vec<(Lang, usize, usize, f32)>, String> {
     std::fs::create_dir_all(out).map_err(|e| format!("cannot create `{}`: {e}", out.display()))?;
     let mut done = Vec::new();
     for &lang in langs {
-        let path = data.join(lang.code()).join("train.tsv");
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-        let mut examples = read_tsv(&text, lang).map_err(|e| format!("{}: {e}", path.display()))?;
-        // extra training sets under permissive terms (GPL ones, like ASTD, are never used)
-        for (code, name) in PERMISSIVE_EXTRA {
-            if *code != lang.code() {
-                continue;
-            }
-            let extra = data.join(code).join("extra").join(name).join("train.tsv");
-            if let Ok(text) = std::fs::read_to_string(&extra) {
-                examples.extend(read_tsv(&text, lang).map_err(|e| format!("{}: {e}", extra.display()))?);
-            }
-        }
-        let w = train(lang, &examples);
+        let mut examples = public_training(data, lang)?;
+        let in_domain = match domain {
+            Some(d) => d.examples(lang)?,
+            None => Vec::new(),
+        };
+        let public = examples.len();
+        examples.extend(in_domain);
+        let mut w = train(lang, &examples);
+        w.domain_texts = u32::try_from(examples.len() - public).unwrap_or(u32::MAX);
         let dest = out.join(format!("{}.bin", lang.code()));
         std::fs::write(&dest, w.to_bytes()).map_err(|e| format!("cannot write `{}`: {e}", dest.display()))?;
-        done.push((lang, examples.len(), w.held_out_f1.unwrap_or(0.0)));
+        done.push((lang, public, examples.len() - public, w.held_out_f1.unwrap_or(0.0)));
     }
     Ok(done)
+}
+
+/// The public training texts of `lang`: `data/<lang>/train.tsv` and the permissive extra
+/// sets.
+fn public_training(data: &std::path::Path, lang: Lang) -> Result<Vec<Example>, String> {
+    let path = data.join(lang.code()).join("train.tsv");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let mut examples = read_tsv(&text, lang).map_err(|e| format!("{}: {e}", path.display()))?;
+    // extra training sets under permissive terms (GPL ones, like ASTD, are never used)
+    for (code, name) in PERMISSIVE_EXTRA {
+        if *code != lang.code() {
+            continue;
+        }
+        let extra = data.join(code).join("extra").join(name).join("train.tsv");
+        if let Ok(text) = std::fs::read_to_string(&extra) {
+            examples.extend(read_tsv(&text, lang).map_err(|e| format!("{}: {e}", extra.display()))?);
+        }
+    }
+    Ok(examples)
 }
 
 /// Extra training sets whose licence allows shipping weights in the default build.
@@ -1149,6 +1271,15 @@ pub struct EvalRow {
     pub reliability: Vec<(f64, f64, usize)>,
     /// Expected calibration error: the text-weighted mean |predicted − observed| over deciles.
     pub ece: f64,
+    /// The model on in-domain text (the seed set, or the user's `--domain` set).
+    pub in_domain: Scores,
+    /// 5-fold cross-validation on the in-domain text: (retrained on the public data alone,
+    /// retrained with the other four fifths added).
+    pub in_domain_cv: (Scores, Scores),
+    /// In-domain texts the evaluated weights were trained with (their file says so): when
+    /// they are the texts evaluated on, `in_domain` is in-sample and only the cross-validation
+    /// says how the model does on unseen ones.
+    pub trained_with_domain: u32,
 }
 
 /// Reliability by deciles of predicted negative probability, and the expected calibration
@@ -1177,7 +1308,8 @@ pub fn reliability(w: &ToneWeights, examples: &[Example]) -> (Vec<(f64, f64, usi
 }
 
 /// Evaluates weights on `data/<lang>/test.tsv` beside a majority-class baseline and, where
-/// `lexicons` has one for the language, a plain lexicon count.
+/// `lexicons` has one for the language, a plain lexicon count; and on in-domain text (the
+/// built-in seed set, or `domain`), with what training on it brings (5-fold).
 ///
 /// # Errors
 /// Unreadable data, naming the file.
@@ -1185,6 +1317,7 @@ pub fn eval_dir(
     data: &std::path::Path,
     models: &[ToneWeights],
     lexicons: Option<&std::path::Path>,
+    domain: Option<&crate::tone_domain::DomainSet>,
 ) -> Result<Vec<EvalRow>, String> {
     let mut rows = Vec::new();
     for w in models {
@@ -1246,7 +1379,29 @@ pub fn eval_dir(
         });
         let induced = score(&lexicon_count(&induce_lexicon(&train_text), &test_texts));
         let (reliability, ece) = reliability(w, &test);
-        rows.push(EvalRow { lang: w.lang, model, majority, lexicon, induced, reliability, ece });
+        let in_domain_texts = match domain {
+            Some(d) => d.examples(w.lang)?,
+            None => crate::tone_domain::read(
+                crate::tone_domain::builtin_tsv(w.lang),
+                w.lang,
+                crate::tone_domain::DOMAIN_WEIGHT,
+            )?,
+        };
+        let in_domain = score(&predict_all(w, &in_domain_texts));
+        let in_domain_cv =
+            crate::tone_domain::cross_validate(w.lang, &public_training(data, w.lang)?, &in_domain_texts, 5);
+        rows.push(EvalRow {
+            lang: w.lang,
+            model,
+            majority,
+            lexicon,
+            induced,
+            reliability,
+            ece,
+            in_domain,
+            in_domain_cv,
+            trained_with_domain: w.domain_texts,
+        });
     }
     Ok(rows)
 }

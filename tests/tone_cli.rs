@@ -47,3 +47,48 @@ fn bad_weights_are_refused_with_the_file_name() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("en.bin: not a crisiswatch tone weights file"), "{}", stderr(&o));
 }
+
+#[test]
+fn tone_train_adds_a_teams_own_labelled_mentions_and_the_file_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("en")).unwrap();
+    let public: String = (0..90)
+        .map(|i| match i % 3 {
+            0 => "negative\tthe film was terrible\n",
+            1 => "neutral\tthe match starts at nine\n",
+            _ => "positive\tgreat song, love it\n",
+        })
+        .collect();
+    std::fs::write(data.join("en/train.tsv"), format!("label\ttext\n{public}")).unwrap();
+    let domain = dir.path().join("mine");
+    std::fs::create_dir_all(&domain).unwrap();
+    std::fs::write(
+        domain.join("en.tsv"),
+        "label\ttext\nnegative\t{b} hotline queue again\npositive\t{b} refund came fast\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let args = |extra: &[&str]| {
+        let mut a =
+            vec!["tone-train", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap(), "--langs", "en"];
+        a.extend_from_slice(extra);
+        a.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let a = args(&["--domain", domain.to_str().unwrap()]);
+    let o = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("90 public + 2 in-domain texts"), "{}", stderr(&o));
+    let w = crisiswatch::tone_model::ToneWeights::from_bytes(&std::fs::read(out.join("en.bin")).unwrap()).unwrap();
+    assert_eq!(w.domain_texts, 2);
+
+    // a malformed line names the file and the line; a weight that is no weight is refused
+    std::fs::write(domain.join("en.tsv"), "label\ttext\nnegative\tok\nangry\t{b} again\n").unwrap();
+    let o = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("en.tsv: line 3: unknown label `angry`"), "{}", stderr(&o));
+    let a = args(&["--domain-weight=0"]);
+    let o = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--domain-weight must be a positive number, got 0"), "{}", stderr(&o));
+}
