@@ -781,8 +781,8 @@ pub fn read_tsv(text: &str, lang: Lang) -> Result<Vec<Example>, String> {
 
 /// Trains weights for `lang` on `train`: 85 % fits the regression (SGD, 8 epochs, seeded
 /// order), 15 % (every seventh example) calibrates the negative probability and chooses the
-/// threshold that maximises negative F1 there. Each example counts its weight (1, or more for in-domain texts)
-/// in all three.
+/// threshold that maximises negative F1 there. Each example counts its weight in all three
+/// (1, or more for in-domain texts).
 pub fn train(lang: Lang, train: &[Example]) -> ToneWeights {
     let fit: Vec<&Example> = train.iter().enumerate().filter(|(i, _)| i % 7 != 3).map(|(_, e)| e).collect();
     let held: Vec<&Example> = train.iter().enumerate().filter(|(i, _)| i % 7 == 3).map(|(_, e)| e).collect();
