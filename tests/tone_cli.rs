@@ -92,3 +92,59 @@ fn tone_train_adds_a_teams_own_labelled_mentions_and_the_file_says_so() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("--domain-weight must be a positive number, got 0"), "{}", stderr(&o));
 }
+
+#[test]
+fn tone_eval_reports_in_domain_scores_and_says_when_they_are_in_sample() {
+    // toy data in all five languages, weights trained from it, one of them with the team's
+    // own labelled mentions: tone-eval must score those mentions and flag that one model
+    // has seen them
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mine = dir.path().join("mine");
+    std::fs::create_dir_all(&mine).unwrap();
+    let texts = [
+        ("en", "awful terrible service", "the shop opens at nine", "great lovely staff"),
+        ("he", "שירות גרוע ונורא", "החנות נפתחת בתשע", "צוות מעולה ונחמד"),
+        ("fa", "خدمات افتضاح و بد", "فروشگاه ساعت نه باز می‌شود", "کارکنان عالی و مهربان"),
+        ("ru", "ужасный плохой сервис", "магазин открывается в девять", "отличный добрый персонал"),
+        ("ar", "خدمة سيئة جدا ومقرفة", "المحل يفتح الساعة التاسعة", "موظفون رائعون ولطيفون"),
+    ];
+    for (lang, neg, neu, pos) in texts {
+        std::fs::create_dir_all(data.join(lang)).unwrap();
+        let rows: String = (0..60)
+            .map(|i| match i % 3 {
+                0 => format!("negative\t{neg}\n"),
+                1 => format!("neutral\t{neu}\n"),
+                _ => format!("positive\t{pos}\n"),
+            })
+            .collect();
+        std::fs::write(data.join(lang).join("train.tsv"), format!("label\ttext\n{rows}")).unwrap();
+        std::fs::write(data.join(lang).join("test.tsv"), format!("label\ttext\n{}", &rows[..rows.len() / 2])).unwrap();
+        std::fs::write(
+            mine.join(format!("{lang}.tsv")),
+            format!(
+                "label\ttext\nnegative\t{{b}} {neg}\nneutral\t{{b}} {neu}\npositive\t{{b}} {pos}\n\
+                 negative\t{neg} {{b}}\nneutral\t{neu} {{b}}\npositive\t{pos} {{b}}\n"
+            ),
+        )
+        .unwrap();
+    }
+    let out = dir.path().join("out");
+    let (data_s, out_s, mine_s) = (data.to_str().unwrap(), out.to_str().unwrap(), mine.to_str().unwrap());
+    let o = run(&["tone-train", "--data", data_s, "--out", out_s, "--langs", "en,he,fa,ru"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["tone-train", "--data", data_s, "--out", out_s, "--langs", "ar", "--domain", mine_s]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["tone-eval", "--data", data_s, "--models", out_s, "--domain", mine_s]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = String::from_utf8(o.stdout).unwrap();
+    assert!(table.contains(&format!("`{mine_s}`")), "{table}");
+    let rows: Vec<&str> = table.lines().skip_while(|l| !l.starts_with("| lang | n | model trained")).skip(2).collect();
+    assert_eq!(rows.len(), 5, "{table}");
+    for row in &rows {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        assert_eq!(cells[2], "6", "six in-domain texts per language: {row}");
+        let in_sample = cells[3].contains("in-sample");
+        assert_eq!(in_sample, cells[1] == "ar", "only the Arabic model was trained on them: {row}");
+    }
+}
