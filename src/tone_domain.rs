@@ -164,22 +164,30 @@ mod tests {
     fn cross_validation_shows_what_in_domain_texts_teach() {
         // public texts never mention hotlines, refunds or opening hours; the in-domain ones
         // do, and a held-out fold is judged by what the other folds taught
-        let public_tsv: String = (0..300)
-            .map(|i| match i % 3 {
-                0 => "negative\tthe film was terrible and boring\n",
-                1 => "neutral\tthe match starts at nine\n",
-                _ => "positive\tgreat song, love it\n",
-            })
-            .collect();
-        let public = read_tsv(&format!("label\ttext\n{public_tsv}"), Lang::En).unwrap();
-        let domain_tsv: String = (0..60)
-            .map(|i| match i % 3 {
-                0 => "negative\t{b} hotline queue again, still waiting\n",
-                1 => "neutral\t{b} opening hours on holidays?\n",
-                _ => "positive\t{b} refund arrived the same day\n",
-            })
-            .collect();
-        let domain = read(&format!("label\ttext\n{domain_tsv}"), Lang::En, DOMAIN_WEIGHT).unwrap();
+        let tsv = |n: usize, [neg, neu, pos]: [&str; 3]| -> String {
+            let rows: String = (0..n)
+                .map(|i| format!("{}\t{}\n", ["negative", "neutral", "positive"][i % 3], [neg, neu, pos][i % 3]))
+                .collect();
+            format!("label\ttext\n{rows}")
+        };
+        let public = read_tsv(
+            &tsv(300, ["the film was terrible and boring", "the match starts at nine", "great song, love it"]),
+            Lang::En,
+        )
+        .unwrap();
+        let domain = read(
+            &tsv(
+                60,
+                [
+                    "{b} hotline queue again, still waiting",
+                    "{b} opening hours on holidays?",
+                    "{b} refund arrived the same day",
+                ],
+            ),
+            Lang::En,
+            DOMAIN_WEIGHT,
+        )
+        .unwrap();
         let (before, after) = cross_validate(Lang::En, &public, &domain, 5);
         assert_eq!((before.n, after.n), (60, 60));
         assert!(after.f1 > before.f1 + 0.3, "before {before:?} after {after:?}");

@@ -53,14 +53,8 @@ fn tone_train_adds_a_teams_own_labelled_mentions_and_the_file_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir_all(data.join("en")).unwrap();
-    let public: String = (0..90)
-        .map(|i| match i % 3 {
-            0 => "negative\tthe film was terrible\n",
-            1 => "neutral\tthe match starts at nine\n",
-            _ => "positive\tgreat song, love it\n",
-        })
-        .collect();
-    std::fs::write(data.join("en/train.tsv"), format!("label\ttext\n{public}")).unwrap();
+    let public = three_classes(90, ["the film was terrible", "the match starts at nine", "great song, love it"]);
+    std::fs::write(data.join("en/train.tsv"), public).unwrap();
     let domain = dir.path().join("mine");
     std::fs::create_dir_all(&domain).unwrap();
     std::fs::write(
@@ -111,15 +105,9 @@ fn tone_eval_reports_in_domain_scores_and_says_when_they_are_in_sample() {
     ];
     for (lang, neg, neu, pos) in texts {
         std::fs::create_dir_all(data.join(lang)).unwrap();
-        let rows: String = (0..60)
-            .map(|i| match i % 3 {
-                0 => format!("negative\t{neg}\n"),
-                1 => format!("neutral\t{neu}\n"),
-                _ => format!("positive\t{pos}\n"),
-            })
-            .collect();
-        std::fs::write(data.join(lang).join("train.tsv"), format!("label\ttext\n{rows}")).unwrap();
-        std::fs::write(data.join(lang).join("test.tsv"), format!("label\ttext\n{}", &rows[..rows.len() / 2])).unwrap();
+        let rows = three_classes(60, [neg, neu, pos]);
+        std::fs::write(data.join(lang).join("train.tsv"), &rows).unwrap();
+        std::fs::write(data.join(lang).join("test.tsv"), three_classes(30, [neg, neu, pos])).unwrap();
         std::fs::write(
             mine.join(format!("{lang}.tsv")),
             format!(
@@ -147,4 +135,12 @@ fn tone_eval_reports_in_domain_scores_and_says_when_they_are_in_sample() {
         let in_sample = cells[3].contains("in-sample");
         assert_eq!(in_sample, cells[1] == "ar", "only the Arabic model was trained on them: {row}");
     }
+}
+
+/// A labelled TSV of `n` rows cycling through a negative, a neutral and a positive text.
+fn three_classes(n: usize, [neg, neu, pos]: [&str; 3]) -> String {
+    let rows: String = (0..n)
+        .map(|i| format!("{}\t{}\n", ["negative", "neutral", "positive"][i % 3], [neg, neu, pos][i % 3]))
+        .collect();
+    format!("label\ttext\n{rows}")
 }
