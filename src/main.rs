@@ -366,7 +366,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ToneTrain { data, out, langs, domain, domain_weight } => {
             let langs = parse_langs(&langs)?;
             check_domain_weight(domain_weight)?;
-            let domain = domain.map(|dir| crisiswatch::tone_domain::DomainSet { dir, weight: domain_weight });
+            let domain =
+                domain.map(|dir| crisiswatch::tone_domain::DomainSet { dir: Some(dir), weight: domain_weight });
             let done = tone_model::train_dir(&data, &out, &langs, domain.as_ref()).map_err(anyhow::Error::msg)?;
             for (lang, n, n_domain, f1) in done {
                 eprintln!(
@@ -379,8 +380,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ToneEval { data, models, lexicons, domain, domain_weight } => {
             let model = load_tone(models.as_deref())?;
             check_domain_weight(domain_weight)?;
-            let domain = domain.map(|dir| crisiswatch::tone_domain::DomainSet { dir, weight: domain_weight });
-            let rows = tone_model::eval_dir(&data, model.weights(), lexicons.as_deref(), domain.as_ref())
+            let domain = crisiswatch::tone_domain::DomainSet { dir: domain, weight: domain_weight };
+            let rows = tone_model::eval_dir(&data, model.weights(), lexicons.as_deref(), &domain)
                 .map_err(anyhow::Error::msg)?;
             println!("| lang | test n | model neg P / R / F1 | model macro-F1 | majority neg F1 / macro-F1 | lexicon count neg F1 / macro-F1 | induced lexicon count neg F1 / macro-F1 |");
             println!("|---|---:|---|---:|---|---|---|");
@@ -417,8 +418,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!();
             println!(
                 "In-domain text (brand mentions; {}): the model as loaded, and 5-fold",
-                match &domain {
-                    Some(d) => format!("`{}`", d.dir.display()),
+                match &domain.dir {
+                    Some(d) => format!("`{}`", d.display()),
                     None => "the project's seed set, src/tone_weights/domain".into(),
                 }
             );
@@ -432,10 +433,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     "| {} | {} | {} | {:.3} / {:.3} / {:.3} | {:.3} | {:.3} → {:.3} | {:.3} → {:.3} |",
                     r.lang.code(),
                     r.in_domain.n,
-                    if r.trained_with_domain > 0 {
-                        format!("{} (scores in-sample)", r.trained_with_domain)
-                    } else {
+                    if r.trained_with_domain == 0 {
                         "0".into()
+                    } else {
+                        // the file records how many, not which: the shipped fa and ru
+                        // weights were trained on the seed set itself
+                        format!("{} (in-sample if these)", r.trained_with_domain)
                     },
                     r.in_domain.precision,
                     r.in_domain.recall,

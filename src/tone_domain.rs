@@ -66,11 +66,13 @@ pub fn read(tsv: &str, lang: Lang, weight: f32) -> Result<Vec<Example>, String> 
     Ok(examples)
 }
 
-/// In-domain texts for training: the user's own `<lang>.tsv` files.
+/// In-domain texts: a directory of the user's own `<lang>.tsv` files, or the built-in
+/// seed set.
 #[derive(Debug, Clone)]
 pub struct DomainSet {
-    /// A directory of `<lang>.tsv` files (`label<TAB>text`, `{b}` may stand for the brand).
-    pub dir: std::path::PathBuf,
+    /// A directory of `<lang>.tsv` files (`label<TAB>text`, `{b}` may stand for the brand);
+    /// `None`: the built-in seed set.
+    pub dir: Option<std::path::PathBuf>,
     /// How many public texts one in-domain text counts as.
     pub weight: f32,
 }
@@ -81,7 +83,11 @@ impl DomainSet {
     /// # Errors
     /// An unreadable or malformed file, naming it.
     pub fn examples(&self, lang: Lang) -> Result<Vec<Example>, String> {
-        let path = self.dir.join(format!("{}.tsv", lang.code()));
+        let Some(dir) = &self.dir else {
+            return read(builtin_tsv(lang), lang, self.weight)
+                .map_err(|e| format!("src/tone_weights/domain/{}.tsv (built in): {e}", lang.code()));
+        };
+        let path = dir.join(format!("{}.tsv", lang.code()));
         match std::fs::read_to_string(&path) {
             Ok(text) => read(&text, lang, self.weight).map_err(|e| format!("{}: {e}", path.display())),
             // a team may have labelled posts in some languages only
@@ -198,11 +204,16 @@ mod tests {
     fn a_user_directory_adds_its_languages_and_skips_missing_ones() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("en.tsv"), "label\ttext\nnegative\t{b} lost my order\n").unwrap();
-        let set = DomainSet { dir: dir.path().to_path_buf(), weight: 3.0 };
+        let set = DomainSet { dir: Some(dir.path().to_path_buf()), weight: 3.0 };
         assert_eq!(set.examples(Lang::En).unwrap().len(), 1);
         assert!(set.examples(Lang::He).unwrap().is_empty());
         std::fs::write(dir.path().join("ru.tsv"), "label\ttext\nplohо\t{b}\n").unwrap();
         let err = set.examples(Lang::Ru).unwrap_err();
         assert!(err.contains("ru.tsv") && err.contains("line 2"), "{err}");
+        let builtin = DomainSet { dir: None, weight: 3.0 };
+        assert_eq!(
+            builtin.examples(Lang::He).unwrap().len(),
+            read(builtin_tsv(Lang::He), Lang::He, 3.0).unwrap().len()
+        );
     }
 }

@@ -1308,8 +1308,8 @@ pub fn reliability(w: &ToneWeights, examples: &[Example]) -> (Vec<(f64, f64, usi
 }
 
 /// Evaluates weights on `data/<lang>/test.tsv` beside a majority-class baseline and, where
-/// `lexicons` has one for the language, a plain lexicon count; and on in-domain text (the
-/// built-in seed set, or `domain`), with what training on it brings (5-fold).
+/// `lexicons` has one for the language, a plain lexicon count; and on the in-domain text of
+/// `domain`, with what training on it brings (5-fold).
 ///
 /// # Errors
 /// Unreadable data, naming the file.
@@ -1317,7 +1317,7 @@ pub fn eval_dir(
     data: &std::path::Path,
     models: &[ToneWeights],
     lexicons: Option<&std::path::Path>,
-    domain: Option<&crate::tone_domain::DomainSet>,
+    domain: &crate::tone_domain::DomainSet,
 ) -> Result<Vec<EvalRow>, String> {
     let mut rows = Vec::new();
     for w in models {
@@ -1379,14 +1379,7 @@ pub fn eval_dir(
         });
         let induced = score(&lexicon_count(&induce_lexicon(&train_text), &test_texts));
         let (reliability, ece) = reliability(w, &test);
-        let in_domain_texts = match domain {
-            Some(d) => d.examples(w.lang)?,
-            None => crate::tone_domain::read(
-                crate::tone_domain::builtin_tsv(w.lang),
-                w.lang,
-                crate::tone_domain::DOMAIN_WEIGHT,
-            )?,
-        };
+        let in_domain_texts = domain.examples(w.lang)?;
         let in_domain = score(&predict_all(w, &in_domain_texts));
         let in_domain_cv =
             crate::tone_domain::cross_validate(w.lang, &public_training(data, w.lang)?, &in_domain_texts, 5);
