@@ -383,15 +383,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let domain = crisiswatch::tone_domain::DomainSet { dir: domain, weight: domain_weight };
             let rows = tone_model::eval_dir(&data, model.weights(), lexicons.as_deref(), &domain)
                 .map_err(anyhow::Error::msg)?;
-            println!("| lang | test n | model neg P / R / F1 | model macro-F1 | majority neg F1 / macro-F1 | lexicon count neg F1 / macro-F1 | induced lexicon count neg F1 / macro-F1 |");
-            println!("|---|---:|---|---:|---|---|---|");
+            println!("| lang | test n | model neg P / R / F1 | model macro-F1 | majority neg F1 / macro-F1 | lexicon count neg F1 / macro-F1 | project word-list count neg F1 / macro-F1 | induced lexicon count neg F1 / macro-F1 |");
+            println!("|---|---:|---|---:|---|---|---|---|");
             for r in &rows {
                 let lex = match r.lexicon {
                     Some((name, s)) => format!("{:.3} / {:.3} ({name})", s.f1, s.macro_f1),
                     None => "no redistributable lexicon".into(),
                 };
+                let project = match r.project_lexicon {
+                    Some(s) => format!("{:.3} / {:.3}", s.f1, s.macro_f1),
+                    None => "(VADER is the list)".into(),
+                };
                 println!(
-                    "| {} | {} | {:.3} / {:.3} / {:.3} | {:.3} | {:.3} / {:.3} | {} | {:.3} / {:.3} |",
+                    "| {} | {} | {:.3} / {:.3} / {:.3} | {:.3} | {:.3} / {:.3} | {} | {} | {:.3} / {:.3} |",
                     r.lang.code(),
                     r.model.n,
                     r.model.precision,
@@ -401,6 +405,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     r.majority.f1,
                     r.majority.macro_f1,
                     lex,
+                    project,
                     r.induced.f1,
                     r.induced.macro_f1
                 );

@@ -99,40 +99,21 @@ impl Lexicon {
     fn build(lang: Lang) -> Lexicon {
         let mut words = HashMap::with_hasher(PreHashed::default());
         let mut filter = Box::new([0u64; 1024]);
-        let mut norm = String::new();
-        let (text, prefixes): (&str, &[&str]) = match lang {
-            Lang::En => (include_str!("tone_weights/vader_lexicon.txt"), &[]),
-            Lang::He => (
-                include_str!("tone_weights/lexicon/he.tsv"),
-                &["ו", "ה", "ב", "ל", "מ", "ש", "כ", "וה", "וב", "ול", "ומ", "וש", "שה", "שב", "של", "שמ", "כש", "מה"],
-            ),
-            Lang::Fa => (include_str!("tone_weights/lexicon/fa.tsv"), &[]),
-            Lang::Ru => (include_str!("tone_weights/lexicon/ru.tsv"), &[]),
-            Lang::Ar => (
-                include_str!("tone_weights/lexicon/ar.tsv"),
-                &["ال", "و", "ف", "ب", "ل", "وال", "بال", "فال", "لل", "كال"],
-            ),
-        };
-        for line in text.lines().filter(|l| !l.starts_with('#')) {
-            let mut cols = line.split('\t');
-            let (Some(w), Some(v)) = (cols.next(), cols.next().and_then(|v| v.parse::<f32>().ok())) else { continue };
-            let r = v.round() as i8;
+        for_each_lexicon_word(lang, |norm, valence, listed| {
+            let r = valence.round() as i8;
             if r == 0 {
-                continue;
+                return;
             }
-            for prefix in std::iter::once(&"").chain(prefixes) {
-                normalize_into(&format!("{prefix}{w}"), &mut norm);
-                let h = word_hash(&norm);
-                // a word as listed wins over another word with a clitic added
-                if prefix.is_empty() {
-                    words.insert(h, r);
-                } else {
-                    words.entry(h).or_insert(r);
-                }
-                let s = Lexicon::slot(h);
-                filter[s >> 6] |= 1 << (s & 63);
+            let h = word_hash(norm);
+            // a word as listed wins over another word with a clitic added
+            if listed {
+                words.insert(h, r);
+            } else {
+                words.entry(h).or_insert(r);
             }
-        }
+            let s = Lexicon::slot(h);
+            filter[s >> 6] |= 1 << (s & 63);
+        });
         Lexicon { words, filter }
     }
 
@@ -145,6 +126,50 @@ impl Lexicon {
         }
         self.words.get(&hash).copied()
     }
+}
+
+/// Calls `f` with every normalised word form of the lexicon of `lang`, its valence, and
+/// whether it is listed as is (true) or is a listed word with a clitic prefix added.
+fn for_each_lexicon_word(lang: Lang, mut f: impl FnMut(&str, f32, bool)) {
+    let (text, prefixes): (&str, &[&str]) = match lang {
+        Lang::En => (include_str!("tone_weights/vader_lexicon.txt"), &[]),
+        Lang::He => (
+            include_str!("tone_weights/lexicon/he.tsv"),
+            &["ו", "ה", "ב", "ל", "מ", "ש", "כ", "וה", "וב", "ול", "ומ", "וש", "שה", "שב", "של", "שמ", "כש", "מה"],
+        ),
+        Lang::Fa => (include_str!("tone_weights/lexicon/fa.tsv"), &[]),
+        Lang::Ru => (include_str!("tone_weights/lexicon/ru.tsv"), &[]),
+        Lang::Ar => {
+            (include_str!("tone_weights/lexicon/ar.tsv"), &["ال", "و", "ف", "ب", "ل", "وال", "بال", "فال", "لل", "كال"])
+        }
+    };
+    let mut norm = String::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let mut cols = line.split('\t');
+        let (Some(w), Some(v)) = (cols.next(), cols.next().and_then(|v| v.parse::<f32>().ok())) else { continue };
+        for prefix in std::iter::once(&"").chain(prefixes) {
+            normalize_into(&format!("{prefix}{w}"), &mut norm);
+            f(&norm, v, prefix.is_empty());
+        }
+    }
+}
+
+/// The project's word list of `lang` (`src/tone_weights/lexicon/`, clitics added) as a
+/// plain word → valence map, for the lexicon-count peer in `tone-eval`; `None` for English,
+/// whose lexicon is VADER's.
+pub fn project_lexicon(lang: Lang) -> Option<HashMap<String, f32>> {
+    if lang == Lang::En {
+        return None;
+    }
+    let mut map = HashMap::new();
+    for_each_lexicon_word(lang, |norm, valence, listed| {
+        if listed {
+            map.insert(norm.to_string(), valence);
+        } else {
+            map.entry(norm.to_string()).or_insert(valence);
+        }
+    });
+    Some(map)
 }
 
 /// The keys are word hashes already: hashing them again (SipHash) only costs time.
@@ -1105,6 +1130,12 @@ mod tests {
         // words outside the lists, and a word of another language
         assert_eq!(valence(Lang::Ru, "магазин"), None);
         assert_eq!(valence(Lang::He, "horrible"), None);
+        // the same lists as a plain word map, for the word-list peer of tone-eval
+        assert!(project_lexicon(Lang::En).is_none());
+        let ar = project_lexicon(Lang::Ar).unwrap();
+        normalize_into("بالسيئة", &mut norm);
+        assert_eq!(ar.get(norm.as_str()), Some(&-2.0));
+        assert_eq!(project_lexicon(Lang::Ru).unwrap().get("ужасная"), Some(&-2.0));
     }
 
     #[test]
@@ -1263,6 +1294,9 @@ pub struct EvalRow {
     pub majority: Scores,
     /// Plain lexicon count, when a lexicon for the language is available, and its name.
     pub lexicon: Option<(&'static str, Scores)>,
+    /// Plain lexicon count with the project's word list (`src/tone_weights/lexicon/`; the
+    /// model uses the same list as features), for Hebrew, Persian, Russian and Arabic.
+    pub project_lexicon: Option<Scores>,
     /// Plain lexicon count with a lexicon induced from the training split
     /// ([`induce_lexicon`]): a peer for every language, Persian and Arabic included.
     pub induced: Scores,
@@ -1378,6 +1412,7 @@ pub fn eval_dir(
             Some((name, score(&lexicon_count(&lex, &test_texts))))
         });
         let induced = score(&lexicon_count(&induce_lexicon(&train_text), &test_texts));
+        let project_lexicon = project_lexicon(w.lang).map(|lex| score(&lexicon_count(&lex, &test_texts)));
         let (reliability, ece) = reliability(w, &test);
         let in_domain_texts = domain.examples(w.lang)?;
         let in_domain = score(&predict_all(w, &in_domain_texts));
@@ -1388,6 +1423,7 @@ pub fn eval_dir(
             model,
             majority,
             lexicon,
+            project_lexicon,
             induced,
             reliability,
             ece,
