@@ -126,7 +126,7 @@ mod tests {
             let ex = read(builtin_tsv(lang), lang, 2.0).unwrap();
             assert!(ex.len() >= 120, "{}: {}", lang.code(), ex.len());
             for label in Label::ALL {
-                let n = ex.iter().filter(|e| e.label() == label).count();
+                let n = ex.iter().filter(|e| e.label == label).count();
                 assert!(n >= 35, "{}: {n} {label:?}", lang.code());
             }
             assert!(ex.iter().all(|e| e.weight == 2.0));

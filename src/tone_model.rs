@@ -776,13 +776,6 @@ pub struct Example {
     pub(crate) weight: f32,
 }
 
-impl Example {
-    /// The label.
-    pub fn label(&self) -> Label {
-        self.label
-    }
-}
-
 /// Reads `label\ttext` TSV (header `label\ttext`) and extracts features.
 ///
 /// # Errors
@@ -1229,7 +1222,13 @@ fn public_training(data: &std::path::Path, lang: Lang) -> Result<Vec<Example>, S
     let path = data.join(lang.code()).join("train.tsv");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
     let mut examples = read_tsv(&text, lang).map_err(|e| format!("{}: {e}", path.display()))?;
-    // extra training sets under permissive terms (GPL ones, like ASTD, are never used)
+    add_permissive_extra(data, lang, &mut examples)?;
+    Ok(examples)
+}
+
+/// Adds the extra training sets of `lang` under permissive terms (GPL ones, like ASTD, are
+/// never used) to `examples`.
+fn add_permissive_extra(data: &std::path::Path, lang: Lang, examples: &mut Vec<Example>) -> Result<(), String> {
     for (code, name) in PERMISSIVE_EXTRA {
         if *code != lang.code() {
             continue;
@@ -1239,7 +1238,7 @@ fn public_training(data: &std::path::Path, lang: Lang) -> Result<Vec<Example>, S
             examples.extend(read_tsv(&text, lang).map_err(|e| format!("{}: {e}", extra.display()))?);
         }
     }
-    Ok(examples)
+    Ok(())
 }
 
 /// Extra training sets whose licence allows shipping weights in the default build.
@@ -1415,9 +1414,11 @@ pub fn eval_dir(
         let project_lexicon = project_lexicon(w.lang).map(|lex| score(&lexicon_count(&lex, &test_texts)));
         let (reliability, ece) = reliability(w, &test);
         let in_domain_texts = domain.examples(w.lang)?;
+        // the training split is parsed once above; the cross-validation adds the extra sets
+        let mut public = train;
+        add_permissive_extra(data, w.lang, &mut public)?;
         let in_domain = score(&predict_all(w, &in_domain_texts));
-        let in_domain_cv =
-            crate::tone_domain::cross_validate(w.lang, &public_training(data, w.lang)?, &in_domain_texts, 5);
+        let in_domain_cv = crate::tone_domain::cross_validate(w.lang, &public, &in_domain_texts, 5);
         rows.push(EvalRow {
             lang: w.lang,
             model,

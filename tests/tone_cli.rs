@@ -63,26 +63,22 @@ fn tone_train_adds_a_teams_own_labelled_mentions_and_the_file_says_so() {
     )
     .unwrap();
     let out = dir.path().join("out");
-    let args = |extra: &[&str]| {
-        let mut a =
-            vec!["tone-train", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap(), "--langs", "en"];
-        a.extend_from_slice(extra);
-        a.into_iter().map(String::from).collect::<Vec<_>>()
-    };
-    let a = args(&["--domain", domain.to_str().unwrap()]);
-    let o = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let (data, domain, out) = (data.to_str().unwrap(), domain.to_str().unwrap(), out.to_str().unwrap());
+    let train = ["tone-train", "--data", data, "--out", out, "--langs", "en", "--domain", domain];
+    let o = run(&train);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("90 public + 2 in-domain texts"), "{}", stderr(&o));
-    let w = crisiswatch::tone_model::ToneWeights::from_bytes(&std::fs::read(out.join("en.bin")).unwrap()).unwrap();
+    let en = std::path::Path::new(out).join("en.bin");
+    let w = crisiswatch::tone_model::ToneWeights::from_bytes(&std::fs::read(en).unwrap()).unwrap();
     assert_eq!(w.domain_texts, 2);
 
     // a malformed line names the file and the line; a weight that is no weight is refused
-    std::fs::write(domain.join("en.tsv"), "label\ttext\nnegative\tok\nangry\t{b} again\n").unwrap();
-    let o = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    std::fs::write(std::path::Path::new(domain).join("en.tsv"), "label\ttext\nnegative\tok\nangry\t{b} again\n")
+        .unwrap();
+    let o = run(&train);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("en.tsv: line 3: unknown label `angry`"), "{}", stderr(&o));
-    let a = args(&["--domain-weight=0"]);
-    let o = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let o = run(&["tone-train", "--data", data, "--out", out, "--langs", "en", "--domain-weight=0"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("--domain-weight must be a positive number, got 0"), "{}", stderr(&o));
 }
