@@ -8,8 +8,9 @@
 //! an axum server on loopback answering 200. Latency is recorded with hdrhistogram.
 
 use crisiswatch::alert::AlertEvent;
+use crisiswatch::clock::wall_ms;
 use crisiswatch::notify::{self, config, Backoff};
-use crisiswatch::serve::{pipeline::wall_ms, store};
+use crisiswatch::store;
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -12,10 +12,10 @@
 //! Peak memory is read from /proc/self/status (VmHWM) on Linux. `BENCH_SCALE=0.1` runs a
 //! smaller version.
 
+use crisiswatch::cmd::simulate::{simulate, SimOptions};
 use crisiswatch::engine::Engine;
-use crisiswatch::mention::parse_line;
+use crisiswatch::ingest::parse_line;
 use crisiswatch::rules::{BrandDef, RuleSet};
-use crisiswatch::simulate::{simulate, SimOptions};
 use std::io::Write;
 use std::time::Instant;
 
@@ -111,7 +111,7 @@ fn bench_replay(dir: &std::path::Path, input: &std::path::Path, scale: f64) {
     drop(engine);
 
     // end to end
-    let opts = crisiswatch::replay::ReplayOptions {
+    let opts = crisiswatch::cmd::replay::ReplayOptions {
         input: input.to_path_buf(),
         out: Some(dir.join("alerts.jsonl")),
         dead_letter: None,
@@ -120,7 +120,7 @@ fn bench_replay(dir: &std::path::Path, input: &std::path::Path, scale: f64) {
         tone_stats: false,
         playbooks: None,
     };
-    let summary = crisiswatch::replay::replay(&rules, &opts).expect("replay");
+    let summary = crisiswatch::cmd::replay::replay(&rules, &opts).expect("replay");
     println!(
         "replay end to end:     {:>10.0} mentions/s  ({:.2} s, file → alerts file)",
         summary.lines as f64 / summary.elapsed.as_secs_f64(),

@@ -13,7 +13,7 @@
 //! server's own per-stage quantiles from `/metrics`. Client and server share the machine's
 //! cores: on a 2-core box the client's share is a real cost.
 
-use crisiswatch::simulate::{simulate, SimOptions};
+use crisiswatch::cmd::simulate::{simulate, SimOptions};
 use hdrhistogram::Histogram;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -10,9 +10,9 @@
 // criterion's macros define public functions without docs
 #![allow(missing_docs)]
 
-use crisiswatch::lang::{detect, Lang};
+use crisiswatch::ingest::lang::{detect, Lang};
+use crisiswatch::tone::model::{Featurizer, MultilingualTone};
 use crisiswatch::tone::ToneModel;
-use crisiswatch::tone_model::{Featurizer, MultilingualTone};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 
@@ -20,7 +20,7 @@ use std::hint::black_box;
 mod tone_posts;
 
 fn model() -> MultilingualTone {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/tone_weights/share-alike");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/tone/weights/share-alike");
     MultilingualTone::builtin_plus(Some(std::path::Path::new(dir))).expect("weights")
 }
 

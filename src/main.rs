@@ -3,10 +3,9 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use crisiswatch::rules::{self, RuleSet};
-use crisiswatch::{nab, replay, simulate, tone_model};
+use crisiswatch::cmd::{load, nab, replay, simulate};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -35,7 +34,7 @@ enum Command {
         #[arg(long)]
         quiet: bool,
         /// Extra tone-model weights (`<lang>.bin`) for mentions without a provider sentiment,
-        /// added to the built-in en/he/ar ones (e.g. `src/tone_weights/share-alike`).
+        /// added to the built-in en/he/ar ones (e.g. `src/tone/weights/share-alike`).
         #[arg(long)]
         tone_models: Option<PathBuf>,
         /// Print the tone mix (provider / model / untoned, and negatives) per brand and language.
@@ -109,7 +108,7 @@ enum Command {
         #[arg(long)]
         input: Option<PathBuf>,
         /// Directory of extra `<lang>.bin` weights added to the built-in ones (en, he, ar), e.g.
-        /// `src/tone_weights/share-alike` for fa and ru (share-alike / non-commercial terms).
+        /// `src/tone/weights/share-alike` for fa and ru (share-alike / non-commercial terms).
         #[arg(long)]
         models: Option<PathBuf>,
         /// Language code, when known (else detected).
@@ -133,7 +132,7 @@ enum Command {
         #[arg(long)]
         domain: Option<PathBuf>,
         /// How many public texts one text of `--domain` counts as.
-        #[arg(long, default_value_t = crisiswatch::tone_domain::DOMAIN_WEIGHT)]
+        #[arg(long, default_value_t = crisiswatch::tone::domain::DOMAIN_WEIGHT)]
         domain_weight: f32,
     },
     /// Evaluate tone weights on `DATA/<lang>/test.tsv` beside baselines (a Markdown table).
@@ -148,11 +147,11 @@ enum Command {
         #[arg(long)]
         lexicons: Option<PathBuf>,
         /// In-domain labelled mentions, `DIR/<lang>.tsv`, to evaluate on (default: the
-        /// built-in seed set, `src/tone_weights/domain`).
+        /// built-in seed set, `src/tone/weights/domain`).
         #[arg(long)]
         domain: Option<PathBuf>,
         /// How many public texts one in-domain text counts as in the cross-validation.
-        #[arg(long, default_value_t = crisiswatch::tone_domain::DOMAIN_WEIGHT)]
+        #[arg(long, default_value_t = crisiswatch::tone::domain::DOMAIN_WEIGHT)]
         domain_weight: f32,
     },
     /// Run the live service: HTTP ingest, alert API, durable state, metrics.
@@ -206,41 +205,24 @@ enum Command {
     },
 }
 
-fn load_rules(dir: Option<&Path>) -> Result<RuleSet, ExitCode> {
-    match dir {
-        None => Ok(RuleSet::builtin()),
-        Some(d) => rules::load_dir(d).map_err(|diags| {
-            eprintln!("{diags}");
-            ExitCode::from(2)
-        }),
-    }
-}
-
-/// Playbooks from `dir`, else from `alerts/playbooks` when it exists, else none.
-fn load_playbooks(dir: Option<&Path>) -> Result<Option<std::sync::Arc<crisiswatch::playbook::Playbooks>>, ExitCode> {
-    let default = Path::new("alerts/playbooks");
-    let Some(dir) = dir.or(default.is_dir().then_some(default)) else { return Ok(None) };
-    match crisiswatch::playbook::Playbooks::load_dir(dir) {
-        Ok(p) => Ok(Some(std::sync::Arc::new(p))),
-        Err(d) => {
-            eprintln!("{d}");
-            Err(ExitCode::from(2))
-        }
-    }
+/// Prints the diagnostics and turns them into exit status 2.
+fn invalid(d: crisiswatch::diag::Diagnostics) -> ExitCode {
+    eprintln!("{d}");
+    ExitCode::from(2)
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Replay { input, rules, out, dead_letter, quiet, tone_models, tone_stats, playbooks } => {
-            let rules = match load_rules(rules.as_deref()) {
+            let rules = match load::rules(rules.as_deref()) {
                 Ok(r) => r,
-                Err(code) => return Ok(code),
+                Err(d) => return Ok(invalid(d)),
             };
-            let playbooks = match load_playbooks(playbooks.as_deref()) {
+            let playbooks = match load::playbooks(playbooks.as_deref()) {
                 Ok(p) => p,
-                Err(code) => return Ok(code),
+                Err(d) => return Ok(invalid(d)),
             };
-            let tone = load_tone(tone_models.as_deref())?;
+            let tone = load::tone(tone_models.as_deref())?;
             let opts = replay::ReplayOptions {
                 input,
                 out,
@@ -263,16 +245,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(2));
                 }
             };
-            let rules = match load_rules(cfg.rules.as_deref()) {
+            let rules = match load::rules(cfg.rules.as_deref()) {
                 Ok(r) => r,
-                Err(code) => return Ok(code),
+                Err(d) => return Ok(invalid(d)),
             };
-            let playbooks = match load_playbooks(playbooks.as_deref()) {
+            let playbooks = match load::playbooks(playbooks.as_deref()) {
                 Ok(p) => p,
-                Err(code) => return Ok(code),
+                Err(d) => return Ok(invalid(d)),
             };
             crisiswatch::serve::init_logging(cfg.log_format);
-            let tone = load_tone(tone_models.as_deref())?;
+            let tone = load::tone(tone_models.as_deref())?;
             crisiswatch::serve::run(cfg, rules, Box::new(tone), playbooks)?;
         }
         Command::Simulate { out, labels, seed, days, brands, no_sentiment } => {
@@ -300,15 +282,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!("wrote {} ({} brands, {} days, {} labelled scenarios)", out.display(), brands, days, labs.len());
         }
         Command::Evaluate { labels, alerts, days, brands, min_extra, compare, slack } => {
-            let labels = read_jsonl::<simulate::Label>(&labels)?;
-            let events = read_jsonl::<crisiswatch::alert::AlertEvent>(&alerts)?;
-            let report = simulate::evaluate(&labels, &events, days, brands, min_extra);
+            let labels = load::jsonl::<simulate::Label>(&labels)?;
+            let events = load::jsonl::<crisiswatch::alert::AlertEvent>(&alerts)?;
+            let report = crisiswatch::cmd::evaluate::evaluate(&labels, &events, days, brands, min_extra);
             match compare {
                 None => println!("{}", serde_json::to_string_pretty(&report)?),
                 Some(other) => {
-                    let other_events = read_jsonl::<crisiswatch::alert::AlertEvent>(&other)?;
-                    let other = simulate::evaluate(&labels, &other_events, days, brands, min_extra);
-                    let c = simulate::compare(&report, &other, slack);
+                    let other_events = load::jsonl::<crisiswatch::alert::AlertEvent>(&other)?;
+                    let other = crisiswatch::cmd::evaluate::evaluate(&labels, &other_events, days, brands, min_extra);
+                    let c = crisiswatch::cmd::evaluate::compare(&report, &other, slack);
                     println!(
                         "{}",
                         serde_json::to_string_pretty(&serde_json::json!({
@@ -327,7 +309,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!("wrote {n} NAB result files under {}", out.display());
         }
         Command::Tone { text, input, models, lang } => {
-            let model = load_tone(models.as_deref())?;
+            let model = load::tone(models.as_deref())?;
             #[derive(serde::Serialize)]
             struct Judged {
                 lang: Option<&'static str>,
@@ -367,8 +349,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let langs = parse_langs(&langs)?;
             check_domain_weight(domain_weight)?;
             let domain =
-                domain.map(|dir| crisiswatch::tone_domain::DomainSet { dir: Some(dir), weight: domain_weight });
-            let done = tone_model::train_dir(&data, &out, &langs, domain.as_ref()).map_err(anyhow::Error::msg)?;
+                domain.map(|dir| crisiswatch::tone::domain::DomainSet { dir: Some(dir), weight: domain_weight });
+            let done = crisiswatch::tone::model::train_dir(&data, &out, &langs, domain.as_ref())
+                .map_err(anyhow::Error::msg)?;
             for (lang, n, n_domain, f1) in done {
                 eprintln!(
                     "{}: trained on {n} public + {n_domain} in-domain texts (negative F1 {f1:.3} on the held-out seventh) → {}",
@@ -378,83 +361,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::ToneEval { data, models, lexicons, domain, domain_weight } => {
-            let model = load_tone(models.as_deref())?;
+            let model = load::tone(models.as_deref())?;
             check_domain_weight(domain_weight)?;
-            let domain = crisiswatch::tone_domain::DomainSet { dir: domain, weight: domain_weight };
-            let rows = tone_model::eval_dir(&data, model.weights(), lexicons.as_deref(), &domain)
+            let domain = crisiswatch::tone::domain::DomainSet { dir: domain, weight: domain_weight };
+            let rows = crisiswatch::tone::model::eval_dir(&data, model.weights(), lexicons.as_deref(), &domain)
                 .map_err(anyhow::Error::msg)?;
-            println!("| lang | test n | model neg P / R / F1 | model macro-F1 | majority neg F1 / macro-F1 | lexicon count neg F1 / macro-F1 | project word-list count neg F1 / macro-F1 | induced lexicon count neg F1 / macro-F1 |");
-            println!("|---|---:|---|---:|---|---|---|---|");
-            for r in &rows {
-                let lex = match r.lexicon {
-                    Some((name, s)) => format!("{:.3} / {:.3} ({name})", s.f1, s.macro_f1),
-                    None => "no redistributable lexicon".into(),
-                };
-                let project = match r.project_lexicon {
-                    Some(s) => format!("{:.3} / {:.3}", s.f1, s.macro_f1),
-                    None => "(VADER is the list)".into(),
-                };
-                println!(
-                    "| {} | {} | {:.3} / {:.3} / {:.3} | {:.3} | {:.3} / {:.3} | {} | {} | {:.3} / {:.3} |",
-                    r.lang.code(),
-                    r.model.n,
-                    r.model.precision,
-                    r.model.recall,
-                    r.model.f1,
-                    r.model.macro_f1,
-                    r.majority.f1,
-                    r.majority.macro_f1,
-                    lex,
-                    project,
-                    r.induced.f1,
-                    r.induced.macro_f1
-                );
-            }
-            println!();
-            println!("Reliability of the calibrated negative probability on the test split");
-            println!("(per decile of predicted p: mean predicted → observed negative rate, texts):");
-            println!();
-            println!("| lang | ECE | deciles |");
-            println!("|---|---:|---|");
-            for r in &rows {
-                let cells: Vec<String> = r.reliability.iter().map(|(p, o, n)| format!("{p:.2}→{o:.2} ({n})")).collect();
-                println!("| {} | {:.3} | {} |", r.lang.code(), r.ece, cells.join(", "));
-            }
-            println!();
-            println!(
-                "In-domain text (brand mentions; {}): the model as loaded, and 5-fold",
-                match &domain.dir {
-                    Some(d) => format!("`{}`", d.display()),
-                    None => "the project's seed set, src/tone_weights/domain".into(),
-                }
-            );
-            println!("cross-validation: retrained on the public data alone → with the other four fifths added:");
-            println!();
-            println!("| lang | n | model trained with in-domain texts | model neg P / R / F1 | model macro-F1 | CV neg F1 public only → with in-domain | CV macro-F1 |");
-            println!("|---|---:|---:|---|---:|---|---|");
-            for r in &rows {
-                let (before, after) = r.in_domain_cv;
-                println!(
-                    "| {} | {} | {} | {:.3} / {:.3} / {:.3} | {:.3} | {:.3} → {:.3} | {:.3} → {:.3} |",
-                    r.lang.code(),
-                    r.in_domain.n,
-                    if r.trained_with_domain == 0 {
-                        "0".into()
-                    } else {
-                        // the file records how many, not which: the shipped fa and ru
-                        // weights were trained on the seed set itself
-                        format!("{} (in-sample if these)", r.trained_with_domain)
-                    },
-                    r.in_domain.precision,
-                    r.in_domain.recall,
-                    r.in_domain.f1,
-                    r.in_domain.macro_f1,
-                    before.f1,
-                    after.f1,
-                    before.macro_f1,
-                    after.macro_f1
-                );
-            }
+            crisiswatch::cmd::tone_eval::print_tables(&rows, &domain, &mut std::io::stdout().lock())?;
         }
         Command::NotifyTest { config, receiver } => {
             let cfg = match crisiswatch::serve::config::load(Some(&config), &Default::default()) {
@@ -481,61 +393,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Check { rules, playbooks, config } => {
-            let set = load_rules(Some(&rules));
-            let books = crisiswatch::playbook::Playbooks::load_dir(&playbooks);
-            let cfg = config.as_deref().map(|p| crisiswatch::serve::config::load(Some(p), &Default::default()));
-            // report every file's problems before giving up
-            if let Err(d) = &books {
-                eprintln!("{d}");
-            }
-            if let Some(Err(d)) = &cfg {
-                eprintln!("{d}");
-            }
-            let (Ok(set), Ok(books), None | Some(Ok(_))) = (set, books, &cfg) else {
-                return Ok(ExitCode::from(2));
-            };
-            println!("{}: ok ({} playbooks)", playbooks.display(), books.books.len());
-            if let Some(p) = &config {
-                println!("{}: ok", p.display());
-            }
-            let n_rules: usize = set.brands.iter().map(|b| b.rules.len()).sum();
-            println!(
-                "{}: ok ({} brands, {} brand rules, {} default rules, per-test significance {:.2e} for {} false alarms per brand per week)",
-                rules.display(),
-                set.brands.len(),
-                n_rules,
-                set.default_rules.len(),
-                set.alpha(),
-                set.settings.false_alarms_per_week
-            );
+            return Ok(crisiswatch::cmd::check::run(&rules, &playbooks, config.as_deref()))
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn parse_langs(codes: &[String]) -> anyhow::Result<Vec<crisiswatch::lang::Lang>> {
+fn parse_langs(codes: &[String]) -> anyhow::Result<Vec<crisiswatch::ingest::lang::Lang>> {
     if codes.is_empty() {
-        return Ok(crisiswatch::lang::Lang::ALL.to_vec());
+        return Ok(crisiswatch::ingest::lang::Lang::ALL.to_vec());
     }
     codes
         .iter()
         .map(|c| {
-            crisiswatch::lang::Lang::from_code(c)
+            crisiswatch::ingest::lang::Lang::from_code(c)
                 .ok_or_else(|| anyhow::anyhow!("unknown language `{c}` (known: en, he, fa, ru, ar)"))
         })
-        .collect()
-}
-
-fn load_tone(dir: Option<&Path>) -> anyhow::Result<tone_model::MultilingualTone> {
-    tone_model::MultilingualTone::builtin_plus(dir).map_err(anyhow::Error::msg)
-}
-
-fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Vec<T>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read `{}`", path.display()))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("{}:{}: invalid line", path.display(), i + 1)))
         .collect()
 }
 

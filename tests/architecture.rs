@@ -101,7 +101,10 @@ fn strip_comments_and_strings(s: &str) -> String {
                 }
             }
             blank(&mut out, start, i);
-        } else if b[i] == b'r' && (b[i..].starts_with(b"r\"") || b[i..].starts_with(b"r#")) && (i == 0 || !is_ident(b[i - 1])) {
+        } else if b[i] == b'r'
+            && (b[i..].starts_with(b"r\"") || b[i..].starts_with(b"r#"))
+            && (i == 0 || !is_ident(b[i - 1]))
+        {
             let hashes = b[i + 1..].iter().take_while(|&&c| c == b'#').count();
             if b.get(i + 1 + hashes) != Some(&b'"') {
                 i += 1;
@@ -298,9 +301,21 @@ fn references(f: &SourceFile) -> Vec<ModPath> {
         .join("\n");
     // A file's own module directory, for `self::` and child paths.
     let here = f.module.clone();
-    let parent: ModPath = if f.is_mod_rs || f.module.is_empty() { here.clone() } else { here[..here.len() - 1].to_vec() };
+    let parent: ModPath =
+        if f.is_mod_rs || f.module.is_empty() { here.clone() } else { here[..here.len() - 1].to_vec() };
     let children: BTreeSet<String> = children_of_file.into_iter().collect();
-    let toks = tokens(&kept);
+    // Paths written in attribute strings (`#[serde(with = "crate::…")]`) are dependencies too.
+    let no_tests = strip_test_items(&f.text);
+    let mut in_strings = String::new();
+    for l in no_tests.lines().map(str::trim_start).filter(|l| l.starts_with("#[")) {
+        for part in l.split('"').skip(1).step_by(2) {
+            if ["crate::", "super::", "self::"].iter().any(|p| part.starts_with(p)) {
+                in_strings.push_str(part);
+                in_strings.push_str(";\n");
+            }
+        }
+    }
+    let toks = tokens(&(kept + "\n" + &in_strings));
     let mut out = Vec::new();
     let mut i = 0;
     while i < toks.len() {
@@ -310,7 +325,8 @@ fn references(f: &SourceFile) -> Vec<ModPath> {
                 "crate" => Some(Vec::new()),
                 "super" => {
                     // `super` of a file module is its directory's module; chains of super go up.
-                    let mut b = if f.is_mod_rs { here[..here.len().saturating_sub(1)].to_vec() } else { parent.clone() };
+                    let mut b =
+                        if f.is_mod_rs { here[..here.len().saturating_sub(1)].to_vec() } else { parent.clone() };
                     let mut j = i + 2;
                     while toks.get(j) == Some(&Tok::Ident("super".into())) && toks.get(j + 1) == Some(&Tok::Colons) {
                         b.pop();
@@ -394,7 +410,14 @@ fn cycles(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
             }
         }
     }
-    let mut t = T { g: graph, index: BTreeMap::new(), low: BTreeMap::new(), stack: Vec::new(), on: BTreeSet::new(), out: Vec::new() };
+    let mut t = T {
+        g: graph,
+        index: BTreeMap::new(),
+        low: BTreeMap::new(),
+        stack: Vec::new(),
+        on: BTreeSet::new(),
+        out: Vec::new(),
+    };
     for v in graph.keys() {
         if !t.index.contains_key(v.as_str()) {
             visit(&mut t, v);
@@ -433,7 +456,8 @@ fn graph_at(folder: &ModPath, files: &[SourceFile], modules: &BTreeSet<ModPath>)
 fn no_import_cycles() {
     let files = source_files();
     let modules: BTreeSet<ModPath> = files.iter().map(|f| f.module.clone()).collect();
-    let folders: Vec<ModPath> = files.iter().filter(|f| f.is_mod_rs || f.module.is_empty()).map(|f| f.module.clone()).collect();
+    let folders: Vec<ModPath> =
+        files.iter().filter(|f| f.is_mod_rs || f.module.is_empty()).map(|f| f.module.clone()).collect();
     let mut found = Vec::new();
     for folder in &folders {
         let g = graph_at(folder, &files, &modules);
@@ -454,7 +478,9 @@ fn no_oversized_source_files() {
     let root = src.parent().expect("manifest dir");
     let mut sizes: Vec<(usize, String)> = source_files()
         .iter()
-        .map(|f| (f.text.lines().count(), f.path.strip_prefix(root).expect("under root").to_string_lossy().into_owned()))
+        .map(|f| {
+            (f.text.lines().count(), f.path.strip_prefix(root).expect("under root").to_string_lossy().into_owned())
+        })
         .collect();
     sizes.sort_by(|a, b| b.cmp(a));
     println!("largest source files:");
@@ -476,10 +502,10 @@ fn the_checker_sees_cycles_and_paths() {
         path: PathBuf::from("x.rs"),
         module: vec!["serve".into()],
         is_mod_rs: true,
-        text: "mod config;\nuse crate::{a::{B, c::D}, e};\n// crate::commented::X\nlet s = \"crate::string::Y\";\nfn f() { config::load(); super::top::z(); }\n#[cfg(test)]\nmod tests { use crate::only_tests::T; }\npub use crate::reexported::R;\npub use config::Public;\n".into(),
+        text: "mod config;\nuse crate::{a::{B, c::D}, e};\n// crate::commented::X\nlet s = \"crate::string::Y\";\nfn f() { config::load(); super::top::z(); }\n#[cfg(test)]\nmod tests { use crate::only_tests::T; }\npub use crate::reexported::R;\npub use config::Public;\n#[serde(with = \"crate::snap::array\")]\n".into(),
     };
     let refs: Vec<String> = references(&f).iter().map(|p| p.join("::")).collect();
-    assert_eq!(refs, vec!["a::B", "a::c::D", "e", "serve::config::load", "top::z", "reexported::R"]);
+    assert_eq!(refs, vec!["a::B", "a::c::D", "e", "serve::config::load", "top::z", "reexported::R", "snap::array"]);
     let mut g = BTreeMap::new();
     g.insert("a".to_string(), BTreeSet::from(["b".to_string()]));
     g.insert("b".to_string(), BTreeSet::from(["c".to_string()]));

@@ -4,7 +4,7 @@
 
 use crisiswatch::alert::{AlertEvent, Status};
 use crisiswatch::engine::Engine;
-use crisiswatch::mention::parse_line;
+use crisiswatch::ingest::parse_line;
 use crisiswatch::rules::RuleSet;
 use crisiswatch::time::{format_rfc3339, parse_timestamp, MINUTE_MS};
 use rand::{Rng, SeedableRng};

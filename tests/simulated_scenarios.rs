@@ -4,10 +4,11 @@
 
 mod support;
 
-use crisiswatch::simulate::{evaluate, Label, Scenario};
+use crisiswatch::cmd::evaluate::evaluate;
+use crisiswatch::cmd::simulate::{Label, Scenario};
 use support::{read_events, run, stderr};
 
-fn scenario_run(seed: u64) -> crisiswatch::simulate::Report {
+fn scenario_run(seed: u64) -> crisiswatch::cmd::evaluate::Report {
     let dir = tempfile::tempdir().unwrap();
     let (sim, labels, alerts) =
         (dir.path().join("sim.jsonl"), dir.path().join("labels.jsonl"), dir.path().join("alerts.jsonl"));

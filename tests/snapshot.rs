@@ -2,11 +2,11 @@
 //! gives the same alerts as never stopping (explanations aside: the post log is not saved).
 
 use crisiswatch::alert::AlertEvent;
+use crisiswatch::cmd::simulate::{simulate, SimOptions};
+use crisiswatch::engine::snapshot::{decode, encode};
 use crisiswatch::engine::Engine;
-use crisiswatch::mention::parse_line;
+use crisiswatch::ingest::parse_line;
 use crisiswatch::rules::{load_dir, RuleSet};
-use crisiswatch::simulate::{simulate, SimOptions};
-use crisiswatch::snapshot::{decode, encode};
 use std::path::Path;
 
 fn key(e: &AlertEvent) -> String {

@@ -32,7 +32,7 @@ fn persian_and_russian_need_their_share_alike_weights() {
     let o = run(&["tone", "پشتیبانی این شرکت افتضاح است"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(v["label"].is_null(), "fa weights are not built in: {v}");
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/tone_weights/share-alike");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/tone/weights/share-alike");
     let o = run(&["tone", "--models", dir, "پشتیبانی این شرکت افتضاح است"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["lang"], "fa");
@@ -69,7 +69,7 @@ fn tone_train_adds_a_teams_own_labelled_mentions_and_the_file_says_so() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("90 public + 2 in-domain texts"), "{}", stderr(&o));
     let en = std::path::Path::new(out).join("en.bin");
-    let w = crisiswatch::tone_model::ToneWeights::from_bytes(&std::fs::read(en).unwrap()).unwrap();
+    let w = crisiswatch::tone::model::ToneWeights::from_bytes(&std::fs::read(en).unwrap()).unwrap();
     assert_eq!(w.domain_texts, 2);
 
     // a malformed line names the file and the line; a weight that is no weight is refused

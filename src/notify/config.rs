@@ -275,7 +275,7 @@ pub fn resolve(c: &NotifyConfig, listen: &str) -> Result<Notify, Vec<(&'static s
     let mut errs: Vec<(&'static str, String)> = Vec::new();
     let dur = |key: &'static str, v: &Option<String>, d: Duration, errs: &mut Vec<(&'static str, String)>| match v {
         None => d,
-        Some(s) => crate::serve::config::parse_duration(s).unwrap_or_else(|e| {
+        Some(s) => crate::units::parse_duration(s).unwrap_or_else(|e| {
             errs.push((key, format!("`{key}`: {e}")));
             d
         }),

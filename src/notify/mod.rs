@@ -22,12 +22,9 @@
 //! `watch` incidents wait out the quiet hours. A resolution is sent to every receiver that
 //! was told about the incident; so is an escalation of its severity.
 
-pub mod chart;
+pub mod channel;
 pub mod config;
-pub mod email;
 pub mod render;
-pub mod telegram;
-pub mod webhook;
 
 use crate::alert::Severity;
 use config::{Notify, Receiver};
@@ -279,7 +276,7 @@ fn render(receiver: &Receiver, kind: &str, items: &[Due], n: &Notify, charts: Op
     }
     if let Receiver::Telegram { .. } = receiver {
         let related: Vec<Value> = events.iter().skip(1).map(|e| (*e).clone()).collect();
-        let html = telegram::render(kind, &lead, &related, &ack_url);
+        let html = channel::telegram::render(kind, &lead, &related, &ack_url);
         use base64::Engine as _;
         let chart = if kind == "resolved" { None } else { charts.and_then(|f| f(&lead)) };
         let chart = chart.map(|c| base64::engine::general_purpose::STANDARD.encode(c));
@@ -325,7 +322,7 @@ pub async fn deliver_due(
     notifiers: &[Box<dyn Notifier>],
     backoff: Backoff,
     now: i64,
-    latency: Option<&crate::serve::metrics::Stage>,
+    latency: Option<&crate::metrics::Stage>,
 ) -> rusqlite::Result<(usize, usize)> {
     let pending: Vec<Pending> = {
         let mut st = c.prepare_cached(
@@ -350,7 +347,7 @@ pub async fn deliver_due(
             None => Delivery::Fail(format!("receiver `{}` is no longer configured", p.receiver)),
         };
         let attempts = p.attempts + 1;
-        let done = crate::serve::pipeline::wall_ms();
+        let done = crate::clock::wall_ms();
         match result {
             Delivery::Delivered => {
                 c.execute(
@@ -365,7 +362,7 @@ pub async fn deliver_due(
             Delivery::Retry { after, error } if attempts < n.max_attempts => {
                 // jitter from the clock and the row: enough to spread retries apart
                 let seed = format!("{}:{attempts}:{:?}", p.out.id, std::time::SystemTime::now());
-                let unit = (crate::alert::fnv1a(seed.as_bytes()) >> 11) as f64 / (1u64 << 53) as f64;
+                let unit = (crate::hash::fnv1a(seed.as_bytes()) >> 11) as f64 / (1u64 << 53) as f64;
                 let wait = backoff.delay(attempts, after, unit);
                 tracing::warn!(notification = p.out.id, receiver = %p.receiver, attempts, %error, retry_in_ms = wait.as_millis() as u64, "delivery failed; will retry");
                 c.execute(
@@ -420,15 +417,15 @@ pub fn notifiers(n: &Notify) -> anyhow::Result<Vec<Box<dyn Notifier>>> {
         .map(|r| -> anyhow::Result<Box<dyn Notifier>> {
             match r {
                 Receiver::Webhook { url, secret, timeout, .. } => {
-                    Ok(Box::new(webhook::Webhook::new(url.clone(), secret.0.clone(), *timeout)?))
+                    Ok(Box::new(channel::webhook::Webhook::new(url.clone(), secret.0.clone(), *timeout)?))
                 }
                 Receiver::Email { to, .. } => match &n.smtp {
-                    Some(smtp) => Ok(Box::new(email::Email::new(smtp, to)?)),
+                    Some(smtp) => Ok(Box::new(channel::email::Email::new(smtp, to)?)),
                     None => anyhow::bail!("receiver `{}`: email receivers need [notify.smtp]", r.name()),
                 },
                 Receiver::Telegram { chat_id, .. } => match &n.telegram {
-                    Some(t) => Ok(Box::new(telegram::Telegram::new(
-                        telegram::bot(&String::from_utf8_lossy(&t.token.0), t.api_url.as_deref())?,
+                    Some(t) => Ok(Box::new(channel::telegram::Telegram::new(
+                        channel::telegram::bot(&String::from_utf8_lossy(&t.token.0), t.api_url.as_deref())?,
                         *chat_id,
                     ))),
                     None => anyhow::bail!("receiver `{}`: Telegram receivers need [notify.telegram]", r.name()),
@@ -469,7 +466,7 @@ pub async fn test_send(n: &Notify, name: &str) -> anyhow::Result<Delivery> {
         anyhow::bail!("no receiver `{name}` (configured: {})", names.join(", "));
     };
     let notifiers = notifiers(n)?;
-    let now = crate::serve::pipeline::wall_ms();
+    let now = crate::clock::wall_ms();
     let due = Due {
         receiver: i,
         brand: "acme".into(),
@@ -507,7 +504,7 @@ mod tests {
             [[route]]\nladder = [{ teams = [\"pr\"] }, { teams = [\"execs\"], after = \"1h\" }]\n";
         let n = config::resolve(&toml::from_str(toml_text).unwrap(), "127.0.0.1:1").unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let c = crate::serve::store::open(&dir.path().join("db"), false).unwrap();
+        let c = crate::store::open(&dir.path().join("db"), false).unwrap();
         (dir, c, n)
     }
 
@@ -515,7 +512,7 @@ mod tests {
         let mut ev: crate::alert::AlertEvent = serde_json::from_value(sample_event(0)).unwrap();
         ev.id = id.into();
         ev.brand = brand.into();
-        crate::serve::store::record_events(c, &[ev]).unwrap();
+        crate::store::record_events(c, &[ev]).unwrap();
     }
 
     fn queued(c: &Connection, receiver: &str) -> i64 {
@@ -528,20 +525,20 @@ mod tests {
         incident(&mut c, "i1", "acme");
         incident(&mut c, "i2", "globex");
         // after recording: an incident younger than `now` would still be grouping
-        let now = crate::serve::pipeline::wall_ms();
+        let now = crate::clock::wall_ms();
         assert_eq!(plan(&mut c, &n, now, None).unwrap(), 2, "step 0 for both brands");
         assert_eq!((queued(&c, "pr"), queued(&c, "ceo")), (2, 0));
         assert_eq!(plan(&mut c, &n, now, None).unwrap(), 0, "dedup: nothing new");
-        crate::serve::store::escalate_now(&mut c, "i1", "dana", now).unwrap().unwrap();
-        crate::serve::store::mute(&mut c, "i2", "dana", now, 3_600_000).unwrap().unwrap();
+        crate::store::escalate_now(&mut c, "i1", "dana", now).unwrap().unwrap();
+        crate::store::mute(&mut c, "i2", "dana", now, 3_600_000).unwrap().unwrap();
         plan(&mut c, &n, now, None).unwrap();
         assert_eq!(queued(&c, "ceo"), 1, "escalated at once");
         // two hours later: i2's mute has run out, its second step is due
         plan(&mut c, &n, now + 7_200_000, None).unwrap();
         assert_eq!(queued(&c, "ceo"), 2);
         assert_eq!(
-            crate::serve::store::mute(&mut c, "nope", "dana", now, 1).unwrap(),
-            Err(crate::serve::store::ActionError::NotFound)
+            crate::store::mute(&mut c, "nope", "dana", now, 1).unwrap(),
+            Err(crate::store::ActionError::NotFound)
         );
     }
 }

@@ -5,11 +5,12 @@
 // Helpers return the HTTP answer itself as their error: built once per request, not worth boxing.
 #![allow(clippy::result_large_err)]
 
+use crate::clock::wall_ms;
+use crate::metrics::Gauges;
 use crate::serve::config::ClockMode;
 use crate::serve::ingest::{self, BodyError, Framing, Limits};
-use crate::serve::metrics::Gauges;
-use crate::serve::pipeline::{wall_ms, EngineMsg, Shared, WriterMsg};
-use crate::serve::store;
+use crate::serve::pipeline::{EngineMsg, Shared, WriterMsg};
+use crate::store;
 use crate::time::{parse_timestamp, MINUTE_MS};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
@@ -382,7 +383,7 @@ async fn brand_series(
         Ok(q) => q,
         Err(r) => return r,
     };
-    let window = match crate::serve::config::parse_duration(q.window.as_deref().unwrap_or("24h")) {
+    let window = match crate::units::parse_duration(q.window.as_deref().unwrap_or("24h")) {
         Ok(d) if d.as_millis() >= MINUTE_MS as u128 && d.as_secs() <= 86_400 => d,
         Ok(_) => return error(StatusCode::BAD_REQUEST, "`window` must be between 1m and 24h"),
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("`window`: {e}")),

@@ -4,8 +4,8 @@
 //!
 //! A record is one mention as compact single-line JSON ending in `\n`: the ingest log's unit.
 
-use crate::alert::fnv1a;
-use crate::mention::parse_line;
+use crate::hash::fnv1a;
+use crate::ingest::parse_line;
 use crate::time::{format_rfc3339, Millis};
 use std::io::Read;
 

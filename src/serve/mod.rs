@@ -16,9 +16,7 @@ pub mod api;
 pub mod config;
 pub mod ingest;
 pub mod log;
-pub mod metrics;
 pub mod pipeline;
-pub mod store;
 
 use crate::engine::Engine;
 use crate::rules::RuleSet;
@@ -52,17 +50,18 @@ pub fn run(
     mut cfg: ServeConfig,
     rules: RuleSet,
     tone: Box<dyn crate::tone::ToneModel>,
-    playbooks: Option<Arc<crate::playbook::Playbooks>>,
+    playbooks: Option<Arc<crate::alert::playbook::Playbooks>>,
 ) -> anyhow::Result<()> {
     cfg.max_clock_jump_ms = rules.settings.max_clock_jump_min.saturating_mul(60_000);
     let log_dir = cfg.data_dir.join("ingest");
     std::fs::create_dir_all(&log_dir)
         .with_context(|| format!("cannot create the data directory `{}`", log_dir.display()))?;
     let db_path = cfg.data_dir.join("crisiswatch.db");
-    let mut engine_db = store::open(&db_path, false).with_context(|| format!("cannot open `{}`", db_path.display()))?;
+    let mut engine_db =
+        crate::store::open(&db_path, false).with_context(|| format!("cannot open `{}`", db_path.display()))?;
     let shared = Arc::new(Shared {
         queue: Arc::new(tokio::sync::Semaphore::new(cfg.max_queued_mentions as usize)),
-        metrics: metrics::Metrics::default(),
+        metrics: crate::metrics::Metrics::default(),
         engine_now: AtomicI64::new(i64::MIN),
         engine_mentions: AtomicU64::new(0),
         log_ok: AtomicBool::new(true),
@@ -88,7 +87,7 @@ pub fn run(
 
     let (writer_tx, writer_rx) = std::sync::mpsc::channel::<WriterMsg>();
     let (engine_tx, engine_rx) = std::sync::mpsc::channel();
-    let seq_db = store::open(&db_path, false)?;
+    let seq_db = crate::store::open(&db_path, false)?;
     let seq = {
         let (shared, engine_tx) = (shared.clone(), engine_tx.clone());
         std::thread::Builder::new()
@@ -96,7 +95,7 @@ pub fn run(
             .spawn(move || pipeline::run_sequencer(shared, writer_rx, engine_tx, rec.log, rec.dedup, seq_db))?
     };
     let (snap_tx, snap_rx) = std::sync::mpsc::channel();
-    let snap_db = store::open(&db_path, false)?;
+    let snap_db = crate::store::open(&db_path, false)?;
     let snap = {
         let shared = shared.clone();
         std::thread::Builder::new()
@@ -120,7 +119,7 @@ pub fn run(
             let _inside = rt.enter();
             crate::notify::notifiers(&shared.cfg.notify)?
         };
-        let (shared, db, engine) = (shared.clone(), store::open(&db_path, false)?, engine_tx.clone());
+        let (shared, db, engine) = (shared.clone(), crate::store::open(&db_path, false)?, engine_tx.clone());
         Some(
             std::thread::Builder::new()
                 .name("notifier".into())
@@ -131,7 +130,7 @@ pub fn run(
         shared: shared.clone(),
         writer: writer_tx.clone(),
         engine: engine_tx,
-        db: Arc::new(Mutex::new(store::open(&db_path, true)?)),
+        db: Arc::new(Mutex::new(crate::store::open(&db_path, true)?)),
         rate: Arc::new(Mutex::new(HashMap::new())),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

@@ -17,21 +17,21 @@
 //! in the log too, the replay is deterministic: it produces the very events already stored,
 //! which the store recognises and ignores, so an incident is never duplicated by a restart.
 
+use crate::engine::snapshot;
 use crate::engine::{BrandStatus, Engine, SeriesPoint};
-use crate::mention::parse_line;
+use crate::ingest::parse_line;
+use crate::metrics::Metrics;
 use crate::serve::config::{ClockMode, ServeConfig};
 use crate::serve::ingest::{Decoded, Rejected};
 use crate::serve::log::{self, Dedup, IngestLog, LogPos};
-use crate::serve::metrics::Metrics;
-use crate::serve::store;
-use crate::snapshot;
+use crate::store;
 use crate::time::{minute_of, Millis};
 use rusqlite::Connection;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 /// State shared by the HTTP handlers and the worker threads.
@@ -58,10 +58,7 @@ pub struct Shared {
     pub db_path: PathBuf,
 }
 
-/// The wall clock in milliseconds.
-pub fn wall_ms() -> Millis {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as Millis)
-}
+use crate::clock::wall_ms;
 
 /// What the sequencer did with one batch.
 #[derive(Debug, Clone, Copy, Default)]
@@ -144,7 +141,7 @@ fn id_hash(rec: &[u8]) -> Option<u64> {
         return None;
     }
     let rec = rec.strip_suffix(b"\n").unwrap_or(rec);
-    parse_line(rec, usize::MAX).ok().map(|m| crate::alert::fnv1a(m.raw.id.as_bytes()))
+    parse_line(rec, usize::MAX).ok().map(|m| crate::hash::fnv1a(m.raw.id.as_bytes()))
 }
 
 /// What recovery found.
@@ -478,7 +475,8 @@ pub fn run_notifier(
         let minute = |k: &str| lead[k].as_str().and_then(|t| crate::time::parse_timestamp(t).ok()).map(minute_of);
         let marked = minute("window_start").zip(minute("window_end").map(|m| m - 1));
         let name = lead["brand_name"].as_str().unwrap_or(lead["brand"].as_str().unwrap_or(""));
-        match crate::notify::chart::render(&points, marked, &format!("{name}: mentions per minute, last 24 h")) {
+        match crate::notify::channel::chart::render(&points, marked, &format!("{name}: mentions per minute, last 24 h"))
+        {
             Ok(png) => Some(png),
             Err(e) => {
                 tracing::warn!(error = %e, "no chart for this alert");
@@ -497,8 +495,13 @@ pub fn run_notifier(
             .filter(|_| n.receivers.iter().any(|r| matches!(r, crate::notify::config::Receiver::Telegram { .. })))
             .and_then(|t| {
                 let bot =
-                    crate::notify::telegram::bot(&String::from_utf8_lossy(&t.token.0), t.api_url.as_deref()).ok()?;
-                Some(tokio::spawn(crate::notify::telegram::poll_callbacks(bot, shared.db_path.clone(), stop.clone())))
+                    crate::notify::channel::telegram::bot(&String::from_utf8_lossy(&t.token.0), t.api_url.as_deref())
+                        .ok()?;
+                Some(tokio::spawn(crate::notify::channel::telegram::poll_callbacks(
+                    bot,
+                    shared.db_path.clone(),
+                    stop.clone(),
+                )))
             });
         while !shared.stopping.load(Ordering::Relaxed) {
             let now = wall_ms();

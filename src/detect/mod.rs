@@ -1,0 +1,22 @@
+//! Detection: the statistics of one brand scope, pure and in event time.
+//!
+//! * [`window`]: per-minute buckets and rolling window sums (5 min, 15 min, 1 h, 6 h);
+//! * [`baseline`]: the learned expectation (level × time-of-week profile, dispersion, tone);
+//! * [`stats`]: tail probabilities of the count models;
+//! * [`spec`]: what a detector tests ([`DetectorKind`]) and its guards ([`Detector`]);
+//! * [`detectors`]: the tests of window sums against the expectation, and severity
+//!   grading ([`Severity`]).
+//!
+//! Pure: no I/O, no clock, no rule files. May import `time` only; `rules` builds the
+//! [`Detector`]s, the engine runs them.
+
+pub mod baseline;
+pub mod detectors;
+pub mod severity;
+pub mod spec;
+pub mod stats;
+pub mod window;
+
+pub use detectors::{evaluate, severity, silence, still_anomalous, Expectation, Signal};
+pub use severity::Severity;
+pub use spec::{Detector, DetectorKind};

@@ -1,0 +1,242 @@
+//! The Telegram receiver (teloxide; the Bot API base URL is configurable): an HTML message
+//! with every piece of user text escaped and cut to Telegram's limits, and inline buttons
+//! *Acknowledge*, *Escalate now* and *Mute 1h*. A poller reads the button presses
+//! (`getUpdates`), acts on the incident in the store, answers the callback and edits the
+//! message to say who did what.
+
+use crate::notify::{Delivery, Notifier, Outgoing};
+use serde_json::Value;
+use std::future::Future;
+use std::pin::Pin;
+use teloxide::payloads::setters::*;
+use teloxide::prelude::*;
+use teloxide::types::{ChatId, InlineKeyboardButton, InlineKeyboardMarkup, ParseMode, UpdateKind};
+use teloxide::RequestError;
+
+/// Telegram's limit for a message text, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 4096;
+
+/// Escapes text for Telegram's HTML parse mode (it knows `&lt;`, `&gt;`, `&amp;`, `&quot;`).
+pub fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn cut(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// Renders the Telegram message of a notification (HTML, within the length limit).
+pub fn render(kind: &str, lead: &Value, related: &[Value], ack_url: &str) -> String {
+    let brand = lead["brand_name"].as_str().or(lead["brand"].as_str()).unwrap_or("");
+    let sev = lead["severity"].as_str().unwrap_or("").to_uppercase();
+    let head = if kind == "resolved" { "RESOLVED".to_string() } else { sev };
+    let mut out =
+        format!("<b>[{}] {}</b>: {}\n", escape(&head), escape(brand), escape(&crate::notify::render::headline(lead)));
+    out.push_str(&format!(
+        "{} · negative share {} (usually {})\n",
+        escape(&crate::notify::render::odds(lead["p_value"].as_f64().unwrap_or(1.0))),
+        lead["negative_share"].as_f64().map_or("?".into(), |x| format!("{:.0}%", x * 100.0)),
+        lead["baseline_negative_share"].as_f64().map_or("?".into(), |x| format!("{:.0}%", x * 100.0)),
+    ));
+    if let Some(c) = lead["category"].as_str() {
+        out.push_str(&format!("Category: {}\n", escape(c)));
+    }
+    if let Some(src) = lead["sources"].as_array().filter(|a| !a.is_empty()) {
+        let mix: Vec<String> =
+            src.iter().take(5).map(|x| format!("{} {}", escape(x[0].as_str().unwrap_or("")), x[1])).collect();
+        out.push_str(&format!("Sources: {}\n", mix.join(" · ")));
+    }
+    if kind != "resolved" {
+        for p in lead["top_posts"].as_array().into_iter().flatten().take(3) {
+            let text = cut(p["text"].as_str().unwrap_or(""), 280);
+            let reshares = p["reshares"].as_u64().unwrap_or(0);
+            out.push_str(&format!("\n• {}", escape(&text)));
+            if let Some(a) = p["author"].as_str() {
+                out.push_str(&format!(" — @{}", escape(&cut(a, 64))));
+            }
+            if reshares > 0 {
+                out.push_str(&format!(" (1 post re-shared {reshares} times)"));
+            }
+        }
+        if let Some(r) = lead["suggested_responses"].as_array().and_then(|a| a.first()) {
+            out.push_str(&format!(
+                "\n\n<i>Suggested first reply ({})</i>:\n{}",
+                escape(r["lang"].as_str().unwrap_or("")),
+                escape(&cut(r["text"].as_str().unwrap_or(""), 700))
+            ));
+        }
+        if !related.is_empty() {
+            let rules: Vec<String> = related.iter().map(|r| escape(r["rule"].as_str().unwrap_or(""))).collect();
+            out.push_str(&format!("\n\nAlso open: {}", rules.join(", ")));
+        }
+    }
+    out.push_str(&format!("\n\n<code>{}</code>", escape(ack_url)));
+    if out.chars().count() > MAX_MESSAGE_CHARS {
+        // cut at a line boundary so no tag or entity is split
+        let mut kept = String::new();
+        for line in out.lines() {
+            if kept.chars().count() + line.chars().count() + 2 > MAX_MESSAGE_CHARS {
+                break;
+            }
+            kept.push_str(line);
+            kept.push('\n');
+        }
+        kept.push('…');
+        out = kept;
+    }
+    out
+}
+
+/// A Telegram chat receiver.
+pub struct Telegram {
+    bot: Bot,
+    chat: ChatId,
+}
+
+impl Telegram {
+    /// A receiver posting to `chat_id` through `bot`.
+    pub fn new(bot: Bot, chat_id: i64) -> Self {
+        Telegram { bot, chat: ChatId(chat_id) }
+    }
+}
+
+/// A bot for `token`, talking to `api_url` when given.
+///
+/// # Errors
+/// A bad URL.
+pub fn bot(token: &str, api_url: Option<&str>) -> anyhow::Result<Bot> {
+    let bot = Bot::new(token);
+    Ok(match api_url {
+        Some(u) => bot.set_api_url(reqwest::Url::parse(u)?),
+        None => bot,
+    })
+}
+
+fn classify(e: RequestError) -> Delivery {
+    match e {
+        RequestError::RetryAfter(s) => {
+            Delivery::Retry { after: Some(s.duration()), error: "Telegram: retry after".into() }
+        }
+        RequestError::Network(e) => Delivery::Retry { after: None, error: format!("Telegram: {e}") },
+        RequestError::Io(e) => Delivery::Retry { after: None, error: format!("Telegram: {e}") },
+        other => Delivery::Fail(format!("Telegram: {other}")),
+    }
+}
+
+impl Notifier for Telegram {
+    fn deliver<'a>(&'a self, n: &'a Outgoing) -> Pin<Box<dyn Future<Output = Delivery> + Send + 'a>> {
+        Box::pin(async move {
+            let v: Value = serde_json::from_str(&n.body).unwrap_or(Value::Null);
+            let (text, incident) = match v["telegram_html"].as_str() {
+                Some(t) => (t.to_string(), v["incident"].as_str().map(String::from)),
+                None => (escape(&cut(v["problem"].as_str().unwrap_or(&n.body), 3000)), None),
+            };
+            let mut req = self.bot.send_message(self.chat, text).parse_mode(ParseMode::Html);
+            if let Some(id) = incident.filter(|_| n.kind != "resolved") {
+                req = req.reply_markup(InlineKeyboardMarkup::new(vec![vec![
+                    InlineKeyboardButton::callback("Acknowledge", format!("ack:{id}")),
+                    InlineKeyboardButton::callback("Escalate now", format!("esc:{id}")),
+                    InlineKeyboardButton::callback("Mute 1h", format!("mute:{id}")),
+                ]]));
+            }
+            if let Err(e) = req.await {
+                return classify(e);
+            }
+            // the chart follows as a photo; the alert itself is already delivered, so a
+            // failure here is logged, not retried (a retry would repeat the message)
+            use base64::Engine as _;
+            if let Some(png) =
+                v["chart_png"].as_str().and_then(|c| base64::engine::general_purpose::STANDARD.decode(c).ok())
+            {
+                let photo = teloxide::types::InputFile::memory(png).file_name("chart.png");
+                if let Err(e) = self.bot.send_photo(self.chat, photo).await {
+                    tracing::warn!(error = %e, "Telegram: the chart could not be sent");
+                }
+            }
+            Delivery::Delivered
+        })
+    }
+}
+
+/// Reads button presses until `stop`, acting on incidents in the store at `db`.
+pub async fn poll_callbacks(bot: Bot, db: std::path::PathBuf, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    let mut offset = 0i32;
+    let mut conn = match crate::store::open(&db, true) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "Telegram callbacks: cannot open the store");
+            return;
+        }
+    };
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let updates = match bot.get_updates().offset(offset).timeout(1).await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::warn!(error = %e, "Telegram getUpdates failed");
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                continue;
+            }
+        };
+        for u in updates {
+            offset = offset.max(u.id.0 as i32 + 1);
+            let UpdateKind::CallbackQuery(q) = u.kind else { continue };
+            let Some((action, id)) = q.data.as_deref().and_then(|d| d.split_once(':')) else { continue };
+            let who = match &q.from.username {
+                Some(u) => format!("@{u} (Telegram)"),
+                None => format!("{} (Telegram)", q.from.first_name),
+            };
+            let now = crate::clock::wall_ms();
+            let (done, label) = match action {
+                "ack" => {
+                    (crate::store::record_action(&mut conn, id, "ack", &who, Some("via Telegram"), now), "Acknowledged")
+                }
+                "esc" => (crate::store::escalate_now(&mut conn, id, &who, now), "Escalated"),
+                "mute" => (crate::store::mute(&mut conn, id, &who, now, 3_600_000), "Muted for 1 h"),
+                _ => continue,
+            };
+            let answer = match done {
+                Ok(Ok(())) => format!("{label} by {who}"),
+                Ok(Err(e)) => format!("Not done: {e:?}"),
+                Err(e) => format!("Not done: {e}"),
+            };
+            let _ = bot.answer_callback_query(q.id.clone()).text(answer.clone()).await;
+            if let Some(m) = q.message.as_ref().and_then(|m| m.regular_message()) {
+                let text = format!("{}\n\n✅ {answer}", m.text().unwrap_or(""));
+                let _ = bot.edit_message_text(m.chat.id, m.id, cut(&text, MAX_MESSAGE_CHARS)).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_text_is_escaped_and_cut_to_the_limit() {
+        let post = format!("<b>x</b> & {} \u{202e}", "😀".repeat(5000));
+        let lead = serde_json::json!({"severity": "critical", "brand_name": "A<c>me", "metric": "volume", "observed": 10.0,
+            "expected": 1.0, "window_start": "2026-01-01T00:00:00Z", "window_end": "2026-01-01T00:15:00Z", "p_value": 1e-9,
+            "top_posts": [{"text": post, "author": "<i>"}, {"text": post}, {"text": post}],
+            "suggested_responses": [{"lang": "en", "text": "Sorry & <3"}]});
+        let t = render("alert", &lead, &[], "http://h/ack");
+        assert!(t.chars().count() <= MAX_MESSAGE_CHARS);
+        assert!(!t.contains("<b>x</b>") && t.contains("&lt;b&gt;x&lt;/b&gt; &amp;"));
+        assert!(t.contains("A&lt;c&gt;me") && t.contains("@&lt;i&gt;"));
+        let tags: Vec<&str> = t.match_indices('<').map(|(i, _)| &t[i..(i + 4).min(t.len())]).collect();
+        assert!(
+            tags.iter().all(|x| x.starts_with("<b>")
+                || x.starts_with("</b")
+                || x.starts_with("<i>")
+                || x.starts_with("</i")
+                || x.starts_with("<cod")
+                || x.starts_with("</co")),
+            "{tags:?}"
+        );
+    }
+}

@@ -1,0 +1,419 @@
+//! The SQLite store (bundled SQLite, WAL): incidents and every event of each, who
+//! acknowledged or resolved what, dead letters, and the engine snapshot with the log
+//! position it covers. Each thread opens its own connection; WAL lets the API read while the
+//! engine writes.
+
+use crate::alert::{AlertEvent, Status};
+use crate::serve::log::LogPos;
+use crate::time::{format_rfc3339, Millis};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS incidents (
+    id TEXT PRIMARY KEY,
+    brand TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    dedup_key TEXT NOT NULL,
+    status TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    opened_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    acked_by TEXT,
+    acked_at TEXT,
+    latest TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL DEFAULT 0,
+    muted_until_ms INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS incidents_seq ON incidents(seq);
+CREATE INDEX IF NOT EXISTS incidents_brand ON incidents(brand, seq);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    incident_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    at TEXT NOT NULL,
+    event TEXT NOT NULL,
+    UNIQUE (incident_id, status, severity, at)
+);
+CREATE TABLE IF NOT EXISTS actions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    incident_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    who TEXT NOT NULL,
+    note TEXT,
+    at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_at TEXT NOT NULL,
+    token TEXT,
+    line INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    raw BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS notifications (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    receiver TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    brand TEXT NOT NULL,
+    incidents TEXT NOT NULL,
+    body TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_ms INTEGER NOT NULL,
+    last_error TEXT,
+    created_ms INTEGER NOT NULL,
+    delivered_ms INTEGER
+);
+CREATE INDEX IF NOT EXISTS notifications_due ON notifications(status, next_ms);
+CREATE TABLE IF NOT EXISTS notified (
+    key TEXT PRIMARY KEY,
+    incident TEXT NOT NULL,
+    receiver TEXT NOT NULL,
+    notification INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notified_incident ON notified(incident);
+CREATE TABLE IF NOT EXISTS notify_cursor (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS snapshots (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    taken_at TEXT NOT NULL,
+    segment INTEGER NOT NULL,
+    offset INTEGER NOT NULL,
+    state BLOB NOT NULL
+);
+";
+
+/// Errors of the store.
+pub type Result<T> = std::result::Result<T, rusqlite::Error>;
+
+/// Opens (and creates) the store at `path`. `synchronous = FULL` for connections whose writes
+/// cannot be rebuilt from the ingest log (acknowledgements); NORMAL otherwise.
+///
+/// # Errors
+/// SQLite errors.
+pub fn open(path: &Path, full_sync: bool) -> Result<Connection> {
+    let c = Connection::open(path)?;
+    c.busy_timeout(std::time::Duration::from_secs(10))?;
+    c.pragma_update(None, "journal_mode", "WAL")?;
+    c.pragma_update(None, "synchronous", if full_sync { "FULL" } else { "NORMAL" })?;
+    c.execute_batch(SCHEMA)?;
+    Ok(c)
+}
+
+/// Records engine events: each at most once (replaying the ingest log after a crash
+/// produces the same events again; they are recognised by incident, status, severity and
+/// time), and the incident row follows its latest event.
+///
+/// # Errors
+/// SQLite errors.
+pub fn record_events(c: &mut Connection, events: &[AlertEvent]) -> Result<usize> {
+    let tx = c.transaction()?;
+    let mut new = 0;
+    for e in events {
+        let json = serde_json::to_string(e).expect("alert events serialise");
+        let n = tx.execute(
+            "INSERT OR IGNORE INTO events (incident_id, status, severity, at, event) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![e.id, e.status.as_str(), e.severity.as_str(), e.at, json],
+        )?;
+        if n == 0 {
+            continue;
+        }
+        new += 1;
+        let seq = tx.last_insert_rowid();
+        tx.execute(
+            "INSERT INTO incidents (id, brand, rule, dedup_key, status, severity, opened_at, updated_at, latest, seq, created_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10)
+             ON CONFLICT(id) DO UPDATE SET
+               status = CASE WHEN incidents.status = 'acknowledged' AND excluded.status = 'escalated'
+                             THEN 'acknowledged' ELSE excluded.status END,
+               severity = excluded.severity, updated_at = excluded.updated_at,
+               latest = excluded.latest, seq = excluded.seq",
+            params![
+                e.id,
+                e.brand,
+                e.rule,
+                e.dedup_key,
+                e.status.as_str(),
+                e.severity.as_str(),
+                e.at,
+                json,
+                seq,
+                crate::clock::wall_ms()
+            ],
+        )?;
+    }
+    tx.commit()?;
+    Ok(new)
+}
+
+/// Why an acknowledgement or resolution was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ActionError {
+    /// No such incident.
+    NotFound,
+    /// The incident is already resolved.
+    Resolved,
+}
+
+/// Records that `who` acknowledged (or asked to resolve) incident `id`. Acknowledging also
+/// adds an `acknowledged` event to the incident's history.
+///
+/// # Errors
+/// `Ok(Err(..))` for an unknown or resolved incident, `Err` for SQLite errors.
+pub fn record_action(
+    c: &mut Connection,
+    id: &str,
+    action: &str,
+    who: &str,
+    note: Option<&str>,
+    now: Millis,
+) -> Result<std::result::Result<(), ActionError>> {
+    let tx = c.transaction()?;
+    let row: Option<(String, String)> = tx
+        .query_row("SELECT status, latest FROM incidents WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((status, latest)) = row else { return Ok(Err(ActionError::NotFound)) };
+    if status == "resolved" {
+        return Ok(Err(ActionError::Resolved));
+    }
+    let at = format_rfc3339(now);
+    tx.execute(
+        "INSERT INTO actions (incident_id, action, who, note, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![id, action, who, note, at],
+    )?;
+    if action == "ack" {
+        let mut ev: AlertEvent = serde_json::from_str(&latest).expect("stored events parse");
+        ev.status = Status::Acknowledged;
+        ev.at = at.clone();
+        let json = serde_json::to_string(&ev).expect("alert events serialise");
+        tx.execute(
+            "INSERT OR IGNORE INTO events (incident_id, status, severity, at, event) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, "acknowledged", ev.severity.as_str(), at, json],
+        )?;
+        tx.execute(
+            "UPDATE incidents SET status = 'acknowledged', acked_by = ?2, acked_at = ?3 WHERE id = ?1",
+            params![id, who, at],
+        )?;
+    }
+    tx.commit()?;
+    Ok(Ok(()))
+}
+
+fn open_incident(tx: &rusqlite::Transaction<'_>, id: &str) -> Result<std::result::Result<(), ActionError>> {
+    let status: Option<String> =
+        tx.query_row("SELECT status FROM incidents WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+    Ok(match status.as_deref() {
+        None => Err(ActionError::NotFound),
+        Some("resolved") => Err(ActionError::Resolved),
+        Some(_) => Ok(()),
+    })
+}
+
+/// "Escalate now": every ladder step is reached at once (as if the ack timeout had passed).
+///
+/// # Errors
+/// SQLite errors.
+pub fn escalate_now(
+    c: &mut Connection,
+    id: &str,
+    who: &str,
+    now: Millis,
+) -> Result<std::result::Result<(), ActionError>> {
+    let tx = c.transaction()?;
+    if let Err(e) = open_incident(&tx, id)? {
+        return Ok(Err(e));
+    }
+    tx.execute("UPDATE incidents SET created_ms = 0, muted_until_ms = 0 WHERE id = ?1", [id])?;
+    tx.execute(
+        "INSERT INTO actions (incident_id, action, who, note, at) VALUES (?1, 'escalate', ?2, NULL, ?3)",
+        params![id, who, format_rfc3339(now)],
+    )?;
+    tx.commit()?;
+    Ok(Ok(()))
+}
+
+/// Mutes an incident's further notifications (ladder steps, repeats) for `ms`.
+///
+/// # Errors
+/// SQLite errors.
+pub fn mute(
+    c: &mut Connection,
+    id: &str,
+    who: &str,
+    now: Millis,
+    ms: i64,
+) -> Result<std::result::Result<(), ActionError>> {
+    let tx = c.transaction()?;
+    if let Err(e) = open_incident(&tx, id)? {
+        return Ok(Err(e));
+    }
+    tx.execute("UPDATE incidents SET muted_until_ms = ?2 WHERE id = ?1", params![id, now + ms])?;
+    tx.execute(
+        "INSERT INTO actions (incident_id, action, who, note, at) VALUES (?1, 'mute', ?2, ?3, ?4)",
+        params![id, who, format!("{} min", ms / 60_000), format_rfc3339(now)],
+    )?;
+    tx.commit()?;
+    Ok(Ok(()))
+}
+
+/// Stores rejected items.
+///
+/// # Errors
+/// SQLite errors.
+pub fn record_dead_letters(
+    c: &mut Connection,
+    token: &str,
+    items: &[(usize, String, Vec<u8>)],
+    now: Millis,
+) -> Result<()> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let tx = c.transaction()?;
+    let at = format_rfc3339(now);
+    {
+        let mut st = tx.prepare_cached(
+            "INSERT INTO dead_letters (received_at, token, line, reason, raw) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for (line, reason, raw) in items {
+            st.execute(params![at, token, *line as i64, reason, raw])?;
+        }
+    }
+    tx.commit()
+}
+
+/// Saves the engine snapshot and the log position it covers (replacing the previous one).
+///
+/// # Errors
+/// SQLite errors.
+pub fn save_snapshot(c: &Connection, state: &[u8], pos: LogPos, now: Millis) -> Result<()> {
+    c.execute(
+        "INSERT OR REPLACE INTO snapshots (id, taken_at, segment, offset, state) VALUES (1, ?1, ?2, ?3, ?4)",
+        params![format_rfc3339(now), pos.segment as i64, pos.offset as i64, state],
+    )?;
+    Ok(())
+}
+
+/// The last snapshot: state bytes and log position.
+///
+/// # Errors
+/// SQLite errors.
+pub fn load_snapshot(c: &Connection) -> Result<Option<(Vec<u8>, LogPos)>> {
+    c.query_row("SELECT state, segment, offset FROM snapshots WHERE id = 1", [], |r| {
+        let seg: i64 = r.get(1)?;
+        let off: i64 = r.get(2)?;
+        Ok((r.get(0)?, LogPos { segment: seg as u64, offset: off as u64 }))
+    })
+    .optional()
+}
+
+/// A page of incidents for `GET /v1/alerts`: the latest event of each (its `status` the
+/// incident's current one), newest change first. `before` is the paging cursor.
+///
+/// # Errors
+/// SQLite errors.
+pub fn list_incidents(
+    c: &Connection,
+    status: Option<&str>,
+    brand: Option<&str>,
+    since: Option<&str>,
+    before: Option<i64>,
+    limit: usize,
+) -> Result<(Vec<serde_json::Value>, Option<i64>)> {
+    let mut st = c.prepare_cached(
+        "SELECT latest, status, acked_by, acked_at, seq FROM incidents
+         WHERE (?1 IS NULL OR status = ?1 OR (?1 = 'open' AND status != 'resolved'))
+           AND (?2 IS NULL OR brand = ?2)
+           AND (?3 IS NULL OR updated_at >= ?3)
+           AND (?4 IS NULL OR seq < ?4)
+         ORDER BY seq DESC LIMIT ?5",
+    )?;
+    let rows = st.query_map(params![status, brand, since, before, limit as i64 + 1], |r| {
+        let latest: String = r.get(0)?;
+        let status: String = r.get(1)?;
+        let acked_by: Option<String> = r.get(2)?;
+        let acked_at: Option<String> = r.get(3)?;
+        let seq: i64 = r.get(4)?;
+        Ok((latest, status, acked_by, acked_at, seq))
+    })?;
+    let mut out = Vec::new();
+    let mut next = None;
+    for row in rows {
+        let (latest, status, acked_by, acked_at, seq) = row?;
+        if out.len() == limit {
+            next = Some(seq + 1);
+            break;
+        }
+        let mut v: serde_json::Value = serde_json::from_str(&latest).expect("stored events parse");
+        v["status"] = status.into();
+        if let Some(who) = acked_by {
+            v["acknowledged_by"] = who.into();
+            v["acknowledged_at"] = acked_at.into();
+        }
+        v["cursor"] = seq.into();
+        out.push(v);
+    }
+    // the cursor is exclusive: the next page starts below the last item shown
+    let next = next.and(out.last().and_then(|v| v["cursor"].as_i64()));
+    Ok((out, next))
+}
+
+/// The full history of incident `id`: its events in order and the actions taken on it.
+///
+/// # Errors
+/// SQLite errors.
+pub fn incident_history(c: &Connection, id: &str) -> Result<Option<serde_json::Value>> {
+    let status: Option<(String, Option<String>)> = c
+        .query_row("SELECT status, acked_by FROM incidents WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((status, acked_by)) = status else { return Ok(None) };
+    let mut st = c.prepare_cached("SELECT event FROM events WHERE incident_id = ?1 ORDER BY seq")?;
+    let events: Vec<serde_json::Value> = st
+        .query_map([id], |r| r.get::<_, String>(0))?
+        .map(|s| s.map(|s| serde_json::from_str(&s).expect("stored events parse")))
+        .collect::<Result<_>>()?;
+    let mut st = c.prepare_cached("SELECT action, who, note, at FROM actions WHERE incident_id = ?1 ORDER BY seq")?;
+    let actions: Vec<serde_json::Value> = st
+        .query_map([id], |r| {
+            Ok(serde_json::json!({
+                "action": r.get::<_, String>(0)?, "who": r.get::<_, String>(1)?,
+                "note": r.get::<_, Option<String>>(2)?, "at": r.get::<_, String>(3)?,
+            }))
+        })?
+        .collect::<Result<_>>()?;
+    Ok(Some(serde_json::json!({
+        "id": id, "status": status, "acknowledged_by": acked_by, "events": events, "actions": actions,
+    })))
+}
+
+/// Counts for `/metrics`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counts {
+    /// Incidents not resolved.
+    pub open_incidents: i64,
+    /// Rejected ingest items stored.
+    pub dead_letters: i64,
+    /// Notifications waiting for (another) delivery attempt.
+    pub notifications_pending: i64,
+    /// Notifications given up on.
+    pub notifications_dead: i64,
+}
+
+/// Counts for `/metrics`.
+///
+/// # Errors
+/// SQLite errors.
+pub fn counts(c: &Connection) -> Result<Counts> {
+    let n = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0));
+    Ok(Counts {
+        open_incidents: n("SELECT count(*) FROM incidents WHERE status != 'resolved'")?,
+        dead_letters: n("SELECT count(*) FROM dead_letters")?,
+        notifications_pending: n("SELECT count(*) FROM notifications WHERE status = 'pending'")?,
+        notifications_dead: n("SELECT count(*) FROM notifications WHERE status = 'dead'")?,
+    })
+}

@@ -1,0 +1,219 @@
+//! In-domain text: labelled brand mentions, to measure the tone model on what crisiswatch
+//! actually scores and to train it on a team's own labelled posts.
+//!
+//! None of the public labelled sets is what crisiswatch scores: they are tweets about
+//! anything, comments on a president's page, film and food reviews, publicistic prose. The
+//! seed set in `src/tone/weights/domain/<lang>.tsv` is written by the project: per language
+//! 50 complaints (billing, delivery, outages, support, quality, safety, data leaks, prices,
+//! calls to stop buying), 40 neutral posts (questions, company news) and 40 praises. Texts
+//! say `{b}` where the brand goes; each line is given one of several fictional brand names
+//! in turn, so no name is tied to a label.
+//!
+//! 5-fold cross-validation on it ([`cross_validate`], `crisiswatch tone-eval`) measures what
+//! adding in-domain texts to training brings. It is trained on only where that says it
+//! helps: Persian and Russian (negative F1 on the held-out folds +0.07 and +0.03); for
+//! English, Hebrew and Arabic it lowered it (−0.03, −0.04, −0.01), so their weights are
+//! trained on public data alone (model card). A team with its own labelled mentions trains
+//! with them the same way (`tone-train --domain DIR`, `DIR/<lang>.tsv`, each text counting
+//! [`DOMAIN_WEIGHT`] public texts) and measures them with `tone-eval --domain DIR`.
+
+use crate::ingest::lang::Lang;
+use crate::tone::model::{predict_all, read_tsv, score, train, Example, Scores};
+
+/// How many public texts one in-domain text counts as. A sweep (before the lexicon features;
+/// never on the test splits) gave mean cross-validated negative F1 on the seed set over the
+/// five languages of 0.579, 0.588, 0.595, 0.587, 0.574 at 1, 3, 5, 10, 20, with F1 on a
+/// held-out fifth of the public training data within ±0.01 at 3 and 5: within noise of each
+/// other, so the smaller weight, which leans less on a small set written by one author.
+pub const DOMAIN_WEIGHT: f32 = 3.0;
+
+/// The project's seed set for `lang` (TSV, `label<TAB>text`, `{b}` for the brand).
+pub fn builtin_tsv(lang: Lang) -> &'static str {
+    match lang {
+        Lang::En => include_str!("weights/domain/en.tsv"),
+        Lang::He => include_str!("weights/domain/he.tsv"),
+        Lang::Fa => include_str!("weights/domain/fa.tsv"),
+        Lang::Ru => include_str!("weights/domain/ru.tsv"),
+        Lang::Ar => include_str!("weights/domain/ar.tsv"),
+    }
+}
+
+/// Fictional brand names put in place of `{b}`, in turn (a Latin-script name among them:
+/// brands are often written in Latin letters in Hebrew, Persian, Russian and Arabic posts).
+fn brand_names(lang: Lang) -> &'static [&'static str] {
+    match lang {
+        Lang::En => &["Northwind", "Zentra", "Bluecrest", "Harlow", "Pixelo", "Vantor", "Kelby"],
+        Lang::He => &["אורנים", "ספיר", "גלית", "Zentra", "כרמלית", "תבור", "רימון"],
+        Lang::Fa => &["نارون", "پارسه", "رایان", "Zentra", "کیمیا", "آسمان", "البرز"],
+        Lang::Ru => &["Зенит", "Орбита", "Ладога", "Zentra", "Прима", "Радуга", "Сокол"],
+        Lang::Ar => &["النخبة", "ريم", "سدرة", "Zentra", "الأفق", "نجمة", "الواحة"],
+    }
+}
+
+/// Reads a seed-set TSV for `lang`: `{b}` becomes a brand name, and every text counts
+/// `weight` times.
+///
+/// # Errors
+/// A line without a tab or with an unknown label, with its number.
+pub fn read(tsv: &str, lang: Lang, weight: f32) -> Result<Vec<Example>, String> {
+    let names = brand_names(lang);
+    let filled: String =
+        tsv.lines().enumerate().map(|(i, line)| line.replace("{b}", names[i % names.len()]) + "\n").collect();
+    let mut examples = read_tsv(&filled, lang)?;
+    for e in &mut examples {
+        e.weight = weight;
+    }
+    Ok(examples)
+}
+
+/// In-domain texts: a directory of the user's own `<lang>.tsv` files, or the built-in
+/// seed set.
+#[derive(Debug, Clone)]
+pub struct DomainSet {
+    /// A directory of `<lang>.tsv` files (`label<TAB>text`, `{b}` may stand for the brand);
+    /// `None`: the built-in seed set.
+    pub dir: Option<std::path::PathBuf>,
+    /// How many public texts one in-domain text counts as.
+    pub weight: f32,
+}
+
+impl DomainSet {
+    /// The in-domain examples for `lang` (none when the directory has no file for it).
+    ///
+    /// # Errors
+    /// An unreadable or malformed file, naming it.
+    pub fn examples(&self, lang: Lang) -> Result<Vec<Example>, String> {
+        let Some(dir) = &self.dir else {
+            return read(builtin_tsv(lang), lang, self.weight)
+                .map_err(|e| format!("src/tone/weights/domain/{}.tsv (built in): {e}", lang.code()));
+        };
+        let path = dir.join(format!("{}.tsv", lang.code()));
+        match std::fs::read_to_string(&path) {
+            Ok(text) => read(&text, lang, self.weight).map_err(|e| format!("{}: {e}", path.display())),
+            // a team may have labelled posts in some languages only
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(format!("cannot read `{}`: {e}", path.display())),
+        }
+    }
+}
+
+/// What in-domain training brings, measured on in-domain texts the model did not see:
+/// (a model trained on `public` alone, scored on all of `domain`; `folds`-fold
+/// cross-validation of models trained on `public` + the other folds of `domain`).
+pub fn cross_validate(lang: Lang, public: &[Example], domain: &[Example], folds: usize) -> (Scores, Scores) {
+    let before = score(&predict_all(&train(lang, public), domain));
+    let folds = folds.max(2);
+    let mut pairs = Vec::with_capacity(domain.len());
+    for k in 0..folds {
+        let (held, rest): (Vec<_>, Vec<_>) = domain.iter().enumerate().partition(|(i, _)| i % folds == k);
+        let mut set = public.to_vec();
+        set.extend(rest.into_iter().map(|(_, e)| e.clone()));
+        let w = train(lang, &set);
+        let held: Vec<Example> = held.into_iter().map(|(_, e)| e.clone()).collect();
+        pairs.extend(predict_all(&w, &held));
+    }
+    (before, score(&pairs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tone::model::{read_tsv, Label};
+
+    #[test]
+    fn every_seed_set_reads_with_all_three_labels_and_brand_names() {
+        for lang in Lang::ALL {
+            let ex = read(builtin_tsv(lang), lang, 2.0).unwrap();
+            assert!(ex.len() >= 120, "{}: {}", lang.code(), ex.len());
+            for label in Label::ALL {
+                let n = ex.iter().filter(|e| e.label == label).count();
+                assert!(n >= 35, "{}: {n} {label:?}", lang.code());
+            }
+            assert!(ex.iter().all(|e| e.weight == 2.0));
+            assert!(
+                !builtin_tsv(lang).lines().skip(1).any(|l| !l.contains("{b}")),
+                "{}: a line without {{b}}",
+                lang.code()
+            );
+        }
+    }
+
+    #[test]
+    fn the_seed_set_copies_no_simulator_post() {
+        let mut norm = String::new();
+        let mut key = |t: &str| {
+            crate::ingest::normalize::normalize_into(&t.replace("{b}", " "), &mut norm);
+            norm.split_whitespace().collect::<Vec<_>>().join(" ")
+        };
+        let simulated: std::collections::HashSet<(String, String)> =
+            crate::cmd::simulate::templates().map(|(lang, t)| (lang.to_string(), key(t))).collect();
+        assert!(simulated.len() > 60);
+        // the comparison would catch a copy, brand name and case aside
+        assert!(simulated.contains(&("en".to_string(), key("{b} Website down, anyone else?"))));
+        for lang in Lang::ALL {
+            for line in builtin_tsv(lang).lines().skip(1) {
+                let text = line.split_once('\t').unwrap().1;
+                assert!(!simulated.contains(&(lang.code().to_string(), key(text))), "{}: {text}", lang.code());
+            }
+        }
+    }
+
+    #[test]
+    fn a_bad_line_is_reported_with_its_number() {
+        let err = read("label\ttext\nnegative\t{b} is down\nnegatve\toops\n", Lang::En, 1.0).unwrap_err();
+        assert!(err.contains("line 3") && err.contains("negatve"), "{err}");
+        let err = read("label\ttext\nno tab here\n", Lang::En, 1.0).unwrap_err();
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn cross_validation_shows_what_in_domain_texts_teach() {
+        // public texts never mention hotlines, refunds or opening hours; the in-domain ones
+        // do, and a held-out fold is judged by what the other folds taught
+        let tsv = |n: usize, [neg, neu, pos]: [&str; 3]| -> String {
+            let rows: String = (0..n)
+                .map(|i| format!("{}\t{}\n", ["negative", "neutral", "positive"][i % 3], [neg, neu, pos][i % 3]))
+                .collect();
+            format!("label\ttext\n{rows}")
+        };
+        let public = read_tsv(
+            &tsv(300, ["the film was terrible and boring", "the match starts at nine", "great song, love it"]),
+            Lang::En,
+        )
+        .unwrap();
+        let domain = read(
+            &tsv(
+                60,
+                [
+                    "{b} hotline queue again, still waiting",
+                    "{b} opening hours on holidays?",
+                    "{b} refund arrived the same day",
+                ],
+            ),
+            Lang::En,
+            DOMAIN_WEIGHT,
+        )
+        .unwrap();
+        let (before, after) = cross_validate(Lang::En, &public, &domain, 5);
+        assert_eq!((before.n, after.n), (60, 60));
+        assert!(after.f1 > before.f1 + 0.3, "before {before:?} after {after:?}");
+        assert!(after.macro_f1 > 0.9, "{after:?}");
+    }
+
+    #[test]
+    fn a_user_directory_adds_its_languages_and_skips_missing_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("en.tsv"), "label\ttext\nnegative\t{b} lost my order\n").unwrap();
+        let set = DomainSet { dir: Some(dir.path().to_path_buf()), weight: 3.0 };
+        assert_eq!(set.examples(Lang::En).unwrap().len(), 1);
+        assert!(set.examples(Lang::He).unwrap().is_empty());
+        std::fs::write(dir.path().join("ru.tsv"), "label\ttext\nplohо\t{b}\n").unwrap();
+        let err = set.examples(Lang::Ru).unwrap_err();
+        assert!(err.contains("ru.tsv") && err.contains("line 2"), "{err}");
+        let builtin = DomainSet { dir: None, weight: 3.0 };
+        assert_eq!(
+            builtin.examples(Lang::He).unwrap().len(),
+            read(builtin_tsv(Lang::He), Lang::He, 3.0).unwrap().len()
+        );
+    }
+}
