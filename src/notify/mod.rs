@@ -26,49 +26,14 @@ pub mod channel;
 pub mod config;
 pub mod render;
 
+pub use channel::{Delivery, IncidentAction, IncidentActions, Notifier, Outgoing};
+
 use crate::alert::Severity;
 use config::{Notify, Receiver};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
-
-/// A notification as handed to a receiver.
-#[derive(Debug, Clone)]
-pub struct Outgoing {
-    /// Outbox row id.
-    pub id: i64,
-    /// Stable across retries and restarts.
-    pub idempotency_key: String,
-    /// `alert`, `escalated`, `resolved`, `ops` or `test`.
-    pub kind: String,
-    /// The rendered message (for webhooks: the exact JSON body).
-    pub body: String,
-}
-
-/// How one delivery attempt ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Delivery {
-    /// Accepted by the receiver.
-    Delivered,
-    /// Worth trying again (network error, 429, 5xx), after at least `after` if given.
-    Retry {
-        /// The receiver's `Retry-After`.
-        after: Option<Duration>,
-        /// What went wrong.
-        error: String,
-    },
-    /// Will not succeed by retrying.
-    Fail(String),
-}
-
-/// One receiver channel (webhook, email, Telegram): delivers one rendered notification.
-pub trait Notifier: Send + Sync {
-    /// Sends `n` once.
-    fn deliver<'a>(&'a self, n: &'a Outgoing) -> Pin<Box<dyn Future<Output = Delivery> + Send + 'a>>;
-}
 
 /// Retry timing.
 #[derive(Debug, Clone, Copy)]

@@ -13,14 +13,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-/// A position in the log: just after a record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
-pub struct LogPos {
-    /// Segment number.
-    pub segment: u64,
-    /// Byte offset in the segment.
-    pub offset: u64,
-}
+pub use crate::store::LogPos;
 
 fn segment_path(dir: &Path, n: u64) -> PathBuf {
     dir.join(format!("ingest-{n:010}.log"))

@@ -12,6 +12,7 @@
 //! Shutdown on SIGTERM or SIGINT: stop accepting, finish the requests in flight, drain the
 //! queue through the engine, snapshot, exit 0.
 
+pub mod actions;
 pub mod api;
 pub mod config;
 pub mod ingest;

@@ -497,11 +497,15 @@ pub fn run_notifier(
                 let bot =
                     crate::notify::channel::telegram::bot(&String::from_utf8_lossy(&t.token.0), t.api_url.as_deref())
                         .ok()?;
-                Some(tokio::spawn(crate::notify::channel::telegram::poll_callbacks(
-                    bot,
-                    shared.db_path.clone(),
-                    stop.clone(),
-                )))
+                let conn = match store::open(&shared.db_path, true) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::error!(error = %e, "Telegram callbacks: cannot open the store");
+                        return None;
+                    }
+                };
+                let actions = Box::new(crate::serve::actions::StoreActions(conn));
+                Some(tokio::spawn(crate::notify::channel::telegram::poll_callbacks(bot, actions, stop.clone())))
             });
         while !shared.stopping.load(Ordering::Relaxed) {
             let now = wall_ms();

@@ -4,10 +4,19 @@
 //! engine writes.
 
 use crate::alert::{AlertEvent, Status};
-use crate::serve::log::LogPos;
 use crate::time::{format_rfc3339, Millis};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
+
+/// A position in the service's ingest log (`serve::log`): just after a record. The
+/// snapshot row records the position it covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct LogPos {
+    /// Segment number.
+    pub segment: u64,
+    /// Byte offset in the segment.
+    pub offset: u64,
+}
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS incidents (

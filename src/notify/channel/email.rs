@@ -3,9 +3,9 @@
 //! rendered at queue time. Transient SMTP errors (4xx, connection) are retried; permanent
 //! ones (5xx) fail at once.
 
+use super::{Delivery, Notifier, Outgoing};
 use crate::notify::config::Smtp;
 use crate::notify::render::Message;
-use crate::notify::{Delivery, Notifier, Outgoing};
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;

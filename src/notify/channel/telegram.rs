@@ -4,7 +4,7 @@
 //! (`getUpdates`), acts on the incident in the store, answers the callback and edits the
 //! message to say who did what.
 
-use crate::notify::{Delivery, Notifier, Outgoing};
+use super::{Delivery, IncidentAction, IncidentActions, Notifier, Outgoing};
 use serde_json::Value;
 use std::future::Future;
 use std::pin::Pin;
@@ -163,16 +163,13 @@ impl Notifier for Telegram {
     }
 }
 
-/// Reads button presses until `stop`, acting on incidents in the store at `db`.
-pub async fn poll_callbacks(bot: Bot, db: std::path::PathBuf, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+/// Reads button presses until `stop`, acting on incidents through `actions`.
+pub async fn poll_callbacks(
+    bot: Bot,
+    mut actions: Box<dyn IncidentActions>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
     let mut offset = 0i32;
-    let mut conn = match crate::store::open(&db, true) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "Telegram callbacks: cannot open the store");
-            return;
-        }
-    };
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         let updates = match bot.get_updates().offset(offset).timeout(1).await {
             Ok(u) => u,
@@ -190,18 +187,14 @@ pub async fn poll_callbacks(bot: Bot, db: std::path::PathBuf, stop: std::sync::A
                 Some(u) => format!("@{u} (Telegram)"),
                 None => format!("{} (Telegram)", q.from.first_name),
             };
-            let now = crate::clock::wall_ms();
-            let (done, label) = match action {
-                "ack" => {
-                    (crate::store::record_action(&mut conn, id, "ack", &who, Some("via Telegram"), now), "Acknowledged")
-                }
-                "esc" => (crate::store::escalate_now(&mut conn, id, &who, now), "Escalated"),
-                "mute" => (crate::store::mute(&mut conn, id, &who, now, 3_600_000), "Muted for 1 h"),
+            let (action, label) = match action {
+                "ack" => (IncidentAction::Acknowledge, "Acknowledged"),
+                "esc" => (IncidentAction::EscalateNow, "Escalated"),
+                "mute" => (IncidentAction::Mute(std::time::Duration::from_secs(3600)), "Muted for 1 h"),
                 _ => continue,
             };
-            let answer = match done {
-                Ok(Ok(())) => format!("{label} by {who}"),
-                Ok(Err(e)) => format!("Not done: {e:?}"),
+            let answer = match actions.act(id, action, &who, crate::clock::wall_ms()) {
+                Ok(()) => format!("{label} by {who}"),
                 Err(e) => format!("Not done: {e}"),
             };
             let _ = bot.answer_callback_query(q.id.clone()).text(answer.clone()).await;

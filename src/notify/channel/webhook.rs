@@ -4,7 +4,7 @@
 //! delivered; 429, 5xx and network errors retried (honouring `Retry-After`); other 4xx and
 //! refused redirects fail at once.
 
-use crate::notify::{Delivery, Notifier, Outgoing};
+use super::{Delivery, Notifier, Outgoing};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use std::future::Future;
