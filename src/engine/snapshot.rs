@@ -6,12 +6,14 @@
 //! under one rule set restores into another, and state whose rule or scope is gone is dropped
 //! (and counted) rather than attached to the wrong rule.
 
+use super::scope::{RuleState, AUTHOR_SLOTS};
 use crate::detect::baseline::Baseline;
 use crate::detect::window::{Bucket, MinuteHistory, Windows};
 use crate::engine::incident::Incident;
 use crate::engine::EngineStats;
 use crate::time::Millis;
 use serde::{Deserialize, Serialize};
+use std::cmp::Reverse;
 
 /// Format version; bumped when the layout changes (older snapshots are then refused, and the
 /// service rebuilds from its ingest log).
@@ -99,4 +101,132 @@ pub fn decode(bytes: &[u8]) -> Result<EngineSnapshot, String> {
         return Err(format!("snapshot version {} (this build reads {SNAPSHOT_VERSION})", s.version));
     }
     Ok(s)
+}
+
+impl super::Engine {
+    /// The engine's state for a snapshot. The post log (explanations) is not included.
+    pub fn snapshot(&self) -> EngineSnapshot {
+        let rule_key = |r: &RuleState| format!("{}{}", r.rule.name, r.rule.scope.key_suffix());
+        let brands = self
+            .brands
+            .iter()
+            .filter(|b| b.history.is_some() || b.scopes.iter().any(|s| s.last_seen != i64::MIN))
+            .map(|b| BrandSnapshot {
+                id: b.id.clone(),
+                scopes: b
+                    .scope_defs
+                    .iter()
+                    .zip(&b.scopes)
+                    .filter(|(_, s)| s.next_hour != i64::MIN)
+                    .map(|(d, s)| {
+                        (
+                            d.key_suffix(),
+                            ScopeSnapshot {
+                                windows: s.windows.clone(),
+                                baseline: s.baseline.clone(),
+                                hours: s.hours,
+                                next_hour: s.next_hour,
+                                last_seen: s.last_seen,
+                                authors: s.authors.to_vec(),
+                            },
+                        )
+                    })
+                    .collect(),
+                rules: b.rules.iter().map(|r| (rule_key(r), r.incident.clone(), r.last_exact)).collect(),
+                history: b.history.clone(),
+            })
+            .collect();
+        let silence = self
+            .silence_queue
+            .iter()
+            .map(|Reverse((due, b, ri))| {
+                let brand = &self.brands[*b as usize];
+                (*due, brand.id.clone(), rule_key(&brand.rules[*ri as usize]))
+            })
+            .collect();
+        let open = self
+            .open
+            .iter()
+            .map(|&(b, ri)| {
+                let brand = &self.brands[b as usize];
+                (brand.id.clone(), rule_key(&brand.rules[ri]))
+            })
+            .collect();
+        EngineSnapshot {
+            version: SNAPSHOT_VERSION,
+            open,
+            now: self.now,
+            now_min: self.now_min,
+            last_flatline_scan: self.last_flatline_scan,
+            stats: self.stats.clone(),
+            brands,
+            silence,
+        }
+    }
+
+    /// Restores a snapshot into a freshly built engine (same or changed rules). State whose
+    /// scope or rule no longer exists is dropped and counted.
+    pub fn restore(&mut self, snap: EngineSnapshot) -> RestoreReport {
+        let mut report = RestoreReport::default();
+        self.now = snap.now;
+        self.now_min = snap.now_min;
+        self.last_flatline_scan = snap.last_flatline_scan;
+        self.stats = snap.stats;
+        self.open.clear();
+        self.silence_queue.clear();
+        let rule_key = |r: &RuleState| format!("{}{}", r.rule.name, r.rule.scope.key_suffix());
+        for bs in snap.brands {
+            let b = self.brand_by_id(&bs.id);
+            report.brands += 1;
+            let brand = &mut self.brands[b as usize];
+            brand.history = bs.history;
+            for (key, ss) in bs.scopes {
+                let Some(si) = brand.scope_defs.iter().position(|d| d.key_suffix() == key) else {
+                    report.dropped += 1;
+                    continue;
+                };
+                let mut authors = [(0, 0); AUTHOR_SLOTS];
+                for (slot, a) in authors.iter_mut().zip(ss.authors) {
+                    *slot = a;
+                }
+                let scope = &mut brand.scopes[si];
+                scope.windows = ss.windows;
+                scope.baseline = ss.baseline;
+                scope.hours = ss.hours;
+                scope.next_hour = ss.next_hour;
+                scope.last_seen = ss.last_seen;
+                scope.authors = authors;
+                scope.ex_minute = i64::MIN; // recomputed on the next sync
+                report.scopes += 1;
+            }
+            for (key, incident, last_exact) in bs.rules {
+                let Some(ri) = brand.rules.iter().position(|r| rule_key(r) == key) else {
+                    report.dropped += 1;
+                    continue;
+                };
+                if incident.as_open().is_some() {
+                    let si = brand.rules[ri].scope;
+                    brand.scopes[si].open_incidents += 1;
+                    report.open_incidents += 1;
+                }
+                brand.rules[ri].incident = incident;
+                brand.rules[ri].last_exact = last_exact;
+            }
+        }
+        // open incidents are re-tested in their old order, so that events come out identically
+        for (id, key) in snap.open {
+            let Some(&b) = self.by_id.get(&id) else { continue };
+            let brand = &self.brands[b as usize];
+            if let Some(ri) = brand.rules.iter().position(|r| rule_key(r) == key && r.incident.as_open().is_some()) {
+                self.open.push((b, ri));
+            }
+        }
+        for (due, id, key) in snap.silence {
+            let Some(&b) = self.by_id.get(&id) else { continue };
+            if let Some(ri) = self.brands[b as usize].rules.iter().position(|r| rule_key(r) == key) {
+                self.silence_queue.push(Reverse((due, b, ri as u32)));
+            }
+        }
+        report
+    }
 }
