@@ -11,8 +11,8 @@
 #![allow(missing_docs)]
 
 use crisiswatch::ingest::lang::{detect, Lang};
-use crisiswatch::tone::model::{Featurizer, MultilingualTone};
 use crisiswatch::tone::ToneModel;
+use crisiswatch::tone::{Featurizer, MultilingualTone};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 

@@ -350,8 +350,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             check_domain_weight(domain_weight)?;
             let domain =
                 domain.map(|dir| crisiswatch::tone::domain::DomainSet { dir: Some(dir), weight: domain_weight });
-            let done = crisiswatch::tone::model::train_dir(&data, &out, &langs, domain.as_ref())
-                .map_err(anyhow::Error::msg)?;
+            let done =
+                crisiswatch::tone::train_dir(&data, &out, &langs, domain.as_ref()).map_err(anyhow::Error::msg)?;
             for (lang, n, n_domain, f1) in done {
                 eprintln!(
                     "{}: trained on {n} public + {n_domain} in-domain texts (negative F1 {f1:.3} on the held-out seventh) → {}",
@@ -364,7 +364,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let model = load::tone(models.as_deref())?;
             check_domain_weight(domain_weight)?;
             let domain = crisiswatch::tone::domain::DomainSet { dir: domain, weight: domain_weight };
-            let rows = crisiswatch::tone::model::eval_dir(&data, model.weights(), lexicons.as_deref(), &domain)
+            let rows = crisiswatch::tone::eval_dir(&data, model.weights(), lexicons.as_deref(), &domain)
                 .map_err(anyhow::Error::msg)?;
             crisiswatch::cmd::tone_eval::print_tables(&rows, &domain, &mut std::io::stdout().lock())?;
         }

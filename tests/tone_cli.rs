@@ -69,7 +69,7 @@ fn tone_train_adds_a_teams_own_labelled_mentions_and_the_file_says_so() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("90 public + 2 in-domain texts"), "{}", stderr(&o));
     let en = std::path::Path::new(out).join("en.bin");
-    let w = crisiswatch::tone::model::ToneWeights::from_bytes(&std::fs::read(en).unwrap()).unwrap();
+    let w = crisiswatch::tone::ToneWeights::from_bytes(&std::fs::read(en).unwrap()).unwrap();
     assert_eq!(w.domain_texts, 2);
 
     // a malformed line names the file and the line; a weight that is no weight is refused

@@ -1,8 +1,8 @@
 //! `crisiswatch tone-eval`: the tables of the tone model's evaluation (test splits,
-//! reliability, in-domain text) as Markdown, from [`eval_dir`](crate::tone::model::eval_dir)'s rows.
+//! reliability, in-domain text) as Markdown, from [`eval_dir`](crate::tone::eval_dir)'s rows.
 
 use crate::tone::domain::DomainSet;
-use crate::tone::model::EvalRow;
+use crate::tone::EvalRow;
 use std::io::Write;
 
 /// Writes the three Markdown tables for `rows`.

@@ -17,8 +17,8 @@
 //! with them the same way (`tone-train --domain DIR`, `DIR/<lang>.tsv`, each text counting
 //! [`DOMAIN_WEIGHT`] public texts) and measures them with `tone-eval --domain DIR`.
 
+use super::example::{read_tsv, Example};
 use crate::ingest::lang::Lang;
-use crate::tone::model::{predict_all, read_tsv, score, train, Example, Scores};
 
 /// How many public texts one in-domain text counts as. A sweep (before the lexicon features;
 /// never on the test splits) gave mean cross-validated negative F1 on the seed set over the
@@ -97,28 +97,11 @@ impl DomainSet {
     }
 }
 
-/// What in-domain training brings, measured on in-domain texts the model did not see:
-/// (a model trained on `public` alone, scored on all of `domain`; `folds`-fold
-/// cross-validation of models trained on `public` + the other folds of `domain`).
-pub fn cross_validate(lang: Lang, public: &[Example], domain: &[Example], folds: usize) -> (Scores, Scores) {
-    let before = score(&predict_all(&train(lang, public), domain));
-    let folds = folds.max(2);
-    let mut pairs = Vec::with_capacity(domain.len());
-    for k in 0..folds {
-        let (held, rest): (Vec<_>, Vec<_>) = domain.iter().enumerate().partition(|(i, _)| i % folds == k);
-        let mut set = public.to_vec();
-        set.extend(rest.into_iter().map(|(_, e)| e.clone()));
-        let w = train(lang, &set);
-        let held: Vec<Example> = held.into_iter().map(|(_, e)| e.clone()).collect();
-        pairs.extend(predict_all(&w, &held));
-    }
-    (before, score(&pairs))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tone::model::{read_tsv, Label};
+    use crate::tone::eval::cross_validate;
+    use crate::tone::{read_tsv, Label};
 
     #[test]
     fn every_seed_set_reads_with_all_three_labels_and_brand_names() {

@@ -5,7 +5,23 @@
 //! towards the tone rules (the others are counted, untoned).
 
 pub mod domain;
+pub mod eval;
+pub mod example;
+pub mod features;
+pub mod label;
 pub mod model;
+#[cfg(test)]
+mod model_tests;
+pub mod train;
+pub mod weights;
+
+pub use eval::{eval_dir, EvalRow, Scores};
+pub use example::{read_tsv, Example};
+pub use features::{FeatureSink, Featurizer};
+pub use label::Label;
+pub use model::MultilingualTone;
+pub use train::{train, train_dir};
+pub use weights::ToneWeights;
 
 use crate::ingest::Mention;
 
