@@ -373,11 +373,11 @@ fn email_arrives_as_readable_text_and_html_through_a_real_smtp_server() {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("python3 -m aiosmtpd (pip install aiosmtpd)"),
+            .expect("python3 -m aiosmtpd (run the tests with `bash scripts/test`, which installs it)"),
     );
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "aiosmtpd did not start (pip install aiosmtpd)");
+        assert!(Instant::now() < deadline, "aiosmtpd did not start (run the tests with `bash scripts/test`, which installs it)");
         std::thread::sleep(Duration::from_millis(50));
     }
     let execs = Hook::start(0, &[]);
