@@ -225,19 +225,25 @@ pub const SCAN_FACTOR: f64 = 4.0;
 /// The defaults compiled into the binary, identical to the shipped `rules/defaults.toml`.
 pub const BUILTIN_DEFAULTS: &str = include_str!("../../rules/defaults.toml");
 
-fn parse_duration_min(s: &str) -> Result<i64, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: i64 = num.parse().map_err(|_| format!("invalid duration `{s}` (expected e.g. `15m`, `1h`, `2d`)"))?;
-    let mult = match unit {
-        "m" | "min" => 1,
-        "h" => 60,
-        "d" => 1440,
-        "w" => 10_080,
-        _ => return Err(format!("invalid duration unit in `{s}` (use `m`, `h`, `d` or `w`)")),
-    };
-    Ok(n * mult)
+/// A rule duration in whole minutes, in the one duration syntax of [`crate::units`].
+fn parse_duration_min(s: &str) -> Result<i64, MinutesError> {
+    let d = crate::units::parse_duration(s)?;
+    let ms = d.as_millis();
+    if ms % 60_000 != 0 {
+        return Err(MinutesError::NotWholeMinutes(s.trim().to_string()));
+    }
+    Ok(i64::try_from(ms / 60_000).unwrap_or(i64::MAX))
+}
+
+/// Why a rule duration is not a number of minutes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum MinutesError {
+    /// Not a duration at all.
+    #[error("invalid duration: {0}")]
+    Unit(#[from] crate::units::UnitError),
+    /// Rules count in minutes.
+    #[error("duration `{0}` is not a whole number of minutes (rules count in minutes, e.g. `15m`, `1h`)")]
+    NotWholeMinutes(String),
 }
 
 struct Ctx<'a> {
@@ -262,7 +268,7 @@ impl Ctx<'_> {
                 default
             }
             Err(e) => {
-                self.err(v.span(), e);
+                self.err(v.span(), e.to_string());
                 default
             }
         }
@@ -522,7 +528,7 @@ mod tests {
     fn unknown_fields_and_bad_durations() {
         let (_, d) = parse_defaults(Path::new("d.toml"), "[engine]\nhold = \"15x\"\n");
         assert_eq!((d[0].line, d[0].col), (2, 8));
-        assert!(d[0].message.contains("invalid duration unit"));
+        assert!(d[0].message.contains("unknown duration unit `x`"), "{}", d[0].message);
         let (_, d) = parse_defaults(Path::new("d.toml"), "[engine]\nhodl = \"15m\"\n");
         assert_eq!(d[0].line, 2);
         assert!(d[0].message.contains("unknown field `hodl`"), "{}", d[0].message);
@@ -533,6 +539,10 @@ mod tests {
         assert_eq!(parse_duration_min("15m"), Ok(15));
         assert_eq!(parse_duration_min("2h"), Ok(120));
         assert_eq!(parse_duration_min("1d"), Ok(1440));
-        assert!(parse_duration_min("h").is_err());
+        assert_eq!(parse_duration_min("90min"), Ok(90));
+        assert_eq!(parse_duration_min("1w"), Ok(10_080));
+        assert_eq!(parse_duration_min("120s"), Ok(2));
+        assert!(matches!(parse_duration_min("h"), Err(MinutesError::Unit(_))));
+        assert!(matches!(parse_duration_min("90s"), Err(MinutesError::NotWholeMinutes(_))));
     }
 }

@@ -193,42 +193,6 @@ pub struct ServeConfig {
     pub notify: crate::notify::config::Notify,
 }
 
-/// Parses `"500ms"`, `"30s"`, `"5m"`, `"2h"`, `"1d"`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a duration (e.g. `30s`, `5m`, `1h`)"))?;
-    let ms = match unit.trim() {
-        "ms" => 1,
-        "s" => 1000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        other => return Err(format!("unknown duration unit `{other}` in `{s}` (use ms, s, m, h or d)")),
-    };
-    Ok(Duration::from_millis(n.saturating_mul(ms)))
-}
-
-/// Parses `"1048576"`, `"512KiB"`, `"32MiB"`, `"1GiB"` (also KB/MB/GB as powers of 1000).
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a size (e.g. `32MiB`)"))?;
-    let mult = match unit.trim() {
-        "" | "B" => 1,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        "KB" => 1_000,
-        "MB" => 1_000_000,
-        "GB" => 1_000_000_000,
-        other => return Err(format!("unknown size unit `{other}` in `{s}` (use B, KiB, MiB or GiB)")),
-    };
-    Ok(n.saturating_mul(mult))
-}
-
 /// Reads the config file (if any), applies the overrides and resolves tokens.
 ///
 /// # Errors
@@ -260,7 +224,7 @@ pub fn load(path: Option<&Path>, o: &Overrides) -> Result<ServeConfig, Diagnosti
     };
     let mut size = |key: &str, v: &Option<String>, default: u64| match v {
         None => default,
-        Some(s) => parse_size(s).unwrap_or_else(|e| {
+        Some(s) => crate::units::parse_size(s).unwrap_or_else(|e| {
             errs.push(at(key, format!("`{key}`: {e}")));
             default
         }),
@@ -271,7 +235,7 @@ pub fn load(path: Option<&Path>, o: &Overrides) -> Result<ServeConfig, Diagnosti
     let segment_size = size("segment_size", &fc.storage.segment_size, 256 << 20);
     let mut dur = |key: &str, v: &Option<String>, default: Duration| match v {
         None => default,
-        Some(s) => parse_duration(s).unwrap_or_else(|e| {
+        Some(s) => crate::units::parse_duration(s).unwrap_or_else(|e| {
             errs.push(at(key, format!("`{key}`: {e}")));
             default
         }),
@@ -361,17 +325,6 @@ pub fn load(path: Option<&Path>, o: &Overrides) -> Result<ServeConfig, Diagnosti
 mod tests {
     use super::*;
 
-    #[test]
-    fn durations_and_sizes() {
-        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
-        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert!(parse_duration("5 weeks").unwrap_err().contains("unknown duration unit"));
-        assert!(parse_duration("m").is_err());
-        assert_eq!(parse_size("32MiB").unwrap(), 32 << 20);
-        assert_eq!(parse_size("1000").unwrap(), 1000);
-        assert!(parse_size("12 parsecs").is_err());
-    }
 
     #[test]
     fn unknown_keys_and_bad_values_are_positioned() {
