@@ -15,6 +15,8 @@ mod scope;
 mod silence;
 pub mod snapshot;
 mod status;
+#[cfg(test)]
+mod tests;
 
 pub use scope::INFLUENTIAL_FOLLOWERS;
 pub use status::{BrandStatus, OpenStatus, SeriesPoint, WindowStatus};

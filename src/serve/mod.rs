@@ -43,15 +43,32 @@ pub fn init_logging(format: LogFormat) {
     };
 }
 
-/// Runs the service until SIGTERM/SIGINT.
+/// Runs the service on `cfg.listen` until SIGTERM/SIGINT.
 ///
 /// # Errors
 /// Start-up failures (data directory, store, recovery, listen address).
 pub fn run(
+    cfg: ServeConfig,
+    rules: RuleSet,
+    tone: Box<dyn crate::tone::ToneModel>,
+    playbooks: Option<Arc<crate::alert::playbook::Playbooks>>,
+) -> anyhow::Result<()> {
+    run_until(cfg, rules, tone, playbooks, None, shutdown_signal())
+}
+
+/// Runs the service on `listener` (already bound, e.g. to `127.0.0.1:0`; `None` binds
+/// `cfg.listen` once recovery is done) until `shutdown` completes, then drains the queue,
+/// takes a snapshot and returns.
+///
+/// # Errors
+/// Start-up failures (data directory, store, recovery, listen address).
+pub fn run_until(
     mut cfg: ServeConfig,
     rules: RuleSet,
     tone: Box<dyn crate::tone::ToneModel>,
     playbooks: Option<Arc<crate::alert::playbook::Playbooks>>,
+    listener: Option<std::net::TcpListener>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     cfg.max_clock_jump_ms = rules.settings.max_clock_jump_min.saturating_mul(60_000);
     let log_dir = cfg.data_dir.join("ingest");
@@ -136,12 +153,18 @@ pub fn run(
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let served = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(shared.cfg.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", shared.cfg.listen))?;
+        let listener = match listener {
+            Some(l) => {
+                l.set_nonblocking(true)?;
+                tokio::net::TcpListener::from_std(l)?
+            }
+            None => tokio::net::TcpListener::bind(shared.cfg.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", shared.cfg.listen))?,
+        };
         tracing::info!(addr = %listener.local_addr()?, clock = ?shared.cfg.clock,
             auth = !shared.cfg.tokens.is_empty(), "listening");
-        axum::serve(listener, api::router(app)).with_graceful_shutdown(shutdown_signal()).await?;
+        axum::serve(listener, api::router(app)).with_graceful_shutdown(shutdown).await?;
         anyhow::Ok(())
     });
     tracing::info!("shutting down: draining the queue and taking a snapshot");
@@ -181,4 +204,45 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("signal received");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The service runs on a listener it is handed and stops, draining and snapshotting,
+    /// when its shutdown future completes.
+    #[test]
+    fn runs_on_a_given_listener_and_shuts_down_when_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let o = config::Overrides {
+            data_dir: Some(dir.path().join("data")),
+            listen: Some(addr.to_string()),
+            ..Default::default()
+        };
+        let cfg = config::load(None, &o).expect("default config");
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = std::thread::spawn(move || {
+            let stop = async move {
+                let _ = stop_rx.await;
+            };
+            run_until(cfg, RuleSet::builtin(), Box::new(crate::tone::NoToneModel), None, Some(listener), stop)
+        });
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let status = rt.block_on(async {
+            for _ in 0..600 {
+                if let Ok(r) = reqwest::get(format!("http://{addr}/healthz")).await {
+                    return r.status().as_u16();
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            0
+        });
+        assert_eq!(status, 200);
+        stop_tx.send(()).unwrap();
+        server.join().unwrap().expect("clean shutdown");
+        assert!(dir.path().join("data").join("crisiswatch.db").exists());
+    }
 }
