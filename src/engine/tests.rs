@@ -88,9 +88,10 @@ fn an_incident_fires_on_a_burst_and_resolves_after_it() {
     let mut restored = engine();
     restored.restore(decode(&encode(&e.snapshot()).unwrap()).unwrap());
     assert_eq!(restored.open_incidents(), open);
-    // calm again for six hours: every incident resolves (hold 30 min)
+    // calm again for nine hours: once the burst has left the longest window (6 h) and
+    // stayed out for the hold (30 min), every incident resolves
     e.events.clear();
-    calm(&mut e, t, 6 * 60, &mut seq);
+    calm(&mut e, t, 9 * 60, &mut seq);
     let resolved: Vec<&AlertEvent> = e.events.iter().filter(|x| x.status == Status::Resolved).collect();
     for (brand, rule) in &open {
         assert!(
