@@ -510,7 +510,10 @@ fn the_checker_sees_cycles_and_paths() {
         text: "mod config;\nuse crate::{a::{B, c::D}, e, g::{*}};\n// crate::commented::X\nlet s = \"crate::string::Y\";\nfn f() { config::load(); super::top::z(); }\n#[cfg(test)]\nmod tests { use crate::only_tests::T; }\npub use crate::reexported::R;\npub use config::Public;\n#[serde(with = \"crate::snap::array\")]\n".into(),
     };
     let refs: Vec<String> = references(&f).iter().map(|p| p.join("::")).collect();
-    assert_eq!(refs, vec!["a::B", "a::c::D", "e", "g", "serve::config::load", "top::z", "reexported::R", "snap::array"]);
+    assert_eq!(
+        refs,
+        vec!["a::B", "a::c::D", "e", "g", "serve::config::load", "top::z", "reexported::R", "snap::array"]
+    );
     let mut g = BTreeMap::new();
     g.insert("a".to_string(), BTreeSet::from(["b".to_string()]));
     g.insert("b".to_string(), BTreeSet::from(["c".to_string()]));

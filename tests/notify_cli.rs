@@ -377,7 +377,10 @@ fn email_arrives_as_readable_text_and_html_through_a_real_smtp_server() {
     );
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "aiosmtpd did not start (run the tests with `bash scripts/test`, which installs it)");
+        assert!(
+            Instant::now() < deadline,
+            "aiosmtpd did not start (run the tests with `bash scripts/test`, which installs it)"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let execs = Hook::start(0, &[]);

@@ -325,7 +325,6 @@ pub fn load(path: Option<&Path>, o: &Overrides) -> Result<ServeConfig, Diagnosti
 mod tests {
     use super::*;
 
-
     #[test]
     fn unknown_keys_and_bad_values_are_positioned() {
         let dir = tempfile::tempdir().unwrap();

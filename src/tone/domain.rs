@@ -9,7 +9,7 @@
 //! say `{b}` where the brand goes; each line is given one of several fictional brand names
 //! in turn, so no name is tied to a label.
 //!
-//! 5-fold cross-validation on it ([`cross_validate`], `crisiswatch tone-eval`) measures what
+//! 5-fold cross-validation on it ([`cross_validate`](super::eval::cross_validate), `crisiswatch tone-eval`) measures what
 //! adding in-domain texts to training brings. It is trained on only where that says it
 //! helps: Persian and Russian (negative F1 on the held-out folds +0.07 and +0.03); for
 //! English, Hebrew and Arabic it lowered it (−0.03, −0.04, −0.01), so their weights are
