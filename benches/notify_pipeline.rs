@@ -41,8 +41,7 @@ fn main() {
         "group_wait = \"0s\"\n[[receiver]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{port}/hook\"\n\
          secret_env = \"CW_BENCH_SECRET\"\n[[team]]\nname = \"pr\"\nreceivers = [\"hook\"]\n[[route]]\nladder = [{{ teams = [\"pr\"] }}]\n"
     );
-    let nc: config::NotifyConfig = toml::from_str(&toml_text).unwrap();
-    let n = config::resolve(&nc, "127.0.0.1:8686").unwrap();
+    let n = config::from_toml_str(&toml_text, "127.0.0.1:8686").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut db = store::open(&dir.path().join("crisiswatch.db"), false).unwrap();
     let notifiers = {

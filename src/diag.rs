@@ -52,6 +52,21 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// Where the diagnostics point: the file and its text.
+pub struct Source<'a> {
+    /// The file.
+    pub path: &'a Path,
+    /// Its text (spans are byte offsets into it).
+    pub text: &'a str,
+}
+
+impl Source<'_> {
+    /// A diagnostic at `span`.
+    pub fn at(&self, span: Range<usize>, msg: impl Into<String>) -> Diagnostic {
+        Diagnostic::at(self.path, self.text, Some(span), msg)
+    }
+}
+
 /// All diagnostics of one load, as an error.
 #[derive(Debug, Default)]
 pub struct Diagnostics(pub Vec<Diagnostic>);

@@ -95,7 +95,7 @@ fn playbooks_and_service_config_are_checked_too() {
     let err = stderr(&o);
     assert!(err.contains(&format!("{}:6:1", books.join("outage.toml").display())), "{err}");
     assert!(err.contains("unknown field `extra`"), "{err}");
-    assert!(err.contains(&format!("{}:1:1", cfg.display())) && err.contains("nowhere"), "{err}");
+    assert!(err.contains(&format!("{}:1:10", cfg.display())) && err.contains("nowhere"), "{err}");
 }
 
 #[test]

@@ -437,7 +437,8 @@ fn unsafe_or_invalid_configuration_is_refused() {
     std::fs::write(&cfg, "clock = \"event\"\n[storage]\nsnapshot_interval = \"often\"\n").unwrap();
     let o = run(&["serve", "--config", cfg.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains(&format!("{}:3:1", cfg.display())), "{}", stderr(&o));
+    // at the value, as for rule files
+    assert!(stderr(&o).contains(&format!("{}:3:21", cfg.display())), "{}", stderr(&o));
 }
 
 #[test]

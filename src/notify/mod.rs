@@ -467,7 +467,7 @@ mod tests {
             [[receiver]]\nname = \"ceo\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/b\"\nsecret_env = \"CW_UNIT_HOOK_KEY\"\n\
             [[team]]\nname = \"pr\"\nreceivers = [\"pr\"]\n[[team]]\nname = \"execs\"\nreceivers = [\"ceo\"]\n\
             [[route]]\nladder = [{ teams = [\"pr\"] }, { teams = [\"execs\"], after = \"1h\" }]\n";
-        let n = config::resolve(&toml::from_str(toml_text).unwrap(), "127.0.0.1:1").unwrap();
+        let n = config::from_toml_str(toml_text, "127.0.0.1:1").unwrap();
         let dir = tempfile::tempdir().unwrap();
         let c = crate::store::open(&dir.path().join("db"), false).unwrap();
         (dir, c, n)

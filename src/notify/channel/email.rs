@@ -4,7 +4,7 @@
 //! ones (5xx) fail at once.
 
 use super::{Delivery, Notifier, Outgoing};
-use crate::notify::config::Smtp;
+use crate::notify::config::{Smtp, SmtpTls};
 use crate::notify::render::Message;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
@@ -26,10 +26,10 @@ impl Email {
     /// # Errors
     /// Bad addresses or TLS setup.
     pub fn new(smtp: &Smtp, to: &[String]) -> anyhow::Result<Self> {
-        let builder = match smtp.tls.as_str() {
-            "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host)?,
-            "none" => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host),
-            _ => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)?,
+        let builder = match smtp.tls {
+            SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host)?,
+            SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host),
+            SmtpTls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)?,
         };
         let mut builder = builder.port(smtp.port).timeout(Some(std::time::Duration::from_secs(20)));
         if let Some((user, pass)) = &smtp.credentials {

@@ -1,0 +1,157 @@
+//! The notification settings the service runs with, validated and with their secrets
+//! resolved: receivers (a typed enum, one variant per kind), routes with their escalation
+//! ladders, SMTP server and Telegram bot.
+
+use crate::alert::Severity;
+use std::time::Duration;
+
+/// Telegram settings, resolved.
+#[derive(Debug, Clone)]
+pub struct TelegramBot {
+    /// Bot token (never logged).
+    pub token: Secret,
+    /// Bot API base URL.
+    pub api_url: Option<String>,
+}
+
+/// SMTP settings, resolved.
+#[derive(Debug, Clone)]
+pub struct Smtp {
+    /// Host.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// How the connection is secured.
+    pub tls: SmtpTls,
+    /// Sender.
+    pub from: String,
+    /// Credentials.
+    pub credentials: Option<(String, Secret)>,
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS (port 587).
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// Plain text: only to a server on this machine.
+    None,
+}
+
+/// A receiver, resolved.
+#[derive(Debug, Clone)]
+pub enum Receiver {
+    /// Signed JSON POST.
+    Webhook {
+        /// Name.
+        name: String,
+        /// URL.
+        url: reqwest::Url,
+        /// HMAC key (never logged).
+        secret: Secret,
+        /// Timeout.
+        timeout: Duration,
+    },
+    /// Email through the configured SMTP server.
+    Email {
+        /// Name.
+        name: String,
+        /// Recipients.
+        to: Vec<String>,
+    },
+    /// Telegram chat through the configured bot.
+    Telegram {
+        /// Name.
+        name: String,
+        /// Chat id.
+        chat_id: i64,
+    },
+}
+
+impl Receiver {
+    /// Its name.
+    pub fn name(&self) -> &str {
+        match self {
+            Receiver::Webhook { name, .. } | Receiver::Email { name, .. } | Receiver::Telegram { name, .. } => name,
+        }
+    }
+}
+
+/// A secret value whose `Debug` does not show it.
+#[derive(Clone, Default)]
+pub struct Secret(pub Vec<u8>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// A resolved ladder step.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Receiver indices.
+    pub receivers: Vec<usize>,
+    /// Milliseconds unacknowledged before it is reached.
+    pub after_ms: i64,
+    /// Severity that reaches it at once.
+    pub severity: Option<Severity>,
+}
+
+/// A resolved route.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Brands (empty: all).
+    pub brands: Vec<String>,
+    /// Least severity.
+    pub min_severity: Severity,
+    /// Ladder.
+    pub ladder: Vec<Step>,
+    /// Repeat interval in milliseconds (0: never).
+    pub repeat_ms: i64,
+}
+
+/// The notification settings the service runs with.
+#[derive(Debug, Clone, Default)]
+pub struct Notify {
+    /// Base URL for links.
+    pub public_url: String,
+    /// Grouping wait.
+    pub group_wait: Duration,
+    /// Attempts before dead-lettering.
+    pub max_attempts: u32,
+    /// First retry delay.
+    pub retry_base: Duration,
+    /// Longest retry delay.
+    pub retry_max: Duration,
+    /// Quiet hours (UTC minutes of day, start..end, wrapping midnight).
+    pub quiet: Option<(u32, u32)>,
+    /// SMTP server.
+    pub smtp: Option<Smtp>,
+    /// Telegram bot.
+    pub telegram: Option<TelegramBot>,
+    /// Receivers.
+    pub receivers: Vec<Receiver>,
+    /// Routes.
+    pub routes: Vec<Route>,
+}
+
+impl Notify {
+    /// The first route for `brand` at `severity`.
+    pub fn route(&self, brand: &str, severity: Severity) -> Option<&Route> {
+        self.routes
+            .iter()
+            .find(|r| (r.brands.is_empty() || r.brands.iter().any(|b| b == brand)) && severity >= r.min_severity)
+    }
+
+    /// Whether `minute_of_day` (UTC) is within quiet hours.
+    pub fn is_quiet(&self, minute_of_day: u32) -> bool {
+        match self.quiet {
+            Some((s, e)) if s <= e => (s..e).contains(&minute_of_day),
+            Some((s, e)) => minute_of_day >= s || minute_of_day < e,
+            None => false,
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The step after validation that reads secrets: every secret the file names (by
+//! environment variable, never inline) is looked up through an injected environment, and
+//! each one missing is reported at the place that names it. Secret values never reach a
+//! log or a diagnostic.
+
+use super::model::{Notify, Receiver, Secret};
+use crate::diag::{Diagnostic, Source};
+use std::ops::Range;
+use toml::Spanned;
+
+/// Which secret of the settings a slot fills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretTarget {
+    /// The HMAC key of the webhook receiver at this index.
+    WebhookKey(usize),
+    /// The SMTP user name.
+    SmtpUser,
+    /// The SMTP password.
+    SmtpPassword,
+    /// The Telegram bot token.
+    TelegramToken,
+}
+
+/// A secret named in the file: the environment variable, where it was named, and what it
+/// fills.
+#[derive(Debug, Clone)]
+pub struct SecretSlot {
+    /// Environment variable.
+    pub var: String,
+    /// Where the variable is named.
+    pub span: Range<usize>,
+    /// What it fills.
+    pub target: SecretTarget,
+    /// Prefix of its diagnostics (`[notify.smtp]`, ``[notify] receiver `crm`:``).
+    pub context: String,
+}
+
+impl SecretSlot {
+    /// A slot for the variable named at `var`.
+    pub fn new(var: &Spanned<String>, target: SecretTarget, context: &str) -> Self {
+        SecretSlot { var: var.get_ref().clone(), span: var.span(), target, context: context.to_string() }
+    }
+}
+
+/// Fills the secrets of `n` from `env`. Empty values count as missing, except the SMTP user
+/// name and password, which a server may accept empty.
+///
+/// # Errors
+/// One diagnostic per missing secret, at the place that names its variable.
+pub fn resolve(
+    n: &mut Notify,
+    slots: &[SecretSlot],
+    src: &Source<'_>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), Vec<Diagnostic>> {
+    let mut errs = Vec::new();
+    let mut user = None;
+    let mut password = None;
+    for s in slots {
+        let may_be_empty = matches!(s.target, SecretTarget::SmtpUser | SecretTarget::SmtpPassword);
+        let Some(value) = env(&s.var).filter(|v| may_be_empty || !v.is_empty()) else {
+            errs.push(src.at(s.span.clone(), format!("{} environment variable `{}` is not set", s.context, s.var)));
+            continue;
+        };
+        match s.target {
+            SecretTarget::WebhookKey(i) => {
+                if let Some(Receiver::Webhook { secret, .. }) = n.receivers.get_mut(i) {
+                    *secret = Secret(value.into_bytes());
+                }
+            }
+            SecretTarget::SmtpUser => user = Some(value),
+            SecretTarget::SmtpPassword => password = Some(value),
+            SecretTarget::TelegramToken => {
+                if let Some(t) = n.telegram.as_mut() {
+                    t.token = Secret(value.into_bytes());
+                }
+            }
+        }
+    }
+    if let (Some(smtp), Some(u)) = (n.smtp.as_mut(), user) {
+        smtp.credentials = Some((u, Secret(password.unwrap_or_default().into_bytes())));
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errs)
+    }
+}
+
+/// The process environment, for [`resolve`].
+pub fn process_env(var: &str) -> Option<String> {
+    std::env::var(var).ok()
+}

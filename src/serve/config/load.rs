@@ -1,0 +1,173 @@
+//! `crisiswatch serve --config FILE`: read the file, validate it with the command-line
+//! overrides, resolve its secrets.
+
+use super::model::{Overrides, ServeConfig};
+use super::raw::FileConfig;
+use super::secrets::{self, Env};
+use super::validate;
+use crate::diag::{Diagnostic, Diagnostics, Source};
+use std::path::{Path, PathBuf};
+
+/// Reads the config file (if any), applies the overrides and resolves the secrets from the
+/// process environment and files.
+///
+/// # Errors
+/// Every problem found, positioned in the file where it has a position.
+pub fn load(path: Option<&Path>, o: &Overrides) -> Result<ServeConfig, Diagnostics> {
+    let (file, text) = match path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| Diagnostics(vec![Diagnostic::file(p, format!("cannot read config: {e}"))]))?;
+            (p.to_path_buf(), text)
+        }
+        None => (PathBuf::from("<defaults>"), String::new()),
+    };
+    load_str(&file, &text, o, &Env::process())
+}
+
+/// [`load`] from text, with the secrets read from `env`.
+///
+/// # Errors
+/// The TOML error, or every problem of validation, or every missing secret.
+pub fn load_str(file: &Path, text: &str, o: &Overrides, env: &Env<'_>) -> Result<ServeConfig, Diagnostics> {
+    let src = Source { path: file, text };
+    let fc: FileConfig = toml::from_str(text)
+        .map_err(|e| Diagnostics(vec![Diagnostic::at(file, text, e.span(), e.message().trim().to_string())]))?;
+    let mut v = validate::validate(&fc, &src, o).map_err(Diagnostics)?;
+    secrets::resolve(&mut v.cfg, &v.tokens, &v.notify_secrets, &src, env).map_err(Diagnostics)?;
+    Ok(v.cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::config::model::ClockMode;
+    use crate::serve::config::raw;
+    use crate::serve::config::validate;
+    use std::collections::HashMap;
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_positioned() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "listen = \"127.0.0.1:9\"\n\n[limits]\nmax_bodyy = \"1MiB\"\n").unwrap();
+        let e = load(Some(&p), &Overrides::default()).unwrap_err();
+        assert_eq!((e.0[0].line, e.0[0].col), (4, 1), "{e}");
+        assert!(e.0[0].message.contains("max_bodyy"), "{e}");
+        std::fs::write(&p, "[limits]\nmax_body = \"lots\"\n").unwrap();
+        let e = load(Some(&p), &Overrides::default()).unwrap_err();
+        assert_eq!(e.0[0].line, 2, "{e}");
+    }
+
+    #[test]
+    fn non_loopback_without_tokens_is_refused_and_flags_override() {
+        let o = Overrides { listen: Some("0.0.0.0:8686".into()), ..Overrides::default() };
+        let e = load(None, &o).unwrap_err();
+        assert!(e.to_string().contains("refusing to listen"), "{e}");
+        let o = Overrides { listen: Some("127.0.0.1:1".into()), clock: Some(ClockMode::Event), ..Overrides::default() };
+        let c = load(None, &o).unwrap();
+        assert_eq!(c.listen.port(), 1);
+        assert_eq!(c.clock, ClockMode::Event);
+        assert_eq!(c.data_dir, PathBuf::from("data"));
+    }
+
+    #[test]
+    fn the_shipped_example_is_valid_and_states_the_defaults() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("crisiswatch.example.toml");
+        let c = load(Some(&p), &Overrides::default()).unwrap();
+        let d = load(None, &Overrides::default()).unwrap();
+        assert_eq!(format!("{c:?}"), format!("{d:?}"), "run from the project root, where ./rules exists");
+    }
+
+    #[test]
+    fn inline_tokens_are_not_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[[tokens]]\nname = \"tool\"\nsecret = \"abc\"\n").unwrap();
+        let e = load(Some(&p), &Overrides::default()).unwrap_err();
+        assert!(e.to_string().contains("secret"), "{e}");
+        let tf = dir.path().join("tok");
+        std::fs::write(&tf, "s3cret\n").unwrap();
+        std::fs::write(&p, format!("[[tokens]]\nname = \"tool\"\nfile = {:?}\n", tf.to_str().unwrap())).unwrap();
+        let c = load(Some(&p), &Overrides::default()).unwrap();
+        assert_eq!(c.tokens[0].secret, b"s3cret");
+        assert!(!format!("{:?}", c.tokens).contains("s3cret"));
+    }
+
+    fn env_of(vars: &[(&str, &str)]) -> HashMap<String, String> {
+        vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    /// Loads `text` with the secrets from `vars` only (no process environment, no files).
+    fn load_with(text: &str, vars: &[(&str, &str)]) -> Result<ServeConfig, Diagnostics> {
+        let vars = env_of(vars);
+        let var = move |k: &str| vars.get(k).cloned();
+        let file = |_: &Path| -> std::io::Result<String> { Err(std::io::Error::other("no files in this test")) };
+        load_str(Path::new("c.toml"), text, &Overrides::default(), &Env { var: &var, file: &file })
+    }
+
+    fn positions(e: &Diagnostics) -> Vec<(usize, usize)> {
+        e.0.iter().map(|d| (d.line, d.col)).collect()
+    }
+
+    #[test]
+    fn every_error_at_once_each_at_its_own_value() {
+        let text = "listen = \"nowhere\"\n[limits]\nmax_body = \"lots\"\ndedup_window = \"1 fortnight\"\n\
+                    [notify]\ngroup_wait = \"soon\"\n[[notify.receiver]]\nname = \"a\"\nkind = \"email\"\nto = [\"x@example.com\"]\n\
+                    [[notify.receiver]]\nname = \"a\"\nkind = \"slack\"\n";
+        let e = load_with(text, &[]).unwrap_err();
+        assert_eq!(positions(&e), vec![(1, 10), (3, 12), (4, 16), (6, 14), (12, 8), (13, 8)], "{e}");
+        assert!(e.0[4].message.contains("defined twice"), "{e}");
+        assert!(e.0[5].message.contains("unknown kind `slack` (webhook, email, telegram)"), "{e}");
+    }
+
+    #[test]
+    fn a_repeated_key_is_reported_where_it_repeats() {
+        // two webhooks with bad URLs: each error points at its own `url`, not the first
+        let text = "[[notify.receiver]]\nname = \"a\"\nkind = \"webhook\"\nurl = \"ftp://x\"\nsecret_env = \"K\"\n\
+                    [[notify.receiver]]\nname = \"b\"\nkind = \"webhook\"\nurl = \"gopher://y\"\nsecret_env = \"K\"\n";
+        let e = load_with(text, &[("K", "k")]).unwrap_err();
+        assert_eq!(positions(&e), vec![(4, 7), (9, 7)], "{e}");
+    }
+
+    #[test]
+    fn secrets_are_reported_at_the_key_that_names_them() {
+        // `env` of a token must not be found inside `secret_env`; a missing password is
+        // reported as the password
+        let text = "[notify.smtp]\nhost = \"localhost\"\nfrom = \"a@example.com\"\nusername_env = \"U\"\npassword_env = \"P\"\n\
+                    [[notify.receiver]]\nname = \"h\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/\"\nsecret_env = \"KEY\"\n\
+                    [[tokens]]\nname = \"tool\"\nenv = \"TOOL_TOKEN\"\n";
+        let e = load_with(text, &[("U", "user")]).unwrap_err();
+        let msgs: Vec<String> = e.0.iter().map(|d| format!("{}:{} {}", d.line, d.col, d.message)).collect();
+        assert_eq!(e.0.len(), 3, "{msgs:?}");
+        assert!(msgs[0].starts_with("13:7 ") && msgs[0].contains("TOOL_TOKEN"), "{msgs:?}");
+        assert!(msgs.iter().any(|m| m.starts_with("5:16 ") && m.contains("`P`")), "{msgs:?}");
+        assert!(msgs.iter().any(|m| m.starts_with("10:14 ") && m.contains("`KEY`")), "{msgs:?}");
+        let ok = load_with(text, &[("U", "user"), ("P", "pw"), ("KEY", "k3y"), ("TOOL_TOKEN", "t0k")]).unwrap();
+        assert_eq!(ok.tokens[0].secret, b"t0k");
+        let dbg = format!("{ok:?}");
+        assert!(
+            !dbg.contains("pw") && !dbg.contains("k3y") && !dbg.contains("t0k"),
+            "secrets stay out of Debug: {dbg}"
+        );
+    }
+
+    #[test]
+    fn fields_of_another_kind_are_refused() {
+        let text = "[[notify.receiver]]\nname = \"m\"\nkind = \"email\"\nto = [\"a@example.com\"]\nchat_id = 5\n";
+        let e = load_with(text, &[]).unwrap_err();
+        assert_eq!(positions(&e), vec![(5, 11)], "{e}");
+        assert!(e.0[0].message.contains("`chat_id` is not a field of a email receiver"), "{e}");
+    }
+
+    #[test]
+    fn validation_reads_no_environment() {
+        // the pure step succeeds whatever the environment holds; only resolution needs it
+        let text = "[[tokens]]\nname = \"tool\"\nenv = \"SURELY_UNSET_CW_VAR\"\n";
+        let fc: raw::FileConfig = toml::from_str(text).unwrap();
+        let src = Source { path: Path::new("c.toml"), text };
+        let v = validate::validate(&fc, &src, &Overrides::default()).unwrap();
+        assert_eq!(v.tokens.len(), 1);
+        assert!(v.cfg.tokens.is_empty());
+    }
+}

@@ -1,0 +1,94 @@
+//! `crisiswatch.toml` as written: serde structs with the position of every value that
+//! validation may refuse (`toml::Spanned`), unknown keys refused. Tokens are named by
+//! environment variable or file, never written inline.
+
+use super::model::{ClockMode, LogFormat};
+use serde::Deserialize;
+use std::path::PathBuf;
+use toml::Spanned;
+
+/// `crisiswatch.toml` as written.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Listen address, default `127.0.0.1:8686`.
+    pub listen: Option<Spanned<String>>,
+    /// Data directory (SQLite store, ingest log), default `./data`.
+    pub data_dir: Option<PathBuf>,
+    /// Rules directory, default `./rules` when it exists, else the built-in defaults.
+    pub rules: Option<PathBuf>,
+    /// `wall` (default) or `event`.
+    pub clock: Option<ClockMode>,
+    /// `text` (default) or `json`.
+    pub log_format: Option<LogFormat>,
+    /// API tokens, each named and read from an env var or a file.
+    #[serde(default)]
+    pub tokens: Vec<Spanned<TokenSource>>,
+    /// Limits.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// Durability.
+    #[serde(default)]
+    pub storage: StorageConfig,
+    /// Knobs for tests of the service itself.
+    #[serde(default)]
+    pub testing: TestingConfig,
+    /// Notifications: receivers, teams, routes and escalation.
+    #[serde(default)]
+    pub notify: crate::notify::config::raw::NotifyConfig,
+}
+
+/// Where one API token comes from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSource {
+    /// Name recorded with what the token's client sends (dead letters, acks, logs).
+    pub name: Spanned<String>,
+    /// Environment variable holding the token.
+    pub env: Option<Spanned<String>>,
+    /// File holding the token (first line; surrounding whitespace ignored).
+    pub file: Option<Spanned<PathBuf>>,
+}
+
+/// Request and queue limits.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest request body as sent (compressed or not), e.g. `"32MiB"`.
+    pub max_body: Option<Spanned<String>>,
+    /// Largest body after gzip decoding.
+    pub max_decoded_body: Option<Spanned<String>>,
+    /// Largest single mention line.
+    pub max_line: Option<Spanned<String>>,
+    /// Mentions accepted but not yet processed by the engine; beyond it, `503`.
+    pub max_queued_mentions: Option<u32>,
+    /// Sustained mentions per second per token (0 = unlimited).
+    pub rate_per_token: Option<u32>,
+    /// Burst allowance per token, in mentions (default: one second's worth, at least 10,000).
+    pub burst_per_token: Option<u32>,
+    /// How many recent mention ids are remembered for de-duplication.
+    pub dedup_ids: Option<u32>,
+    /// How long a mention id is remembered, e.g. `"24h"`.
+    pub dedup_window: Option<Spanned<String>>,
+}
+
+/// Durability settings.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Interval between engine snapshots, e.g. `"5m"`.
+    pub snapshot_interval: Option<Spanned<String>>,
+    /// Ingest log segment size before a new segment starts.
+    pub segment_size: Option<Spanned<String>>,
+    /// `true` (default): the ingest log is fsynced before `202`. `false` trades the
+    /// guarantee against power loss (not against a process crash) for speed.
+    pub fsync: Option<bool>,
+}
+
+/// Test knobs (documented, not for production).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TestingConfig {
+    /// Sleep this long after each engine batch, to exercise backpressure.
+    pub engine_batch_delay: Option<Spanned<String>>,
+}
