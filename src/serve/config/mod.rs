@@ -2,7 +2,7 @@
 //! [`raw`] (serde structs, unknown keys refused, the position of every value) →
 //! [`validate`] (pure: every problem at once, at its value, command-line flags on top) →
 //! [`secrets`] (API tokens and notify secrets from the environment or files) → [`model`],
-//! what the service runs with. [`load`] does all three.
+//! what the service runs with. [`load()`] does all three.
 
 pub mod load;
 pub mod model;
