@@ -95,12 +95,23 @@ pub fn encode(s: &EngineSnapshot) -> Result<Vec<u8>, postcard::Error> {
 ///
 /// # Errors
 /// When the bytes are not a snapshot of this version.
-pub fn decode(bytes: &[u8]) -> Result<EngineSnapshot, String> {
-    let s: EngineSnapshot = postcard::from_bytes(bytes).map_err(|e| format!("unreadable snapshot: {e}"))?;
+pub fn decode(bytes: &[u8]) -> Result<EngineSnapshot, SnapshotError> {
+    let s: EngineSnapshot = postcard::from_bytes(bytes).map_err(SnapshotError::Unreadable)?;
     if s.version != SNAPSHOT_VERSION {
-        return Err(format!("snapshot version {} (this build reads {SNAPSHOT_VERSION})", s.version));
+        return Err(SnapshotError::Version(s.version));
     }
     Ok(s)
+}
+
+/// Why a stored snapshot cannot be used (the service then replays the whole log).
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// Not a snapshot, or a damaged one.
+    #[error("unreadable snapshot: {0}")]
+    Unreadable(#[source] postcard::Error),
+    /// Written by a build with another snapshot format.
+    #[error("snapshot version {0} (this build reads {SNAPSHOT_VERSION})")]
+    Version(u32),
 }
 
 impl super::Engine {

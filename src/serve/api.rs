@@ -8,13 +8,14 @@
 use crate::clock::wall_ms;
 use crate::metrics::Gauges;
 use crate::serve::config::ClockMode;
+use crate::serve::error::ApiError;
 use crate::serve::ingest::{self, BodyError, Framing, Limits};
 use crate::serve::pipeline::{EngineMsg, Shared, WriterMsg};
 use crate::store;
 use crate::time::{parse_timestamp, MINUTE_MS};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -63,16 +64,6 @@ pub fn router(app: App) -> Router {
         .with_state(app)
 }
 
-fn error(status: StatusCode, msg: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": msg.into() }))).into_response()
-}
-
-fn retry_after(status: StatusCode, secs: u64, msg: &str) -> Response {
-    let mut r = error(status, msg);
-    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-    r
-}
-
 /// The name of the token presented, `Ok("anonymous")` when no tokens are configured.
 fn authenticate(app: &App, headers: &HeaderMap) -> Result<String, Response> {
     let tokens = &app.shared.cfg.tokens;
@@ -94,9 +85,7 @@ fn authenticate(app: &App, headers: &HeaderMap) -> Result<String, Response> {
     }
     found.ok_or_else(|| {
         app.shared.metrics.unauthorized.fetch_add(1, Ordering::Relaxed);
-        let mut r = error(StatusCode::UNAUTHORIZED, "missing or unknown bearer token");
-        r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        r
+        ApiError::Unauthorized.into_response()
     })
 }
 
@@ -128,19 +117,22 @@ async fn ingest_mentions(State(app): State<App>, headers: HeaderMap, body: Bytes
     };
     let shared = app.shared.clone();
     if !shared.log_ok.load(Ordering::Relaxed) {
-        return retry_after(StatusCode::SERVICE_UNAVAILABLE, 30, "the ingest log cannot be written; see the logs");
+        return ApiError::Unavailable(30, "the ingest log cannot be written; see the logs".into()).into_response();
     }
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let Some(framing) = Framing::from_content_type(ct) else {
-        return error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("unsupported Content-Type `{}`: use application/x-ndjson or application/json", ct.unwrap_or("")),
-        );
+        return ApiError::UnsupportedMediaType(format!(
+            "unsupported Content-Type `{}`: use application/x-ndjson or application/json",
+            ct.unwrap_or("")
+        ))
+        .into_response();
     };
     let gzip = match headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()) {
         None | Some("identity") => false,
         Some(e) if e.eq_ignore_ascii_case("gzip") => true,
-        Some(e) => return error(StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("unsupported Content-Encoding `{e}`")),
+        Some(e) => {
+            return ApiError::UnsupportedMediaType(format!("unsupported Content-Encoding `{e}`")).into_response()
+        }
     };
     let max_jump = shared.cfg.max_clock_jump_ms;
     let latest_ts = match shared.cfg.clock {
@@ -162,22 +154,22 @@ async fn ingest_mentions(State(app): State<App>, headers: HeaderMap, body: Bytes
     let mut decoded = match decoded {
         Ok(Ok(d)) => d,
         Ok(Err(BodyError::TooLarge(n))) => {
-            return error(StatusCode::PAYLOAD_TOO_LARGE, format!("body is larger than {n} bytes after decoding"))
+            return ApiError::PayloadTooLarge(format!("body is larger than {n} bytes after decoding")).into_response()
         }
-        Ok(Err(BodyError::Malformed(m))) => return error(StatusCode::BAD_REQUEST, m),
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, format!("validation failed: {e}")),
+        Ok(Err(BodyError::Malformed(m))) => return ApiError::BadRequest(m).into_response(),
+        Err(e) => return ApiError::Internal(format!("validation failed: {e}")).into_response(),
     };
     let n = decoded.index.len();
     if let Err(secs) = rate_limit(&app, &token, n) {
         shared.metrics.refused_rate.fetch_add(1, Ordering::Relaxed);
-        return retry_after(StatusCode::TOO_MANY_REQUESTS, secs, "rate limit for this token exceeded");
+        return ApiError::RateLimited(secs).into_response();
     }
     let capacity = shared.cfg.max_queued_mentions as usize;
     if n > capacity {
-        return error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("{n} mentions in one request is more than the queue holds ({capacity}); split the batch"),
-        );
+        return ApiError::PayloadTooLarge(format!(
+            "{n} mentions in one request is more than the queue holds ({capacity}); split the batch"
+        ))
+        .into_response();
     }
     let permit = if n == 0 {
         None
@@ -186,7 +178,7 @@ async fn ingest_mentions(State(app): State<App>, headers: HeaderMap, body: Bytes
             Ok(p) => Some(p),
             Err(_) => {
                 shared.metrics.refused_busy.fetch_add(1, Ordering::Relaxed);
-                return retry_after(StatusCode::SERVICE_UNAVAILABLE, 1, "ingest queue is full; retry later");
+                return ApiError::Unavailable(1, "ingest queue is full; retry later".into()).into_response();
             }
         }
     };
@@ -197,12 +189,12 @@ async fn ingest_mentions(State(app): State<App>, headers: HeaderMap, body: Bytes
     let (tx, rx) = oneshot::channel();
     let msg = WriterMsg::Batch { decoded, rejected, token, permit, reply: tx };
     if app.writer.send(msg).is_err() {
-        return retry_after(StatusCode::SERVICE_UNAVAILABLE, 5, "shutting down");
+        return ApiError::shutting_down().into_response();
     }
     let receipt = match rx.await {
         Ok(Ok(r)) => r,
-        Ok(Err(e)) => return retry_after(StatusCode::SERVICE_UNAVAILABLE, 30, &e),
-        Err(_) => return retry_after(StatusCode::SERVICE_UNAVAILABLE, 5, "shutting down"),
+        Ok(Err(e)) => return ApiError::from(e).into_response(),
+        Err(_) => return ApiError::shutting_down().into_response(),
     };
     shared.metrics.rejected.fetch_add(n_rejected as u64, Ordering::Relaxed);
     shared.metrics.ingest.record(started.elapsed());
@@ -229,13 +221,13 @@ async fn with_db<T: Send + 'static>(
         f(&mut c)
     })
     .await
-    .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-    .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, format!("store: {e}")))
+    .map_err(|e| ApiError::Internal(e.to_string()).into_response())?
+    .map_err(|e| ApiError::Internal(format!("store: {e}")).into_response())
 }
 
 /// A query string, or the `400` that says what is wrong with it.
 fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Result<T, Response> {
-    q.map(|Query(q)| q).map_err(|e| error(StatusCode::BAD_REQUEST, e.body_text()))
+    q.map(|Query(q)| q).map_err(|e| ApiError::BadRequest(e.body_text()).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -262,16 +254,16 @@ async fn list_alerts(
     };
     if let Some(s) = &q.status {
         if !["firing", "escalated", "acknowledged", "resolved", "open"].contains(&s.as_str()) {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("`status` must be firing, escalated, acknowledged, resolved or open, not `{s}`"),
-            );
+            return ApiError::BadRequest(format!(
+                "`status` must be firing, escalated, acknowledged, resolved or open, not `{s}`"
+            ))
+            .into_response();
         }
     }
     let since = match q.since.as_deref().map(parse_timestamp) {
         None => None,
         Some(Ok(t)) => Some(crate::time::format_rfc3339(t)),
-        Some(Err(e)) => return error(StatusCode::BAD_REQUEST, format!("`since`: {e}")),
+        Some(Err(e)) => return ApiError::BadRequest(format!("`since`: {e}")).into_response(),
     };
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     match with_db(&app, move |c| {
@@ -290,7 +282,7 @@ async fn get_alert(State(app): State<App>, headers: HeaderMap, Path(id): Path<St
     }
     match with_db(&app, move |c| store::incident_history(c, &id)).await {
         Ok(Some(v)) => Json(v).into_response(),
-        Ok(None) => error(StatusCode::NOT_FOUND, "no such incident"),
+        Ok(None) => ApiError::NotFound("no such incident".into()).into_response(),
         Err(r) => r,
     }
 }
@@ -313,7 +305,8 @@ async fn act(app: App, headers: HeaderMap, id: String, body: Bytes, action: &'st
         match serde_json::from_slice(&body) {
             Ok(b) => b,
             Err(e) => {
-                return error(StatusCode::BAD_REQUEST, format!("body: {e} (expected {{\"who\": …, \"note\": …}})"))
+                return ApiError::BadRequest(format!("body: {e} (expected {{\"who\": …, \"note\": …}})"))
+                    .into_response()
             }
         }
     };
@@ -322,21 +315,18 @@ async fn act(app: App, headers: HeaderMap, id: String, body: Bytes, action: &'st
     let res = with_db(&app, move |c| store::record_action(c, &id2, action, &who2, note.as_deref(), wall_ms())).await;
     match res {
         Err(r) => return r,
-        Ok(Err(store::ActionError::NotFound)) => return error(StatusCode::NOT_FOUND, "no such incident"),
-        Ok(Err(store::ActionError::Resolved)) => {
-            return error(StatusCode::CONFLICT, "the incident is already resolved")
-        }
+        Ok(Err(refused)) => return ApiError::from(refused).into_response(),
         Ok(Ok(())) => {}
     }
     if action == "resolve" {
         let (tx, rx) = oneshot::channel();
         if app.writer.send(WriterMsg::Resolve { id: id.clone(), reply: tx }).is_err() {
-            return retry_after(StatusCode::SERVICE_UNAVAILABLE, 5, "shutting down");
+            return ApiError::shutting_down().into_response();
         }
         match rx.await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => return retry_after(StatusCode::SERVICE_UNAVAILABLE, 30, &e),
-            Err(_) => return retry_after(StatusCode::SERVICE_UNAVAILABLE, 5, "shutting down"),
+            Ok(Err(e)) => return ApiError::from(e).into_response(),
+            Err(_) => return ApiError::shutting_down().into_response(),
         }
     }
     Json(json!({ "id": id, "action": action, "who": who, "note": body.note })).into_response()
@@ -356,11 +346,11 @@ async fn list_brands(State(app): State<App>, headers: HeaderMap) -> Response {
     }
     let (tx, rx) = oneshot::channel();
     if app.engine.send(EngineMsg::Status(tx)).is_err() {
-        return retry_after(StatusCode::SERVICE_UNAVAILABLE, 5, "shutting down");
+        return ApiError::shutting_down().into_response();
     }
     match rx.await {
         Ok(brands) => Json(json!({ "brands": brands })).into_response(),
-        Err(_) => retry_after(StatusCode::SERVICE_UNAVAILABLE, 5, "shutting down"),
+        Err(_) => ApiError::shutting_down().into_response(),
     }
 }
 
@@ -385,18 +375,18 @@ async fn brand_series(
     };
     let window = match crate::units::parse_duration(q.window.as_deref().unwrap_or("24h")) {
         Ok(d) if d.as_millis() >= MINUTE_MS as u128 && d.as_secs() <= 86_400 => d,
-        Ok(_) => return error(StatusCode::BAD_REQUEST, "`window` must be between 1m and 24h"),
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("`window`: {e}")),
+        Ok(_) => return ApiError::BadRequest("`window` must be between 1m and 24h".into()).into_response(),
+        Err(e) => return ApiError::BadRequest(format!("`window`: {e}")).into_response(),
     };
     let minutes = (window.as_millis() / MINUTE_MS as u128) as i64;
     let (tx, rx) = oneshot::channel();
     if app.engine.send(EngineMsg::Series(id.clone(), minutes, tx)).is_err() {
-        return retry_after(StatusCode::SERVICE_UNAVAILABLE, 5, "shutting down");
+        return ApiError::shutting_down().into_response();
     }
     match rx.await {
         Ok(Some(points)) => Json(json!({ "brand": id, "window_minutes": minutes, "points": points })).into_response(),
-        Ok(None) => error(StatusCode::NOT_FOUND, format!("no brand `{id}`")),
-        Err(_) => retry_after(StatusCode::SERVICE_UNAVAILABLE, 5, "shutting down"),
+        Ok(None) => ApiError::NotFound(format!("no brand `{id}`")).into_response(),
+        Err(_) => ApiError::shutting_down().into_response(),
     }
 }
 
@@ -408,7 +398,7 @@ async fn readyz(State(app): State<App>) -> Response {
     if app.shared.log_ok.load(Ordering::Relaxed) {
         "ready\n".into_response()
     } else {
-        error(StatusCode::SERVICE_UNAVAILABLE, "the ingest log cannot be written")
+        ApiError::Unavailable(30, "the ingest log cannot be written".into()).into_response()
     }
 }
 

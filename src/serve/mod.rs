@@ -15,6 +15,7 @@
 pub mod actions;
 pub mod api;
 pub mod config;
+pub mod error;
 pub mod ingest;
 pub mod log;
 pub mod pipeline;

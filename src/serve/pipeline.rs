@@ -22,6 +22,7 @@ use crate::engine::{BrandStatus, Engine, SeriesPoint};
 use crate::ingest::parse_line;
 use crate::metrics::Metrics;
 use crate::serve::config::{ClockMode, ServeConfig};
+use crate::serve::error::IngestError;
 use crate::serve::ingest::{Decoded, Rejected};
 use crate::serve::log::{self, Dedup, IngestLog, LogPos};
 use crate::store;
@@ -82,14 +83,14 @@ pub enum WriterMsg {
         /// Queue permits for the valid items.
         permit: Option<OwnedSemaphorePermit>,
         /// Where the receipt goes once the batch is durable.
-        reply: oneshot::Sender<Result<Receipt, String>>,
+        reply: oneshot::Sender<Result<Receipt, IngestError>>,
     },
     /// A person resolved incident `id`.
     Resolve {
         /// Incident id.
         id: String,
         /// Answered once it is in the log.
-        reply: oneshot::Sender<Result<(), String>>,
+        reply: oneshot::Sender<Result<(), IngestError>>,
     },
     /// Drain and stop.
     Shutdown,
@@ -269,7 +270,7 @@ pub fn run_sequencer(
                         rejected.into_iter().map(|x| (x.line, x.reason, x.raw)).collect();
                     if let Err(e) = store::record_dead_letters(&mut store, &token, &dead, now) {
                         // the client is told: its rejected lines are not stored
-                        let _ = reply.send(Err(format!("cannot store dead letters: {e}")));
+                        let _ = reply.send(Err(IngestError::DeadLetters(e)));
                         continue;
                     }
                     permits.extend(permit);
@@ -306,10 +307,10 @@ pub fn run_sequencer(
                     tracing::error!(error = %e, "cannot write the ingest log; refusing ingest from now on");
                     shared.log_ok.store(false, Ordering::Relaxed);
                     for (reply, _) in batch_replies {
-                        let _ = reply.send(Err(format!("ingest log write failed: {e}")));
+                        let _ = reply.send(Err(IngestError::Log(std::io::Error::new(e.kind(), e.to_string()))));
                     }
                     for reply in resolve_replies {
-                        let _ = reply.send(Err(format!("ingest log write failed: {e}")));
+                        let _ = reply.send(Err(IngestError::Log(std::io::Error::new(e.kind(), e.to_string()))));
                     }
                 }
             }

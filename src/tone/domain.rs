@@ -17,6 +17,7 @@
 //! with them the same way (`tone-train --domain DIR`, `DIR/<lang>.tsv`, each text counting
 //! [`DOMAIN_WEIGHT`] public texts) and measures them with `tone-eval --domain DIR`.
 
+use super::error::ToneError;
 use super::example::{read_tsv, Example};
 use crate::ingest::lang::Lang;
 
@@ -55,7 +56,7 @@ fn brand_names(lang: Lang) -> &'static [&'static str] {
 ///
 /// # Errors
 /// A line without a tab or with an unknown label, with its number.
-pub fn read(tsv: &str, lang: Lang, weight: f32) -> Result<Vec<Example>, String> {
+pub fn read(tsv: &str, lang: Lang, weight: f32) -> Result<Vec<Example>, ToneError> {
     let names = brand_names(lang);
     let filled: String =
         tsv.lines().enumerate().map(|(i, line)| line.replace("{b}", names[i % names.len()]) + "\n").collect();
@@ -82,17 +83,17 @@ impl DomainSet {
     ///
     /// # Errors
     /// An unreadable or malformed file, naming it.
-    pub fn examples(&self, lang: Lang) -> Result<Vec<Example>, String> {
+    pub fn examples(&self, lang: Lang) -> Result<Vec<Example>, ToneError> {
         let Some(dir) = &self.dir else {
             return read(builtin_tsv(lang), lang, self.weight)
-                .map_err(|e| format!("src/tone/weights/domain/{}.tsv (built in): {e}", lang.code()));
+                .map_err(|e| e.in_file(format!("src/tone/weights/domain/{}.tsv (built in)", lang.code())));
         };
         let path = dir.join(format!("{}.tsv", lang.code()));
         match std::fs::read_to_string(&path) {
-            Ok(text) => read(&text, lang, self.weight).map_err(|e| format!("{}: {e}", path.display())),
+            Ok(text) => read(&text, lang, self.weight).map_err(|e| e.in_file(&path)),
             // a team may have labelled posts in some languages only
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(format!("cannot read `{}`: {e}", path.display())),
+            Err(source) => Err(ToneError::Read { path, source }),
         }
     }
 }
@@ -143,9 +144,9 @@ mod tests {
 
     #[test]
     fn a_bad_line_is_reported_with_its_number() {
-        let err = read("label\ttext\nnegative\t{b} is down\nnegatve\toops\n", Lang::En, 1.0).unwrap_err();
+        let err = read("label\ttext\nnegative\t{b} is down\nnegatve\toops\n", Lang::En, 1.0).unwrap_err().to_string();
         assert!(err.contains("line 3") && err.contains("negatve"), "{err}");
-        let err = read("label\ttext\nno tab here\n", Lang::En, 1.0).unwrap_err();
+        let err = read("label\ttext\nno tab here\n", Lang::En, 1.0).unwrap_err().to_string();
         assert!(err.contains("line 2"), "{err}");
     }
 
@@ -191,7 +192,7 @@ mod tests {
         assert_eq!(set.examples(Lang::En).unwrap().len(), 1);
         assert!(set.examples(Lang::He).unwrap().is_empty());
         std::fs::write(dir.path().join("ru.tsv"), "label\ttext\nplohо\t{b}\n").unwrap();
-        let err = set.examples(Lang::Ru).unwrap_err();
+        let err = set.examples(Lang::Ru).unwrap_err().to_string();
         assert!(err.contains("ru.tsv") && err.contains("line 2"), "{err}");
         let builtin = DomainSet { dir: None, weight: 3.0 };
         assert_eq!(

@@ -2,6 +2,7 @@
 //! (majority, lexicon counts), reliability of the calibrated probability, the in-domain
 //! cross-validation, and `tone-eval` over a data directory. The test split is only read here.
 
+use super::error::ToneError;
 use super::example::*;
 use super::features::*;
 use super::label::*;
@@ -156,12 +157,12 @@ pub fn eval_dir(
     models: &[ToneWeights],
     lexicons: Option<&std::path::Path>,
     domain: &crate::tone::domain::DomainSet,
-) -> Result<Vec<EvalRow>, String> {
+) -> Result<Vec<EvalRow>, ToneError> {
     let mut rows = Vec::new();
     for w in models {
         let read = |name: &str| {
             let path = data.join(w.lang.code()).join(name);
-            std::fs::read_to_string(&path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))
+            std::fs::read_to_string(&path).map_err(|source| ToneError::Read { path, source })
         };
         let (train_text, test_text) = (read("train.tsv")?, read("test.tsv")?);
         let train = read_tsv(&train_text, w.lang)?;

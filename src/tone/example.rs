@@ -1,5 +1,6 @@
 //! Labelled data as the trainer and the evaluation read it: TSV examples and word lexicons.
 
+use super::error::ToneError;
 use super::features::*;
 use super::label::*;
 use crate::ingest::lang::Lang;
@@ -20,7 +21,7 @@ pub struct Example {
 ///
 /// # Errors
 /// A line without a valid label, with its number.
-pub fn read_tsv(text: &str, lang: Lang) -> Result<Vec<Example>, String> {
+pub fn read_tsv(text: &str, lang: Lang) -> Result<Vec<Example>, ToneError> {
     let mut fz = Featurizer::default();
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -28,9 +29,10 @@ pub fn read_tsv(text: &str, lang: Lang) -> Result<Vec<Example>, String> {
             continue;
         }
         let Some((label, body)) = line.split_once('\t') else {
-            return Err(format!("line {}: expected `label<TAB>text`", i + 1));
+            return Err(ToneError::Tsv { line: i + 1, reason: "expected `label<TAB>text`".into() });
         };
-        let label = Label::parse(label).ok_or_else(|| format!("line {}: unknown label `{label}`", i + 1))?;
+        let label = Label::parse(label)
+            .ok_or_else(|| ToneError::Tsv { line: i + 1, reason: format!("unknown label `{label}`") })?;
         fz.extract(body, lang);
         out.push(Example { features: fz.features.clone(), label, weight: 1.0 });
     }

@@ -5,6 +5,7 @@
 //! towards the tone rules (the others are counted, untoned).
 
 pub mod domain;
+pub mod error;
 pub mod eval;
 pub mod example;
 pub mod features;
@@ -15,6 +16,7 @@ mod model_tests;
 pub mod train;
 pub mod weights;
 
+pub use error::ToneError;
 pub use eval::{eval_dir, EvalRow, Scores};
 pub use example::{read_tsv, Example};
 pub use features::{FeatureSink, Featurizer};

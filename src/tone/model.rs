@@ -1,6 +1,7 @@
 //! [`MultilingualTone`]: the built-in model as the engine uses it: language identification,
 //! then the weights of that language (en, he, ar compiled in; more from a directory).
 
+use super::error::ToneError;
 use super::features::*;
 use super::label::*;
 use super::weights::*;
@@ -36,20 +37,18 @@ impl MultilingualTone {
     ///
     /// # Errors
     /// An unreadable or malformed weights file, named.
-    pub fn load_dir(dir: &std::path::Path) -> Result<Self, String> {
+    pub fn load_dir(dir: &std::path::Path) -> Result<Self, ToneError> {
         let mut models = Vec::new();
         for lang in Lang::ALL {
             let path = dir.join(format!("{}.bin", lang.code()));
             match std::fs::read(&path) {
-                Ok(bytes) => {
-                    models.push(ToneWeights::from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))?)
-                }
+                Ok(bytes) => models.push(ToneWeights::from_bytes(&bytes).map_err(|e| e.in_file(&path))?),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(format!("cannot read `{}`: {e}", path.display())),
+                Err(source) => return Err(ToneError::Read { path, source }),
             }
         }
         if models.is_empty() {
-            return Err(format!("no `<lang>.bin` weights in `{}`", dir.display()));
+            return Err(ToneError::NoWeights(dir.to_path_buf()));
         }
         Ok(MultilingualTone { models })
     }
@@ -66,7 +65,7 @@ impl MultilingualTone {
     ///
     /// # Errors
     /// As [`MultilingualTone::load_dir`].
-    pub fn builtin_plus(dir: Option<&std::path::Path>) -> Result<Self, String> {
+    pub fn builtin_plus(dir: Option<&std::path::Path>) -> Result<Self, ToneError> {
         let mut all = Self::builtin();
         if let Some(d) = dir {
             for w in Self::load_dir(d)?.models {

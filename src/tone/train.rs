@@ -2,6 +2,7 @@
 //! language, calibration and threshold on held-out training data, `tone-train` over a data
 //! directory, and a lexicon induced from a training split.
 
+use super::error::ToneError;
 use super::example::*;
 use super::features::*;
 use super::label::*;
@@ -108,8 +109,8 @@ pub fn train_dir(
     out: &std::path::Path,
     langs: &[Lang],
     domain: Option<&crate::tone::domain::DomainSet>,
-) -> Result<Vec<(Lang, usize, usize, f32)>, String> {
-    std::fs::create_dir_all(out).map_err(|e| format!("cannot create `{}`: {e}", out.display()))?;
+) -> Result<Vec<(Lang, usize, usize, f32)>, ToneError> {
+    std::fs::create_dir_all(out).map_err(|source| ToneError::Write { path: out.to_path_buf(), source })?;
     let mut done = Vec::new();
     for &lang in langs {
         let mut examples = public_training(data, lang)?;
@@ -122,7 +123,7 @@ pub fn train_dir(
         let mut w = train(lang, &examples);
         w.domain_texts = u32::try_from(examples.len() - public).unwrap_or(u32::MAX);
         let dest = out.join(format!("{}.bin", lang.code()));
-        std::fs::write(&dest, w.to_bytes()).map_err(|e| format!("cannot write `{}`: {e}", dest.display()))?;
+        std::fs::write(&dest, w.to_bytes()).map_err(|source| ToneError::Write { path: dest.clone(), source })?;
         done.push((lang, public, examples.len() - public, w.held_out_f1.unwrap_or(0.0)));
     }
     Ok(done)
@@ -130,10 +131,10 @@ pub fn train_dir(
 
 /// The public training texts of `lang`: `data/<lang>/train.tsv` and the permissive extra
 /// sets.
-pub(super) fn public_training(data: &std::path::Path, lang: Lang) -> Result<Vec<Example>, String> {
+pub(super) fn public_training(data: &std::path::Path, lang: Lang) -> Result<Vec<Example>, ToneError> {
     let path = data.join(lang.code()).join("train.tsv");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-    let mut examples = read_tsv(&text, lang).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(&path).map_err(|source| ToneError::Read { path: path.clone(), source })?;
+    let mut examples = read_tsv(&text, lang).map_err(|e| e.in_file(&path))?;
     add_permissive_extra(data, lang, &mut examples)?;
     Ok(examples)
 }
@@ -144,14 +145,14 @@ pub(super) fn add_permissive_extra(
     data: &std::path::Path,
     lang: Lang,
     examples: &mut Vec<Example>,
-) -> Result<(), String> {
+) -> Result<(), ToneError> {
     for (code, name) in PERMISSIVE_EXTRA {
         if *code != lang.code() {
             continue;
         }
         let extra = data.join(code).join("extra").join(name).join("train.tsv");
         if let Ok(text) = std::fs::read_to_string(&extra) {
-            examples.extend(read_tsv(&text, lang).map_err(|e| format!("{}: {e}", extra.display()))?);
+            examples.extend(read_tsv(&text, lang).map_err(|e| e.in_file(&extra))?);
         }
     }
     Ok(())

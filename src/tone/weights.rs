@@ -2,6 +2,7 @@
 //! binary file format (`CWTONE03`, [`ToneWeights::to_bytes`]), and scoring features into
 //! calibrated probabilities.
 
+use super::error::ToneError;
 use super::features::*;
 use super::label::*;
 use crate::ingest::lang::Lang;
@@ -186,27 +187,24 @@ impl ToneWeights {
     /// Reads what [`ToneWeights::to_bytes`] wrote.
     ///
     /// # Errors
-    /// A message saying what is wrong with the file.
-    pub fn from_bytes(b: &[u8]) -> Result<ToneWeights, String> {
+    /// [`ToneError`] saying what is wrong with the file.
+    pub fn from_bytes(b: &[u8]) -> Result<ToneWeights, ToneError> {
         if b.starts_with(b"CWTONE0") && !b.starts_with(MAGIC) {
-            return Err(format!(
-                "tone weights of an older format ({}): the features changed since, retrain them with `crisiswatch tone-train`",
-                String::from_utf8_lossy(&b[..8.min(b.len())])
-            ));
+            return Err(ToneError::OldFormat(String::from_utf8_lossy(&b[..8.min(b.len())]).into_owned()));
         }
         if b.len() < HEADER || &b[..8] != MAGIC {
-            return Err("not a crisiswatch tone weights file (bad magic)".into());
+            return Err(ToneError::BadMagic);
         }
-        let lang = std::str::from_utf8(&b[8..10]).ok().and_then(Lang::from_code).ok_or("unknown language code")?;
+        let lang = std::str::from_utf8(&b[8..10]).ok().and_then(Lang::from_code).ok_or(ToneError::UnknownLanguage)?;
         let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
         let f32_at = |i: usize| f32::from_bits(u32_at(i));
         let bits = u32_at(10);
         if !(8..=24).contains(&bits) {
-            return Err(format!("weights claim {bits} hash bits (8 to 24 expected)"));
+            return Err(ToneError::HashBits(bits));
         }
         let n = (1usize << bits) * CLASSES;
         if b.len() != HEADER + n * 4 {
-            return Err(format!("expected {} bytes, found {}", HEADER + n * 4, b.len()));
+            return Err(ToneError::Length { expected: HEADER + n * 4, found: b.len() });
         }
         let weights = (0..n / CLASSES).map(|k| [0, 1, 2].map(|c| f32_at(HEADER + 4 * (k * CLASSES + c)))).collect();
         let mut w = ToneWeights::new(lang, weights, (f32_at(18), f32_at(22)), f32_at(26));

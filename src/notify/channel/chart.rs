@@ -14,24 +14,41 @@ fn font_ready() -> bool {
     *READY.get_or_init(|| plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_ok())
 }
 
+/// Why no chart was drawn (the alert goes out without one).
+#[derive(Debug, thiserror::Error)]
+pub enum ChartError {
+    /// No series to draw.
+    #[error("no points")]
+    NoPoints,
+    /// The embedded font could not be registered.
+    #[error("the embedded font cannot be registered")]
+    Font,
+    /// Drawing failed.
+    #[error("chart: {0}")]
+    Draw(String),
+    /// The drawn file could not be read back.
+    #[error("chart: {0}")]
+    Read(#[source] std::io::Error),
+}
+
 /// Renders the chart as PNG bytes. `marked` is the alert window (minute indices, inclusive).
 ///
 /// # Errors
 /// When there is nothing to draw or drawing fails.
-pub fn render(points: &[SeriesPoint], marked: Option<(i64, i64)>, title: &str) -> Result<Vec<u8>, String> {
+pub fn render(points: &[SeriesPoint], marked: Option<(i64, i64)>, title: &str) -> Result<Vec<u8>, ChartError> {
     if points.is_empty() {
-        return Err("no points".into());
+        return Err(ChartError::NoPoints);
     }
     if !font_ready() {
-        return Err("the embedded font cannot be registered".into());
+        return Err(ChartError::Font);
     }
     let path = std::env::temp_dir().join(format!(
         "crisiswatch-chart-{}-{:x}.png",
         std::process::id(),
         crate::hash::fnv1a(format!("{title}{:?}", std::time::SystemTime::now()).as_bytes())
     ));
-    let result = draw(&path, points, marked, title).map_err(|e| format!("chart: {e}"));
-    let bytes = result.and_then(|()| std::fs::read(&path).map_err(|e| format!("chart: {e}")));
+    let result = draw(&path, points, marked, title).map_err(|e| ChartError::Draw(e.to_string()));
+    let bytes = result.and_then(|()| std::fs::read(&path).map_err(ChartError::Read));
     let _ = std::fs::remove_file(&path);
     bytes
 }

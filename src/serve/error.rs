@@ -1,0 +1,137 @@
+//! Every way a request can fail, and the one place where each maps to its HTTP status,
+//! body (`{"error": …}`) and headers (`Retry-After`, `WWW-Authenticate`). Handlers return
+//! [`ApiError`]; the typed errors of the layers below (the sequencer's [`IngestError`],
+//! the store's action refusals) convert into it.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+/// Why the sequencer could not make a batch durable.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// Appending to or syncing the ingest log failed (disk full, I/O error).
+    #[error("ingest log write failed: {0}")]
+    Log(#[source] std::io::Error),
+    /// The batch's rejected lines could not be stored as dead letters.
+    #[error("cannot store dead letters: {0}")]
+    DeadLetters(#[source] rusqlite::Error),
+}
+
+/// A failed request.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No or an unknown bearer token.
+    #[error("missing or unknown bearer token")]
+    Unauthorized,
+    /// The body is not something we parse (type or encoding).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The body is over a size limit.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// The request is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No such thing.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// The token's rate limit is exceeded; try again after this many seconds.
+    #[error("rate limit for this token exceeded")]
+    RateLimited(u64),
+    /// Temporarily unable (queue full, shutting down, log not writable); retry after this
+    /// many seconds.
+    #[error("{1}")]
+    Unavailable(u64, String),
+    /// A bug or an unexpected failure below.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The service is shutting down.
+    pub fn shutting_down() -> Self {
+        ApiError::Unavailable(5, "shutting down".into())
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        ApiError::Unavailable(30, e.to_string())
+    }
+}
+
+impl From<crate::store::ActionError> for ApiError {
+    fn from(e: crate::store::ActionError) -> Self {
+        match e {
+            crate::store::ActionError::NotFound => ApiError::NotFound("no such incident".into()),
+            crate::store::ActionError::Resolved => ApiError::Conflict("the incident is already resolved".into()),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for ApiError {
+    fn from(e: rusqlite::Error) -> Self {
+        ApiError::Internal(format!("store: {e}"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let mut r = (status, Json(json!({ "error": self.to_string() }))).into_response();
+        match self {
+            ApiError::RateLimited(secs) | ApiError::Unavailable(secs, _) => {
+                r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+            }
+            ApiError::Unauthorized => {
+                r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
+        }
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_error_has_its_status_and_headers() {
+        let r = ApiError::Unavailable(30, "ingest log write failed: disk full".into()).into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "30");
+        let r = ApiError::RateLimited(0).into_response();
+        assert_eq!(
+            (r.status(), r.headers()[header::RETRY_AFTER].to_str().unwrap()),
+            (StatusCode::TOO_MANY_REQUESTS, "1")
+        );
+        let r = ApiError::Unauthorized.into_response();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(r.headers()[header::WWW_AUTHENTICATE], "Bearer");
+        assert_eq!(ApiError::from(crate::store::ActionError::Resolved).status(), StatusCode::CONFLICT);
+        assert_eq!(ApiError::from(crate::store::ActionError::NotFound).status(), StatusCode::NOT_FOUND);
+        let io = IngestError::Log(std::io::Error::other("disk full"));
+        assert_eq!(ApiError::from(io).to_string(), "ingest log write failed: disk full");
+    }
+}
