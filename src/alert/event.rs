@@ -29,6 +29,13 @@ impl Status {
             Status::Resolved => "resolved",
         }
     }
+
+    /// The status named `s` (as [`Status::as_str`] writes it).
+    pub fn parse(s: &str) -> Option<Status> {
+        [Status::Firing, Status::Escalated, Status::Acknowledged, Status::Resolved]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
 }
 
 /// A suggested first response (filled in by the playbooks).

@@ -26,4 +26,9 @@ impl Severity {
             Severity::Critical => "critical",
         }
     }
+
+    /// The severity named `s` (as [`Severity::as_str`] writes it).
+    pub fn parse(s: &str) -> Option<Severity> {
+        [Severity::Watch, Severity::Warning, Severity::Critical].into_iter().find(|x| x.as_str() == s)
+    }
 }

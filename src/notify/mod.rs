@@ -25,14 +25,15 @@
 pub mod channel;
 pub mod config;
 pub mod render;
+pub mod stages;
 
 pub use channel::{Delivery, IncidentAction, IncidentActions, Notifier, Outgoing};
 
-use crate::alert::Severity;
+use crate::store::outbox;
 use config::{Notify, Receiver};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::Connection;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use stages::Due;
 use std::time::Duration;
 
 /// Retry timing.
@@ -55,168 +56,40 @@ impl Backoff {
     }
 }
 
-fn minute_of_day(ms: i64) -> u32 {
-    (ms.div_euclid(60_000).rem_euclid(1440)) as u32
-}
-
 /// Draws the chart of an alert (its latest event): PNG bytes, or `None` when unavailable.
 pub type Charts<'a> = dyn Fn(&Value) -> Option<Vec<u8>> + 'a;
 
-/// One thing due to be notified: (receiver index, brand, kind, key, event JSON).
-struct Due {
-    receiver: usize,
-    brand: String,
-    kind: &'static str,
-    key: String,
-    incident: String,
-    event: Value,
-    step: Option<usize>,
-}
-
-/// The planning stages (route, group, inhibit, dedup, render, outbox) for everything new
-/// in the store. Returns how many notifications were queued.
+/// The planning stages for everything new in the store: read the state changes since the
+/// cursor and the open incidents ([`crate::store::outbox`]), decide what is due
+/// ([`stages::state_changes`], [`stages::ladders`]), drop what was already notified
+/// ([`stages::dedup`]), group per receiver, brand and kind ([`stages::group`]), render, and
+/// queue it all with its dedup keys in one transaction (the outbox). Returns how many
+/// notifications were queued.
 ///
 /// # Errors
 /// SQLite errors.
 pub fn plan(c: &mut Connection, n: &Notify, now: i64, charts: Option<&Charts<'_>>) -> rusqlite::Result<usize> {
-    let mut due: Vec<Due> = Vec::new();
-    // state changes since the last tick: escalations and resolutions go to whoever was told
-    let cursor: i64 =
-        c.query_row("SELECT seq FROM notify_cursor WHERE id = 1", [], |r| r.get(0)).optional()?.unwrap_or(0);
-    let mut last = cursor;
-    {
-        let mut st = c.prepare_cached(
-            "SELECT seq, incident_id, status, severity, event FROM events WHERE seq > ?1 ORDER BY seq LIMIT 1000",
-        )?;
-        let rows = st.query_map([cursor], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-            ))
-        })?;
-        let mut told = c.prepare_cached("SELECT DISTINCT receiver FROM notified WHERE incident = ?1")?;
-        for row in rows {
-            let (seq, incident, status, severity, event) = row?;
-            last = seq;
-            let kind = match status.as_str() {
-                "resolved" => "resolved",
-                "escalated" => "escalated",
-                _ => continue,
-            };
-            let event: Value = serde_json::from_str(&event).unwrap_or(Value::Null);
-            let brand = event["brand"].as_str().unwrap_or("").to_string();
-            let receivers: Vec<String> = told.query_map([&incident], |r| r.get(0))?.collect::<Result<_, _>>()?;
-            for name in receivers {
-                let Some(ri) = n.receivers.iter().position(|r| r.name() == name) else { continue };
-                due.push(Due {
-                    receiver: ri,
-                    brand: brand.clone(),
-                    kind,
-                    key: format!("{incident}|{kind}-{severity}|{name}"),
-                    incident: incident.clone(),
-                    event: event.clone(),
-                    step: None,
-                });
+    let cursor = outbox::cursor(c)?;
+    let (changes, last) = outbox::state_changes(c, cursor, 1000)?;
+    let mut due = stages::state_changes(&changes, n);
+    due.extend(stages::ladders(&outbox::open_unmuted(c, now)?, n, now));
+    let already = outbox::notified(c, due.iter().map(|d| d.key.as_str()))?;
+    let fresh = stages::dedup(due, &already);
+    let batch: Vec<outbox::NewNotification> = stages::group(fresh)
+        .into_iter()
+        .map(|((ri, brand, kind), items)| {
+            let receiver = &n.receivers[ri];
+            outbox::NewNotification {
+                receiver: receiver.name().to_string(),
+                kind,
+                brand,
+                incidents: items.iter().map(|d| d.incident.clone()).collect(),
+                body: render(receiver, kind, &items, n, charts),
+                keys: items.iter().map(|d| (d.key.clone(), d.incident.clone())).collect(),
             }
-        }
-    }
-    // the ladder of every open, unacknowledged incident
-    {
-        let mut st = c.prepare_cached(
-            "SELECT id, brand, severity, created_ms, latest FROM incidents
-             WHERE status IN ('firing', 'escalated') AND muted_until_ms <= ?1",
-        )?;
-        let open: Vec<(String, String, String, i64, String)> = st
-            .query_map([now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
-            .collect::<Result<_, _>>()?;
-        let mut crit = c.prepare_cached(
-            "SELECT count(*) FROM incidents WHERE brand = ?1 AND severity = 'critical' AND status != 'resolved'",
-        )?;
-        for (id, brand, severity, created_ms, latest) in open {
-            let sev = match severity.as_str() {
-                "critical" => Severity::Critical,
-                "warning" => Severity::Warning,
-                _ => Severity::Watch,
-            };
-            let Some(route) = n.route(&brand, sev) else { continue };
-            let age = now - created_ms;
-            if sev != Severity::Critical && age < n.group_wait.as_millis() as i64 {
-                continue; // group: let the brand's other rules join
-            }
-            if sev != Severity::Critical && crit.query_row([&brand], |r| r.get::<_, i64>(0))? > 0 {
-                continue; // inhibit: the brand's critical incident speaks for it
-            }
-            if sev == Severity::Watch && n.is_quiet(minute_of_day(now)) {
-                continue;
-            }
-            let event: Value = serde_json::from_str(&latest).unwrap_or(Value::Null);
-            for (i, step) in route.ladder.iter().enumerate() {
-                let by_time = age >= step.after_ms;
-                let by_severity = step.severity.is_some_and(|s| sev >= s);
-                if !(by_time || by_severity) {
-                    continue;
-                }
-                let repeats = if route.repeat_ms > 0 && by_time { (age - step.after_ms) / route.repeat_ms } else { 0 };
-                for &ri in &step.receivers {
-                    let name = n.receivers[ri].name();
-                    let key = if repeats == 0 {
-                        format!("{id}|step{i}|{name}")
-                    } else {
-                        format!("{id}|step{i}-repeat{repeats}|{name}")
-                    };
-                    due.push(Due {
-                        receiver: ri,
-                        brand: brand.clone(),
-                        kind: "alert",
-                        key,
-                        incident: id.clone(),
-                        event: event.clone(),
-                        step: Some(i),
-                    });
-                }
-            }
-        }
-    }
-    let tx = c.transaction()?;
-    // dedup
-    let mut fresh: Vec<Due> = Vec::new();
-    {
-        let mut seen = tx.prepare_cached("SELECT 1 FROM notified WHERE key = ?1")?;
-        for d in due {
-            if seen.query_row([&d.key], |_| Ok(())).optional()?.is_none() && !fresh.iter().any(|f| f.key == d.key) {
-                fresh.push(d);
-            }
-        }
-    }
-    // group by (receiver, brand, kind), render, outbox
-    let mut groups: BTreeMap<(usize, String, &'static str), Vec<Due>> = BTreeMap::new();
-    for d in fresh {
-        groups.entry((d.receiver, d.brand.clone(), d.kind)).or_default().push(d);
-    }
-    let mut queued = 0;
-    for ((ri, brand, kind), items) in groups {
-        let receiver = &n.receivers[ri];
-        let body = render(receiver, kind, &items, n, charts);
-        let incidents: Vec<&str> = items.iter().map(|d| d.incident.as_str()).collect();
-        tx.execute(
-            "INSERT INTO notifications (receiver, kind, brand, incidents, body, next_ms, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-            params![receiver.name(), kind, brand, serde_json::to_string(&incidents).unwrap_or_default(), body, now],
-        )?;
-        let id = tx.last_insert_rowid();
-        for d in &items {
-            tx.execute(
-                "INSERT OR IGNORE INTO notified (key, incident, receiver, notification) VALUES (?1, ?2, ?3, ?4)",
-                params![d.key, d.incident, receiver.name(), id],
-            )?;
-        }
-        queued += 1;
-    }
-    tx.execute("INSERT OR REPLACE INTO notify_cursor (id, seq) VALUES (1, ?1)", [last])?;
-    tx.commit()?;
-    Ok(queued)
+        })
+        .collect();
+    outbox::enqueue(c, &batch, last, now)
 }
 
 /// Renders a notification's body for its receiver.
@@ -269,15 +142,9 @@ fn severity_rank(s: &str) -> u8 {
     }
 }
 
-/// A due notification read from the outbox.
-struct Pending {
-    out: Outgoing,
-    receiver: String,
-    attempts: u32,
-    created_ms: i64,
-}
-
-/// The deliver stage: sends every due notification once. Returns (delivered, failed).
+/// The deliver stage: sends every due notification once, records the outcome in the
+/// outbox (delivered; retry later with backoff; or dead-lettered, telling every other
+/// receiver). Returns (delivered, failed).
 ///
 /// # Errors
 /// SQLite errors.
@@ -289,36 +156,23 @@ pub async fn deliver_due(
     now: i64,
     latency: Option<&crate::metrics::Stage>,
 ) -> rusqlite::Result<(usize, usize)> {
-    let pending: Vec<Pending> = {
-        let mut st = c.prepare_cached(
-            "SELECT id, receiver, kind, body, attempts, created_ms FROM notifications
-             WHERE status = 'pending' AND next_ms <= ?1 ORDER BY id LIMIT 200",
-        )?;
-        let rows = st.query_map([now], |r| {
-            let id: i64 = r.get(0)?;
-            Ok(Pending {
-                out: Outgoing { id, idempotency_key: format!("crisiswatch-n{id}"), kind: r.get(2)?, body: r.get(3)? },
-                receiver: r.get(1)?,
-                attempts: r.get(4)?,
-                created_ms: r.get(5)?,
-            })
-        })?;
-        rows.collect::<Result<_, _>>()?
-    };
     let (mut ok, mut failed) = (0, 0);
-    for p in pending {
+    for p in outbox::due(c, now, 200)? {
+        let out = Outgoing {
+            id: p.id,
+            idempotency_key: format!("crisiswatch-n{}", p.id),
+            kind: p.kind.clone(),
+            body: p.body.clone(),
+        };
         let result = match n.receivers.iter().position(|r| r.name() == p.receiver) {
-            Some(i) => notifiers[i].deliver(&p.out).await,
+            Some(i) => notifiers[i].deliver(&out).await,
             None => Delivery::Fail(format!("receiver `{}` is no longer configured", p.receiver)),
         };
         let attempts = p.attempts + 1;
         let done = crate::clock::wall_ms();
         match result {
             Delivery::Delivered => {
-                c.execute(
-                    "UPDATE notifications SET status = 'delivered', attempts = ?2, delivered_ms = ?3, last_error = NULL WHERE id = ?1",
-                    params![p.out.id, attempts, done],
-                )?;
+                outbox::delivered(c, p.id, attempts, done)?;
                 if let Some(stage) = latency {
                     stage.record(Duration::from_millis((done - p.created_ms).max(0) as u64));
                 }
@@ -326,22 +180,16 @@ pub async fn deliver_due(
             }
             Delivery::Retry { after, error } if attempts < n.max_attempts => {
                 // jitter from the clock and the row: enough to spread retries apart
-                let seed = format!("{}:{attempts}:{:?}", p.out.id, std::time::SystemTime::now());
+                let seed = format!("{}:{attempts}:{:?}", p.id, std::time::SystemTime::now());
                 let unit = (crate::hash::fnv1a(seed.as_bytes()) >> 11) as f64 / (1u64 << 53) as f64;
                 let wait = backoff.delay(attempts, after, unit);
-                tracing::warn!(notification = p.out.id, receiver = %p.receiver, attempts, %error, retry_in_ms = wait.as_millis() as u64, "delivery failed; will retry");
-                c.execute(
-                    "UPDATE notifications SET attempts = ?2, next_ms = ?3, last_error = ?4 WHERE id = ?1",
-                    params![p.out.id, attempts, done + wait.as_millis() as i64, error],
-                )?;
+                tracing::warn!(notification = p.id, receiver = %p.receiver, attempts, %error, retry_in_ms = wait.as_millis() as u64, "delivery failed; will retry");
+                outbox::retry_at(c, p.id, attempts, done + wait.as_millis() as i64, &error)?;
             }
             Delivery::Retry { error, .. } | Delivery::Fail(error) => {
-                tracing::error!(notification = p.out.id, receiver = %p.receiver, attempts, %error, "delivery failed for good; dead-lettered");
-                c.execute(
-                    "UPDATE notifications SET status = 'dead', attempts = ?2, last_error = ?3 WHERE id = ?1",
-                    params![p.out.id, attempts, error],
-                )?;
-                if p.out.kind != "ops" {
+                tracing::error!(notification = p.id, receiver = %p.receiver, attempts, %error, "delivery failed for good; dead-lettered");
+                outbox::dead(c, p.id, attempts, &error)?;
+                if p.kind != "ops" {
                     raise_ops(c, n, &p, &error, done)?;
                 }
                 failed += 1;
@@ -352,24 +200,25 @@ pub async fn deliver_due(
 }
 
 /// Tells every other receiver that a notification could not be delivered.
-fn raise_ops(c: &mut Connection, n: &Notify, p: &Pending, error: &str, now: i64) -> rusqlite::Result<()> {
-    let lead: Value = serde_json::from_str(&p.out.body).unwrap_or(Value::Null);
+fn raise_ops(
+    c: &Connection,
+    n: &Notify,
+    p: &outbox::PendingNotification,
+    error: &str,
+    now: i64,
+) -> rusqlite::Result<()> {
+    let lead: Value = serde_json::from_str(&p.body).unwrap_or(Value::Null);
     let body = json!({
         "schema": "crisiswatch.ops.v1",
         "kind": "ops",
-        "problem": format!("notification {} to `{}` could not be delivered after {} attempt(s): {error}", p.out.id, p.receiver, p.attempts + 1),
+        "problem": format!("notification {} to `{}` could not be delivered after {} attempt(s): {error}", p.id, p.receiver, p.attempts + 1),
         "incident": lead.get("id"),
         "brand": lead.get("brand"),
         "severity": lead.get("severity"),
     })
     .to_string();
-    for r in n.receivers.iter().filter(|r| r.name() != p.receiver) {
-        c.execute(
-            "INSERT INTO notifications (receiver, kind, brand, incidents, body, next_ms, created_ms) VALUES (?1, 'ops', ?2, '[]', ?3, ?4, ?4)",
-            params![r.name(), lead["brand"].as_str().unwrap_or(""), body, now],
-        )?;
-    }
-    Ok(())
+    let others: Vec<&str> = n.receivers.iter().map(Receiver::name).filter(|r| *r != p.receiver).collect();
+    outbox::enqueue_ops(c, &others, lead["brand"].as_str().unwrap_or(""), &body, now)
 }
 
 /// Builds the notifier of every receiver, in order.

@@ -3,6 +3,8 @@
 //! position it covers. Each thread opens its own connection; WAL lets the API read while the
 //! engine writes.
 
+pub mod outbox;
+
 use crate::alert::{AlertEvent, Status};
 use crate::time::{format_rfc3339, Millis};
 use rusqlite::{params, Connection, OptionalExtension};

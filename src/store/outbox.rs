@@ -1,0 +1,256 @@
+//! The notification side of the store: what the notify pipeline reads (state changes since
+//! its cursor, open incidents with their ladder clocks) and writes (the outbox, the
+//! `notified` dedup keys, delivery outcomes). The pipeline's stages stay pure; all of their
+//! SQL is here, with typed rows (severities and statuses parsed once).
+
+use crate::alert::{Severity, Status};
+use crate::time::Millis;
+use rusqlite::{params, Connection, OptionalExtension, Result};
+use serde_json::Value;
+use std::collections::HashSet;
+
+/// An incident's state change after the notify cursor.
+#[derive(Debug, Clone)]
+pub struct StateChange {
+    /// Event sequence number.
+    pub seq: i64,
+    /// Incident id.
+    pub incident: String,
+    /// New status.
+    pub status: Status,
+    /// Severity at the change (as stored; unknown names read as `watch`).
+    pub severity: String,
+    /// The alert event.
+    pub event: Value,
+    /// Receivers already told about the incident.
+    pub told: Vec<String>,
+}
+
+/// An open, unmuted incident, for the escalation ladders.
+#[derive(Debug, Clone)]
+pub struct OpenIncident {
+    /// Incident id.
+    pub id: String,
+    /// Brand id.
+    pub brand: String,
+    /// Current severity.
+    pub severity: Severity,
+    /// When it was recorded (wall clock; 0 after "escalate now").
+    pub created_ms: Millis,
+    /// Its latest alert event.
+    pub latest: Value,
+    /// Whether the brand has an unresolved critical incident (this one included).
+    pub brand_has_critical: bool,
+}
+
+/// One notification to queue: its receiver, kind, brand, the incidents it covers, the
+/// rendered body and the dedup keys it satisfies (key, incident).
+#[derive(Debug, Clone)]
+pub struct NewNotification {
+    /// Receiver name.
+    pub receiver: String,
+    /// `alert`, `escalated`, `resolved`.
+    pub kind: &'static str,
+    /// Brand id.
+    pub brand: String,
+    /// Incident ids covered.
+    pub incidents: Vec<String>,
+    /// Rendered body.
+    pub body: String,
+    /// (dedup key, incident) pairs recorded as notified.
+    pub keys: Vec<(String, String)>,
+}
+
+/// A notification due for delivery.
+#[derive(Debug, Clone)]
+pub struct PendingNotification {
+    /// Outbox row id.
+    pub id: i64,
+    /// Receiver name.
+    pub receiver: String,
+    /// Kind (`alert`, `ops`, …).
+    pub kind: String,
+    /// Rendered body.
+    pub body: String,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// When it was queued.
+    pub created_ms: Millis,
+}
+
+/// The last event sequence the planner has seen.
+///
+/// # Errors
+/// SQLite errors.
+pub fn cursor(c: &Connection) -> Result<i64> {
+    Ok(c.query_row("SELECT seq FROM notify_cursor WHERE id = 1", [], |r| r.get(0)).optional()?.unwrap_or(0))
+}
+
+/// Up to `limit` state changes after `after`, with who was told of each incident, and
+/// the last sequence number read (`after` when there was none).
+///
+/// # Errors
+/// SQLite errors.
+pub fn state_changes(c: &Connection, after: i64, limit: u32) -> Result<(Vec<StateChange>, i64)> {
+    let mut st = c.prepare_cached(
+        "SELECT seq, incident_id, status, severity, event FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    )?;
+    let mut told = c.prepare_cached("SELECT DISTINCT receiver FROM notified WHERE incident = ?1")?;
+    let rows: Vec<(i64, String, String, String, String)> = st
+        .query_map(params![after, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+        .collect::<Result<_>>()?;
+    let last = rows.last().map_or(after, |r| r.0);
+    let mut out = Vec::with_capacity(rows.len());
+    for (seq, incident, status, severity, event) in rows {
+        let Some(status) = Status::parse(&status) else { continue };
+        let told: Vec<String> = if matches!(status, Status::Resolved | Status::Escalated) {
+            told.query_map([&incident], |r| r.get(0))?.collect::<Result<_>>()?
+        } else {
+            Vec::new()
+        };
+        let event = serde_json::from_str(&event).unwrap_or(Value::Null);
+        out.push(StateChange { seq, incident, status, severity, event, told });
+    }
+    Ok((out, last))
+}
+
+/// Every open (firing or escalated) incident not muted at `now`.
+///
+/// # Errors
+/// SQLite errors.
+pub fn open_unmuted(c: &Connection, now: Millis) -> Result<Vec<OpenIncident>> {
+    let mut st = c.prepare_cached(
+        "SELECT id, brand, severity, created_ms, latest FROM incidents
+         WHERE status IN ('firing', 'escalated') AND muted_until_ms <= ?1",
+    )?;
+    let rows: Vec<(String, String, String, i64, String)> =
+        st.query_map([now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?.collect::<Result<_>>()?;
+    let mut crit = c.prepare_cached(
+        "SELECT count(*) FROM incidents WHERE brand = ?1 AND severity = 'critical' AND status != 'resolved'",
+    )?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (id, brand, severity, created_ms, latest) in rows {
+        let brand_has_critical = crit.query_row([&brand], |r| r.get::<_, i64>(0))? > 0;
+        out.push(OpenIncident {
+            id,
+            brand,
+            severity: Severity::parse(&severity).unwrap_or(Severity::Watch),
+            created_ms,
+            latest: serde_json::from_str(&latest).unwrap_or(Value::Null),
+            brand_has_critical,
+        });
+    }
+    Ok(out)
+}
+
+/// Which of `keys` were already notified.
+///
+/// # Errors
+/// SQLite errors.
+pub fn notified<'a>(c: &Connection, keys: impl IntoIterator<Item = &'a str>) -> Result<HashSet<String>> {
+    let mut seen = c.prepare_cached("SELECT 1 FROM notified WHERE key = ?1")?;
+    let mut out = HashSet::new();
+    for k in keys {
+        if seen.query_row([k], |_| Ok(())).optional()?.is_some() {
+            out.insert(k.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// Queues `batch` and records its dedup keys, and moves the cursor to `cursor`, in one
+/// transaction. Returns how many notifications were queued.
+///
+/// # Errors
+/// SQLite errors (nothing is written then).
+pub fn enqueue(c: &mut Connection, batch: &[NewNotification], cursor: i64, now: Millis) -> Result<usize> {
+    let tx = c.transaction()?;
+    for n in batch {
+        tx.execute(
+            "INSERT INTO notifications (receiver, kind, brand, incidents, body, next_ms, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+            params![n.receiver, n.kind, n.brand, serde_json::to_string(&n.incidents).unwrap_or_default(), n.body, now],
+        )?;
+        let id = tx.last_insert_rowid();
+        for (key, incident) in &n.keys {
+            tx.execute(
+                "INSERT OR IGNORE INTO notified (key, incident, receiver, notification) VALUES (?1, ?2, ?3, ?4)",
+                params![key, incident, n.receiver, id],
+            )?;
+        }
+    }
+    tx.execute("INSERT OR REPLACE INTO notify_cursor (id, seq) VALUES (1, ?1)", [cursor])?;
+    tx.commit()?;
+    Ok(batch.len())
+}
+
+/// Up to `limit` pending notifications due at `now`, oldest first.
+///
+/// # Errors
+/// SQLite errors.
+pub fn due(c: &Connection, now: Millis, limit: u32) -> Result<Vec<PendingNotification>> {
+    let mut st = c.prepare_cached(
+        "SELECT id, receiver, kind, body, attempts, created_ms FROM notifications
+         WHERE status = 'pending' AND next_ms <= ?1 ORDER BY id LIMIT ?2",
+    )?;
+    let rows = st.query_map(params![now, limit], |r| {
+        Ok(PendingNotification {
+            id: r.get(0)?,
+            receiver: r.get(1)?,
+            kind: r.get(2)?,
+            body: r.get(3)?,
+            attempts: r.get(4)?,
+            created_ms: r.get(5)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Records a delivery.
+///
+/// # Errors
+/// SQLite errors.
+pub fn delivered(c: &Connection, id: i64, attempts: u32, at: Millis) -> Result<()> {
+    c.execute(
+        "UPDATE notifications SET status = 'delivered', attempts = ?2, delivered_ms = ?3, last_error = NULL WHERE id = ?1",
+        params![id, attempts, at],
+    )?;
+    Ok(())
+}
+
+/// Records a failed attempt to be retried at `next_ms`.
+///
+/// # Errors
+/// SQLite errors.
+pub fn retry_at(c: &Connection, id: i64, attempts: u32, next_ms: Millis, error: &str) -> Result<()> {
+    c.execute(
+        "UPDATE notifications SET attempts = ?2, next_ms = ?3, last_error = ?4 WHERE id = ?1",
+        params![id, attempts, next_ms, error],
+    )?;
+    Ok(())
+}
+
+/// Dead-letters a notification.
+///
+/// # Errors
+/// SQLite errors.
+pub fn dead(c: &Connection, id: i64, attempts: u32, error: &str) -> Result<()> {
+    c.execute(
+        "UPDATE notifications SET status = 'dead', attempts = ?2, last_error = ?3 WHERE id = ?1",
+        params![id, attempts, error],
+    )?;
+    Ok(())
+}
+
+/// Queues an operational notice (`kind = 'ops'`) for each of `receivers`.
+///
+/// # Errors
+/// SQLite errors.
+pub fn enqueue_ops(c: &Connection, receivers: &[&str], brand: &str, body: &str, now: Millis) -> Result<()> {
+    for r in receivers {
+        c.execute(
+            "INSERT INTO notifications (receiver, kind, brand, incidents, body, next_ms, created_ms) VALUES (?1, 'ops', ?2, '[]', ?3, ?4, ?4)",
+            params![r, brand, body, now],
+        )?;
+    }
+    Ok(())
+}
