@@ -85,7 +85,7 @@ pub fn run_until(
         engine_mentions: AtomicU64::new(0),
         log_ok: AtomicBool::new(true),
         notify_wake: Arc::new(tokio::sync::Notify::new()),
-        stopping: AtomicBool::new(false),
+        shutdown: tokio_util::sync::CancellationToken::new(),
         log_dir,
         db_path: db_path.clone(),
         cfg,
@@ -174,8 +174,7 @@ pub fn run_until(
     let _ = seq.join();
     let _ = eng.join();
     let _ = snap.join();
-    shared.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
-    shared.notify_wake.notify_one();
+    shared.shutdown.cancel();
     if let Some(t) = notifier {
         let _ = t.join();
     }

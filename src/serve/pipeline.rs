@@ -52,7 +52,7 @@ pub struct Shared {
     /// Wakes the notifier when alert events were stored.
     pub notify_wake: Arc<tokio::sync::Notify>,
     /// Set at shutdown: the notifier finishes its current delivery and stops.
-    pub stopping: AtomicBool,
+    pub shutdown: tokio_util::sync::CancellationToken,
     /// The ingest log directory.
     pub log_dir: PathBuf,
     /// The SQLite file.
@@ -489,7 +489,6 @@ pub fn run_notifier(
     let backoff = crate::notify::Backoff { base: n.retry_base, max: n.retry_max };
     rt.block_on(async {
         // button presses in Telegram act on incidents
-        let stop = Arc::new(AtomicBool::new(false));
         let poller = n
             .telegram
             .as_ref()
@@ -506,9 +505,13 @@ pub fn run_notifier(
                     }
                 };
                 let actions = Box::new(crate::serve::actions::StoreActions(conn));
-                Some(tokio::spawn(crate::notify::channel::telegram::poll_callbacks(bot, actions, stop.clone())))
+                Some(tokio::spawn(crate::notify::channel::telegram::poll_callbacks(
+                    bot,
+                    actions,
+                    shared.shutdown.clone(),
+                )))
             });
-        while !shared.stopping.load(Ordering::Relaxed) {
+        while !shared.shutdown.is_cancelled() {
             let now = wall_ms();
             if let Err(e) = crate::notify::plan(&mut store, &n, now, Some(&charts)) {
                 tracing::error!(error = %e, "notification planning failed");
@@ -521,9 +524,11 @@ pub fn run_notifier(
                 Err(e) => tracing::error!(error = %e, "notification delivery failed"),
             }
             // ticks: on new events, else every 200 ms (retries and ladder steps come due)
-            let _ = tokio::time::timeout(Duration::from_millis(200), shared.notify_wake.notified()).await;
+            tokio::select! {
+                _ = tokio::time::timeout(Duration::from_millis(200), shared.notify_wake.notified()) => {}
+                () = shared.shutdown.cancelled() => {}
+            }
         }
-        stop.store(true, Ordering::Relaxed);
         if let Some(p) = poller {
             let _ = tokio::time::timeout(Duration::from_secs(3), p).await;
         }

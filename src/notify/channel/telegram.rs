@@ -163,15 +163,20 @@ impl Notifier for Telegram {
     }
 }
 
-/// Reads button presses until `stop`, acting on incidents through `actions`.
+/// Reads button presses until `shutdown` is cancelled, acting on incidents through `actions`.
 pub async fn poll_callbacks(
     bot: Bot,
     mut actions: Box<dyn IncidentActions>,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    shutdown: tokio_util::sync::CancellationToken,
 ) {
     let mut offset = 0i32;
-    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        let updates = match bot.get_updates().offset(offset).timeout(1).await {
+    while !shutdown.is_cancelled() {
+        let poll = bot.get_updates().offset(offset).timeout(1);
+        let updates = tokio::select! {
+            u = poll.send() => u,
+            () = shutdown.cancelled() => return,
+        };
+        let updates = match updates {
             Ok(u) => u,
             Err(e) => {
                 tracing::warn!(error = %e, "Telegram getUpdates failed");
