@@ -5,41 +5,29 @@
 //!
 //! Each of `ALERTS` (default 2,000) incidents fires, is notified, then resolves and its
 //! resolution is notified too (so the open set stays small, as in real life). The receiver is
-//! an axum server on loopback answering 200. Latency is recorded with hdrhistogram.
+//! the tests' fake webhook receiver (`tests/support/webhook.rs`: axum on loopback, in a thread
+//! of its own, answering 200). Latency is recorded with hdrhistogram.
 
 use crisiswatch::alert::AlertEvent;
 use crisiswatch::clock::wall_ms;
 use crisiswatch::notify::{self, config, Backoff};
 use crisiswatch::store;
 use hdrhistogram::Histogram;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+use support::webhook::Webhook;
 
 fn main() {
     let n_alerts: usize = std::env::var("ALERTS").ok().and_then(|s| s.parse().ok()).unwrap_or(2000);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let received = Arc::new(AtomicU64::new(0));
-    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let r = received.clone();
-    rt.spawn(async move {
-        let app = axum::Router::new().route(
-            "/hook",
-            axum::routing::post(move |_body: axum::body::Bytes| {
-                let r = r.clone();
-                async move {
-                    r.fetch_add(1, Ordering::Relaxed);
-                    "ok"
-                }
-            }),
-        );
-        axum::serve(listener, app).await.unwrap();
-    });
+    let hook = Webhook::start(&[]);
     std::env::set_var("CW_BENCH_SECRET", "bench-key");
     let toml_text = format!(
-        "group_wait = \"0s\"\n[[receiver]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{port}/hook\"\n\
-         secret_env = \"CW_BENCH_SECRET\"\n[[team]]\nname = \"pr\"\nreceivers = [\"hook\"]\n[[route]]\nladder = [{{ teams = [\"pr\"] }}]\n"
+        "group_wait = \"0s\"\n[[receiver]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}\"\n\
+         secret_env = \"CW_BENCH_SECRET\"\n[[team]]\nname = \"pr\"\nreceivers = [\"hook\"]\n[[route]]\nladder = [{{ teams = [\"pr\"] }}]\n",
+        hook.url()
     );
     let n = config::from_toml_str(&toml_text, "127.0.0.1:8686").unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -78,7 +66,7 @@ fn main() {
         "  throughput  {:.0} alerts/s fired+resolved ({:.0} notifications/s; {delivered} delivered, receiver saw {})",
         n_alerts as f64 / secs,
         delivered as f64 / secs,
-        received.load(Ordering::Relaxed)
+        hook.requests().len()
     );
     println!(
         "  decision → webhook 2xx  p50 {:.2} ms · p90 {:.2} ms · p99 {:.2} ms · max {:.2} ms",

@@ -1,6 +1,6 @@
 //! Load benchmark of the live service (`cargo bench --bench serve_load`): starts the release
 //! binary (`crisiswatch serve`, event clock, fsync on) on loopback with a temporary data
-//! directory and drives it with NDJSON batches of 1,000 mentions over several keep-alive
+//! directory (the tests' harness, `tests/support/server.rs`; its log is in that directory) and drives it with NDJSON batches of 1,000 mentions over several keep-alive
 //! connections, for `LOAD_SECS` seconds (default 60; 600 for the ten-minute memory check).
 //!
 //! Mentions are the simulated multilingual stream's lines with fresh ids and timestamps
@@ -15,10 +15,13 @@
 
 use crisiswatch::cmd::simulate::{simulate, SimOptions};
 use hdrhistogram::Histogram;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+use support::server::Server;
 
 const BATCH: usize = 1000;
 const STEP_MS: i64 = 5;
@@ -69,22 +72,12 @@ fn main() {
     let secs: u64 = std::env::var("LOAD_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
     let conns: usize = std::env::var("LOAD_CONNS").ok().and_then(|s| s.parse().ok()).unwrap_or(2);
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    std::fs::write(dir.path().join("c.toml"), "clock = \"event\"\n[storage]\nsnapshot_interval = \"10s\"\n").unwrap();
-    let rules = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_crisiswatch"))
-        .args(["serve", "--config", dir.path().join("c.toml").to_str().unwrap()])
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir", dir.path().join("data").to_str().unwrap()])
-        .args(["--rules", rules.to_str().unwrap()])
+    let server = Server::builder(dir.path())
+        .config("clock = \"event\"\n[storage]\nsnapshot_interval = \"10s\"\n")
         .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("server starts");
-    let base = format!("http://127.0.0.1:{port}");
+        .start();
+    let base = server.base.clone();
     let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-    while client.get(format!("{base}/readyz")).send().map(|r| r.status() != 200).unwrap_or(true) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
     let templates = Arc::new(templates());
     let start_ts = crisiswatch::time::parse_timestamp("2026-01-05T00:00:00Z").unwrap();
     eprintln!("serve_load: {secs} s, {conns} connections, NDJSON batches of {BATCH}, fsync on");
@@ -94,7 +87,7 @@ fn main() {
     let busy = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let hist = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap()));
-    let pid = server.id();
+    let pid = server.pid();
     let rss = Arc::new(Mutex::new(Vec::new()));
     let began = Instant::now();
     let sampler = {
@@ -200,7 +193,6 @@ fn main() {
         eprintln!("  server {l}");
     }
     let t = Instant::now();
-    Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
-    let status = server.wait().unwrap();
+    let status = server.stop();
     eprintln!("  graceful stop    {:.2} s, {status}", t.elapsed().as_secs_f64());
 }

@@ -1,151 +1,25 @@
 //! Notifications end to end: the real `crisiswatch serve` raises an incident from a stream
 //! with a spike and delivers it to real local HTTP receivers (signed webhooks). Faults: a
 //! receiver answering 500 twice, a receiver that is down across a restart; escalation to the
-//! next ladder step after the acknowledgement timeout, and none once acknowledged.
+//! next ladder step after the acknowledgement timeout, and none once acknowledged. The service,
+//! the receivers, the Bot API and the SMTP server are the shared harnesses in `support/`.
 
 mod support;
 
 use hmac::{KeyInit, Mac};
 use serde_json::Value;
-use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
+use support::http::Request as Got;
+use support::server::Server;
+use support::smtp::FakeSmtp;
+use support::telegram::FakeTelegram;
+use support::webhook::Webhook as Hook;
 
-/// A request the receiver got.
-#[derive(Debug, Clone)]
-struct Got {
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Got {
-    fn header(&self, k: &str) -> &str {
-        self.headers.iter().find(|(x, _)| x == k).map_or("", |(_, v)| v.as_str())
-    }
-}
-
-/// A webhook receiver: answers with the planned statuses (then 200) and records requests.
-struct Hook {
-    port: u16,
-    got: Arc<Mutex<Vec<Got>>>,
-}
-
-impl Hook {
-    fn start(port: u16, plan: &[u16]) -> Hook {
-        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let got = Arc::new(Mutex::new(Vec::new()));
-        let plan = Arc::new(Mutex::new(plan.iter().copied().collect::<VecDeque<u16>>()));
-        let g = got.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut headers = Vec::new();
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    continue;
-                }
-                loop {
-                    line.clear();
-                    reader.read_line(&mut line).unwrap();
-                    if line.trim().is_empty() {
-                        break;
-                    }
-                    let (k, v) = line.split_once(':').unwrap();
-                    headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-                }
-                let len: usize =
-                    headers.iter().find(|(k, _)| k == "content-length").map_or(0, |(_, v)| v.parse().unwrap());
-                let mut body = vec![0; len];
-                reader.read_exact(&mut body).unwrap();
-                g.lock().unwrap().push(Got { headers, body: String::from_utf8(body).unwrap() });
-                let status = plan.lock().unwrap().pop_front().unwrap_or(200);
-                let _ = write!(stream, "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-            }
-        });
-        Hook { port, got }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/hook", self.port)
-    }
-
-    fn wait_for(&self, n: usize, secs: u64) -> Vec<Got> {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let got = self.got.lock().unwrap().clone();
-            if got.len() >= n || Instant::now() > deadline {
-                return got;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(dir: &Path, config: &str) -> Server {
-        let port = free_port();
-        std::fs::write(dir.join("c.toml"), config).unwrap();
-        let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
-        let child = Command::new(support::bin())
-            .args(["serve", "--config", dir.join("c.toml").to_str().unwrap(), "--clock", "event"])
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir", dir.join("data").to_str().unwrap()])
-            .args(["--rules", rules.to_str().unwrap()])
-            .env("CW_HOOK_SECRET", "hook-key")
-            .env_remove("CRISISWATCH_API_TOKENS")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::OpenOptions::new().create(true).append(true).open(dir.join("serve.log")).unwrap())
-            .spawn()
-            .unwrap();
-        let s = Server { child, base: format!("http://127.0.0.1:{port}") };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while reqwest::blocking::get(format!("{}/readyz", s.base)).map(|r| r.status() != 200).unwrap_or(true) {
-            assert!(
-                Instant::now() < deadline,
-                "not ready: {}",
-                std::fs::read_to_string(dir.join("serve.log")).unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        s
-    }
-
-    fn post(&self, body: String) {
-        let r = reqwest::blocking::Client::new()
-            .post(format!("{}/v1/mentions", self.base))
-            .header("content-type", "application/x-ndjson")
-            .body(body)
-            .send()
-            .unwrap();
-        assert_eq!(r.status(), 202);
-    }
-
-    fn terminate(mut self) {
-        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
-        assert!(self.child.wait().unwrap().success());
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The service with `config`, the event clock and the webhook secret.
+fn serve(dir: &Path, config: &str) -> Server {
+    Server::builder(dir).config(config).args(&["--clock", "event"]).env("CW_HOOK_SECRET", "hook-key").start()
 }
 
 /// Two quiet days of acme (2 mentions a minute), then 400 angry mentions in ten minutes.
@@ -176,7 +50,7 @@ fn verify(g: &Got) {
     let ts = g.header("x-crisiswatch-timestamp");
     let sig = g.header("x-crisiswatch-signature").strip_prefix("sha256=").expect("sha256= prefix");
     let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(b"hook-key").unwrap();
-    mac.update(format!("{ts}.{}", g.body).as_bytes());
+    mac.update(format!("{ts}.{}", g.text()).as_bytes());
     let want: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(sig, want, "signature over timestamp.body");
     let age = crisiswatch::clock::wall_ms() / 1000 - ts.parse::<i64>().unwrap();
@@ -202,10 +76,10 @@ fn receivers(pr: &str, execs: &str) -> String {
 #[test]
 fn a_failing_receiver_gets_it_once_it_answers_with_the_same_key() {
     let dir = tempfile::tempdir().unwrap();
-    let (pr, execs) = (Hook::start(0, &[500, 500]), Hook::start(0, &[]));
-    let s = Server::start(dir.path(), &config(&receivers(&pr.url(), &execs.url()), "{ teams = [\"pr\"] }"));
+    let (pr, execs) = (Hook::start(&[500, 500]), Hook::start(&[]));
+    let s = serve(dir.path(), &config(&receivers(&pr.url(), &execs.url()), "{ teams = [\"pr\"] }"));
     for b in crisis_stream() {
-        s.post(b);
+        s.post_ndjson(b);
     }
     let got = pr.wait_for(3, 30);
     assert!(got.len() >= 3, "two 500s, then delivered: {got:?}");
@@ -216,31 +90,31 @@ fn a_failing_receiver_gets_it_once_it_answers_with_the_same_key() {
     for g in &got {
         verify(g);
     }
-    let v: Value = serde_json::from_str(&got[0].body).unwrap();
+    let v: Value = serde_json::from_slice(&got[0].body).unwrap();
     assert_eq!(v["schema"], "crisiswatch.alert.v1");
     assert_eq!(v["brand"], "acme");
     assert_eq!(v["notification"]["kind"], "alert");
     assert_eq!(v["category"], "outage", "{v}");
     assert!(v["suggested_responses"].as_array().unwrap().iter().any(|r| r["lang"] == "en"));
     assert!(v["notification"]["ack_url"].as_str().unwrap().ends_with("/ack"));
+    assert!(v["notification"]["ack_url"].as_str().unwrap().starts_with(&format!("{}/v1/alerts/", s.base)), "{v}");
     std::thread::sleep(Duration::from_millis(500));
-    let again = pr.got.lock().unwrap().iter().filter(|g| g.header("idempotency-key") == key).count();
+    let again = pr.requests().iter().filter(|g| g.header("idempotency-key") == key).count();
     assert_eq!(again, 3, "nothing re-sent after the 200");
-    assert!(execs.got.lock().unwrap().is_empty(), "one-step ladder: executives not involved");
+    assert!(execs.requests().is_empty(), "one-step ladder: executives not involved");
     s.terminate();
 }
 
 #[test]
 fn a_receiver_down_across_a_restart_gets_it_after() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port(); // nothing listens here yet
-    let url = format!("http://127.0.0.1:{port}/hook");
-    let execs = Hook::start(0, &[]);
-    let cfg = config(&receivers(&url, &execs.url()), "{ teams = [\"pr\"] }")
+    let pr = Hook::down(); // its port is held, every connection closed unanswered
+    let execs = Hook::start(&[]);
+    let cfg = config(&receivers(&pr.url(), &execs.url()), "{ teams = [\"pr\"] }")
         .replace("max_attempts = 5", "max_attempts = 1000");
-    let s = Server::start(dir.path(), &cfg);
+    let s = serve(dir.path(), &cfg);
     for b in crisis_stream() {
-        s.post(b);
+        s.post_ndjson(b);
     }
     // wait until a delivery was attempted and failed
     let db = dir.path().join("data/crisiswatch.db");
@@ -257,8 +131,8 @@ fn a_receiver_down_across_a_restart_gets_it_after() {
         std::thread::sleep(Duration::from_millis(50));
     }
     s.terminate();
-    let pr = Hook::start(port, &[]);
-    let s = Server::start(dir.path(), &cfg);
+    pr.set_down(false);
+    let s = serve(dir.path(), &cfg);
     let got = pr.wait_for(1, 30);
     assert!(!got.is_empty(), "delivered after the restart");
     verify(&got[0]);
@@ -282,10 +156,10 @@ fn executives_after_the_ack_timeout_and_not_once_acknowledged() {
     let ladder = "{ teams = [\"pr\"] }, { teams = [\"execs\"], after = \"3s\" }";
     // nobody acknowledges: the executives hear of it
     let dir = tempfile::tempdir().unwrap();
-    let (pr, execs) = (Hook::start(0, &[]), Hook::start(0, &[]));
-    let s = Server::start(dir.path(), &config(&receivers(&pr.url(), &execs.url()), ladder));
+    let (pr, execs) = (Hook::start(&[]), Hook::start(&[]));
+    let s = serve(dir.path(), &config(&receivers(&pr.url(), &execs.url()), ladder));
     for b in crisis_stream() {
-        s.post(b);
+        s.post_ndjson(b);
     }
     let first = pr.wait_for(1, 30);
     assert!(!first.is_empty());
@@ -293,19 +167,19 @@ fn executives_after_the_ack_timeout_and_not_once_acknowledged() {
     let got = execs.wait_for(1, 30);
     assert!(!got.is_empty(), "escalated to executives");
     assert!(t.elapsed() >= Duration::from_millis(1500), "not before the timeout");
-    let v: Value = serde_json::from_str(&got[0].body).unwrap();
+    let v: Value = serde_json::from_slice(&got[0].body).unwrap();
     assert_eq!(v["notification"]["step"], 1);
     s.terminate();
 
     // PR acknowledges at once: the executives are not bothered
     let dir = tempfile::tempdir().unwrap();
-    let (pr, execs) = (Hook::start(0, &[]), Hook::start(0, &[]));
-    let s = Server::start(dir.path(), &config(&receivers(&pr.url(), &execs.url()), ladder));
+    let (pr, execs) = (Hook::start(&[]), Hook::start(&[]));
+    let s = serve(dir.path(), &config(&receivers(&pr.url(), &execs.url()), ladder));
     for b in crisis_stream() {
-        s.post(b);
+        s.post_ndjson(b);
     }
     let got = pr.wait_for(1, 30);
-    let v: Value = serde_json::from_str(&got[0].body).unwrap();
+    let v: Value = serde_json::from_slice(&got[0].body).unwrap();
     let c = reqwest::blocking::Client::new();
     for id in v["notification"]["incidents"].as_array().unwrap() {
         let r = c
@@ -316,7 +190,7 @@ fn executives_after_the_ack_timeout_and_not_once_acknowledged() {
         assert_eq!(r.status(), 200);
     }
     std::thread::sleep(Duration::from_secs(5));
-    assert!(execs.got.lock().unwrap().is_empty(), "acknowledged in time: no escalation");
+    assert!(execs.requests().is_empty(), "acknowledged in time: no escalation");
     s.terminate();
 }
 
@@ -350,49 +224,18 @@ print(json.dumps(out))
 fn email_arrives_as_readable_text_and_html_through_a_real_smtp_server() {
     let dir = tempfile::tempdir().unwrap();
     let maildir = dir.path().join("maildir");
-    let port = free_port();
-    struct KillOnDrop(Child);
-    impl Drop for KillOnDrop {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _smtp = KillOnDrop(
-        Command::new("python3")
-            .args([
-                "-m",
-                "aiosmtpd",
-                "-n",
-                "-l",
-                &format!("127.0.0.1:{port}"),
-                "-c",
-                "aiosmtpd.handlers.Mailbox",
-                maildir.to_str().unwrap(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 -m aiosmtpd (run the tests with `bash scripts/test`, which installs it)"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "aiosmtpd did not start (run the tests with `bash scripts/test`, which installs it)"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let execs = Hook::start(0, &[]);
+    let smtp = FakeSmtp::start(&maildir, None, &[]);
+    let port = smtp.port;
+    let execs = Hook::start(&[]);
     let receivers = format!(
         "[notify.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\nfrom = \"crisiswatch <alerts@acme.example>\"\n\
          [[notify.receiver]]\nname = \"pr-hook\"\nkind = \"email\"\nto = [\"pr-oncall@acme.example\"]\n\
          [[notify.receiver]]\nname = \"exec-hook\"\nkind = \"webhook\"\nurl = \"{}\"\nsecret_env = \"CW_HOOK_SECRET\"\n",
         execs.url()
     );
-    let s = Server::start(dir.path(), &config(&receivers, "{ teams = [\"pr\"] }"));
+    let s = serve(dir.path(), &config(&receivers, "{ teams = [\"pr\"] }"));
     for b in crisis_stream() {
-        s.post(b);
+        s.post_ndjson(b);
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     let mails = loop {
@@ -441,7 +284,7 @@ fn email_arrives_as_readable_text_and_html_through_a_real_smtp_server() {
 #[test]
 fn notify_test_sends_a_sample_through_one_receiver() {
     let dir = tempfile::tempdir().unwrap();
-    let (pr, execs) = (Hook::start(0, &[]), Hook::start(0, &[]));
+    let (pr, execs) = (Hook::start(&[]), Hook::start(&[]));
     let cfg = dir.path().join("c.toml");
     std::fs::write(&cfg, config(&receivers(&pr.url(), &execs.url()), "{ teams = [\"pr\"] }")).unwrap();
     let run = |name: &str| {
@@ -455,16 +298,16 @@ fn notify_test_sends_a_sample_through_one_receiver() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let got = execs.wait_for(1, 10);
     verify(&got[0]);
-    let v: Value = serde_json::from_str(&got[0].body).unwrap();
+    let v: Value = serde_json::from_slice(&got[0].body).unwrap();
     assert_eq!(v["notification"]["kind"], "test");
     assert_eq!(v["schema"], "crisiswatch.alert.v1");
-    assert!(pr.got.lock().unwrap().is_empty(), "only the named receiver");
+    assert!(pr.requests().is_empty(), "only the named receiver");
     let o = run("nobody");
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no receiver `nobody`"));
     // a receiver that is down: exit 1 with the reason
-    let down = format!("http://127.0.0.1:{}/hook", free_port());
-    std::fs::write(&cfg, config(&receivers(&down, &execs.url()), "{ teams = [\"pr\"] }")).unwrap();
+    let down = Hook::down();
+    std::fs::write(&cfg, config(&receivers(&down.url(), &execs.url()), "{ teams = [\"pr\"] }")).unwrap();
     let o = run("pr-hook");
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not delivered"));
@@ -473,139 +316,39 @@ fn notify_test_sends_a_sample_through_one_receiver() {
 #[test]
 fn a_refused_notification_is_dead_lettered_and_the_others_are_told() {
     let dir = tempfile::tempdir().unwrap();
-    let (pr, execs) = (Hook::start(0, &[400]), Hook::start(0, &[]));
-    let s = Server::start(dir.path(), &config(&receivers(&pr.url(), &execs.url()), "{ teams = [\"pr\"] }"));
+    let (pr, execs) = (Hook::start(&[400]), Hook::start(&[]));
+    let s = serve(dir.path(), &config(&receivers(&pr.url(), &execs.url()), "{ teams = [\"pr\"] }"));
     for b in crisis_stream() {
-        s.post(b);
+        s.post_ndjson(b);
     }
     let ops = execs.wait_for(1, 30);
     assert!(!ops.is_empty(), "an ops notice reached the other receiver");
-    let v: Value = serde_json::from_str(&ops[0].body).unwrap();
+    let v: Value = serde_json::from_slice(&ops[0].body).unwrap();
     assert_eq!(v["schema"], "crisiswatch.ops.v1");
     assert!(v["problem"].as_str().unwrap().contains("HTTP 400"), "{v}");
     verify(&ops[0]);
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(pr.got.lock().unwrap().len(), 1, "a 4xx is not retried");
+    assert_eq!(pr.requests().len(), 1, "a 4xx is not retried");
     let metrics = reqwest::blocking::get(format!("{}/metrics", s.base)).unwrap().text().unwrap();
     assert!(metrics.contains("crisiswatch_notifications_dead 1\n"), "{metrics}");
     s.terminate();
-}
-
-/// A local server speaking the Telegram Bot API (the parts crisiswatch uses): records every
-/// call, answers `getUpdates` with a queued callback once asked to.
-struct FakeTelegram {
-    port: u16,
-    calls: Arc<Mutex<Vec<(String, Value)>>>,
-    updates: Arc<Mutex<Vec<Value>>>,
-}
-
-impl FakeTelegram {
-    fn start() -> FakeTelegram {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let calls: Arc<Mutex<Vec<(String, Value)>>> = Arc::new(Mutex::new(Vec::new()));
-        let updates: Arc<Mutex<Vec<Value>>> = Arc::new(Mutex::new(Vec::new()));
-        let (c, u) = (calls.clone(), updates.clone());
-        std::thread::spawn(move || {
-            let mut next_id = 100;
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut first = String::new();
-                if reader.read_line(&mut first).unwrap_or(0) == 0 {
-                    continue;
-                }
-                let mut len = 0usize;
-                let mut line = String::new();
-                loop {
-                    line.clear();
-                    reader.read_line(&mut line).unwrap();
-                    if line.trim().is_empty() {
-                        break;
-                    }
-                    if let Some((k, v)) = line.split_once(':') {
-                        if k.trim().eq_ignore_ascii_case("content-length") {
-                            len = v.trim().parse().unwrap();
-                        }
-                    }
-                }
-                let mut body = vec![0; len];
-                reader.read_exact(&mut body).unwrap();
-                let path = first.split_whitespace().nth(1).unwrap_or("");
-                // /bot<token>/<Method>: teloxide writes methods in PascalCase
-                let method = path.rsplit('/').next().unwrap_or("").to_ascii_lowercase();
-                let params: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                let message = |id: i64, text: &str, chat: &Value| {
-                    serde_json::json!({"message_id": id, "date": 1_700_000_000, "text": text,
-                        "chat": {"id": chat, "type": "private", "first_name": "PR"}})
-                };
-                let result = match method.as_str() {
-                    "sendphoto" => {
-                        next_id += 1;
-                        serde_json::json!({"message_id": next_id, "date": 1_700_000_000,
-                            "chat": {"id": 4242, "type": "private", "first_name": "PR"},
-                            "photo": [{"file_id": "f", "file_unique_id": "u", "width": 720, "height": 260}]})
-                    }
-                    "sendmessage" | "editmessagetext" => {
-                        next_id += 1;
-                        let id = params["message_id"].as_i64().unwrap_or(next_id);
-                        message(id, params["text"].as_str().unwrap_or(""), &params["chat_id"])
-                    }
-                    "answercallbackquery" => Value::Bool(true),
-                    "getupdates" => {
-                        let queued: Vec<Value> = std::mem::take(&mut *u.lock().unwrap());
-                        if queued.is_empty() {
-                            std::thread::sleep(Duration::from_millis(100));
-                        }
-                        Value::Array(queued)
-                    }
-                    _ => Value::Null,
-                };
-                if method != "getupdates" {
-                    // multipart bodies (sendPhoto) are not JSON: keep their size
-                    let params = if params.is_null() { serde_json::json!({ "bytes": body.len() }) } else { params };
-                    c.lock().unwrap().push((method.clone(), params));
-                }
-                let resp = serde_json::json!({"ok": true, "result": result}).to_string();
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{resp}",
-                    resp.len()
-                );
-            }
-        });
-        FakeTelegram { port, calls, updates }
-    }
-
-    fn wait_for(&self, method: &str, secs: u64) -> Option<Value> {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Some((_, p)) = self.calls.lock().unwrap().iter().find(|(m, _)| m == method) {
-                return Some(p.clone());
-            }
-            if Instant::now() > deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
 }
 
 #[test]
 fn telegram_message_with_buttons_and_an_acknowledging_callback() {
     let dir = tempfile::tempdir().unwrap();
     let tg = FakeTelegram::start();
-    let execs = Hook::start(0, &[]);
+    let execs = Hook::start(&[]);
     let receivers = format!(
-        "[notify.telegram]\ntoken_env = \"CW_HOOK_SECRET\"\napi_url = \"http://127.0.0.1:{}/\"\n\
+        "[notify.telegram]\ntoken_env = \"CW_HOOK_SECRET\"\napi_url = \"{}\"\n\
          [[notify.receiver]]\nname = \"pr-hook\"\nkind = \"telegram\"\nchat_id = 4242\n\
          [[notify.receiver]]\nname = \"exec-hook\"\nkind = \"webhook\"\nurl = \"{}\"\nsecret_env = \"CW_HOOK_SECRET\"\n",
-        tg.port,
+        tg.api_url(),
         execs.url()
     );
-    let s = Server::start(dir.path(), &config(&receivers, "{ teams = [\"pr\"] }"));
+    let s = serve(dir.path(), &config(&receivers, "{ teams = [\"pr\"] }"));
     for b in crisis_stream() {
-        s.post(b);
+        s.post_ndjson(b);
     }
     let sent = tg.wait_for("sendmessage", 30).expect("sendMessage called");
     assert_eq!(sent["chat_id"], 4242);
@@ -621,7 +364,7 @@ fn telegram_message_with_buttons_and_an_acknowledging_callback() {
     let ack = buttons[0]["callback_data"].as_str().unwrap().to_string();
     let incident = ack.strip_prefix("ack:").unwrap().to_string();
     // Dana presses "Acknowledge"
-    tg.updates.lock().unwrap().push(serde_json::json!({
+    tg.push_update(serde_json::json!({
         "update_id": 7,
         "callback_query": {
             "id": "cb1", "chat_instance": "ci", "data": ack,

@@ -1,5 +1,5 @@
-//! The live service, end to end: the real binary on a free port with a temporary data
-//! directory, driven over HTTP. A simulated stream with crises is ingested across a graceful
+//! The live service, end to end: the real binary (the `support::server` harness: a port it
+//! picks itself, a temporary data directory), driven over HTTP. A simulated stream with crises is ingested across a graceful
 //! restart (SIGTERM) and a crash (SIGKILL); the incidents must be exactly those an
 //! uninterrupted `replay` of the same stream finds (none lost, none duplicated), every accepted
 //! mention must reach the engine, and the baseline must survive. Then the edges: tokens,
@@ -7,123 +7,14 @@
 
 mod support;
 
-use reqwest::blocking::Client;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+use support::server::{client, Server};
 use support::{bin, read_events, run, stderr};
-
-struct Server {
-    child: Child,
-    base: String,
-    log: PathBuf,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-impl Server {
-    fn start(dir: &Path, config: &str, env: &[(&str, &str)]) -> Server {
-        let port = free_port();
-        let cfg = dir.join("crisiswatch.toml");
-        std::fs::write(&cfg, config).unwrap();
-        let log = dir.join(format!("serve-{port}.log"));
-        let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
-        let mut cmd = Command::new(bin());
-        cmd.args(["serve", "--config", cfg.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--data-dir", dir.join("data").to_str().unwrap(), "--rules", rules.to_str().unwrap()])
-            .env_remove("CRISISWATCH_API_TOKENS")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().expect("serve starts");
-        let s = Server { child, base: format!("http://127.0.0.1:{port}"), log };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(r) = client().get(format!("{}/readyz", s.base)).send() {
-                if r.status() == 200 {
-                    return s;
-                }
-            }
-            assert!(Instant::now() < deadline, "server not ready: {}", s.logs());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn get(&self, path: &str) -> Value {
-        let r = client().get(self.url(path)).send().unwrap();
-        assert_eq!(r.status(), 200, "GET {path}");
-        r.json().unwrap()
-    }
-
-    fn post_ndjson(&self, body: Vec<u8>) -> Value {
-        let r = client()
-            .post(self.url("/v1/mentions"))
-            .header("content-type", "application/x-ndjson")
-            .body(body)
-            .send()
-            .unwrap();
-        assert_eq!(r.status(), 202);
-        r.json().unwrap()
-    }
-
-    fn metric(&self, name: &str) -> f64 {
-        let text = client().get(self.url("/metrics")).send().unwrap().text().unwrap();
-        text.lines()
-            .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')))
-            .unwrap_or_else(|| panic!("no metric {name}"))
-            .parse()
-            .unwrap()
-    }
-
-    /// SIGTERM: must drain, snapshot and exit 0.
-    fn terminate(mut self) {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "exit status {status}: {}", self.logs());
-                assert!(self.logs().contains("stopped"));
-                return;
-            }
-            assert!(Instant::now() < deadline, "no exit after SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// SIGKILL: no chance to clean up.
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn client() -> Client {
-    Client::builder().timeout(Duration::from_secs(60)).build().unwrap()
-}
 
 // no periodic snapshot during the test: after the crash everything since the graceful
 // restart must come back from the ingest log
@@ -258,7 +149,9 @@ fn restarts_lose_nothing_and_duplicate_no_incident() {
     assert_eq!(accepted, lines.len() as u64, "every mention accepted once");
     let stored = stored_events(&s);
     assert_eq!(stored, reference, "the service found exactly what an uninterrupted replay finds");
+    assert_eq!(std::fs::read_to_string(dir.path().join("data/listen.addr")).unwrap(), format!("{}\n", s.addr));
     s.terminate();
+    assert!(!dir.path().join("data/listen.addr").exists(), "listen.addr is removed at a clean stop");
 }
 
 /// Waits until the engine has processed `n` mentions; returns `/v1/brands` then.

@@ -61,6 +61,11 @@ pub fn run(
 /// `cfg.listen` once recovery is done) until `shutdown` completes, then drains the queue,
 /// takes a snapshot and returns.
 ///
+/// Once the listener is bound, its address is written to `<data_dir>/`[`LISTEN_ADDR_FILE`]
+/// (see [`write_listen_addr`]) and logged (`listening addr=…`), so a caller that asked for
+/// port 0 learns the real one. A `public_url` left to its default (`http://` + `listen`)
+/// follows the bound address, so acknowledge links point at the port actually served.
+///
 /// # Errors
 /// Start-up failures (data directory, store, recovery, listen address).
 pub fn run_until(
@@ -75,10 +80,18 @@ pub fn run_until(
     let log_dir = cfg.data_dir.join("ingest");
     std::fs::create_dir_all(&log_dir)
         .with_context(|| format!("cannot create the data directory `{}`", log_dir.display()))?;
+    // a file left by a crash must not announce an address nobody serves
+    let addr_file = cfg.data_dir.join(LISTEN_ADDR_FILE);
+    match std::fs::remove_file(&addr_file) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("cannot remove `{}`", addr_file.display()));
+        }
+        _ => {}
+    }
     let db_path = cfg.data_dir.join("crisiswatch.db");
     let mut engine_db =
         crate::store::open(&db_path, false).with_context(|| format!("cannot open `{}`", db_path.display()))?;
-    let shared = Arc::new(Shared {
+    let mut shared = Shared {
         queue: Arc::new(tokio::sync::Semaphore::new(cfg.max_queued_mentions as usize)),
         metrics: crate::metrics::Metrics::default(),
         engine_now: AtomicI64::new(i64::MIN),
@@ -89,7 +102,7 @@ pub fn run_until(
         log_dir,
         db_path: db_path.clone(),
         cfg,
-    });
+    };
     let mut engine = Engine::new(&rules).context("cannot build the keyword matcher")?;
     engine.set_tone_model(tone);
     if let Some(p) = playbooks {
@@ -103,6 +116,14 @@ pub fn run_until(
         elapsed_ms = t.elapsed().as_millis() as u64,
         "recovered from the ingest log"
     );
+    let listener = match listener {
+        Some(l) => l,
+        None => std::net::TcpListener::bind(shared.cfg.listen)
+            .with_context(|| format!("cannot listen on {}", shared.cfg.listen))?,
+    };
+    let bound = listener.local_addr()?;
+    adopt_bound_address(&mut shared.cfg, bound);
+    let shared = Arc::new(shared);
 
     let (writer_tx, writer_rx) = std::sync::mpsc::channel::<WriterMsg>();
     let (engine_tx, engine_rx) = std::sync::mpsc::channel();
@@ -154,20 +175,15 @@ pub fn run_until(
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let served = runtime.block_on(async {
-        let listener = match listener {
-            Some(l) => {
-                l.set_nonblocking(true)?;
-                tokio::net::TcpListener::from_std(l)?
-            }
-            None => tokio::net::TcpListener::bind(shared.cfg.listen)
-                .await
-                .with_context(|| format!("cannot listen on {}", shared.cfg.listen))?,
-        };
-        tracing::info!(addr = %listener.local_addr()?, clock = ?shared.cfg.clock,
+        listener.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        write_listen_addr(&shared.cfg.data_dir, bound)?;
+        tracing::info!(addr = %bound, clock = ?shared.cfg.clock,
             auth = !shared.cfg.tokens.is_empty(), "listening");
         axum::serve(listener, api::router(app)).with_graceful_shutdown(shutdown).await?;
         anyhow::Ok(())
     });
+    let _ = std::fs::remove_file(&addr_file);
     tracing::info!("shutting down: draining the queue and taking a snapshot");
     let _ = writer_tx.send(WriterMsg::Shutdown);
     drop(writer_tx);
@@ -182,6 +198,36 @@ pub fn run_until(
     served?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The file in the data directory that holds the address the service listens on (e.g.
+/// `127.0.0.1:41234` and a newline) while it runs: written once the listener is bound,
+/// removed at a clean stop and at the next start.
+pub const LISTEN_ADDR_FILE: &str = "listen.addr";
+
+/// Writes `addr` to `<data_dir>/`[`LISTEN_ADDR_FILE`] atomically (a temporary file renamed
+/// over it), so a reader never sees a partial address.
+///
+/// # Errors
+/// The file cannot be written.
+pub fn write_listen_addr(data_dir: &std::path::Path, addr: std::net::SocketAddr) -> anyhow::Result<()> {
+    let path = data_dir.join(LISTEN_ADDR_FILE);
+    let tmp = data_dir.join(format!("{LISTEN_ADDR_FILE}.tmp"));
+    std::fs::write(&tmp, format!("{addr}\n")).with_context(|| format!("cannot write `{}`", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write `{}`", path.display()))?;
+    Ok(())
+}
+
+/// Records the address actually bound (it differs from `cfg.listen` for port 0), and moves a
+/// defaulted `public_url` (`http://` + the configured listen address) to it.
+fn adopt_bound_address(cfg: &mut ServeConfig, bound: std::net::SocketAddr) {
+    if bound == cfg.listen {
+        return;
+    }
+    if cfg.notify.public_url == format!("http://{}", cfg.listen) {
+        cfg.notify.public_url = format!("http://{bound}");
+    }
+    cfg.listen = bound;
 }
 
 async fn shutdown_signal() {
@@ -244,5 +290,60 @@ mod tests {
         stop_tx.send(()).unwrap();
         server.join().unwrap().expect("clean shutdown");
         assert!(dir.path().join("data").join("crisiswatch.db").exists());
+    }
+
+    /// Port 0: the service binds a free port itself and tells which in `listen.addr`, written
+    /// once it listens, replacing one left by a crash, and removed at a clean stop.
+    #[test]
+    fn port_zero_is_announced_in_listen_addr() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::write(data.join(LISTEN_ADDR_FILE), "127.0.0.1:1\n").unwrap(); // left by a crash
+        let o = config::Overrides {
+            data_dir: Some(data.clone()),
+            listen: Some("127.0.0.1:0".into()),
+            ..Default::default()
+        };
+        let cfg = config::load(None, &o).expect("default config");
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = std::thread::spawn(move || {
+            let stop = async move {
+                let _ = stop_rx.await;
+            };
+            run_until(cfg, RuleSet::builtin(), Box::new(crate::tone::NoToneModel), None, None, stop)
+        });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let addr: std::net::SocketAddr = loop {
+            let text = std::fs::read_to_string(data.join(LISTEN_ADDR_FILE)).unwrap_or_default();
+            if let Some(a) =
+                text.strip_suffix('\n').and_then(|a| a.parse().ok()).filter(|a: &std::net::SocketAddr| a.port() != 1)
+            {
+                break a;
+            }
+            assert!(std::time::Instant::now() < deadline, "no listen.addr");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        assert!(addr.ip().is_loopback() && addr.port() != 0, "{addr}");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let status = rt.block_on(async { reqwest::get(format!("http://{addr}/healthz")).await.unwrap().status() });
+        assert_eq!(status, 200);
+        stop_tx.send(()).unwrap();
+        server.join().unwrap().expect("clean shutdown");
+        assert!(!data.join(LISTEN_ADDR_FILE).exists(), "removed at a clean stop");
+    }
+
+    #[test]
+    fn a_defaulted_public_url_follows_the_bound_port_and_an_explicit_one_stays() {
+        let o = config::Overrides { listen: Some("127.0.0.1:0".into()), ..Default::default() };
+        let mut cfg = config::load(None, &o).expect("default config");
+        assert_eq!(cfg.notify.public_url, "http://127.0.0.1:0", "the default this adjusts");
+        let bound: std::net::SocketAddr = "127.0.0.1:41234".parse().unwrap();
+        let mut explicit = cfg.clone();
+        explicit.notify.public_url = "https://cw.example.com".into();
+        adopt_bound_address(&mut cfg, bound);
+        assert_eq!((cfg.listen, cfg.notify.public_url.as_str()), (bound, "http://127.0.0.1:41234"));
+        adopt_bound_address(&mut explicit, bound);
+        assert_eq!(explicit.notify.public_url, "https://cw.example.com");
     }
 }

@@ -1,5 +1,14 @@
-//! Shared helpers for the integration tests: running the real binary, building mentions.
+//! Shared helpers for the integration tests: running the real binary, building mentions, and
+//! the one harness of each kind that every test uses: [`server`] (the real `serve` binary on
+//! a port it picks itself), [`webhook`] (a recording, scripted webhook receiver),
+//! [`telegram`] (a fake Bot API), [`smtp`] (aiosmtpd), all on `127.0.0.1:0`.
 #![allow(dead_code)]
+
+pub mod http;
+pub mod server;
+pub mod smtp;
+pub mod telegram;
+pub mod webhook;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -46,6 +46,20 @@ pub enum Delivery {
     Fail(String),
 }
 
+/// The wait a `Retry-After` value asks for, in either of its forms (RFC 9110 §10.2.3):
+/// delta-seconds (`120`) or an HTTP-date (`Wed, 21 Oct 2026 07:28:00 GMT`; the obsolete
+/// RFC 850 and asctime forms too), a date counted from `now_ms` (a date already past: no
+/// wait). `None` when the value is neither.
+pub fn retry_after(value: &str, now_ms: crate::time::Millis) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    let now = std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(now_ms).unwrap_or(0));
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
 /// One receiver channel (webhook, email, Telegram): delivers one rendered notification.
 pub trait Notifier: Send + Sync {
     /// Sends `n` once.
@@ -85,4 +99,24 @@ pub trait IncidentActions: Send {
     /// # Errors
     /// [`ActionRefused`] when the incident is unknown or resolved, or the store failed.
     fn act(&mut self, id: &str, action: IncidentAction, who: &str, now: Millis) -> Result<(), ActionRefused>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::retry_after;
+    use std::time::Duration;
+
+    #[test]
+    fn retry_after_in_both_forms() {
+        // 2026-10-21T07:28:00Z
+        let now = crate::time::parse_timestamp("2026-10-21T07:28:00Z").unwrap();
+        assert_eq!(retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(retry_after("Wed, 21 Oct 2026 07:29:30 GMT", now), Some(Duration::from_secs(90)));
+        assert_eq!(retry_after("Wednesday, 21-Oct-26 07:29:30 GMT", now), Some(Duration::from_secs(90)), "RFC 850");
+        assert_eq!(retry_after("Wed Oct 21 07:29:30 2026", now), Some(Duration::from_secs(90)), "asctime");
+        assert_eq!(retry_after("Wed, 21 Oct 2026 07:00:00 GMT", now), Some(Duration::ZERO), "already past");
+        assert_eq!(retry_after("soon", now), None);
+        assert_eq!(retry_after("-5", now), None);
+    }
 }

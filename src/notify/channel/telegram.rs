@@ -2,16 +2,18 @@
 //! with every piece of user text escaped and cut to Telegram's limits, and inline buttons
 //! *Acknowledge*, *Escalate now* and *Mute 1h*. A poller reads the button presses
 //! (`getUpdates`), acts on the incident in the store, answers the callback and edits the
-//! message to say who did what.
+//! message to say who did what. The message itself is posted with the bot's HTTP client
+//! directly, so that its answer is classified by HTTP status like a webhook's: 429 and 5xx
+//! retried (after `parameters.retry_after`), other errors not.
 
 use super::{Delivery, IncidentAction, IncidentActions, Notifier, Outgoing};
 use serde_json::Value;
 use std::future::Future;
 use std::pin::Pin;
 use teloxide::payloads::setters::*;
+use teloxide::payloads::SendMessage;
 use teloxide::prelude::*;
 use teloxide::types::{ChatId, InlineKeyboardButton, InlineKeyboardMarkup, ParseMode, UpdateKind};
-use teloxide::RequestError;
 
 /// Telegram's limit for a message text, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 4096;
@@ -105,6 +107,33 @@ impl Telegram {
     }
 }
 
+impl Telegram {
+    /// Posts `sendMessage` to the Bot API: (HTTP status, `Retry-After`, body), or a network
+    /// error (its text without the URL, which holds the token).
+    async fn send_message(&self, req: &SendMessage) -> Result<(u16, Option<String>, Vec<u8>), String> {
+        let mut url = self.bot.api_url();
+        url.path_segments_mut()
+            .map_err(|()| "Telegram: the API URL cannot take a path".to_string())?
+            .pop_if_empty()
+            .push(&format!("bot{}", self.bot.token()))
+            .push("SendMessage");
+        let body = serde_json::to_vec(req).map_err(|e| format!("Telegram: {e}"))?;
+        let r = self
+            .bot
+            .client()
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("Telegram: {}", e.without_url()))?;
+        let status = r.status().as_u16();
+        let retry_after = r.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let body = r.bytes().await.map_err(|e| format!("Telegram: {}", e.without_url()))?;
+        Ok((status, retry_after, body.to_vec()))
+    }
+}
+
 /// A bot for `token`, talking to `api_url` when given.
 ///
 /// # Errors
@@ -117,14 +146,26 @@ pub fn bot(token: &str, api_url: Option<&str>) -> anyhow::Result<Bot> {
     })
 }
 
-fn classify(e: RequestError) -> Delivery {
-    match e {
-        RequestError::RetryAfter(s) => {
-            Delivery::Retry { after: Some(s.duration()), error: "Telegram: retry after".into() }
-        }
-        RequestError::Network(e) => Delivery::Retry { after: None, error: format!("Telegram: {e}") },
-        RequestError::Io(e) => Delivery::Retry { after: None, error: format!("Telegram: {e}") },
-        other => Delivery::Fail(format!("Telegram: {other}")),
+/// Classifies a Bot API answer by its HTTP status, as the webhook does: 2xx delivered; 429
+/// and 5xx retried, after `parameters.retry_after` (the Bot API's flood control, seconds) or
+/// else a `Retry-After` header (either form; a proxy's); other answers fail. (teloxide's own
+/// requests hide the status, turning a 5xx into a permanent error after sleeping 10 s, hence
+/// this call is made directly.)
+fn classify(status: u16, retry_after_header: Option<&str>, body: &[u8]) -> Delivery {
+    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    if (200..300).contains(&status) && v["ok"] == true {
+        return Delivery::Delivered;
+    }
+    let description = v["description"].as_str().map_or_else(|| format!("HTTP {status}"), |d| format!("{status} {d}"));
+    let error = format!("Telegram: {}", cut(&description, 300));
+    let after = v["parameters"]["retry_after"]
+        .as_u64()
+        .map(std::time::Duration::from_secs)
+        .or_else(|| retry_after_header.and_then(|h| super::retry_after(h, crate::clock::wall_ms())));
+    if status == 429 || status >= 500 || v["parameters"]["retry_after"].is_u64() {
+        Delivery::Retry { after, error }
+    } else {
+        Delivery::Fail(error)
     }
 }
 
@@ -136,7 +177,7 @@ impl Notifier for Telegram {
                 Some(t) => (t.to_string(), v["incident"].as_str().map(String::from)),
                 None => (escape(&cut(v["problem"].as_str().unwrap_or(&n.body), 3000)), None),
             };
-            let mut req = self.bot.send_message(self.chat, text).parse_mode(ParseMode::Html);
+            let mut req = SendMessage::new(self.chat, text).parse_mode(ParseMode::Html);
             if let Some(id) = incident.filter(|_| n.kind != "resolved") {
                 req = req.reply_markup(InlineKeyboardMarkup::new(vec![vec![
                     InlineKeyboardButton::callback("Acknowledge", format!("ack:{id}")),
@@ -144,8 +185,12 @@ impl Notifier for Telegram {
                     InlineKeyboardButton::callback("Mute 1h", format!("mute:{id}")),
                 ]]));
             }
-            if let Err(e) = req.await {
-                return classify(e);
+            let sent = match self.send_message(&req).await {
+                Ok((status, retry_after, body)) => classify(status, retry_after.as_deref(), &body),
+                Err(error) => Delivery::Retry { after: None, error },
+            };
+            if sent != Delivery::Delivered {
+                return sent;
             }
             // the chart follows as a photo; the alert itself is already delivered, so a
             // failure here is logged, not retried (a retry would repeat the message)

@@ -59,9 +59,10 @@ impl Webhook {
     }
 }
 
+/// `Retry-After` in either form: delta-seconds or an HTTP-date.
 fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
     let v = h.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+    super::retry_after(v, crate::clock::wall_ms())
 }
 
 impl Notifier for Webhook {
