@@ -20,7 +20,7 @@
 mod support;
 
 use crisiswatch::notify::channel::{email::Email, telegram, webhook};
-use crisiswatch::notify::config::{Secret, Smtp};
+use crisiswatch::notify::config::{Secret, Smtp, SmtpTls};
 use crisiswatch::notify::{Delivery, Notifier, Outgoing};
 use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -282,7 +282,7 @@ impl EmailChannel {
         Smtp {
             host: "127.0.0.1".into(),
             port,
-            tls: "none".into(),
+            tls: SmtpTls::None,
             from: "crisiswatch <alerts@acme.example>".into(),
             credentials: Some(("crisiswatch".into(), Secret(SMTP_PASSWORD.as_bytes().to_vec()))),
         }

@@ -532,5 +532,7 @@ pub fn run_notifier(
         if let Some(p) = poller {
             let _ = tokio::time::timeout(Duration::from_secs(3), p).await;
         }
+        // the SMTP connection pool needs the runtime when it is dropped
+        drop(notifiers);
     });
 }

@@ -172,13 +172,14 @@ impl Server {
         }
     }
 
-    /// SIGTERM: must drain, snapshot and exit 0.
+    /// SIGTERM: must drain, snapshot and exit 0, with no thread panicking.
     pub fn terminate(self) {
         let log = self.log.clone();
         let status = self.stop();
         let logs = std::fs::read_to_string(log).unwrap_or_default();
         assert!(status.success(), "exit status {status}: {logs}");
         assert!(logs.contains("stopped"), "{logs}");
+        assert!(!logs.contains("panicked"), "a thread panicked on the way down: {logs}");
     }
 
     /// SIGKILL: no chance to clean up.
