@@ -17,6 +17,29 @@ pub fn parse_line(line: &[u8], max_len: usize) -> Result<Mention<'_>, Rejection>
         Some(raw) => raw,
         None => parse_slow(line)?,
     };
+    check(raw)
+}
+
+/// [`parse_line`] without the fast path: every line through serde_json (borrowed), then the
+/// same checks. Accepts and rejects exactly what [`parse_line`] does; kept for
+/// `benches/mention_parse.rs`, which weighs the fast path against it.
+///
+/// # Errors
+/// As [`parse_line`].
+pub fn parse_line_serde(line: &[u8], max_len: usize) -> Result<Mention<'_>, Rejection> {
+    if line.len() > max_len {
+        return Err(Rejection::TooLong { len: line.len(), cap: max_len });
+    }
+    check(parse_slow(line)?)
+}
+
+/// The checks every parsed mention must pass: a valid timestamp, a non-empty id, a
+/// sentiment within [-1, 1]. Public so that other parsers (the sonic-rs variant in
+/// `benches/mention_parse.rs`) finish a line exactly as [`parse_line`] does.
+///
+/// # Errors
+/// [`Rejection::Timestamp`] or [`Rejection::Field`].
+pub fn check(raw: RawMention<'_>) -> Result<Mention<'_>, Rejection> {
     let at = parse_timestamp(&raw.ts).map_err(|e| Rejection::Timestamp(format!("`{}`: {e}", raw.ts)))?;
     if raw.id.is_empty() {
         return Err(Rejection::Field("field `id`: must not be empty".into()));
@@ -76,10 +99,12 @@ mod tests {
             (b"   ", "empty line"),
         ];
         for (line, want) in cases {
-            let err = parse_line(line, 1 << 20).unwrap_err().to_string();
-            assert!(err.contains(want), "{err:?} should contain {want:?}");
+            let err = parse_line(line, 1 << 20).unwrap_err();
+            assert!(err.to_string().contains(want), "{err:?} should contain {want:?}");
+            assert_eq!(parse_line_serde(line, 1 << 20).unwrap_err(), err);
         }
         assert!(matches!(parse_line(&[b'x'; 100], 10), Err(Rejection::TooLong { len: 100, cap: 10 })));
+        assert!(matches!(parse_line_serde(&[b'x'; 100], 10), Err(Rejection::TooLong { len: 100, cap: 10 })));
     }
 }
 
