@@ -111,22 +111,6 @@ fn real_text(sim: &[Vec<u8>]) -> Option<Vec<Vec<u8>>> {
     Some(lines)
 }
 
-fn same(a: &RawMention<'_>, b: &RawMention<'_>) -> bool {
-    a.id == b.id
-        && a.ts == b.ts
-        && a.text == b.text
-        && a.brand == b.brand
-        && a.lang == b.lang
-        && a.source == b.source
-        && a.author == b.author
-        && a.author_followers == b.author_followers
-        && a.url == b.url
-        && a.sentiment == b.sentiment
-        && a.shares == b.shares
-        && a.reply_to == b.reply_to
-        && a.shared_of == b.shared_of
-}
-
 /// All three parsers accept every line with equal fields; prints what the mix is made of.
 fn describe(mix: &Mix) {
     let (mut plain, mut escaped, mut sonic_owned) = (0usize, 0usize, 0usize);
@@ -134,7 +118,7 @@ fn describe(mix: &Mix) {
         let [f, s, r] = PARSERS.map(|(name, p)| {
             p(l).unwrap_or_else(|e| panic!("{name} rejects a {} line ({e}): {}", mix.name, String::from_utf8_lossy(l)))
         });
-        assert!(same(&f.raw, &s.raw) && same(&f.raw, &r.raw), "parsers disagree: {}", String::from_utf8_lossy(l));
+        assert!(f.raw == s.raw && f.raw == r.raw, "parsers disagree: {}", String::from_utf8_lossy(l));
         assert!(f.at == s.at && f.at == r.at);
         plain += usize::from(parse_plain(l).is_some());
         escaped += usize::from(l.contains(&b'\\'));

@@ -349,29 +349,13 @@ mod tests {
         serde_json::from_slice(line).ok()
     }
 
-    fn same(a: &RawMention<'_>, b: &RawMention<'_>) -> bool {
-        a.id == b.id
-            && a.ts == b.ts
-            && a.text == b.text
-            && a.brand == b.brand
-            && a.lang == b.lang
-            && a.source == b.source
-            && a.author == b.author
-            && a.author_followers == b.author_followers
-            && a.url == b.url
-            && a.sentiment == b.sentiment
-            && a.shares == b.shares
-            && a.reply_to == b.reply_to
-            && a.shared_of == b.shared_of
-    }
-
     /// Whenever the fast path accepts a line, serde_json accepts it too, with equal fields.
     fn check(line: &[u8]) {
         if let Some(fast) = parse_plain(line) {
             let slow = serde(line).unwrap_or_else(|| {
                 panic!("fast path accepted what serde rejects: {:?}", String::from_utf8_lossy(line))
             });
-            assert!(same(&fast, &slow), "{:?}", String::from_utf8_lossy(line));
+            assert!(fast == slow, "{:?}", String::from_utf8_lossy(line));
         }
     }
 
@@ -404,7 +388,7 @@ mod tests {
     fn agrees_with_serde_on_valid_lines() {
         for line in GOOD {
             let fast = parse_plain(line.as_bytes()).unwrap_or_else(|| panic!("fast path refused {line}"));
-            assert!(same(&fast, &serde(line.as_bytes()).unwrap()), "{line}");
+            assert!(fast == serde(line.as_bytes()).unwrap(), "{line}");
         }
     }
 

@@ -22,7 +22,7 @@ impl Deref for Str<'_> {
 }
 
 /// A mention as read from the input. Unknown fields are accepted and ignored.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, PartialEq)]
 pub struct RawMention<'a> {
     /// Unique id from the source; re-shares point at it with `shared_of`.
     #[serde(borrow)]

@@ -255,6 +255,26 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
+
+    /// Starts the service on a thread with the built-in rules; sending on the returned
+    /// channel stops it, and the thread's result is its exit.
+    fn spawn_service(
+        data_dir: PathBuf,
+        listen: String,
+        listener: Option<std::net::TcpListener>,
+    ) -> (tokio::sync::oneshot::Sender<()>, std::thread::JoinHandle<anyhow::Result<()>>) {
+        let o = config::Overrides { data_dir: Some(data_dir), listen: Some(listen), ..Default::default() };
+        let cfg = config::load(None, &o).expect("default config");
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = std::thread::spawn(move || {
+            let stop = async move {
+                let _ = stop_rx.await;
+            };
+            run_until(cfg, RuleSet::builtin(), Box::new(crate::tone::NoToneModel), None, listener, stop)
+        });
+        (stop_tx, server)
+    }
 
     /// The service runs on a listener it is handed and stops, draining and snapshotting,
     /// when its shutdown future completes.
@@ -263,19 +283,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let o = config::Overrides {
-            data_dir: Some(dir.path().join("data")),
-            listen: Some(addr.to_string()),
-            ..Default::default()
-        };
-        let cfg = config::load(None, &o).expect("default config");
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = std::thread::spawn(move || {
-            let stop = async move {
-                let _ = stop_rx.await;
-            };
-            run_until(cfg, RuleSet::builtin(), Box::new(crate::tone::NoToneModel), None, Some(listener), stop)
-        });
+        let (stop_tx, server) = spawn_service(dir.path().join("data"), addr.to_string(), Some(listener));
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let status = rt.block_on(async {
             for _ in 0..600 {
@@ -300,19 +308,7 @@ mod tests {
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data).unwrap();
         std::fs::write(data.join(LISTEN_ADDR_FILE), "127.0.0.1:1\n").unwrap(); // left by a crash
-        let o = config::Overrides {
-            data_dir: Some(data.clone()),
-            listen: Some("127.0.0.1:0".into()),
-            ..Default::default()
-        };
-        let cfg = config::load(None, &o).expect("default config");
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = std::thread::spawn(move || {
-            let stop = async move {
-                let _ = stop_rx.await;
-            };
-            run_until(cfg, RuleSet::builtin(), Box::new(crate::tone::NoToneModel), None, None, stop)
-        });
+        let (stop_tx, server) = spawn_service(data.clone(), "127.0.0.1:0".into(), None);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         let addr: std::net::SocketAddr = loop {
             let text = std::fs::read_to_string(data.join(LISTEN_ADDR_FILE)).unwrap_or_default();
