@@ -27,7 +27,7 @@ pub mod config;
 pub mod render;
 pub mod stages;
 
-pub use channel::{Delivery, IncidentAction, IncidentActions, Notifier, Outgoing};
+pub use channel::{BuildError, Delivery, IncidentAction, IncidentActions, Notifier, Outgoing};
 
 use crate::store::outbox;
 use config::{Notify, Receiver};
@@ -225,24 +225,24 @@ fn raise_ops(
 ///
 /// # Errors
 /// When a client cannot be built, or a receiver kind is not available yet.
-pub fn notifiers(n: &Notify) -> anyhow::Result<Vec<Box<dyn Notifier>>> {
+pub fn notifiers(n: &Notify) -> Result<Vec<Box<dyn Notifier>>, BuildError> {
     n.receivers
         .iter()
-        .map(|r| -> anyhow::Result<Box<dyn Notifier>> {
+        .map(|r| -> Result<Box<dyn Notifier>, BuildError> {
             match r {
                 Receiver::Webhook { url, secret, timeout, .. } => {
                     Ok(Box::new(channel::webhook::Webhook::new(url.clone(), secret.0.clone(), *timeout)?))
                 }
                 Receiver::Email { to, .. } => match &n.smtp {
                     Some(smtp) => Ok(Box::new(channel::email::Email::new(smtp, to)?)),
-                    None => anyhow::bail!("receiver `{}`: email receivers need [notify.smtp]", r.name()),
+                    None => Err(BuildError::NoSmtp(r.name().to_string())),
                 },
                 Receiver::Telegram { chat_id, .. } => match &n.telegram {
                     Some(t) => Ok(Box::new(channel::telegram::Telegram::new(
                         channel::telegram::bot(&String::from_utf8_lossy(&t.token.0), t.api_url.as_deref())?,
                         *chat_id,
                     ))),
-                    None => anyhow::bail!("receiver `{}`: Telegram receivers need [notify.telegram]", r.name()),
+                    None => Err(BuildError::NoTelegram(r.name().to_string())),
                 },
             }
         })
@@ -274,10 +274,10 @@ pub fn sample_event(now: i64) -> Value {
 ///
 /// # Errors
 /// Unknown receiver, or its notifier cannot be built.
-pub async fn test_send(n: &Notify, name: &str) -> anyhow::Result<Delivery> {
+pub async fn test_send(n: &Notify, name: &str) -> Result<Delivery, BuildError> {
     let Some(i) = n.receivers.iter().position(|r| r.name() == name) else {
         let names: Vec<&str> = n.receivers.iter().map(Receiver::name).collect();
-        anyhow::bail!("no receiver `{name}` (configured: {})", names.join(", "));
+        return Err(BuildError::UnknownReceiver { name: name.to_string(), configured: names.join(", ") });
     };
     let notifiers = notifiers(n)?;
     let now = crate::clock::wall_ms();

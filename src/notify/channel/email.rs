@@ -3,7 +3,7 @@
 //! rendered at queue time. Transient SMTP errors (4xx, connection) are retried; permanent
 //! ones (5xx) fail at once.
 
-use super::{Delivery, Notifier, Outgoing};
+use super::{BuildError, Delivery, Notifier, Outgoing};
 use crate::notify::config::{Smtp, SmtpTls};
 use crate::notify::render::Message;
 use lettre::message::header::ContentType;
@@ -25,7 +25,7 @@ impl Email {
     ///
     /// # Errors
     /// Bad addresses or TLS setup.
-    pub fn new(smtp: &Smtp, to: &[String]) -> anyhow::Result<Self> {
+    pub fn new(smtp: &Smtp, to: &[String]) -> Result<Self, BuildError> {
         let builder = match smtp.tls {
             SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host)?,
             SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host),

@@ -66,6 +66,37 @@ pub trait Notifier: Send + Sync {
     fn deliver<'a>(&'a self, n: &'a Outgoing) -> Pin<Box<dyn Future<Output = Delivery> + Send + 'a>>;
 }
 
+/// Why a receiver's client could not be built, or a receiver is not available.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// An email receiver without `[notify.smtp]`.
+    #[error("receiver `{0}`: email receivers need [notify.smtp]")]
+    NoSmtp(String),
+    /// A Telegram receiver without `[notify.telegram]`.
+    #[error("receiver `{0}`: Telegram receivers need [notify.telegram]")]
+    NoTelegram(String),
+    /// No receiver of that name.
+    #[error("no receiver `{name}` (configured: {configured})")]
+    UnknownReceiver {
+        /// The name asked for.
+        name: String,
+        /// The names configured, comma-separated.
+        configured: String,
+    },
+    /// The HTTP client (webhook, Bot API) could not be built.
+    #[error("HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+    /// The Bot API URL does not parse.
+    #[error("Bot API URL: {0}")]
+    Url(String),
+    /// The SMTP transport could not be set up (TLS, relay).
+    #[error("SMTP: {0}")]
+    Smtp(#[from] lettre::transport::smtp::Error),
+    /// A sender or recipient is not an address.
+    #[error("email address: {0}")]
+    Address(#[from] lettre::address::AddressError),
+}
+
 /// What a person can do to an incident from a message (the Telegram buttons).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IncidentAction {

@@ -138,10 +138,10 @@ impl Telegram {
 ///
 /// # Errors
 /// A bad URL.
-pub fn bot(token: &str, api_url: Option<&str>) -> anyhow::Result<Bot> {
+pub fn bot(token: &str, api_url: Option<&str>) -> Result<Bot, super::BuildError> {
     let bot = Bot::new(token);
     Ok(match api_url {
-        Some(u) => bot.set_api_url(reqwest::Url::parse(u)?),
+        Some(u) => bot.set_api_url(reqwest::Url::parse(u).map_err(|e| super::BuildError::Url(e.to_string()))?),
         None => bot,
     })
 }
