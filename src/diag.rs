@@ -65,6 +65,25 @@ impl Source<'_> {
     pub fn at(&self, span: Range<usize>, msg: impl Into<String>) -> Diagnostic {
         Diagnostic::at(self.path, self.text, Some(span), msg)
     }
+
+    /// An optional value parsed by `parse`, or `default`; a value that does not parse is
+    /// reported at its position as `{label}: {error}` and counts as `default`.
+    pub fn parsed<T, E: fmt::Display>(
+        &self,
+        errs: &mut Vec<Diagnostic>,
+        v: &Option<toml::Spanned<String>>,
+        label: &str,
+        default: T,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> T {
+        match v {
+            None => default,
+            Some(s) => parse(s.get_ref()).unwrap_or_else(|e| {
+                errs.push(self.at(s.span(), format!("{label}: {e}")));
+                default
+            }),
+        }
+    }
 }
 
 /// All diagnostics of one load, as an error.

@@ -110,13 +110,8 @@ pub fn ladders(open: &[OpenIncident], n: &Notify, now: Millis) -> Vec<Due> {
 
 /// Drops what was already notified and repeats within `due` (first one wins).
 pub fn dedup(due: Vec<Due>, already: &HashSet<String>) -> Vec<Due> {
-    let mut fresh: Vec<Due> = Vec::new();
-    for d in due {
-        if !already.contains(&d.key) && !fresh.iter().any(|f| f.key == d.key) {
-            fresh.push(d);
-        }
-    }
-    fresh
+    let mut seen: HashSet<String> = HashSet::with_capacity(due.len());
+    due.into_iter().filter(|d| !already.contains(&d.key) && seen.insert(d.key.clone())).collect()
 }
 
 /// Everything for one receiver, brand and kind goes out as one notification.

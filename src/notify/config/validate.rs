@@ -28,13 +28,7 @@ fn duration(
     key: &str,
     d: Duration,
 ) -> Duration {
-    match v {
-        None => d,
-        Some(s) => crate::units::parse_duration(s.get_ref()).unwrap_or_else(|e| {
-            errs.push(src.at(s.span(), format!("[notify] `{key}`: {e}")));
-            d
-        }),
-    }
+    src.parsed(errs, v, &format!("[notify] `{key}`"), d, crate::units::parse_duration)
 }
 
 fn parse_hhmm(s: &str) -> Option<u32> {

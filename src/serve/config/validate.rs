@@ -51,23 +51,11 @@ struct Check<'a> {
 
 impl Check<'_> {
     fn size(&mut self, key: &str, v: &Option<Spanned<String>>, default: u64) -> u64 {
-        match v {
-            None => default,
-            Some(s) => crate::units::parse_size(s.get_ref()).unwrap_or_else(|e| {
-                self.errs.push(self.src.at(s.span(), format!("`{key}`: {e}")));
-                default
-            }),
-        }
+        self.src.parsed(&mut self.errs, v, &format!("`{key}`"), default, crate::units::parse_size)
     }
 
     fn duration(&mut self, key: &str, v: &Option<Spanned<String>>, default: Duration) -> Duration {
-        match v {
-            None => default,
-            Some(s) => crate::units::parse_duration(s.get_ref()).unwrap_or_else(|e| {
-                self.errs.push(self.src.at(s.span(), format!("`{key}`: {e}")));
-                default
-            }),
-        }
+        self.src.parsed(&mut self.errs, v, &format!("`{key}`"), default, crate::units::parse_duration)
     }
 }
 
