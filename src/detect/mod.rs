@@ -11,6 +11,7 @@
 //! [`Detector`]s, the engine runs them.
 
 pub mod baseline;
+pub mod calibrate;
 pub mod detectors;
 pub mod severity;
 pub mod spec;
