@@ -32,21 +32,23 @@ use super::stats::normal_upper_tail;
 
 /// The fixed threshold `u` above which excesses are fitted (P(Z > 2) = 2.3 % under N(0, 1)).
 pub const U: f64 = 2.0;
-/// Per-sample forgetting of the tails: about a week of minutes.
+/// Per-sample forgetting of the tails: about a week of minutes (the baseline improves in its first weeks, and the tail must follow).
 const TAIL_FORGET: f64 = 1.0 / (7.0 * 1440.0);
-/// Per-sample forgetting of the scale dispersion: about three days of minutes.
-const DISP_FORGET: f64 = 1.0 / (3.0 * 1440.0);
-/// Prior weight of the dispersion, in minute samples (six hours).
-const DISP_PRIOR_SAMPLES: f64 = 360.0;
+/// Per-sample forgetting of the scale dispersion: about a day of minutes.
+const DISP_FORGET: f64 = 1.0 / 1440.0;
+/// Prior weight of the dispersion, in minute samples (an hour).
+const DISP_PRIOR_SAMPLES: f64 = 60.0;
 /// Prior weight of the pooled tail shape, in excesses.
 const PRIOR_EXCESSES: f64 = 30.0;
 /// Prior weight of the pooled exceedance frequency, in samples (a day of minutes).
 const PRIOR_SAMPLES: f64 = 1440.0;
-/// Effective excesses a scale needs before its own level is used in full.
-pub const ENOUGH_EXCESSES: f64 = 60.0;
+/// Effective excursions a scale needs before its own level is used in full.
+pub const ENOUGH_EXCESSES: f64 = 20.0;
 /// Until then the level is this fraction of the nominal one, rising linearly.
 pub const COLD_LEVEL: f64 = 0.1;
 const XI_MIN: f64 = -0.1;
+/// See [`TailFit::max_excess`].
+const MAX_EXCESS: f64 = 3.0;
 const XI_MAX: f64 = 0.45;
 
 /// Variance-stabilised deviation of a count `n` from its expectation `mu` under a negative
@@ -75,7 +77,7 @@ pub struct ScaleDispersion {
 }
 
 impl ScaleDispersion {
-    /// φ_w: the learned moments shrunk towards `prior` (worth six hours of samples).
+    /// φ_w: the learned moments shrunk towards `prior` (worth an hour of samples).
     pub fn phi(&self, prior: f64) -> f64 {
         if self.n <= 0.0 || self.den <= 0.0 {
             return prior;
@@ -100,32 +102,70 @@ impl ScaleDispersion {
     }
 }
 
-/// Exponentially forgotten sums of one statistic's samples and of its excesses over [`U`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+/// Exponentially forgotten sums of one statistic's samples and of its declustered excesses
+/// over [`U`]: successive minutes of a window overlap, so one excursion above `U` lasts
+/// several samples; only its peak is learned (runs declustering: an excursion ends after
+/// `gap` samples back below `U`), and ζ is the rate of excursions per sample. The
+/// calibrated p̂ is then the probability per minute that an excursion with a peak that high
+/// starts, and an alarm level per minute is directly a number of alarms per week.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Tail {
     samples: f64,
     excesses: f64,
     s1: f64,
     s2: f64,
+    /// Peak of the excursion in progress (negative when none).
+    run_peak: f64,
+    /// Samples back below `U` since the excursion's last excess.
+    below: u32,
+    /// The excursion in progress touched an alarm or an unlearnable value: it is not learned.
+    tainted: bool,
+}
+
+impl Default for Tail {
+    fn default() -> Self {
+        Tail { samples: 0.0, excesses: 0.0, s1: 0.0, s2: 0.0, run_peak: -1.0, below: 0, tainted: false }
+    }
 }
 
 impl Tail {
-    /// Learns one sample `z`. Values at or above `alarm` are left out (alarms are not normal
-    /// behaviour); `weight` < 1 counts correlated samples (long windows) as less than one.
-    pub fn observe(&mut self, z: f64, alarm: f64, weight: f64) {
-        if !z.is_finite() || z >= alarm {
+    /// Learns one sample `z` (one closed minute). An excursion that reaches `alarm` is not
+    /// learned (alarms are not normal behaviour), nor one that goes beyond `U + max_excess`
+    /// (a crisis that stays below the alarm must not teach the tail that crises are noise).
+    /// `gap`: samples below `U` that end an excursion.
+    pub fn observe(&mut self, z: f64, alarm: f64, max_excess: f64, gap: u32) {
+        if !z.is_finite() {
             return;
         }
-        let d = (1.0 - TAIL_FORGET * weight).max(0.0);
-        self.samples = d * self.samples + weight;
+        if z >= alarm || z > U + max_excess {
+            self.tainted = true;
+            self.below = 0;
+            return;
+        }
+        let d = 1.0 - TAIL_FORGET;
+        self.samples = d * self.samples + 1.0;
         self.excesses *= d;
         self.s1 *= d;
         self.s2 *= d;
         if z > U {
-            let y = z - U;
-            self.excesses += weight;
-            self.s1 += weight * y;
-            self.s2 += weight * y * y;
+            self.run_peak = self.run_peak.max(z);
+            self.below = 0;
+            return;
+        }
+        if self.run_peak < 0.0 && !self.tainted {
+            return;
+        }
+        self.below += 1;
+        if self.below >= gap.max(1) {
+            if self.run_peak >= 0.0 && !self.tainted {
+                let y = self.run_peak - U;
+                self.excesses += 1.0;
+                self.s1 += y;
+                self.s2 += y * y;
+            }
+            self.run_peak = -1.0;
+            self.tainted = false;
+            self.below = 0;
         }
     }
 
@@ -134,7 +174,8 @@ impl Tail {
         self.excesses
     }
 
-    /// Adds another tail's sums (pooling across scopes).
+    /// Adds another tail's excess sums (pooling the shape of standardised tails across
+    /// scopes; the standardisation itself is not pooled).
     pub fn merge(&mut self, o: &Tail) {
         self.samples += o.samples;
         self.excesses += o.excesses;
@@ -142,7 +183,8 @@ impl Tail {
         self.s2 += o.s2;
     }
 
-    /// The fitted tail: this tail's moments shrunk towards `prior`.
+    /// The fitted tail: this tail's standardisation, and its excess moments shrunk towards
+    /// `prior`'s.
     pub fn fit(&self, prior: &TailFit) -> TailFit {
         let (m0, v0) = prior.moments();
         let k = PRIOR_EXCESSES;
@@ -161,10 +203,11 @@ impl Tail {
     }
 }
 
-/// A fitted tail above [`U`]: exceedance frequency ζ, GPD scale σ and shape ξ.
+/// A fitted tail: excursions above [`U`] start with frequency ζ per sample and their peak's
+/// excess is GPD(σ, ξ).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TailFit {
-    /// P(z > U).
+    /// Excursions above U per sample.
     pub zeta: f64,
     /// GPD scale.
     pub sigma: f64,
@@ -174,9 +217,18 @@ pub struct TailFit {
 
 impl TailFit {
     /// The prior before any scope has data: a standard normal statistic's tail made a little
-    /// heavier (ζ twice the normal's, exponential excesses with the normal's mean excess ×1.5).
+    /// heavier. The GPD that fits a normal tail above 2 sd has ξ ≈ −0.19, σ ≈ 0.44; the prior
+    /// keeps σ with ξ = −0.1 and 1.5 times the normal's ζ (as if every minute above U began
+    /// an excursion), which puts the 10⁻⁶ point at 5.3 sd where the normal has it at 4.75.
     pub fn default_prior() -> Self {
-        TailFit { zeta: 2.0 * normal_upper_tail(U), sigma: 0.55, xi: 0.05 }
+        TailFit { zeta: 1.5 * normal_upper_tail(U), sigma: 0.44, xi: -0.1 }
+    }
+
+    /// The excess (standardised) beyond which a sample is not learned: a fixed 3, i.e. five
+    /// standard deviations, so that a tail cannot widen itself by learning ever larger
+    /// excesses (a normal statistic passes 5 sd once in 3.5 million samples).
+    pub fn max_excess(&self) -> f64 {
+        MAX_EXCESS
     }
 
     /// The fit of tails pooled across scopes, shrunk towards [`TailFit::default_prior`].
@@ -193,10 +245,11 @@ impl TailFit {
 
     /// Calibrated P(Z ≥ z). Below `U` the normal shape is kept, scaled to meet ζ at `U`.
     pub fn p(&self, z: f64) -> f64 {
-        if z <= U {
-            return (normal_upper_tail(z) * self.zeta / normal_upper_tail(U)).min(1.0);
+        let x = z;
+        if x <= U {
+            return (normal_upper_tail(x) * self.zeta / normal_upper_tail(U)).min(1.0);
         }
-        let y = z - U;
+        let y = x - U;
         let tail = if self.xi.abs() < 1e-6 {
             (-y / self.sigma).exp()
         } else {
@@ -211,15 +264,17 @@ impl TailFit {
 
     /// The `z` with calibrated exceedance probability `q`.
     pub fn threshold(&self, q: f64) -> f64 {
-        if q >= self.zeta {
-            return U;
-        }
-        let ratio = self.zeta / q;
-        if self.xi.abs() < 1e-6 {
-            U + self.sigma * ratio.ln()
+        let x = if q >= self.zeta {
+            U
         } else {
-            U + self.sigma / self.xi * (ratio.powf(self.xi) - 1.0)
-        }
+            let ratio = self.zeta / q;
+            if self.xi.abs() < 1e-6 {
+                U + self.sigma * ratio.ln()
+            } else {
+                U + self.sigma / self.xi * (ratio.powf(self.xi) - 1.0)
+            }
+        };
+        x
     }
 }
 
@@ -334,7 +389,7 @@ mod tests {
         for (gi, g) in gens.iter().enumerate() {
             let mut t = Tail::default();
             for _ in 0..200_000 {
-                t.observe(g(&mut rng), f64::INFINITY, 1.0);
+                t.observe(g(&mut rng), f64::INFINITY, f64::INFINITY, 1);
             }
             let fit = t.fit(&TailFit::default_prior());
             let q = 1e-3;
@@ -350,7 +405,7 @@ mod tests {
     #[test]
     fn alarms_do_not_teach_the_tail_and_pooling_shrinks() {
         let mut t = Tail::default();
-        t.observe(50.0, 10.0, 1.0);
+        t.observe(50.0, 10.0, f64::INFINITY, 1);
         assert_eq!(t, Tail::default());
         let fit = t.fit(&TailFit::default_prior());
         assert!((fit.zeta - TailFit::default_prior().zeta).abs() < 1e-12);

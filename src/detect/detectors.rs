@@ -1,27 +1,39 @@
 //! Detectors: pure tests of a scope's window sums against its baseline expectation. Each
-//! returns a [`Signal`] (window, observed, expected, p-value) when the evidence clears the
-//! significance level and the guards (minimum mentions, minimum ratio), and severity is
-//! graded here from the strength of evidence, the negative share and influential authors.
+//! returns a [`Signal`] (window, observed, expected, calibrated p-value) when the evidence
+//! clears the scope's calibrated threshold and the guards (minimum mentions, minimum ratio),
+//! and severity is graded here from the strength of evidence, the negative share and
+//! influential authors.
 //!
-//! Models:
-//! * volume: window count ~ NegBin(μ_w, φ), μ_w the baseline sum over the window's minutes;
-//! * negative: negatives ~ BetaBinomial(n, p₀, ρ) given n toned mentions in the window;
-//! * reach: mentions by 10k+-follower authors ~ NegBin(μ_w · q, φ), q their usual share;
+//! Raw statistics (see [`super::calibrate`] for how their tails are calibrated):
+//! * volume: the window count against μ_w, the baseline sum over the window's minutes, with
+//!   the dispersion φ_w learned at that window's own length;
+//! * negative: negatives among the n toned mentions against the usual share p₀ (ρ_w);
+//! * reach: mentions by 10k+-follower authors against μ_w · q, q their usual share;
 //! * flatline: P(no mention in the silent stretch) = NegBin(μ_s, φ) at zero.
 
+use super::calibrate::{count_z, share_z, TailFit};
 use super::severity::Severity;
 use super::spec::{Detector, DetectorKind};
-use super::stats::{beta_binomial_upper_tail, nb_upper_tail, nb_zero};
+use super::stats::nb_zero;
 use super::window::Bucket;
 
-/// The baseline expectation for the windows ending at the current minute, refreshed when
-/// the minute changes.
-#[derive(Debug, Clone, Copy, Default)]
+/// Metric index of the calibration tables: volume.
+pub const VOLUME: usize = 0;
+/// Metric index: negative share.
+pub const NEGATIVE: usize = 1;
+/// Metric index: influential authors.
+pub const REACH: usize = 2;
+
+/// The baseline expectation and the calibrated thresholds for the windows ending at the
+/// current minute, refreshed when the minute changes.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Expectation {
     /// Expected mentions per window ([`super::window::WINDOW_MINUTES`]).
     pub mentions: [f64; 4],
-    /// Dispersion φ.
+    /// Hourly dispersion φ of the baseline (used for silences).
     pub phi: f64,
+    /// Dispersion φ_w learned at each window length.
+    pub phi_w: [f64; 4],
     /// Usual negative share.
     pub negative_share: f64,
     /// Its overdispersion ρ.
@@ -33,11 +45,33 @@ pub struct Expectation {
     /// Expected mentions in the current minute alone: a window ending now holds only the
     /// elapsed part of it, so the expectation is reduced by the part still to come.
     pub minute_rate: f64,
-    /// z with P(Z ≥ z) = α: a count below μ + 0.9·z·sd cannot be significant under the
-    /// (right-skewed) negative binomial, so its exact tail need not be computed.
-    pub z_alpha: f64,
-    /// Per window, the largest count found not significant this minute (0 = none yet).
-    pub volume_failed: [u32; 4],
+    /// Fitted tails per metric ([`VOLUME`], [`NEGATIVE`], [`REACH`]) and window.
+    pub fits: [[TailFit; 4]; 3],
+    /// Alarm thresholds on the raw statistic, per metric and window.
+    pub alarm: [[f64; 4]; 3],
+    /// Thresholds an open incident must stay above (the relaxed level √q, hysteresis).
+    pub relaxed: [[f64; 4]; 3],
+    /// The level q each threshold stands for (after warm-up strictness and the budget guard).
+    pub level: [[f64; 4]; 3],
+}
+
+impl Default for Expectation {
+    fn default() -> Self {
+        Expectation {
+            mentions: [0.0; 4],
+            phi: 0.0,
+            phi_w: [0.0; 4],
+            negative_share: 0.2,
+            rho: 0.0,
+            influential_share: 0.0,
+            warm: false,
+            minute_rate: 0.0,
+            fits: [[TailFit::default_prior(); 4]; 3],
+            alarm: [[f64::INFINITY; 4]; 3],
+            relaxed: [[f64::INFINITY; 4]; 3],
+            level: [[0.0; 4]; 3],
+        }
+    }
 }
 
 /// Evidence that a metric is anomalous in one window.
@@ -49,79 +83,75 @@ pub struct Signal {
     pub observed: f64,
     /// What the baseline expected.
     pub expected: f64,
-    /// Tail probability under the baseline model.
+    /// Calibrated exceedance probability of the window's statistic.
     pub p_value: f64,
 }
 
-/// Tests `rule` against the window sums at significance `alpha`, `elapsed` (0..1) into the
-/// current minute. The guards come first and are cheap, so the exact tail is computed only
-/// for the rare windows that pass them.
-pub fn evaluate(rule: &Detector, sums: &[Bucket; 4], ex: &mut Expectation, alpha: f64, elapsed: f64) -> Option<Signal> {
+/// The raw statistic of metric `kind` in window `w` with `mu` expected mentions: (z,
+/// observed, expected). `None` for flatline.
+pub fn statistic(kind: &DetectorKind, s: &Bucket, ex: &Expectation, w: usize, mu: f64) -> Option<(f64, f64, f64)> {
+    match kind {
+        DetectorKind::Volume => {
+            let n = f64::from(s.count);
+            Some((count_z(n, mu, ex.phi_w[w]), n, mu))
+        }
+        DetectorKind::Reach => {
+            let (c, mu) = (f64::from(s.influential), mu * ex.influential_share);
+            Some((count_z(c, mu, ex.phi_w[w]), c, mu))
+        }
+        DetectorKind::Negative => {
+            let (n, k) = (f64::from(s.toned), f64::from(s.negative));
+            Some((share_z(k, n, ex.negative_share, window_rho(ex, w)), k, n * ex.negative_share))
+        }
+        DetectorKind::Flatline { .. } => None,
+    }
+}
+
+fn metric_index(kind: &DetectorKind) -> usize {
+    match kind {
+        DetectorKind::Negative => NEGATIVE,
+        DetectorKind::Reach => REACH,
+        _ => VOLUME,
+    }
+}
+
+/// The calibrated p-value of window `w` as it is now (for reports, e.g. on resolution).
+pub fn p_value(kind: &DetectorKind, s: &Bucket, ex: &Expectation, w: usize) -> Option<Signal> {
+    let (z, observed, expected) = statistic(kind, s, ex, w, ex.mentions[w])?;
+    Some(Signal { window: w, observed, expected, p_value: ex.fits[metric_index(kind)][w].p(z) })
+}
+
+/// Tests `rule` against the window sums, `elapsed` (0..1) into the current minute. The
+/// guards come first; the statistic is a few floating-point operations, compared with the
+/// threshold precomputed for the minute.
+pub fn evaluate(rule: &Detector, sums: &[Bucket; 4], ex: &Expectation, elapsed: f64) -> Option<Signal> {
     let still_to_come = (1.0 - elapsed.clamp(0.0, 1.0)) * ex.minute_rate;
+    let k = metric_index(&rule.kind);
     let mut best: Option<Signal> = None;
     for &w in rule.kind.windows() {
         let s = &sums[w];
-        let sig = match rule.kind {
-            DetectorKind::Volume => {
-                let (n, mu) = (s.count, (ex.mentions[w] - still_to_come).max(1e-9));
-                if !ex.warm || n < rule.min_mentions || f64::from(n) < rule.min_ratio * mu {
-                    continue;
-                }
-                let sd = (mu + ex.phi * mu * mu).sqrt();
-                if f64::from(n) < mu + 0.9 * ex.z_alpha * sd || n <= ex.volume_failed[w] {
-                    continue;
-                }
-                let p_value = nb_upper_tail(f64::from(n), mu, ex.phi);
-                if p_value > alpha {
-                    // counts only grow within a minute: smaller ones need no second look
-                    ex.volume_failed[w] = n;
-                    continue;
-                }
-                Signal { window: w, observed: f64::from(n), expected: mu, p_value }
-            }
-            DetectorKind::Negative => match negative_signal(rule, s, ex, w) {
-                Some(sig) => sig,
-                None => continue,
-            },
-            DetectorKind::Reach => {
-                let (c, mu) = (s.influential, (ex.mentions[w] - still_to_come).max(1e-9) * ex.influential_share);
-                if !ex.warm || c < rule.min_mentions || f64::from(c) < rule.min_ratio * mu {
-                    continue;
-                }
-                Signal {
-                    window: w,
-                    observed: f64::from(c),
-                    expected: mu,
-                    p_value: nb_upper_tail(f64::from(c), mu, ex.phi),
-                }
-            }
+        let mu = (ex.mentions[w] - still_to_come).max(1e-9);
+        let (observed, expected) = match rule.kind {
+            DetectorKind::Volume => (f64::from(s.count), mu),
+            DetectorKind::Reach => (f64::from(s.influential), mu * ex.influential_share),
+            DetectorKind::Negative => (f64::from(s.negative), f64::from(s.toned) * ex.negative_share),
             DetectorKind::Flatline { .. } => continue, // tested on silence, see `silence`
         };
-        if sig.p_value <= alpha && best.is_none_or(|b| sig.p_value < b.p_value) {
+        // the tone rule uses the prior share before warm-up; volume and reach need a baseline
+        let warm_enough = ex.warm || rule.kind == DetectorKind::Negative;
+        if !warm_enough || observed < f64::from(rule.min_mentions) || observed < rule.min_ratio * expected {
+            continue;
+        }
+        let Some((z, _, _)) = statistic(&rule.kind, s, ex, w, mu) else { continue };
+        if z < ex.alarm[k][w] {
+            continue;
+        }
+        let sig = Signal { window: w, observed, expected, p_value: ex.fits[k][w].p(z) };
+        if best.is_none_or(|b| sig.p_value < b.p_value) {
             best = Some(sig);
         }
     }
     best
-}
-
-fn negative_signal(rule: &Detector, s: &Bucket, ex: &Expectation, w: usize) -> Option<Signal> {
-    let (n, k) = (s.toned, s.negative);
-    let p0 = ex.negative_share;
-    let rho = window_rho(ex, w);
-    if k < rule.min_mentions || f64::from(k) < rule.min_ratio * p0 * f64::from(n) {
-        return None;
-    }
-    let nf = f64::from(n);
-    let sd = (nf * p0 * (1.0 - p0) * (1.0 + (nf - 1.0) * rho)).sqrt();
-    if (f64::from(k) - nf * p0) < 3.0 * sd {
-        return None; // cheap normal gate: the exact tail cannot be below α (α < 1e-3)
-    }
-    Some(Signal {
-        window: w,
-        observed: f64::from(k),
-        expected: nf * p0,
-        p_value: beta_binomial_upper_tail(k, n, p0, rho),
-    })
 }
 
 /// The share's overdispersion for window `w`. ρ is learned from hourly shares; hour-to-hour
@@ -142,29 +172,15 @@ pub fn silence(min_expected: f64, expected: f64, phi: f64, alpha: f64) -> Option
 }
 
 /// Whether the metric is still outside its baseline at the relaxed level used for
-/// resolution (hysteresis: an incident opens at α and closes only once p > √α for the hold).
-pub fn still_anomalous(rule: &Detector, sums: &[Bucket; 4], ex: &Expectation, alpha: f64) -> bool {
-    let relaxed = alpha.sqrt();
-    rule.kind.windows().iter().any(|&w| {
-        let s = &sums[w];
-        match rule.kind {
-            DetectorKind::Volume => ex.warm && nb_upper_tail(f64::from(s.count), ex.mentions[w], ex.phi) < relaxed,
-            DetectorKind::Negative => {
-                s.negative > 0
-                    && beta_binomial_upper_tail(
-                        s.negative,
-                        s.toned,
-                        ex.negative_share,
-                        if ex.warm { ex.rho } else { ex.rho.max(0.1) },
-                    ) < relaxed
-            }
-            DetectorKind::Reach => {
-                ex.warm
-                    && nb_upper_tail(f64::from(s.influential), ex.mentions[w] * ex.influential_share, ex.phi) < relaxed
-            }
-            DetectorKind::Flatline { .. } => false,
-        }
-    })
+/// resolution (hysteresis: an incident opens at level q and closes only once the statistic
+/// is back below the √q threshold for the hold).
+pub fn still_anomalous(rule: &Detector, sums: &[Bucket; 4], ex: &Expectation) -> bool {
+    let k = metric_index(&rule.kind);
+    let warm_enough = ex.warm || rule.kind == DetectorKind::Negative;
+    warm_enough
+        && rule.kind.windows().iter().any(|&w| {
+            statistic(&rule.kind, &sums[w], ex, w, ex.mentions[w]).is_some_and(|(z, _, _)| z >= ex.relaxed[k][w])
+        })
 }
 
 /// Severity from the evidence. `evidence` is log(p)/log(α) (1 at the significance level),
@@ -219,16 +235,21 @@ mod tests {
     }
 
     fn ex(mu15: f64) -> Expectation {
+        let fit = TailFit::default_prior();
+        let (t, r) = (fit.threshold(1e-6), fit.threshold(1e-3));
         Expectation {
             mentions: [mu15 / 3.0, mu15, mu15 * 4.0, mu15 * 24.0],
             phi: 0.05,
+            phi_w: [0.05; 4],
             negative_share: 0.2,
             rho: 0.02,
             influential_share: 0.02,
             warm: true,
             minute_rate: mu15 / 15.0,
-            z_alpha: 4.26,
-            volume_failed: [0; 4],
+            fits: [[fit; 4]; 3],
+            alarm: [[t; 4]; 3],
+            relaxed: [[r; 4]; 3],
+            level: [[1e-6; 4]; 3],
         }
     }
 
@@ -243,21 +264,23 @@ mod tests {
     #[test]
     fn volume_fires_on_a_big_spike_not_on_a_handful() {
         let r = rule(DetectorKind::Volume, 10, 2.0);
-        assert!(evaluate(&r, &sums(200, 40), &mut ex(40.0), 1e-5, 1.0).is_some());
-        assert!(evaluate(&r, &sums(50, 10), &mut ex(40.0), 1e-5, 1.0).is_none());
+        assert!(evaluate(&r, &sums(200, 40), &ex(40.0), 1.0).is_some());
+        assert!(evaluate(&r, &sums(50, 10), &ex(40.0), 1.0).is_none());
         // 8 posts where 0.1 were expected is hugely improbable, but a handful: no alert
-        assert!(evaluate(&r, &sums(8, 8), &mut ex(0.1), 1e-5, 1.0).is_none());
+        assert!(evaluate(&r, &sums(8, 8), &ex(0.1), 1.0).is_none());
         let mut cold = ex(40.0);
         cold.warm = false;
-        assert!(evaluate(&r, &sums(500, 40), &mut cold, 1e-5, 1.0).is_none());
+        assert!(evaluate(&r, &sums(500, 40), &cold, 1.0).is_none());
     }
 
     #[test]
     fn negative_fires_on_share_jump_at_flat_volume() {
         let r = rule(DetectorKind::Negative, 8, 1.5);
-        let s = evaluate(&r, &sums(40, 28), &mut ex(40.0), 1e-5, 1.0).expect("28/40 negative vs 20% usual");
-        assert!(s.p_value < 1e-5);
-        assert!(evaluate(&r, &sums(40, 10), &mut ex(40.0), 1e-5, 1.0).is_none());
+        let s = evaluate(&r, &sums(40, 28), &ex(40.0), 1.0).expect("28/40 negative vs 20% usual");
+        assert!(s.p_value < 1e-6);
+        assert!(still_anomalous(&r, &sums(40, 28), &ex(40.0)));
+        assert!(!still_anomalous(&r, &sums(40, 9), &ex(40.0)));
+        assert!(evaluate(&r, &sums(40, 10), &ex(40.0), 1.0).is_none());
     }
 
     #[test]

@@ -146,6 +146,11 @@ impl Windows {
         true
     }
 
+    /// The newest minute (`i64::MIN` before the first mention).
+    pub fn head(&self) -> i64 {
+        self.head
+    }
+
     /// Start minute (inclusive) of window `i` ending at the head.
     pub fn window_start(&self, i: usize) -> i64 {
         if i == 3 {

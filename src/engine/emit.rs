@@ -111,15 +111,13 @@ impl Engine {
                 let scope = &brand.scopes[brand.rules[ri].scope];
                 let w = closed.strongest.window.min(3);
                 let s = scope.windows.sums[w];
-                let (observed, expected) = match brand.rules[ri].rule.detector.kind {
-                    DetectorKind::Negative => (f64::from(s.negative), f64::from(s.toned) * scope.ex.negative_share),
-                    DetectorKind::Reach => {
-                        (f64::from(s.influential), scope.ex.mentions[w] * scope.ex.influential_share)
-                    }
-                    _ => (f64::from(s.count), scope.ex.mentions[w]),
-                };
-                let p = crate::detect::stats::nb_upper_tail(observed, expected, scope.ex.phi);
-                let now_sig = Signal { window: w, observed, expected, p_value: p };
+                let kind = &brand.rules[ri].rule.detector.kind;
+                let now_sig = crate::detect::p_value(kind, &s, &scope.ex, w).unwrap_or(Signal {
+                    window: w,
+                    observed: f64::from(s.count),
+                    expected: scope.ex.mentions[w],
+                    p_value: 1.0,
+                });
                 self.stats.resolved += 1;
                 self.emit(b, ri, &closed.id, Status::Resolved, closed.severity, now_sig, Some(closed.category.clone()));
                 let brand = &mut self.brands[b as usize];

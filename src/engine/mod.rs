@@ -77,8 +77,10 @@ pub struct Engine {
     settings: EngineSettings,
     default_rules: Vec<Arc<Rule>>,
     alpha: f64,
-    /// The normal quantile of α, for the cheap gate in front of the exact volume test.
-    z_alpha: f64,
+    /// Tail priors pooled over every warm scope, refreshed hourly in event time.
+    priors: crate::detect::tracker::Priors,
+    /// Minute of the last pooling.
+    priors_minute: i64,
     brands: Vec<BrandState>,
     by_id: HashMap<String, u32>,
     matcher: BrandMatcher,
@@ -114,7 +116,8 @@ impl Engine {
             settings: rules.settings.clone(),
             default_rules,
             alpha: rules.alpha(),
-            z_alpha: crate::detect::stats::normal_quantile_upper(rules.alpha()),
+            priors: [[crate::detect::calibrate::TailFit::default_prior(); 4]; 3],
+            priors_minute: i64::MIN,
             brands: Vec::with_capacity(rules.brands.len()),
             by_id: HashMap::with_capacity(rules.brands.len()),
             matcher: BrandMatcher::new(&[])?,
@@ -153,7 +156,13 @@ impl Engine {
             b.rules.iter().cloned().map(Arc::new).collect()
         };
         let idx = self.brands.len() as u32;
-        self.brands.push(BrandState::new(b.id.clone(), b.name.clone(), &rules, &self.settings));
+        self.brands.push(BrandState::new(
+            b.id.clone(),
+            b.name.clone(),
+            &rules,
+            &self.settings,
+            self.settings.false_alarms_per_week,
+        ));
         self.by_id.insert(b.id.clone(), idx);
         idx
     }
@@ -165,7 +174,13 @@ impl Engine {
             return i;
         }
         let idx = self.brands.len() as u32;
-        self.brands.push(BrandState::new(id.to_string(), id.to_string(), &self.default_rules, &self.settings));
+        self.brands.push(BrandState::new(
+            id.to_string(),
+            id.to_string(),
+            &self.default_rules,
+            &self.settings,
+            self.settings.false_alarms_per_week,
+        ));
         self.by_id.insert(id.to_string(), idx);
         idx
     }
@@ -202,7 +217,26 @@ impl Engine {
         (self.now != i64::MIN).then_some(self.now)
     }
 
-    /// Per-test significance level in use.
+    /// Pools the tails of every warm scope into the priors new scopes borrow.
+    fn pool_priors(&mut self) {
+        let mut fits: [[Vec<crate::detect::calibrate::TailFit>; 4]; 3] = Default::default();
+        for brand in &self.brands {
+            for scope in &brand.scopes {
+                if !scope.baseline.is_warm(&self.settings.baseline) {
+                    continue;
+                }
+                for (v, f) in fits.iter_mut().flatten().zip(scope.cal.own_fits().iter().flatten()) {
+                    v.extend(f);
+                }
+            }
+        }
+        for (p, v) in self.priors.iter_mut().flatten().zip(fits.iter_mut().flatten()) {
+            *p = crate::detect::tracker::pooled_prior(v);
+        }
+    }
+
+    /// Reference significance level: the score is 0.5 at this p-value, and severity grades
+    /// evidence against it (the same for every brand).
     pub fn alpha(&self) -> f64 {
         self.alpha
     }

@@ -97,9 +97,10 @@ impl Engine {
                 if !brand.scope_defs[si].contains(source, lang) {
                     continue;
                 }
+                let lv = brand.levels(self.now_min, &self.priors);
                 let scope = &mut brand.scopes[si];
                 let first_in_scope = scope.last_seen == i64::MIN;
-                scope.sync(self.now_min, &self.settings, self.z_alpha);
+                scope.sync(self.now_min, &self.settings, &lv);
                 bucket.new_authors = u32::from(scope.is_new_author(author_hash, minute));
                 scope.add(minute, &bucket);
                 if first_in_scope {
@@ -125,9 +126,7 @@ impl Engine {
                         }
                     }
                     let scope = &mut brand.scopes[si];
-                    if let Some(sig) =
-                        detect::evaluate(&rs.rule.detector, &scope.windows.sums, &mut scope.ex, self.alpha, elapsed)
-                    {
+                    if let Some(sig) = detect::evaluate(&rs.rule.detector, &scope.windows.sums, &scope.ex, elapsed) {
                         self.fired.push((ri, sig));
                     } else if rs.rule.detector.kind == DetectorKind::Negative
                         && scope.windows.sums[1].negative >= rs.rule.detector.min_mentions
@@ -167,6 +166,8 @@ impl Engine {
         let key = format!("{}/{}{}", brand.id, rs.rule.name, rs.rule.scope.key_suffix());
         let id = format!("{:016x}", fnv1a(format!("{key}@{}", self.now).as_bytes()));
         rs.incident.open(id.clone(), severity, sig, self.now_min);
+        brand.guard.advance(self.now_min, brand.budget);
+        brand.guard.alarm();
         brand.scopes[rs.scope].open_incidents += 1;
         self.open.push((b, ri));
         self.stats.by_severity[severity as usize] += 1;
@@ -176,6 +177,10 @@ impl Engine {
     /// Event time entered minute `minute`: re-test open incidents, check silences.
     pub(super) fn on_minute(&mut self, minute: i64) {
         self.now_min = minute;
+        if minute.saturating_sub(self.priors_minute) >= 60 {
+            self.priors_minute = minute;
+            self.pool_priors();
+        }
         let mut i = 0;
         while i < self.open.len() {
             let (b, ri) = self.open[i];
@@ -195,9 +200,10 @@ impl Engine {
     pub(super) fn retest_open(&mut self, b: u32, ri: usize) -> bool {
         let (now_min, alpha) = (self.now_min, self.alpha);
         let brand = &mut self.brands[b as usize];
+        let lv = brand.levels(now_min, &self.priors);
         let rs = &brand.rules[ri];
         let scope = &mut brand.scopes[rs.scope];
-        scope.sync(now_min, &self.settings, self.z_alpha);
+        scope.sync(now_min, &self.settings, &lv);
         let (fresh, anomalous) = match rs.rule.detector.kind {
             DetectorKind::Flatline { min_expected } => {
                 let expected = scope.baseline.expected_minutes(scope.last_seen + 1, now_min - 1);
@@ -205,9 +211,8 @@ impl Engine {
                 (None, silent)
             }
             _ => {
-                let sig = detect::evaluate(&rs.rule.detector, &scope.windows.sums, &mut scope.ex, alpha, 0.0);
-                let still =
-                    sig.is_some() || detect::still_anomalous(&rs.rule.detector, &scope.windows.sums, &scope.ex, alpha);
+                let sig = detect::evaluate(&rs.rule.detector, &scope.windows.sums, &scope.ex, 0.0);
+                let still = sig.is_some() || detect::still_anomalous(&rs.rule.detector, &scope.windows.sums, &scope.ex);
                 (sig, still)
             }
         };

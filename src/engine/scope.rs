@@ -3,6 +3,8 @@
 
 use super::incident::Incident;
 use crate::detect::baseline::Baseline;
+use crate::detect::calibrate::BudgetGuard;
+use crate::detect::tracker::{Priors, ScopeCalibration};
 use crate::detect::window::{Bucket, MinuteHistory, Windows};
 use crate::detect::Expectation;
 use crate::rules::{EngineSettings, Rule, Scope};
@@ -27,7 +29,21 @@ pub(super) struct ScopeState {
     /// Direct-mapped (author hash, minute last seen) for approximate distinct authors.
     pub(super) authors: [(u32, u32); AUTHOR_SLOTS],
     pub(super) open_incidents: u8,
+    /// Learned dispersions and tails of the raw statistics, per window.
+    pub(super) cal: ScopeCalibration,
 }
+
+/// What a scope needs from its brand and the engine to turn its calibration into thresholds.
+pub(super) struct Levels<'a> {
+    /// Tails pooled over every warm scope of the engine.
+    pub(super) priors: &'a Priors,
+    /// The brand's level per test and minute, after its budget guard.
+    pub(super) level: f64,
+}
+
+/// Longest silence, in minutes, whose closed minutes are still learned one by one (after six
+/// hours every window is empty and further minutes teach nothing new).
+const MAX_CATCH_UP_MIN: i64 = 360;
 
 impl ScopeState {
     pub(super) fn new(s: &EngineSettings) -> Self {
@@ -41,12 +57,13 @@ impl ScopeState {
             ex_minute: i64::MIN,
             authors: [(0, 0); AUTHOR_SLOTS],
             open_incidents: 0,
+            cal: ScopeCalibration::default(),
         }
     }
 
-    /// Brings the scope up to `now_min`: learns every closed hour, advances the windows and
-    /// refreshes the expectation.
-    pub(super) fn sync(&mut self, now_min: i64, s: &EngineSettings, z_alpha: f64) {
+    /// Brings the scope up to `now_min`: learns every closed hour and every closed minute,
+    /// advances the windows and refreshes the expectation and its thresholds.
+    pub(super) fn sync(&mut self, now_min: i64, s: &EngineSettings, lv: &Levels<'_>) {
         if self.next_hour == i64::MIN {
             return;
         }
@@ -61,6 +78,7 @@ impl ScopeState {
             self.baseline.learn_hour(&s.baseline, h, &b, self.open_incidents > 0);
             self.next_hour += 1;
         }
+        self.learn_closed_minutes(now_min, s);
         self.windows.advance(now_min);
         if self.ex_minute != now_min {
             self.ex_minute = now_min;
@@ -76,9 +94,29 @@ impl ScopeState {
                 influential_share: self.baseline.influential_share(),
                 warm: self.baseline.is_warm(&s.baseline),
                 minute_rate: self.baseline.expected_minutes(now_min, now_min),
-                z_alpha,
-                volume_failed: [0; 4],
+                ..self.ex
             };
+            self.cal.refresh(&mut self.ex, self.baseline.phi(), lv.priors, lv.level);
+        }
+    }
+
+    /// Learns the windows ending at every minute closed since the head, up to `now_min`
+    /// (exclusive): the samples the scope's tails are calibrated on. Not while the baseline
+    /// is warming up or an incident is open (a crisis is not a sample of normal noise).
+    fn learn_closed_minutes(&mut self, now_min: i64, s: &EngineSettings) {
+        let head = self.windows.head();
+        if head == i64::MIN || now_min <= head || self.open_incidents > 0 || !self.baseline.is_warm(&s.baseline) {
+            return;
+        }
+        let last = (now_min - 1).min(head + MAX_CATCH_UP_MIN);
+        let hourly_phi = self.baseline.phi();
+        let mut ex = self.ex;
+        for m in head..=last {
+            self.windows.advance(m);
+            for (i, mu) in ex.mentions.iter_mut().enumerate() {
+                *mu = self.baseline.expected_minutes(self.windows.window_start(i), m);
+            }
+            self.cal.learn(&self.windows.sums, &ex, hourly_phi);
         }
     }
 
@@ -127,10 +165,17 @@ pub(super) struct BrandState {
     pub(super) rules: Vec<RuleState>,
     /// Per-minute counts of the last day, for charts; allocated on the first mention.
     pub(super) history: Option<MinuteHistory>,
+    /// False alarms per week this brand may raise (engine budget × sensitivity).
+    pub(super) budget: f64,
+    /// The budget per test and minute: `budget / (tests × 10,080)`, one test per rule and
+    /// window (flatline aside).
+    pub(super) level: f64,
+    /// Tightens the level when the brand's realised alarm rate runs above its budget.
+    pub(super) guard: BudgetGuard,
 }
 
 impl BrandState {
-    pub(super) fn new(id: String, name: String, rules: &[Arc<Rule>], s: &EngineSettings) -> Self {
+    pub(super) fn new(id: String, name: String, rules: &[Arc<Rule>], s: &EngineSettings, budget: f64) -> Self {
         let mut scope_defs: Vec<Scope> = Vec::new();
         let mut states = Vec::new();
         for r in rules {
@@ -144,6 +189,28 @@ impl BrandState {
             states.push(RuleState { rule: r.clone(), scope: idx, incident: Incident::default(), last_exact: i64::MIN });
         }
         let scopes = scope_defs.iter().map(|_| ScopeState::new(s)).collect();
-        BrandState { id, name, scope_defs, scopes, rules: states, history: None }
+        let tests: usize = rules
+            .iter()
+            .filter(|r| !matches!(r.detector.kind, crate::detect::DetectorKind::Flatline { .. }))
+            .map(|r| r.detector.kind.windows().len())
+            .sum();
+        let level = budget / (tests.max(1) as f64 * 10_080.0);
+        BrandState {
+            id,
+            name,
+            scope_defs,
+            scopes,
+            rules: states,
+            history: None,
+            budget,
+            level,
+            guard: BudgetGuard::default(),
+        }
+    }
+
+    /// The scope-independent inputs of a threshold refresh at `now_min`.
+    pub(super) fn levels<'a>(&mut self, now_min: i64, priors: &'a Priors) -> Levels<'a> {
+        self.guard.advance(now_min, self.budget);
+        Levels { priors, level: self.level * self.guard.kappa() }
     }
 }

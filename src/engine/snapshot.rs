@@ -8,7 +8,10 @@
 
 use super::scope::{RuleState, AUTHOR_SLOTS};
 use crate::detect::baseline::Baseline;
+use crate::detect::calibrate::BudgetGuard;
+use crate::detect::tracker::{Priors, ScopeCalibration};
 use crate::detect::window::{Bucket, MinuteHistory, Windows};
+use crate::detect::Expectation;
 use crate::engine::incident::Incident;
 use crate::engine::EngineStats;
 use crate::time::Millis;
@@ -17,7 +20,7 @@ use std::cmp::Reverse;
 
 /// Format version; bumped when the layout changes (older snapshots are then refused, and the
 /// service rebuilds from its ingest log).
-pub const SNAPSHOT_VERSION: u32 = 1;
+pub const SNAPSHOT_VERSION: u32 = 2;
 
 /// Everything the engine needs to continue where it stopped.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -38,6 +41,8 @@ pub struct EngineSnapshot {
     pub open: Vec<(String, String)>,
     /// Silence rules by due minute: (due, brand id, rule key).
     pub silence: Vec<(i64, String, String)>,
+    /// Tail priors pooled over the warm scopes, and the minute they were pooled.
+    pub priors: (Priors, i64),
 }
 
 /// One brand's state.
@@ -51,6 +56,8 @@ pub struct BrandSnapshot {
     pub rules: Vec<(String, Incident, Millis)>,
     /// Per-minute counts of the last 24 h, when the brand has had mentions.
     pub history: Option<MinuteHistory>,
+    /// The brand's budget guard.
+    pub guard: BudgetGuard,
 }
 
 /// One scope's windows and baseline.
@@ -68,6 +75,10 @@ pub struct ScopeSnapshot {
     pub last_seen: i64,
     /// Approximate distinct-author table.
     pub authors: Vec<(u32, u32)>,
+    /// Learned dispersions and tails.
+    pub cal: ScopeCalibration,
+    /// The current minute's expectation and thresholds, and that minute.
+    pub ex: (Expectation, i64),
 }
 
 /// What a restore did.
@@ -139,12 +150,15 @@ impl super::Engine {
                                 next_hour: s.next_hour,
                                 last_seen: s.last_seen,
                                 authors: s.authors.to_vec(),
+                                cal: s.cal.clone(),
+                                ex: (s.ex, s.ex_minute),
                             },
                         )
                     })
                     .collect(),
                 rules: b.rules.iter().map(|r| (rule_key(r), r.incident.clone(), r.last_exact)).collect(),
                 history: b.history.clone(),
+                guard: b.guard,
             })
             .collect();
         let silence = self
@@ -172,6 +186,7 @@ impl super::Engine {
             stats: self.stats.clone(),
             brands,
             silence,
+            priors: (self.priors, self.priors_minute),
         }
     }
 
@@ -183,6 +198,7 @@ impl super::Engine {
         self.now_min = snap.now_min;
         self.last_flatline_scan = snap.last_flatline_scan;
         self.stats = snap.stats;
+        (self.priors, self.priors_minute) = snap.priors;
         self.open.clear();
         self.silence_queue.clear();
         let rule_key = |r: &RuleState| format!("{}{}", r.rule.name, r.rule.scope.key_suffix());
@@ -191,6 +207,7 @@ impl super::Engine {
             report.brands += 1;
             let brand = &mut self.brands[b as usize];
             brand.history = bs.history;
+            brand.guard = bs.guard;
             for (key, ss) in bs.scopes {
                 let Some(si) = brand.scope_defs.iter().position(|d| d.key_suffix() == key) else {
                     report.dropped += 1;
@@ -207,7 +224,8 @@ impl super::Engine {
                 scope.next_hour = ss.next_hour;
                 scope.last_seen = ss.last_seen;
                 scope.authors = authors;
-                scope.ex_minute = i64::MIN; // recomputed on the next sync
+                scope.cal = ss.cal;
+                (scope.ex, scope.ex_minute) = ss.ex;
                 report.scopes += 1;
             }
             for (key, incident, last_exact) in bs.rules {
