@@ -161,6 +161,7 @@ fn bench_brands(scale: f64) {
             keywords: vec![name(i), format!("@{}", name(i))],
             exclusions: vec![],
             rules: set.default_rules.clone(),
+            sensitivity: None,
         });
     }
     let mut engine = Engine::new(&set).expect("engine with many brands");

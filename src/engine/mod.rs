@@ -179,7 +179,7 @@ impl Engine {
             id.to_string(),
             &self.default_rules,
             &self.settings,
-            self.settings.false_alarms_per_week,
+            self.settings.false_alarms_per_week * self.settings.sensitivity.factor(),
         ));
         self.by_id.insert(id.to_string(), idx);
         idx

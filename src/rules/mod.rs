@@ -9,7 +9,6 @@
 //! `disable = ["reach-spike"]` removes a default.
 
 use crate::detect::baseline::BaselineParams;
-use crate::detect::window::WINDOW_MINUTES;
 pub use crate::detect::{Detector, DetectorKind};
 use crate::diag::{Diagnostic, Diagnostics};
 use serde::Deserialize;
@@ -40,6 +39,7 @@ struct RawEngine {
     hold: Option<Spanned<String>>,
     cooldown: Option<Spanned<String>>,
     max_freeze: Option<Spanned<String>>,
+    sensitivity: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -61,6 +61,7 @@ struct RawBrand {
     keywords: BTreeMap<Spanned<String>, Vec<Spanned<String>>>,
     #[serde(default)]
     exclusions: Vec<String>,
+    sensitivity: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -109,6 +110,43 @@ pub struct EngineSettings {
     pub hold_min: i64,
     /// Minutes after resolution before the same key may fire again.
     pub cooldown_min: i64,
+    /// Sensitivity of brands that do not set their own.
+    pub sensitivity: Sensitivity,
+}
+
+/// How many alerts a PR lead wants to trade for how early: each step scales the brand's
+/// false-alarm budget (`false_alarms_per_week`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Sensitivity {
+    /// A third of the budget (0.03 false alarms per brand-week at the default 0.1: about one
+    /// in eight months); crises are found a little later, the smallest ones not at all.
+    Fewer,
+    /// The budget as set (default 0.1 per brand-week: about one false alarm in ten weeks).
+    #[default]
+    Balanced,
+    /// Five times the budget (0.5 per brand-week: about two a month); smaller and earlier.
+    More,
+}
+
+impl Sensitivity {
+    /// The factor on the false-alarm budget.
+    pub fn factor(self) -> f64 {
+        match self {
+            Sensitivity::Fewer => 0.3,
+            Sensitivity::Balanced => 1.0,
+            Sensitivity::More => 5.0,
+        }
+    }
+
+    /// Parses `fewer`, `balanced` or `more`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "fewer" => Some(Sensitivity::Fewer),
+            "balanced" => Some(Sensitivity::Balanced),
+            "more" => Some(Sensitivity::More),
+            _ => None,
+        }
+    }
 }
 
 impl Default for EngineSettings {
@@ -122,6 +160,7 @@ impl Default for EngineSettings {
             baseline: BaselineParams::default(),
             hold_min: 30,
             cooldown_min: 60,
+            sensitivity: Sensitivity::Balanced,
         }
     }
 }
@@ -179,6 +218,8 @@ pub struct BrandDef {
     pub exclusions: Vec<String>,
     /// Effective rules.
     pub rules: Vec<Rule>,
+    /// The brand's own sensitivity (else the engine's).
+    pub sensitivity: Option<Sensitivity>,
 }
 
 /// Everything loaded from a rules directory.
@@ -200,27 +241,20 @@ impl RuleSet {
         RuleSet { settings: defaults.0, default_rules: defaults.1, brands: Vec::new() }
     }
 
-    /// Per-test significance level: the weekly false-alarm budget per brand divided by the
-    /// number of effectively independent tests a brand makes per week (Bonferroni). For each
-    /// rule and each window it tests, that is the number of non-overlapping windows in a week
-    /// times [`SCAN_FACTOR`]: the windows slide and are tested at every mention, and a sliding
-    /// window crosses a high threshold several times more often than disjoint windows do.
+    /// The level per test and minute of a balanced brand: the weekly false-alarm budget
+    /// divided by the tests a brand makes (one per rule and window it tests, flatline aside)
+    /// and the 10,080 minutes of a week. A calibrated p̂ below it starts an alarm; the alert
+    /// `score` is 0.5 at this level and 1 at its square, the same for every brand.
     pub fn alpha(&self) -> f64 {
-        let tests: f64 = self
+        let tests: usize = self
             .default_rules
             .iter()
             .filter(|r| !matches!(r.detector.kind, DetectorKind::Flatline { .. }))
-            .flat_map(|r| r.detector.kind.windows().iter().map(|&w| SCAN_FACTOR * 10_080.0 / WINDOW_MINUTES[w] as f64))
-            .sum::<f64>()
-            .max(1.0);
-        (self.settings.false_alarms_per_week / tests).clamp(1e-12, 0.01)
+            .map(|r| r.detector.kind.windows().len())
+            .sum();
+        (self.settings.false_alarms_per_week / (tests.max(1) as f64 * 10_080.0)).clamp(1e-15, 0.01)
     }
 }
-
-/// How many more threshold crossings a continuously sliding window has than the same
-/// number of disjoint windows, near the thresholds used here (a scan-statistic effect; the
-/// value 4 was checked on stationary simulated streams, see `tests/detection.rs`).
-pub const SCAN_FACTOR: f64 = 4.0;
 
 /// The defaults compiled into the binary, identical to the shipped `rules/defaults.toml`.
 pub const BUILTIN_DEFAULTS: &str = include_str!("../../rules/defaults.toml");
@@ -272,6 +306,14 @@ impl Ctx<'_> {
                 default
             }
         }
+    }
+    fn sensitivity(&mut self, v: &Option<Spanned<String>>) -> Option<Sensitivity> {
+        let v = v.as_ref()?;
+        let parsed = Sensitivity::parse(v.get_ref());
+        if parsed.is_none() {
+            self.err(v.span(), format!("`sensitivity` = `{}` must be `fewer`, `balanced` or `more`", v.get_ref()));
+        }
+        parsed
     }
     fn number(&mut self, v: &Option<Spanned<f64>>, default: f64, lo: f64, hi: f64, what: &str) -> f64 {
         let Some(v) = v else { return default };
@@ -370,6 +412,7 @@ fn parse_defaults(path: &Path, text: &str) -> ((EngineSettings, Vec<Rule>), Vec<
     s.baseline.max_freeze_hours = (cx.duration(&e.max_freeze, 72 * 60, 60, 30 * 1440) / 60) as u32;
     s.baseline.prior_negative_share = cx.number(&e.prior_negative_share, 0.2, 0.001, 0.999, "prior_negative_share");
     s.baseline.prior_phi = cx.number(&e.prior_dispersion, 0.1, 0.0, 10.0, "prior_dispersion");
+    s.sensitivity = cx.sensitivity(&e.sensitivity).unwrap_or_default();
     let rules = validate_rules(&mut cx, &raw.rule);
     ((s, rules), cx.diags)
 }
@@ -438,7 +481,8 @@ fn parse_brand(
         rules.retain(|x| x.name != r.name);
         rules.push(r);
     }
-    let def = BrandDef { id, name: raw.brand.name, keywords, exclusions: raw.brand.exclusions, rules };
+    let sensitivity = cx.sensitivity(&raw.brand.sensitivity);
+    let def = BrandDef { id, name: raw.brand.name, keywords, exclusions: raw.brand.exclusions, rules, sensitivity };
     (Some((def, raw.brand.id.span())), cx.diags)
 }
 
