@@ -165,7 +165,7 @@ pub(super) struct Background {
 impl Background {
     /// The background of `brands` brands over `total_min` minutes.
     pub(super) fn new(family: NoiseFamily, brands: usize, total_min: i64, seed: u64) -> Self {
-        let mut rng = rand_pcg::Pcg64::seed_from_u64(seed ^ 0x5EED_0F_2001_u64.rotate_left(17));
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(seed ^ 0x005E_ED0F_2001_u64.rotate_left(17));
         let mut bg = Background {
             family,
             mult: vec![1.0; brands],
