@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use crisiswatch::cmd::{load, nab, replay, simulate};
+use crisiswatch::cmd::{load, nab, replay, simulate, zoo};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -65,15 +65,22 @@ enum Command {
         /// Leave out the provider `sentiment` (the tone model must judge every mention).
         #[arg(long)]
         no_sentiment: bool,
+        /// Background process (the noise zoo, see `docs/detection.md`); `hourly` is the classic stream.
+        #[arg(long, value_enum, default_value_t = simulate::NoiseFamily::Hourly)]
+        noise: simulate::NoiseFamily,
+        /// The largest brand's daily rate (brands spread log-uniformly from 20 up to it).
+        #[arg(long, default_value_t = 20_000.0)]
+        max_rate: f64,
     },
-    /// Score alert events against simulation labels (recall, delay, false alarms).
+    /// Score alert events against simulation labels (recall, delay, false alarms), or with
+    /// `--zoo` the detector against every noise family (a Markdown table).
     Evaluate {
         /// Labels written by `simulate`.
-        #[arg(long)]
-        labels: PathBuf,
+        #[arg(long, required_unless_present = "zoo")]
+        labels: Option<PathBuf>,
         /// Alert events written by `replay`.
-        #[arg(long)]
-        alerts: PathBuf,
+        #[arg(long, required_unless_present = "zoo")]
+        alerts: Option<PathBuf>,
         /// Days in the simulated stream.
         #[arg(long, default_value_t = 21.0)]
         days: f64,
@@ -90,6 +97,25 @@ enum Command {
         /// Extra delay in `--compare` that still counts as "the same", minutes.
         #[arg(long, default_value_t = 1.0)]
         slack: f64,
+        /// Simulate every noise family in-process, replay it and score it: one table row per
+        /// family (false alarms against the calibration band, recall, delays).
+        #[arg(long, conflicts_with_all = ["labels", "alerts", "compare"])]
+        zoo: bool,
+        /// Zoo: the families to run (default all).
+        #[arg(long, value_enum, value_delimiter = ',', requires = "zoo")]
+        families: Vec<simulate::NoiseFamily>,
+        /// Zoo: seeds per family.
+        #[arg(long, value_delimiter = ',', default_value = "1", requires = "zoo")]
+        seeds: Vec<u64>,
+        /// Zoo: the largest brand's daily rate.
+        #[arg(long, default_value_t = 20_000.0, requires = "zoo")]
+        max_rate: f64,
+        /// Zoo: rules directory (default: the built-in defaults).
+        #[arg(long, requires = "zoo")]
+        rules: Option<PathBuf>,
+        /// Zoo: JSON instead of the Markdown table.
+        #[arg(long, requires = "zoo")]
+        json: bool,
     },
     /// Run the detector on every NAB series under DIR and write NAB result files.
     Nab {
@@ -257,12 +283,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let tone = load::tone(tone_models.as_deref())?;
             crisiswatch::serve::run(cfg, rules, Box::new(tone), playbooks)?;
         }
-        Command::Simulate { out, labels, seed, days, brands, no_sentiment } => {
+        Command::Simulate { out, labels, seed, days, brands, no_sentiment, noise, max_rate } => {
             let opts = simulate::SimOptions {
                 seed,
                 days,
                 brands,
                 provider_sentiment: !no_sentiment,
+                noise,
+                max_rate_per_day: max_rate,
                 ..simulate::SimOptions::default()
             };
             let file = std::fs::File::create(&out).with_context(|| format!("cannot create `{}`", out.display()))?;
@@ -279,9 +307,53 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 lw.flush()?;
             }
-            eprintln!("wrote {} ({} brands, {} days, {} labelled scenarios)", out.display(), brands, days, labs.len());
+            eprintln!(
+                "wrote {} ({} brands, {} days, {} noise, {} labelled scenarios)",
+                out.display(),
+                brands,
+                days,
+                noise,
+                labs.len()
+            );
         }
-        Command::Evaluate { labels, alerts, days, brands, min_extra, compare, slack } => {
+        Command::Evaluate { days, brands, min_extra, zoo: true, families, seeds, max_rate, rules, json, .. } => {
+            let rules = match load::rules(rules.as_deref()) {
+                Ok(r) => r,
+                Err(d) => return Ok(invalid(d)),
+            };
+            let opts = zoo::ZooOptions {
+                days: days.round().max(1.0) as u32,
+                brands: u32::try_from(brands).unwrap_or(u32::MAX),
+                max_rate_per_day: max_rate,
+                min_extra,
+            };
+            let families = if families.is_empty() { simulate::NoiseFamily::ALL.to_vec() } else { families };
+            let mut reports = Vec::new();
+            for (i, family) in families.iter().enumerate() {
+                let started = std::time::Instant::now();
+                eprint!("zoo [{}/{}] {family} ({} seeds)…", i + 1, families.len(), seeds.len());
+                let r = zoo::run_family(*family, &seeds, &opts, &rules);
+                eprintln!(
+                    " {} mentions, {} false alarms, {}/{} crises detected ({:.1} s)",
+                    r.mentions,
+                    r.false_alarms,
+                    r.detected,
+                    r.crises,
+                    started.elapsed().as_secs_f64()
+                );
+                reports.push(r);
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&reports)?);
+            } else {
+                print!("{}", zoo::markdown(&reports));
+            }
+        }
+        Command::Evaluate { labels, alerts, days, brands, min_extra, compare, slack, .. } => {
+            let (Some(labels), Some(alerts)) = (labels, alerts) else {
+                eprintln!("error: give `--labels` and `--alerts`, or `--zoo`");
+                return Ok(ExitCode::from(2));
+            };
             let labels = load::jsonl::<simulate::Label>(&labels)?;
             let events = load::jsonl::<crisiswatch::alert::AlertEvent>(&alerts)?;
             let report = crisiswatch::cmd::evaluate::evaluate(&labels, &events, days, brands, min_extra);

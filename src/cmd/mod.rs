@@ -1,6 +1,6 @@
 //! The commands' logic, each driven by `main.rs` (which only parses the command line and
-//! dispatches): `replay`, `simulate`, `evaluate`, `nab`, `tone-eval`, `check`, and the
-//! loaders they share.
+//! dispatches): `replay`, `simulate`, `evaluate` (and its noise `zoo`), `nab`, `tone-eval`,
+//! `check`, and the loaders they share.
 //!
 //! The top of the house: may import anything in the library; nothing imports it. anyhow
 //! is used here and in `main.rs` only.
@@ -12,3 +12,4 @@ pub mod nab;
 pub mod replay;
 pub mod simulate;
 pub mod tone_eval;
+pub mod zoo;

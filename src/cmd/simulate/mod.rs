@@ -5,15 +5,32 @@
 //! diurnal and weekly rhythm, hour-to-hour overdispersion (a Gamma-distributed rate
 //! multiplier, φ ≈ 0.05), heavy-tailed follower counts (Pareto, α = 1.1), re-shares,
 //! provider sentiment, and a few mentions that arrive minutes late. Onto it go labelled
-//! scenarios: crises (a sudden outage for every brand, and in turn a viral complaint with hundreds of re-shares, slow
-//! negative drift at flat volume, boycott over days), benign bursts (a positive campaign, a
-//! harmless trending post) and data-feed outages (the brand's stream goes silent).
+//! scenarios: crises (a sudden outage for every brand, and in turn a viral complaint with
+//! hundreds of re-shares, slow negative drift at flat volume, boycott over days), benign
+//! bursts (a positive campaign, a harmless trending post) and data-feed outages (the brand's
+//! stream goes silent).
+//!
+//! `--noise FAMILY` swaps the background process for another of the noise zoo (Poisson,
+//! per-minute negative binomial, Gamma level noise over 5/10/30-minute blocks, Hawkes
+//! re-share cascades, unlabelled level steps and trends, heavy time-zone-shifted cycles, low
+//! counts, labelled feed gaps): see [`NoiseFamily`] and `docs/detection.md`. The scenarios are
+//! the same in every family. Children: `noise` (the families), `text` (templates and JSON).
 
 use crate::time::{format_rfc3339, parse_timestamp, Millis, MINUTE_MS};
+use noise::{Background, DIURNAL_MEAN};
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Gamma, Pareto, Poisson};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
+use text::{mention_json, pick, BRAND_NAMES, LANGS};
+
+mod noise;
+mod text;
+
+pub use noise::NoiseFamily;
+
+#[cfg(test)]
+pub(crate) use text::templates;
 
 /// Kinds of labelled scenario.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -71,117 +88,6 @@ pub struct Label {
     pub extra_mentions: f64,
 }
 
-struct Lang {
-    code: &'static str,
-    neutral: &'static [&'static str],
-    positive: &'static [&'static str],
-    negative: &'static [&'static str],
-    outage: &'static [&'static str],
-    boycott: &'static [&'static str],
-}
-
-const LANGS: [Lang; 5] = [
-    Lang {
-        code: "en",
-        neutral: &[
-            "anyone tried {b} lately?",
-            "{b} opens a new store downtown",
-            "what time does {b} close on sundays",
-            "comparing {b} with the others before I buy",
-        ],
-        positive: &[
-            "love the new {b} app, so smooth",
-            "great service at {b} today, thank you!",
-            "{b} support fixed my issue in five minutes",
-            "the {b} summer collection looks amazing",
-        ],
-        negative: &[
-            "{b} overcharged me again, not happy",
-            "waited 40 minutes on the {b} hotline",
-            "{b} delivery late for the third time",
-            "terrible experience with {b} customer service",
-        ],
-        outage: &[
-            "is {b} down? app not working for me",
-            "{b} outage again, cannot log in",
-            "{b} payments failing everywhere, error 503",
-            "{b} website down, anyone else?",
-        ],
-        boycott: &[
-            "boycott {b} until they apologise",
-            "I'm done with {b}, #boycott{b}",
-            "stop buying from {b}, share this",
-        ],
-    },
-    Lang {
-        code: "he",
-        neutral: &["מישהו ניסה את {b} לאחרונה?", "{b} פותחים סניף חדש בתל אביב", "מה שעות הפתיחה של {b} בשבת"],
-        positive: &["תודה ל{b} על שירות מעולה", "האפליקציה החדשה של {b} פשוט מצוינת", "{b} פתרו לי את הבעיה תוך דקות"],
-        negative: &["{b} חייבו אותי פעמיים, מבאס", "שירות לקוחות של {b} זוועה", "המשלוח מ{b} מאחר שוב"],
-        outage: &["{b} לא עובד, האפליקציה קרסה", "תקלה ב{b} שוב, אי אפשר להתחבר", "האתר של {b} נפל"],
-        boycott: &["חרם על {b} עד שיתנצלו", "לא קונים יותר ב{b}, תעבירו הלאה"],
-    },
-    Lang {
-        code: "fa",
-        neutral: &["کسی اخیرا از {b} خرید کرده؟", "{b} شعبه جدید باز کرد", "ساعت کاری {b} چیه؟"],
-        positive: &["ممنون از {b} بابت پشتیبانی عالی", "اپلیکیشن جدید {b} خیلی خوبه", "خرید از {b} عالی بود"],
-        negative: &["{b} دوباره پول اضافه کم کرد", "پشتیبانی {b} افتضاح است", "سفارشم از {b} باز هم دیر رسید"],
-        outage: &["{b} قطع است، برنامه کار نمی‌کند", "سایت {b} بالا نمی‌آید", "پرداخت در {b} خطا می‌دهد"],
-        boycott: &["تحریم {b} تا وقتی عذرخواهی کنند", "دیگر از {b} خرید نکنید"],
-    },
-    Lang {
-        code: "ru",
-        neutral: &["кто-нибудь пользовался {b} недавно?", "{b} открывает новый магазин", "во сколько закрывается {b}?"],
-        positive: &[
-            "спасибо {b} за отличный сервис",
-            "новое приложение {b} просто супер",
-            "{b} быстро решили мою проблему",
-        ],
-        negative: &["{b} опять списали деньги дважды", "поддержка {b} ужасная", "доставка {b} снова опоздала"],
-        outage: &[
-            "{b} не работает, приложение упало",
-            "сбой у {b}, не могу войти",
-            "сайт {b} лежит, оплата не проходит",
-        ],
-        boycott: &["бойкот {b}, пока не извинятся", "не покупайте в {b}, репост"],
-    },
-    Lang {
-        code: "ar",
-        neutral: &["هل جرب أحد {b} مؤخرا؟", "{b} تفتح فرعا جديدا", "متى يغلق {b} يوم الجمعة؟"],
-        positive: &["شكرا {b} على الخدمة الممتازة", "تطبيق {b} الجديد رائع", "{b} حلوا مشكلتي بسرعة"],
-        negative: &["{b} خصموا المبلغ مرتين", "خدمة عملاء {b} سيئة جدا", "التوصيل من {b} متأخر مرة أخرى"],
-        outage: &["{b} لا يعمل، التطبيق متوقف", "عطل في {b} لا أستطيع الدخول", "موقع {b} معطل والدفع لا يتم"],
-        boycott: &["قاطعوا {b} حتى يعتذروا", "لن أشتري من {b} بعد اليوم"],
-    },
-];
-
-/// Every post template of the simulator, with its language (`{b}` for the brand): for the
-/// check that in-domain training texts do not copy them.
-#[cfg(test)]
-pub(crate) fn templates() -> impl Iterator<Item = (&'static str, &'static str)> {
-    LANGS.iter().flat_map(|l| {
-        [l.neutral, l.positive, l.negative, l.outage, l.boycott].into_iter().flatten().map(|t| (l.code, *t))
-    })
-}
-
-const BRAND_NAMES: [(&str, &str); 15] = [
-    ("acme", "Acme"),
-    ("migdalor", "מגדלור"),
-    ("sepidar", "سپیدار"),
-    ("lunteck", "Лунтек"),
-    ("nakheel", "نخيل"),
-    ("globex", "Globex"),
-    ("nofit", "נופית"),
-    ("ava", "آوا"),
-    ("borey", "Борей"),
-    ("waha", "واحة"),
-    ("initech", "Initech"),
-    ("shahaf", "שחף"),
-    ("setareh", "ستاره"),
-    ("vektor", "Вектор"),
-    ("sahra", "صحراء"),
-];
-
 /// Options of `simulate`.
 #[derive(Debug, Clone)]
 pub struct SimOptions {
@@ -195,6 +101,11 @@ pub struct SimOptions {
     pub start: Millis,
     /// Whether mentions carry a provider `sentiment` (else the tone model must judge them).
     pub provider_sentiment: bool,
+    /// The background process (see [`NoiseFamily`]); `Hourly` is the classic stream.
+    pub noise: NoiseFamily,
+    /// The largest brand's daily rate: brands spread log-uniformly from 20 a day up to it
+    /// (`lowcount` has its own range).
+    pub max_rate_per_day: f64,
 }
 
 impl Default for SimOptions {
@@ -205,6 +116,8 @@ impl Default for SimOptions {
             brands: 12,
             start: parse_timestamp("2026-01-05T00:00:00Z").unwrap_or(0),
             provider_sentiment: true,
+            noise: NoiseFamily::Hourly,
+            max_rate_per_day: 20_000.0,
         }
     }
 }
@@ -226,9 +139,13 @@ struct SimBrand {
     events: Vec<Event>,
 }
 
-fn diurnal(hour: f64) -> f64 {
-    // quiet at night, peak in the early evening
-    0.35 + 1.3 * (-((hour - 18.0) / 5.0).powi(2)).exp() + 0.5 * (-((hour - 11.0) / 3.0).powi(2)).exp()
+/// A `hawkes` re-share waiting for its time.
+struct Cascade {
+    at: Millis,
+    root: String,
+    text: &'static str,
+    lang: usize,
+    sentiment: f64,
 }
 
 /// Writes the stream to `out` and returns the labels.
@@ -240,10 +157,11 @@ pub fn simulate(opts: &SimOptions, out: &mut dyn Write) -> std::io::Result<Vec<L
     let n = opts.brands.max(1) as usize;
     let total_min = i64::from(opts.days) * 1440;
     let mut brands: Vec<SimBrand> = Vec::new();
+    let (lo, hi) = opts.noise.rate_range((20.0, opts.max_rate_per_day.max(20.0)));
     for i in 0..n {
         let (id, name) = BRAND_NAMES[i % BRAND_NAMES.len()];
         let id = if i < BRAND_NAMES.len() { id.to_string() } else { format!("{id}{}", i / BRAND_NAMES.len()) };
-        let rate = if n == 1 { 2000.0 } else { 20.0 * 1000f64.powf(i as f64 / (n - 1) as f64) };
+        let rate = if n == 1 { 2000f64.clamp(lo, hi) } else { lo * (hi / lo).powf(i as f64 / (n - 1) as f64) };
         brands.push(SimBrand {
             id,
             name: name.to_string(),
@@ -284,6 +202,19 @@ pub fn simulate(opts: &SimOptions, out: &mut dyn Write) -> std::io::Result<Vec<L
             cursor = start + dur + 1440;
         }
     }
+    // the family's own random numbers come from its own RNG, so `hourly` stays as it was
+    let mut bg = Background::new(opts.noise, n, total_min, opts.seed);
+    if opts.noise == NoiseFamily::Gaps {
+        for b in &mut brands {
+            let busy: Vec<(i64, i64)> = b.events.iter().map(|e| (e.start, e.end)).collect();
+            for (start, end) in noise::feed_gaps(&mut bg.rng, total_min, &busy) {
+                let root = format!("sim:{}:gap{start}", b.id);
+                b.events.push(Event { kind: Scenario::FeedOutage, start, end, mult: 0.0, root });
+            }
+        }
+    }
+    let branching = opts.noise.branching();
+    let mut cascades: Vec<Vec<Cascade>> = (0..n).map(|_| Vec::new()).collect();
     let mut seq: u64 = 0;
     let mut late_queue: Vec<(i64, String)> = Vec::new();
     let hour_noise = Gamma::new(20.0, 1.0 / 20.0).expect("valid gamma");
@@ -291,18 +222,19 @@ pub fn simulate(opts: &SimOptions, out: &mut dyn Write) -> std::io::Result<Vec<L
     let mut noise: Vec<f64> = vec![1.0; n];
     for minute in 0..total_min {
         let t0 = opts.start + minute * MINUTE_MS;
-        if minute % 60 == 0 {
+        if opts.noise.hourly_noise() && minute % 60 == 0 {
             for x in &mut noise {
                 *x = hour_noise.sample(&mut rng);
             }
         }
-        let hour = (minute % 1440) as f64 / 60.0;
-        let dow = (minute / 1440) % 7; // the default start is a Monday
-        let weekly = if dow >= 5 { 0.75 } else { 1.0 };
+        bg.advance(minute);
         let mut batch: Vec<(i64, String)> =
             std::mem::take(&mut late_queue).into_iter().filter(|(ts, _)| *ts < t0 + MINUTE_MS).collect();
         for (bi, b) in brands.iter().enumerate() {
-            let base = b.rate_per_day / 1440.0 * diurnal(hour) / 0.93 * weekly * noise[bi];
+            let base = b.rate_per_day / 1440.0 * bg.daily(bi, minute) / DIURNAL_MEAN
+                * bg.weekly(bi, minute)
+                * noise[bi]
+                * bg.level(bi, minute);
             let mut mult = 1.0;
             let mut neg = b.negative_share;
             let mut theme = 0; // 0 normal, 1 outage, 2 boycott, 3 positive
@@ -409,11 +341,43 @@ pub fn simulate(opts: &SimOptions, out: &mut dyn Write) -> std::io::Result<Vec<L
                     opts.provider_sentiment.then_some((sentiment * 100.0_f64).round() / 100.0),
                     shared_of,
                 );
+                if branching > 0.0 && shared_of.is_none() {
+                    let sentiment = (sentiment * 100.0_f64).round() / 100.0;
+                    for delay in bg.offspring() {
+                        let root = id.clone();
+                        cascades[bi].push(Cascade { at: ts + delay, root, text, lang, sentiment });
+                    }
+                }
                 if rng.gen_bool(0.005) {
                     // arrives up to three minutes late
                     late_queue.push((ts + rng.gen_range(1..4) * MINUTE_MS, l));
                 } else {
                     batch.push((ts, l));
+                }
+            }
+            // `hawkes`: the re-shares due this minute, and theirs in turn
+            while let Some(i) = cascades[bi].iter().position(|c| c.at < t0 + MINUTE_MS) {
+                let c = cascades[bi].swap_remove(i);
+                seq += 1;
+                let id = format!("sim:{}:{seq}", b.id);
+                let author = format!("user{}", bg.rng.gen_range(0..(b.rate_per_day as u64 * 3).max(50)));
+                let f: f64 = followers.sample(&mut bg.rng);
+                let l = mention_json(
+                    &id,
+                    c.at,
+                    &b.id,
+                    &b.name,
+                    LANGS[c.lang].code,
+                    c.text,
+                    &author,
+                    f.min(5e7) as u64,
+                    opts.provider_sentiment.then_some(c.sentiment),
+                    Some(&c.root),
+                );
+                batch.push((c.at, l));
+                for delay in bg.offspring() {
+                    let next = Cascade { at: c.at + delay, root: c.root.clone(), ..c };
+                    cascades[bi].push(next);
                 }
             }
         }
@@ -448,38 +412,5 @@ pub fn simulate(opts: &SimOptions, out: &mut dyn Write) -> std::io::Result<Vec<L
     Ok(labels)
 }
 
-fn pick<'a>(rng: &mut impl Rng, bank: &[&'a str]) -> &'a str {
-    bank[rng.gen_range(0..bank.len())]
-}
-
-#[allow(clippy::too_many_arguments)]
-fn mention_json(
-    id: &str,
-    ts: Millis,
-    brand: &str,
-    name: &str,
-    lang: &str,
-    text: &str,
-    author: &str,
-    followers: u64,
-    sentiment: Option<f64>,
-    shared_of: Option<&str>,
-) -> String {
-    const SOURCES: [&str; 8] = ["twitter", "facebook", "instagram", "telegram", "vk", "forum", "news", "reviews"];
-    let text = text.replace("{b}", name);
-    let source = SOURCES[(crate::hash::fnv1a(id.as_bytes()) % 8) as usize];
-    let mut v = serde_json::json!({
-        "id": id, "ts": format_rfc3339(ts - ts % 1000), "text": text, "brand": brand, "lang": lang, "source": source,
-        "author": author, "author_followers": followers, "url": format!("https://example.com/{source}/{}", id.replace(':', "/")),
-    });
-    if let (Some(s), Some(obj)) = (sentiment, v.as_object_mut()) {
-        obj.insert("sentiment".into(), s.into());
-    }
-    let mut s = v.to_string();
-    if let Some(root) = shared_of {
-        s.pop();
-        s.push_str(&format!(",\"shared_of\":{}}}", serde_json::Value::from(root)));
-    }
-    s.push('\n');
-    s
-}
+#[cfg(test)]
+mod tests;
