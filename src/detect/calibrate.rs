@@ -45,8 +45,8 @@ const PRIOR_SAMPLES: f64 = 1440.0;
 /// Effective excursions a scale needs before its own level is used in full.
 pub const ENOUGH_EXCESSES: f64 = 20.0;
 /// Until then the level is this fraction of the nominal one, rising linearly.
-pub const COLD_LEVEL: f64 = 0.1;
-const XI_MIN: f64 = -0.1;
+pub const COLD_LEVEL: f64 = 0.25;
+const XI_MIN: f64 = -0.2;
 /// See [`TailFit::max_excess`].
 const MAX_EXCESS: f64 = 3.0;
 const XI_MAX: f64 = 0.45;
@@ -221,7 +221,7 @@ impl TailFit {
     /// keeps σ with ξ = −0.1 and 1.5 times the normal's ζ (as if every minute above U began
     /// an excursion), which puts the 10⁻⁶ point at 5.3 sd where the normal has it at 4.75.
     pub fn default_prior() -> Self {
-        TailFit { zeta: 1.5 * normal_upper_tail(U), sigma: 0.44, xi: -0.1 }
+        TailFit { zeta: 1.5 * normal_upper_tail(U), sigma: 0.44, xi: -0.15 }
     }
 
     /// The excess (standardised) beyond which a sample is not learned: a fixed 3, i.e. five
