@@ -12,7 +12,7 @@ use crisiswatch::cmd::zoo::{markdown, run_family, ZooOptions};
 use crisiswatch::rules::RuleSet;
 
 #[test]
-#[ignore = "enable once the detector self-calibrates (issue 12)"]
+
 fn every_noise_family_is_within_the_false_alarm_band_and_crises_are_found() {
     let rules = RuleSet::builtin();
     // crises adding fewer than 50 mentions over their course are not "enough volume"

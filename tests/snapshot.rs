@@ -103,6 +103,7 @@ fn the_clock_moves_without_mentions_and_people_can_resolve() {
         e.process(&parse_line(l, 1 << 20).unwrap());
         open = e.events.iter().filter(|ev| ev.metric != "flatline").map(|ev| ev.id.clone()).collect::<Vec<_>>();
         open.retain(|id| !e.events.iter().any(|ev| &ev.id == id && ev.status == crisiswatch::alert::Status::Resolved));
+        open.dedup(); // an incident that escalated has two events with its id
         if open.len() >= 2 {
             break;
         }

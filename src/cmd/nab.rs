@@ -7,14 +7,18 @@
 //! absolute first difference, m the mean, both over the first rows), which makes the
 //! scaled series quasi-Poisson. Then the same [`Baseline`] as live learns the level, the
 //! time-of-week profile and the dispersion hour by hour, and every row's last 1, 3 and 12
-//! values are tested two-sided against the negative binomial with the baseline mean (drops
-//! matter in NAB as silences do live). The score is [`crate::detect::stats::score`] of the
-//! smallest p-value; `alert` is 1 where the p-value clears the live significance level.
+//! values become the live raw statistic (the variance-stabilised deviation with the
+//! dispersion learned at that length), tested two-sided (drops matter in NAB as silences do
+//! live) and calibrated exactly as live ([`crate::detect::calibrate`]: declustered
+//! peaks-over-threshold tails per length and side). The score is
+//! [`crate::detect::stats::score`] of the smallest calibrated p̂ against the live level per
+//! row, so one threshold means the same on every series; `alert` is 1 where p̂ clears it.
 //! As live, an incident alerts once and then only when it escalates: a row scores only when
 //! its evidence exceeds every row's of the last day (300 rows), else 0.
 
 use crate::detect::baseline::{Baseline, BaselineParams};
-use crate::detect::stats::{nb_lower_tail, nb_upper_tail, score};
+use crate::detect::calibrate::{count_z, ScaleDispersion, Tail, TailFit};
+use crate::detect::stats::score;
 use crate::rules::RuleSet;
 use crate::time::{format_nab, parse_timestamp, Millis, HOUR_MS};
 use anyhow::{bail, Context};
@@ -25,30 +29,17 @@ use std::path::Path;
 const SUMS: [usize; 3] = [1, 3, 12];
 /// Rows used to fix the scale before scoring starts.
 const SCALE_ROWS: usize = 200;
-/// Significance level that maps to score 0.5 (the score is only a ranking for NAB).
-const SCORE_ALPHA: f64 = 1e-8;
 /// Rows (a day of 5-minute rows) within which a weaker deviation is part of the same incident.
 const ESCALATION_ROWS: usize = 300;
+/// The raw statistic at which a sum is winsorised before the dispersion learns it (as live).
+const DISP_CAP_Z: f64 = 4.0;
 
-/// Per-row dispersion of a k-row sum, by the same weighted moments as the baseline.
-#[derive(Debug, Clone, Copy)]
-struct RowDispersion {
-    num: f64,
-    den: f64,
-}
-
-impl RowDispersion {
-    fn phi(&self) -> f64 {
-        (self.num / self.den).clamp(0.0005, 5.0)
-    }
-    fn learn(&mut self, x: f64, e: f64) {
-        let phi = self.phi();
-        let w = 1.0 / (1.0 + phi * e).powi(2);
-        let sd = (e + phi * e * e).sqrt();
-        let xc = x.clamp(e - 5.0 * sd, e + 5.0 * sd);
-        self.num = 0.995 * self.num + 0.005 * w * ((xc - e).powi(2) - e);
-        self.den = 0.995 * self.den + 0.005 * w * e * e;
-    }
+/// The calibration of one sum length: its dispersion and its upper and lower tails.
+#[derive(Debug, Clone, Copy, Default)]
+struct SumCalibration {
+    disp: ScaleDispersion,
+    up: Tail,
+    down: Tail,
 }
 
 /// Online anomaly scorer for one series.
@@ -56,6 +47,8 @@ impl RowDispersion {
 pub struct SeriesDetector {
     params: BaselineParams,
     baseline: Baseline,
+    /// Level per row and test (the live level per minute, times the minutes of a row, over
+    /// the two sides).
     alpha: f64,
     warmup: Vec<(Millis, f64)>,
     scale: f64,
@@ -65,7 +58,7 @@ pub struct SeriesDetector {
     hour_sum: f64,
     hour_rows: u32,
     recent: VecDeque<(f64, f64)>,
-    disp: [RowDispersion; 3],
+    cal: [SumCalibration; 3],
     peaks: VecDeque<f64>,
 }
 
@@ -85,7 +78,7 @@ impl SeriesDetector {
             hour_sum: 0.0,
             hour_rows: 0,
             recent: VecDeque::with_capacity(12),
-            disp: [RowDispersion { num: 0.05, den: 1.0 }; 3],
+            cal: [SumCalibration::default(); 3],
             peaks: VecDeque::with_capacity(ESCALATION_ROWS),
         }
     }
@@ -105,6 +98,8 @@ impl SeriesDetector {
         gaps.sort_unstable();
         let gap = gaps.get(gaps.len() / 2).copied().unwrap_or(300_000).max(1000);
         self.rows_per_hour = HOUR_MS as f64 / gap as f64;
+        // the live level is per minute and test; a row covers several minutes, two sides
+        self.alpha = (self.alpha * 60.0 / self.rows_per_hour / 2.0).min(0.01);
     }
 
     /// Scores one row; returns (score, alert).
@@ -151,17 +146,24 @@ impl SeriesDetector {
             return (0.0, false);
         }
         let mut best_p: f64 = 1.0;
+        let prior = TailFit::default_prior();
+        let hourly_phi = self.baseline.phi();
         for (i, &k) in SUMS.iter().enumerate() {
             if self.recent.len() < k {
                 continue;
             }
             let (obs, exp) = self.recent.iter().rev().take(k).fold((0.0, 0.0), |(o, e), &(x, ex)| (o + x, e + ex));
             let exp = exp.max(1e-6);
-            let phi = self.disp[i].phi();
-            let p_up = nb_upper_tail(obs, exp, phi);
-            let p_down = nb_lower_tail(obs, exp, phi);
-            best_p = best_p.min(2.0 * p_up.min(p_down));
-            self.disp[i].learn(obs, exp);
+            let c = &mut self.cal[i];
+            let phi = c.disp.phi(hourly_phi);
+            let z = count_z(obs, exp, phi);
+            let (up, down) = (c.up.fit(&prior), c.down.fit(&prior));
+            best_p = best_p.min(2.0 * up.p(z).min(down.p(-z)));
+            let gap = k as u32;
+            c.up.observe(z, up.threshold(self.alpha), up.max_excess(), gap);
+            c.down.observe(-z, down.threshold(self.alpha), down.max_excess(), gap);
+            let r = (exp + 0.375).sqrt() + 0.5 * DISP_CAP_Z * (1.0 + phi * exp).sqrt();
+            c.disp.learn(obs.min(r * r - 0.375), exp, hourly_phi, f64::INFINITY);
         }
         // Incident semantics, as live: while the series stays anomalous only a stronger deviation
         // than any in the last `ESCALATION_ROWS` rows is news (an escalation); the rest scores 0.
@@ -174,7 +176,7 @@ impl SeriesDetector {
         if !news {
             return (0.0, false);
         }
-        (score(best_p, SCORE_ALPHA), best_p <= self.alpha)
+        (score(best_p, self.alpha), best_p <= 2.0 * self.alpha)
     }
 }
 

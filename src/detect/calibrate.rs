@@ -86,17 +86,19 @@ impl ScaleDispersion {
         ((self.num + prior * k) / (self.den + k)).clamp(0.0, 5.0)
     }
 
-    /// Learns one window sum `n` against its expectation `mu`; `cap` bounds `n` (the alarm
-    /// threshold's count, so a crisis does not widen the noise it is judged against).
+    /// Learns one window sum `n` against its expectation `mu`; a sum above `cap` is not
+    /// learned (a crisis below the alarm must not widen the noise it is judged against).
     pub fn learn(&mut self, n: f64, mu: f64, prior: f64, cap: f64) {
+        if n > cap {
+            return;
+        }
         if mu < 0.5 {
             return; // Poisson noise swamps φ: a window expecting under one mention says nothing
         }
         let phi = self.phi(prior);
         let w = 1.0 / (1.0 + phi * mu).powi(2);
         let d = 1.0 - DISP_FORGET;
-        let x = n.min(cap);
-        self.num = d * self.num + w * ((x - mu).powi(2) - mu);
+        self.num = d * self.num + w * ((n - mu).powi(2) - mu);
         self.den = d * self.den + w * mu * mu;
         self.n = d * self.n + 1.0;
     }
@@ -174,6 +176,13 @@ impl Tail {
         self.excesses
     }
 
+    /// How far this tail is from cold, 0 to 1: [`ENOUGH_EXCESSES`] excursions, or two days of
+    /// samples without them (a quiet statistic that rarely passes `U` has shown a light
+    /// tail, which is evidence too).
+    pub fn progress(&self) -> f64 {
+        (self.excesses / ENOUGH_EXCESSES).max(self.samples / (2.0 * 1440.0)).min(1.0)
+    }
+
     /// Adds another tail's excess sums (pooling the shape of standardised tails across
     /// scopes; the standardisation itself is not pooled).
     pub fn merge(&mut self, o: &Tail) {
@@ -196,8 +205,8 @@ impl Tail {
         let xi = (0.5 * (1.0 - r)).clamp(XI_MIN, XI_MAX);
         // with ξ clipped, keep the mean excess: E[Y] = σ/(1 − ξ)
         let sigma = (m1 * (1.0 - xi)).max(1e-3);
-        // the fewer excesses, the wider: inflate σ by one standard error of the mean excess
-        let sigma = sigma * (1.0 + 1.0 / e.sqrt());
+        // the fewer excesses, the wider: inflate σ by half a standard error of the mean excess
+        let sigma = sigma * (1.0 + 0.5 / e.sqrt());
         let zeta = ((self.excesses + PRIOR_SAMPLES * prior.zeta) / (self.samples + PRIOR_SAMPLES)).clamp(1e-6, 0.5);
         TailFit { zeta, sigma, xi }
     }
@@ -278,10 +287,10 @@ impl TailFit {
     }
 }
 
-/// The level actually used by a scale with `excesses` of its own: stricter (down to
-/// [`COLD_LEVEL`] × `q`) until it has [`ENOUGH_EXCESSES`].
-pub fn cold_level(q: f64, excesses: f64) -> f64 {
-    q * (COLD_LEVEL + (1.0 - COLD_LEVEL) * (excesses / ENOUGH_EXCESSES).min(1.0))
+/// The level actually used by a scale `progress` (0 to 1, [`Tail::progress`]) from cold:
+/// stricter, down to [`COLD_LEVEL`] × `q`, until it has enough history of its own.
+pub fn cold_level(q: f64, progress: f64) -> f64 {
+    q * (COLD_LEVEL + (1.0 - COLD_LEVEL) * progress.clamp(0.0, 1.0))
 }
 
 /// Keeps a brand's realised alarm rate at its budget (an adaptive-conformal style update):
@@ -404,12 +413,20 @@ mod tests {
 
     #[test]
     fn alarms_do_not_teach_the_tail_and_pooling_shrinks() {
+        // an excursion that reaches the alarm is not learned, not even its part below the alarm
         let mut t = Tail::default();
-        t.observe(50.0, 10.0, f64::INFINITY, 1);
-        assert_eq!(t, Tail::default());
+        for z in [2.5, 3.0, 50.0, 3.0, 1.0, 0.0] {
+            t.observe(z, 10.0, f64::INFINITY, 1);
+        }
+        assert_eq!(t.excesses(), 0.0);
         let fit = t.fit(&TailFit::default_prior());
-        assert!((fit.zeta - TailFit::default_prior().zeta).abs() < 1e-12);
-        assert!(cold_level(1e-6, 0.0) < 1.01e-7 && cold_level(1e-6, 1e6) == 1e-6);
+        assert!((fit.zeta - TailFit::default_prior().zeta * 1440.0 / 1444.0).abs() < 1e-12, "{fit:?}");
+        // one excursion of three minutes is one excess, with its peak
+        for z in [2.5, 3.5, 2.2, 1.0] {
+            t.observe(z, 10.0, f64::INFINITY, 1);
+        }
+        assert!((t.excesses() - 1.0).abs() < 1e-3);
+        assert!(cold_level(1e-6, 0.0) < 0.26e-6 && cold_level(1e-6, 1.0) == 1e-6);
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub struct Expectation {
     pub phi_w: [f64; 4],
     /// Usual negative share.
     pub negative_share: f64,
-    /// Its overdispersion ρ.
+    /// Its overdispersion ρ (hourly, from the baseline).
     pub rho: f64,
     /// Usual share of influential authors.
     pub influential_share: f64,
@@ -137,9 +137,8 @@ pub fn evaluate(rule: &Detector, sums: &[Bucket; 4], ex: &Expectation, elapsed: 
             DetectorKind::Negative => (f64::from(s.negative), f64::from(s.toned) * ex.negative_share),
             DetectorKind::Flatline { .. } => continue, // tested on silence, see `silence`
         };
-        // the tone rule uses the prior share before warm-up; volume and reach need a baseline
-        let warm_enough = ex.warm || rule.kind == DetectorKind::Negative;
-        if !warm_enough || observed < f64::from(rule.min_mentions) || observed < rule.min_ratio * expected {
+        // every rule waits for the baseline's warm-up: the tails are learned from then on
+        if !ex.warm || observed < f64::from(rule.min_mentions) || observed < rule.min_ratio * expected {
             continue;
         }
         let Some((z, _, _)) = statistic(&rule.kind, s, ex, w, mu) else { continue };
@@ -154,10 +153,10 @@ pub fn evaluate(rule: &Detector, sums: &[Bucket; 4], ex: &Expectation, elapsed: 
     best
 }
 
-/// The share's overdispersion for window `w`. ρ is learned from hourly shares; hour-to-hour
-/// deviations are taken as independent, so a window of h > 1 hours averages them and its ρ is
-/// ρ/h. Before warm-up the share is mostly prior, so ρ is widened.
-fn window_rho(ex: &Expectation, w: usize) -> f64 {
+/// The share's overdispersion for window `w`. ρ is learned from hourly shares;
+/// hour-to-hour deviations are taken as independent, so a window of h > 1 hours averages them
+/// and its ρ is ρ/h. Before warm-up the share is mostly prior, so ρ is widened.
+pub fn window_rho(ex: &Expectation, w: usize) -> f64 {
     let rho = if ex.warm { ex.rho } else { ex.rho.max(0.1) };
     rho * (60.0 / super::window::WINDOW_MINUTES[w] as f64).min(1.0)
 }
@@ -176,8 +175,7 @@ pub fn silence(min_expected: f64, expected: f64, phi: f64, alpha: f64) -> Option
 /// is back below the √q threshold for the hold).
 pub fn still_anomalous(rule: &Detector, sums: &[Bucket; 4], ex: &Expectation) -> bool {
     let k = metric_index(&rule.kind);
-    let warm_enough = ex.warm || rule.kind == DetectorKind::Negative;
-    warm_enough
+    ex.warm
         && rule.kind.windows().iter().any(|&w| {
             statistic(&rule.kind, &sums[w], ex, w, ex.mentions[w]).is_some_and(|(z, _, _)| z >= ex.relaxed[k][w])
         })

@@ -35,17 +35,12 @@ fn gap(minutes: i64) -> u32 {
 impl ScopeCalibration {
     /// Learns the windows `sums` ending at a closed minute; `ex` holds that minute's
     /// expectation (full minute) and thresholds, `hourly_phi` the baseline's φ (the prior of
-    /// every window's dispersion).
-    pub fn learn(&mut self, sums: &[Bucket; 4], ex: &Expectation, hourly_phi: f64) {
+    /// every window's dispersion). Before the baseline is `warm` only the negative share is
+    /// learned (it does not depend on the volume baseline).
+    pub fn learn(&mut self, sums: &[Bucket; 4], ex: &Expectation, hourly_phi: f64, warm: bool) {
         for w in 0..4 {
-            let mu = ex.mentions[w];
-            for (k, kind) in [(VOLUME, DetectorKind::Volume), (REACH, DetectorKind::Reach)] {
-                if let Some((z, _, _)) = statistic(&kind, &sums[w], ex, w, mu) {
-                    self.tails[k][w].observe(z, ex.alarm[k][w], ex.fits[k][w].max_excess(), gap(WINDOW_MINUTES[w]));
-                }
-            }
             if w >= 1 && sums[w].toned > 0 {
-                if let Some((z, _, _)) = statistic(&DetectorKind::Negative, &sums[w], ex, w, mu) {
+                if let Some((z, _, _)) = statistic(&DetectorKind::Negative, &sums[w], ex, w, ex.mentions[w]) {
                     self.tails[NEGATIVE][w].observe(
                         z,
                         ex.alarm[NEGATIVE][w],
@@ -54,7 +49,16 @@ impl ScopeCalibration {
                     );
                 }
             }
-            // the dispersion sees the count winsorised at z = 4 (a crisis below the alarm must
+            if !warm {
+                continue;
+            }
+            let mu = ex.mentions[w];
+            for (k, kind) in [(VOLUME, DetectorKind::Volume), (REACH, DetectorKind::Reach)] {
+                if let Some((z, _, _)) = statistic(&kind, &sums[w], ex, w, mu) {
+                    self.tails[k][w].observe(z, ex.alarm[k][w], ex.fits[k][w].max_excess(), gap(WINDOW_MINUTES[w]));
+                }
+            }
+            // the dispersion does not learn counts beyond z = 4 (a crisis below the alarm must
             // not widen the noise it is judged against)
             let phi = ex.phi_w[w];
             let r = (mu + 0.375).sqrt() + 0.5 * DISP_CAP_Z * (1.0 + phi * mu).sqrt();
@@ -72,7 +76,7 @@ impl ScopeCalibration {
             for k in 0..3 {
                 let tail = &self.tails[k][w];
                 let fit = tail.fit(&priors[k][w]);
-                let q = cold_level(level, tail.excesses());
+                let q = cold_level(level, tail.progress());
                 ex.fits[k][w] = fit;
                 ex.level[k][w] = q;
                 ex.alarm[k][w] = fit.threshold(q);

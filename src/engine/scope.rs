@@ -101,13 +101,14 @@ impl ScopeState {
     }
 
     /// Learns the windows ending at every minute closed since the head, up to `now_min`
-    /// (exclusive): the samples the scope's tails are calibrated on. Not while the baseline
-    /// is warming up or an incident is open (a crisis is not a sample of normal noise).
+    /// (exclusive): the samples the scope's tails are calibrated on. Not while an incident is
+    /// open (a crisis is not a sample of normal noise); during warm-up only the tone.
     fn learn_closed_minutes(&mut self, now_min: i64, s: &EngineSettings) {
         let head = self.windows.head();
-        if head == i64::MIN || now_min <= head || self.open_incidents > 0 || !self.baseline.is_warm(&s.baseline) {
+        if head == i64::MIN || now_min <= head || self.open_incidents > 0 {
             return;
         }
+        let warm = self.baseline.is_warm(&s.baseline);
         let last = (now_min - 1).min(head + MAX_CATCH_UP_MIN);
         let hourly_phi = self.baseline.phi();
         let mut ex = self.ex;
@@ -116,7 +117,7 @@ impl ScopeState {
             for (i, mu) in ex.mentions.iter_mut().enumerate() {
                 *mu = self.baseline.expected_minutes(self.windows.window_start(i), m);
             }
-            self.cal.learn(&self.windows.sums, &ex, hourly_phi);
+            self.cal.learn(&self.windows.sums, &ex, hourly_phi, warm);
         }
     }
 
