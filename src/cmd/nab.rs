@@ -155,7 +155,7 @@ impl SeriesDetector {
             let (obs, exp) = self.recent.iter().rev().take(k).fold((0.0, 0.0), |(o, e), &(x, ex)| (o + x, e + ex));
             let exp = exp.max(1e-6);
             let c = &mut self.cal[i];
-            let phi = c.disp.phi(hourly_phi);
+            let phi = c.disp.phi(hourly_phi, 5 * k as i64);
             let z = count_z(obs, exp, phi);
             let (up, down) = (c.up.fit(&prior), c.down.fit(&prior));
             best_p = best_p.min(2.0 * up.p(z).min(down.p(-z)));
@@ -163,7 +163,7 @@ impl SeriesDetector {
             c.up.observe(z, up.threshold(self.alpha), up.max_excess(), gap);
             c.down.observe(-z, down.threshold(self.alpha), down.max_excess(), gap);
             let r = (exp + 0.375).sqrt() + 0.5 * DISP_CAP_Z * (1.0 + phi * exp).sqrt();
-            c.disp.learn(obs.min(r * r - 0.375), exp, hourly_phi, f64::INFINITY);
+            c.disp.learn(obs, exp, hourly_phi, 5 * k as i64, r * r - 0.375);
         }
         // Incident semantics, as live: while the series stays anomalous only a stronger deviation
         // than any in the last `ESCALATION_ROWS` rows is news (an escalation); the rest scores 0.

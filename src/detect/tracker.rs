@@ -64,7 +64,7 @@ impl ScopeCalibration {
             let r = (mu + 0.375).sqrt() + 0.5 * DISP_CAP_Z * (1.0 + phi * mu).sqrt();
             let cap = r * r - 0.375;
             debug_assert!(count_z(cap, mu, phi) >= DISP_CAP_Z - 1e-6);
-            self.disp[w].learn(f64::from(sums[w].count), mu, hourly_phi, cap);
+            self.disp[w].learn(f64::from(sums[w].count), mu, hourly_phi, WINDOW_MINUTES[w], cap);
         }
     }
 
@@ -72,7 +72,7 @@ impl ScopeCalibration {
     /// minute, after the budget guard), given the pooled `priors`.
     pub fn refresh(&self, ex: &mut Expectation, hourly_phi: f64, priors: &Priors, level: f64) {
         for w in 0..4 {
-            ex.phi_w[w] = self.disp[w].phi(hourly_phi);
+            ex.phi_w[w] = self.disp[w].phi(hourly_phi, WINDOW_MINUTES[w]);
             for k in 0..3 {
                 let tail = &self.tails[k][w];
                 let fit = tail.fit(&priors[k][w]);
