@@ -107,4 +107,8 @@ pub struct AlertEvent {
     /// Mentions in the window by source network, largest first: the source mix (extension).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<(String, u32)>,
+    /// When the brand's realised alarm rate ran above its budget and its thresholds were
+    /// tightened: the factor (0.1 to 1) on its false-alarm level. Absent when not tightened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tightened: Option<f64>,
 }

@@ -213,7 +213,8 @@ fn median(v: &mut [f64]) -> Option<f64> {
 
 /// Simulates `family` for every seed, replays it through the engine and scores it.
 pub fn run_family(family: NoiseFamily, seeds: &[u64], opts: &ZooOptions, rules: &RuleSet) -> FamilyReport {
-    let budget = rules.settings.false_alarms_per_week;
+    // the budget of a brand without its own sensitivity (simulated brands have none)
+    let budget = rules.settings.false_alarms_per_week * rules.settings.sensitivity.factor();
     let mut r = FamilyReport {
         family,
         seeds: seeds.to_vec(),

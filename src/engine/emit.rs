@@ -73,6 +73,7 @@ impl Engine {
             suggested_responses: Vec::new(),
             curve: scope.windows.minute_counts(),
             sources: if status == Status::Resolved { Vec::new() } else { self.posts.source_mix(b, start, end) },
+            tightened: Some(brand.guard.kappa()).filter(|&k| k < 0.99).map(|k| (k * 1000.0).round() / 1000.0),
         };
         let may_be_positive = rs.rule.detector.kind == DetectorKind::Volume
             && (s.toned == 0 || s.negative_share() <= scope.ex.negative_share);
