@@ -255,11 +255,10 @@ impl TailFit {
 
     /// Calibrated P(Z ≥ z). Below `U` the normal shape is kept, scaled to meet ζ at `U`.
     pub fn p(&self, z: f64) -> f64 {
-        let x = z;
-        if x <= U {
-            return (normal_upper_tail(x) * self.zeta / normal_upper_tail(U)).min(1.0);
+        if z <= U {
+            return (normal_upper_tail(z) * self.zeta / normal_upper_tail(U)).min(1.0);
         }
-        let y = x - U;
+        let y = z - U;
         let tail = if self.xi.abs() < 1e-6 {
             (-y / self.sigma).exp()
         } else {
@@ -274,17 +273,15 @@ impl TailFit {
 
     /// The `z` with calibrated exceedance probability `q`.
     pub fn threshold(&self, q: f64) -> f64 {
-        let x = if q >= self.zeta {
-            U
+        if q >= self.zeta {
+            return U;
+        }
+        let ratio = self.zeta / q;
+        if self.xi.abs() < 1e-6 {
+            U + self.sigma * ratio.ln()
         } else {
-            let ratio = self.zeta / q;
-            if self.xi.abs() < 1e-6 {
-                U + self.sigma * ratio.ln()
-            } else {
-                U + self.sigma / self.xi * (ratio.powf(self.xi) - 1.0)
-            }
-        };
-        x
+            U + self.sigma / self.xi * (ratio.powf(self.xi) - 1.0)
+        }
     }
 }
 
@@ -312,7 +309,7 @@ impl Default for BudgetGuard {
 
 /// Step of the guard per alarm.
 const GUARD_STEP: f64 = 0.2;
-const GUARD_MIN: f64 = -2.302_585_092_994_046; // ln 0.1
+const GUARD_MIN: f64 = -std::f64::consts::LN_10; // ln 0.1
 
 impl BudgetGuard {
     /// The multiplier κ ∈ [0.1, 1] on the brand's levels.

@@ -73,9 +73,9 @@ impl ScopeCalibration {
     pub fn refresh(&self, ex: &mut Expectation, hourly_phi: f64, priors: &Priors, level: f64) {
         for w in 0..4 {
             ex.phi_w[w] = self.disp[w].phi(hourly_phi, WINDOW_MINUTES[w]);
-            for k in 0..3 {
+            for (k, prior) in priors.iter().enumerate() {
                 let tail = &self.tails[k][w];
-                let fit = tail.fit(&priors[k][w]);
+                let fit = tail.fit(&prior[w]);
                 let q = cold_level(level, tail.progress());
                 ex.fits[k][w] = fit;
                 ex.level[k][w] = q;
