@@ -41,6 +41,9 @@ pub(super) struct Levels<'a> {
     pub(super) level: f64,
 }
 
+/// Minutes between refreshes of a scope's calibrated thresholds.
+const REFRESH_MIN: i64 = 5;
+
 /// Longest silence, in minutes, whose closed minutes are still learned one by one (after six
 /// hours every window is empty and further minutes teach nothing new).
 const MAX_CATCH_UP_MIN: i64 = 360;
@@ -81,6 +84,9 @@ impl ScopeState {
         self.learn_closed_minutes(now_min, s);
         self.windows.advance(now_min);
         if self.ex_minute != now_min {
+            // thresholds move slowly (a week of history each): refreshed every five minutes
+            let refresh_thresholds =
+                self.ex_minute == i64::MIN || now_min.div_euclid(REFRESH_MIN) != self.ex_minute.div_euclid(REFRESH_MIN);
             self.ex_minute = now_min;
             let mut mentions = [0.0; 4];
             for (i, m) in mentions.iter_mut().enumerate() {
@@ -96,7 +102,9 @@ impl ScopeState {
                 minute_rate: self.baseline.expected_minutes(now_min, now_min),
                 ..self.ex
             };
-            self.cal.refresh(&mut self.ex, self.baseline.phi(), lv.priors, lv.level);
+            if refresh_thresholds || !self.ex.warm {
+                self.cal.refresh(&mut self.ex, self.baseline.phi(), lv.priors, lv.level);
+            }
         }
     }
 
