@@ -1,9 +1,9 @@
 //! The calibration state of one scope: per window length a learned dispersion, and per
 //! metric and window a peaks-over-threshold tail ([`super::calibrate`]). Learned once per
-//! closed minute from the windows ending at that minute; turned once per minute into the
+//! closed minute from the windows ending at that minute; turned every five minutes into the
 //! thresholds the per-mention tests compare against ([`Expectation::alarm`]).
 //!
-//! Memory: 4 dispersions and 12 tails, about 500 bytes per scope.
+//! Memory: 4 dispersions and 12 tails, about 800 bytes per scope.
 
 use super::calibrate::{cold_level, count_z, ScaleDispersion, Tail, TailFit};
 use super::detectors::{statistic, Expectation, NEGATIVE, REACH, VOLUME};
