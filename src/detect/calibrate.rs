@@ -19,7 +19,7 @@
 //! streaming SPOT method of Siffer et al., KDD 2017). Shape ξ and scale σ are fitted by the
 //! method of moments on exponentially forgotten sums (a week of minutes), the exceedance
 //! frequency ζ by the same forgetting, and a scope's own estimates are shrunk towards a
-//! prior pooled over every scope of the engine ([`TailFit::pooled`]), so a new brand borrows
+//! prior pooled over every scope of the engine ([`super::tracker::pooled_prior`]), so a new brand borrows
 //! the population's tail until it has its own. Values at or above the alarm threshold do not
 //! teach the tail (an alarm is not a sample of normal behaviour). The calibrated exceedance
 //! probability is `p̂(z) = ζ (1 + ξ (z − u)/σ)^(−1/ξ)` and the threshold for a level `q` is
@@ -184,17 +184,7 @@ impl Tail {
         (self.excesses / ENOUGH_EXCESSES).max(self.samples / (2.0 * 1440.0)).min(1.0)
     }
 
-    /// Adds another tail's excess sums (pooling the shape of standardised tails across
-    /// scopes; the standardisation itself is not pooled).
-    pub fn merge(&mut self, o: &Tail) {
-        self.samples += o.samples;
-        self.excesses += o.excesses;
-        self.s1 += o.s1;
-        self.s2 += o.s2;
-    }
-
-    /// The fitted tail: this tail's standardisation, and its excess moments shrunk towards
-    /// `prior`'s.
+    /// The fitted tail: this tail's excess moments and excursion rate, shrunk towards `prior`'s.
     pub fn fit(&self, prior: &TailFit) -> TailFit {
         let (m0, v0) = prior.moments();
         let k = PRIOR_EXCESSES;
@@ -239,11 +229,6 @@ impl TailFit {
     /// excesses (a normal statistic passes 5 sd once in 3.5 million samples).
     pub fn max_excess(&self) -> f64 {
         MAX_EXCESS
-    }
-
-    /// The fit of tails pooled across scopes, shrunk towards [`TailFit::default_prior`].
-    pub fn pooled(pool: &Tail) -> Self {
-        pool.fit(&Self::default_prior())
     }
 
     /// Mean and variance of the excesses.
