@@ -17,6 +17,23 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The whole product on a simulated live stream, with no set-up: the service and its
+    /// dashboard with built-in rules, playbooks and tone weights, weeks of history, then a
+    /// live stream in which a crisis builds within about two minutes. Prints the dashboard URL.
+    Demo {
+        /// Listen address (default 127.0.0.1:8686, or a free port when that one is taken).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Data directory (empty or new; default a temporary directory removed at exit).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Speed of the live stream, times real time.
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// Days of history loaded before the live stream.
+        #[arg(long, default_value_t = 14)]
+        history_days: u32,
+    },
     /// Replay mentions (JSON Lines; `-` for stdin; `.gz` allowed) and write alert events.
     Replay {
         /// Input file.
@@ -40,8 +57,7 @@ enum Command {
         /// Print the tone mix (provider / model / untoned, and negatives) per brand and language.
         #[arg(long)]
         tone_stats: bool,
-        /// Playbooks for alert categories and suggested responses (default `alerts/playbooks`
-        /// when it exists).
+        /// Playbooks for alert categories and suggested responses (default: the built-in ones).
         #[arg(long)]
         playbooks: Option<PathBuf>,
     },
@@ -203,7 +219,7 @@ enum Command {
         /// Directory of extra tone-model weights (`<lang>.bin`).
         #[arg(long)]
         tone_models: Option<PathBuf>,
-        /// Playbooks (default `alerts/playbooks` when it exists).
+        /// Playbooks (default: the built-in ones).
         #[arg(long)]
         playbooks: Option<PathBuf>,
     },
@@ -219,12 +235,12 @@ enum Command {
     /// Validate rules, playbooks and (optionally) a service config; errors name file, line
     /// and column.
     Check {
-        /// Rules directory.
-        #[arg(long, default_value = "rules")]
-        rules: PathBuf,
-        /// Playbooks directory.
-        #[arg(long, default_value = "alerts/playbooks")]
-        playbooks: PathBuf,
+        /// Rules directory (default: the built-in defaults).
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        /// Playbooks directory (default: the built-in playbooks).
+        #[arg(long)]
+        playbooks: Option<PathBuf>,
         /// Service configuration file to validate too.
         #[arg(long)]
         config: Option<PathBuf>,
@@ -239,16 +255,40 @@ fn invalid(d: crisiswatch::diag::Diagnostics) -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Replay { input, rules, out, dead_letter, quiet, tone_models, tone_stats, playbooks } => {
-            let rules = match load::rules(rules.as_deref()) {
+        Command::Demo { listen, data_dir, speed, history_days } => {
+            let o = crisiswatch::cmd::demo::DemoOptions {
+                listen,
+                data_dir,
+                speed,
+                history_days: history_days.max(3),
+                ..Default::default()
+            };
+            crisiswatch::cmd::demo::run(&o)?;
+        }
+        Command::Replay {
+            input,
+            rules: rules_dir,
+            out,
+            dead_letter,
+            quiet,
+            tone_models,
+            tone_stats,
+            playbooks: playbooks_dir,
+        } => {
+            let rules = match load::rules(rules_dir.as_deref()) {
                 Ok(r) => r,
                 Err(d) => return Ok(invalid(d)),
             };
-            let playbooks = match load::playbooks(playbooks.as_deref()) {
+            let playbooks = match load::playbooks(playbooks_dir.as_deref()) {
                 Ok(p) => p,
                 Err(d) => return Ok(invalid(d)),
             };
             let tone = load::tone(tone_models.as_deref())?;
+            let n_books = playbooks.as_ref().map_or(0, |p| p.books.len());
+            eprintln!(
+                "{}",
+                load::used(rules_dir.as_deref(), playbooks_dir.as_deref(), n_books, &tone, tone_models.as_deref())
+            );
             let opts = replay::ReplayOptions {
                 input,
                 out,
@@ -275,12 +315,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(r) => r,
                 Err(d) => return Ok(invalid(d)),
             };
-            let playbooks = match load::playbooks(playbooks.as_deref()) {
+            let playbooks_dir = playbooks;
+            let playbooks = match load::playbooks(playbooks_dir.as_deref()) {
                 Ok(p) => p,
                 Err(d) => return Ok(invalid(d)),
             };
             crisiswatch::serve::init_logging(cfg.log_format);
             let tone = load::tone(tone_models.as_deref())?;
+            let n_books = playbooks.as_ref().map_or(0, |p| p.books.len());
+            tracing::info!(
+                "{}",
+                load::used(cfg.rules.as_deref(), playbooks_dir.as_deref(), n_books, &tone, tone_models.as_deref())
+            );
             crisiswatch::serve::run(cfg, rules, Box::new(tone), playbooks)?;
         }
         Command::Simulate { out, labels, seed, days, brands, no_sentiment, noise, max_rate } => {
@@ -465,7 +511,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Check { rules, playbooks, config } => {
-            return Ok(crisiswatch::cmd::check::run(&rules, &playbooks, config.as_deref()))
+            return Ok(crisiswatch::cmd::check::run(rules.as_deref(), playbooks.as_deref(), config.as_deref()))
         }
     }
     Ok(ExitCode::SUCCESS)

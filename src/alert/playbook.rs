@@ -16,7 +16,19 @@ use crate::diag::{Diagnostic, Diagnostics};
 use crate::ingest::normalize::normalize;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// `alerts/playbooks/*.toml` of the source tree, compiled in.
+const BUILTIN: &[(&str, &str)] = &[
+    ("data_breach.toml", include_str!("../../alerts/playbooks/data_breach.toml")),
+    ("misconduct.toml", include_str!("../../alerts/playbooks/misconduct.toml")),
+    ("outage.toml", include_str!("../../alerts/playbooks/outage.toml")),
+    ("positive_viral.toml", include_str!("../../alerts/playbooks/positive_viral.toml")),
+    ("pricing.toml", include_str!("../../alerts/playbooks/pricing.toml")),
+    ("rumor.toml", include_str!("../../alerts/playbooks/rumor.toml")),
+    ("safety.toml", include_str!("../../alerts/playbooks/safety.toml")),
+    ("service.toml", include_str!("../../alerts/playbooks/service.toml")),
+];
 use toml::Spanned;
 
 /// Categories, as in DESIGN §3.
@@ -94,8 +106,7 @@ impl Playbooks {
     /// Unreadable files, unknown keys, unknown categories or languages, missing drafts,
     /// templates that do not render.
     pub fn load_dir(dir: &Path) -> Result<Self, Diagnostics> {
-        let mut diags = Vec::new();
-        let mut files: Vec<_> = match std::fs::read_dir(dir) {
+        let mut paths: Vec<_> = match std::fs::read_dir(dir) {
             Ok(rd) => rd
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.extension().is_some_and(|x| x == "toml"))
@@ -104,24 +115,53 @@ impl Playbooks {
                 return Err(Diagnostics(vec![Diagnostic::file(dir, format!("cannot read playbooks directory: {e}"))]))
             }
         };
-        files.sort();
+        paths.sort();
+        let mut diags = Vec::new();
+        let mut files = Vec::new();
+        for path in paths {
+            match std::fs::read_to_string(&path) {
+                Ok(t) => files.push((path, t)),
+                Err(e) => diags.push(Diagnostic::file(&path, format!("cannot read: {e}"))),
+            }
+        }
+        match Self::parse_files(&files) {
+            Ok(b) if diags.is_empty() => Ok(b),
+            Ok(_) => Err(Diagnostics(diags)),
+            Err(Diagnostics(more)) => {
+                diags.extend(more);
+                Err(Diagnostics(diags))
+            }
+        }
+    }
+
+    /// The playbooks compiled into the binary (`alerts/playbooks/*.toml` of the source tree),
+    /// used when no directory is given.
+    pub fn builtin() -> Self {
+        let files: Vec<(PathBuf, String)> = BUILTIN
+            .iter()
+            .map(|(name, text)| (Path::new("<built-in>/alerts/playbooks").join(name), (*text).to_string()))
+            .collect();
+        Self::parse_files(&files).expect("the built-in playbooks are checked by the tests")
+    }
+
+    /// Parses playbook files given as (path for diagnostics, text); all problems are reported.
+    ///
+    /// # Errors
+    /// Unknown keys, unknown categories or languages, missing drafts, templates that do not
+    /// render.
+    pub fn parse_files(files: &[(PathBuf, String)]) -> Result<Self, Diagnostics> {
+        let mut diags = Vec::new();
         let mut books: Vec<Playbook> = Vec::new();
-        for path in &files {
-            let text = match std::fs::read_to_string(path) {
-                Ok(t) => t,
-                Err(e) => {
-                    diags.push(Diagnostic::file(path, format!("cannot read: {e}")));
-                    continue;
-                }
-            };
-            let raw: RawPlaybook = match toml::from_str(&text) {
+        for (path, text) in files {
+            let (path, text) = (path.as_path(), text.as_str());
+            let raw: RawPlaybook = match toml::from_str(text) {
                 Ok(r) => r,
                 Err(e) => {
-                    diags.push(Diagnostic::at(path, &text, e.span(), e.message().to_string()));
+                    diags.push(Diagnostic::at(path, text, e.span(), e.message().to_string()));
                     continue;
                 }
             };
-            let at = |span: std::ops::Range<usize>, msg: String| Diagnostic::at(path, &text, Some(span), msg);
+            let at = |span: std::ops::Range<usize>, msg: String| Diagnostic::at(path, text, Some(span), msg);
             let category = raw.category.get_ref().clone();
             if !CATEGORIES.contains(&category.as_str()) {
                 diags.push(at(
@@ -169,7 +209,7 @@ impl Playbooks {
             }
             for lang in LANGS {
                 if !responses.iter().any(|(l, _)| l == lang) {
-                    diags.push(Diagnostic::at(path, &text, None, format!("no `{lang}` draft in `[[response]]`")));
+                    diags.push(Diagnostic::at(path, text, None, format!("no `{lang}` draft in `[[response]]`")));
                 }
             }
             books.push(Playbook {
@@ -255,6 +295,29 @@ mod tests {
     fn books() -> Playbooks {
         Playbooks::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("alerts/playbooks"))
             .expect("shipped playbooks load")
+    }
+
+    /// Every file of `alerts/playbooks` is compiled in, and the compiled-in set is the same as
+    /// the directory's: no command depends on its working directory for its playbooks.
+    #[test]
+    fn the_built_in_playbooks_are_the_shipped_directory() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("alerts/playbooks");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".toml"))
+            .collect();
+        on_disk.sort();
+        let compiled: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
+        assert_eq!(on_disk, compiled, "add new playbook files to playbook::BUILTIN");
+        for (name, text) in BUILTIN {
+            assert_eq!(std::fs::read_to_string(dir.join(name)).unwrap(), *text);
+        }
+        let (a, b) = (Playbooks::builtin(), books());
+        assert_eq!(a.books.len(), b.books.len());
+        for (x, y) in a.books.iter().zip(&b.books) {
+            assert_eq!((&x.category, &x.responses, &x.keywords), (&y.category, &y.responses, &y.keywords));
+        }
     }
 
     fn post(text: &str) -> TopPost {

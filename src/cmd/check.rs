@@ -7,9 +7,10 @@ use std::path::Path;
 use std::process::ExitCode;
 
 /// Checks everything given; prints a summary on stdout or every diagnostic on stderr.
-pub fn run(rules: &Path, playbooks: &Path, config: Option<&Path>) -> ExitCode {
-    let set = load::rules(Some(rules));
-    let books = Playbooks::load_dir(playbooks);
+/// `None` for rules or playbooks checks the built-in ones.
+pub fn run(rules: Option<&Path>, playbooks: Option<&Path>, config: Option<&Path>) -> ExitCode {
+    let set = load::rules(rules);
+    let books = playbooks.map_or_else(|| Ok(Playbooks::builtin()), Playbooks::load_dir);
     let cfg = config.map(|p| crate::serve::config::load(Some(p), &Default::default()));
     // report every file's problems before giving up
     if let Err(d) = &set {
@@ -24,14 +25,15 @@ pub fn run(rules: &Path, playbooks: &Path, config: Option<&Path>) -> ExitCode {
     let (Ok(set), Ok(books), None | Some(Ok(_))) = (set, books, &cfg) else {
         return ExitCode::from(2);
     };
-    println!("{}: ok ({} playbooks)", playbooks.display(), books.books.len());
+    let name = |p: Option<&Path>, builtin: &str| p.map_or_else(|| builtin.to_string(), |p| p.display().to_string());
+    println!("{}: ok ({} playbooks)", name(playbooks, "built-in playbooks"), books.books.len());
     if let Some(p) = config {
         println!("{}: ok", p.display());
     }
     let n_rules: usize = set.brands.iter().map(|b| b.rules.len()).sum();
     println!(
         "{}: ok ({} brands, {} brand rules, {} default rules, per-test significance {:.2e} for {} false alarms per brand per week)",
-        rules.display(),
+        name(rules, "built-in rules"),
         set.brands.len(),
         n_rules,
         set.default_rules.len(),

@@ -20,14 +20,38 @@ pub fn rules(dir: Option<&Path>) -> Result<RuleSet, Diagnostics> {
     }
 }
 
-/// Playbooks from `dir`, else from `alerts/playbooks` when it exists, else none.
+/// Playbooks from `dir`, else the built-in ones (the same from any working directory).
 ///
 /// # Errors
 /// Every diagnostic of every playbook file.
 pub fn playbooks(dir: Option<&Path>) -> Result<Option<Arc<Playbooks>>, Diagnostics> {
-    let default = Path::new("alerts/playbooks");
-    let Some(dir) = dir.or(default.is_dir().then_some(default)) else { return Ok(None) };
-    Playbooks::load_dir(dir).map(|p| Some(Arc::new(p)))
+    match dir {
+        Some(dir) => Playbooks::load_dir(dir).map(|p| Some(Arc::new(p))),
+        None => Ok(Some(Arc::new(Playbooks::builtin()))),
+    }
+}
+
+/// One line saying what a command runs with, e.g. `using rules: built-in defaults; playbooks:
+/// built-in (8); templates: built-in; tone: built-in en, he, ar`, so nobody wonders whether a
+/// directory on disk was read.
+pub fn used(
+    rules: Option<&Path>,
+    playbooks: Option<&Path>,
+    n_playbooks: usize,
+    tone: &MultilingualTone,
+    tone_dir: Option<&Path>,
+) -> String {
+    let rules = rules.map_or_else(
+        || "built-in defaults (a brand for every `brand` field)".to_string(),
+        |d| format!("`{}`", d.display()),
+    );
+    let books = playbooks.map_or_else(|| "built-in".to_string(), |d| format!("`{}`", d.display()));
+    let langs = tone.languages();
+    let tone = match tone_dir {
+        None => format!("built-in {}", langs.join(", ")),
+        Some(d) => format!("{} (built-in + `{}`)", langs.join(", "), d.display()),
+    };
+    format!("using rules: {rules}; playbooks: {books} ({n_playbooks}); templates: built-in; tone: {tone}")
 }
 
 /// The built-in tone weights, plus those in `dir`.

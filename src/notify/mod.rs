@@ -343,15 +343,15 @@ mod tests {
         assert_eq!(plan(&mut c, &n, now, None).unwrap(), 2, "step 0 for both brands");
         assert_eq!((queued(&c, "pr"), queued(&c, "ceo")), (2, 0));
         assert_eq!(plan(&mut c, &n, now, None).unwrap(), 0, "dedup: nothing new");
-        crate::store::escalate_now(&mut c, "i1", "dana", now).unwrap().unwrap();
-        crate::store::mute(&mut c, "i2", "dana", now, 3_600_000).unwrap().unwrap();
+        crate::store::escalate_now(&mut c, "i1", "dana", None, now).unwrap().unwrap();
+        crate::store::mute(&mut c, "i2", "dana", None, now, 3_600_000).unwrap().unwrap();
         plan(&mut c, &n, now, None).unwrap();
         assert_eq!(queued(&c, "ceo"), 1, "escalated at once");
         // two hours later: i2's mute has run out, its second step is due
         plan(&mut c, &n, now + 7_200_000, None).unwrap();
         assert_eq!(queued(&c, "ceo"), 2);
         assert_eq!(
-            crate::store::mute(&mut c, "nope", "dana", now, 1).unwrap(),
+            crate::store::mute(&mut c, "nope", "dana", None, now, 1).unwrap(),
             Err(crate::store::ActionError::NotFound)
         );
     }

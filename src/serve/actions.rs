@@ -15,8 +15,10 @@ impl IncidentActions for StoreActions {
     fn act(&mut self, id: &str, action: IncidentAction, who: &str, now: Millis) -> Result<(), ActionRefused> {
         let done = match action {
             IncidentAction::Acknowledge => store::record_action(&mut self.0, id, "ack", who, Some("via Telegram"), now),
-            IncidentAction::EscalateNow => store::escalate_now(&mut self.0, id, who, now),
-            IncidentAction::Mute(d) => store::mute(&mut self.0, id, who, now, d.as_millis() as i64),
+            IncidentAction::EscalateNow => store::escalate_now(&mut self.0, id, who, Some("via Telegram"), now),
+            IncidentAction::Mute(d) => {
+                store::mute(&mut self.0, id, who, Some("via Telegram"), now, d.as_millis() as i64)
+            }
         };
         match done {
             Ok(Ok(())) => Ok(()),

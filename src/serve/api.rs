@@ -43,6 +43,9 @@ pub struct App {
     pub db: Arc<Mutex<Connection>>,
     /// Token buckets per token name: (available mentions, last refill).
     pub rate: Arc<Mutex<HashMap<String, (f64, Instant)>>>,
+    /// Cancelled when the service begins to stop: long-lived responses (the dashboard's
+    /// server-sent events) end, so the graceful shutdown does not wait for them.
+    pub stopping: tokio_util::sync::CancellationToken,
 }
 
 /// The router.
@@ -60,12 +63,13 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .merge(crate::serve::dashboard::routes())
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(app)
 }
 
 /// The name of the token presented, `Ok("anonymous")` when no tokens are configured.
-fn authenticate(app: &App, headers: &HeaderMap) -> Result<String, Response> {
+pub(crate) fn authenticate(app: &App, headers: &HeaderMap) -> Result<String, Response> {
     let tokens = &app.shared.cfg.tokens;
     if tokens.is_empty() {
         return Ok("anonymous".into());
@@ -211,7 +215,7 @@ async fn ingest_mentions(State(app): State<App>, headers: HeaderMap, body: Bytes
 }
 
 /// Runs a store query off the async workers.
-async fn with_db<T: Send + 'static>(
+pub(crate) async fn with_db<T: Send + 'static>(
     app: &App,
     f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
 ) -> Result<T, Response> {

@@ -7,6 +7,7 @@
 //! * `store`: SQLite for incidents, events, actions, dead letters and snapshots;
 //! * `pipeline`: the sequencer and engine threads, and recovery;
 //! * `api`: the HTTP routes;
+//! * `dashboard`: the HTML pages at `/` (brands, incidents, actions, live updates);
 //! * `metrics`: Prometheus metrics.
 //!
 //! Shutdown on SIGTERM or SIGINT: stop accepting, finish the requests in flight, drain the
@@ -15,6 +16,7 @@
 pub mod actions;
 pub mod api;
 pub mod config;
+pub mod dashboard;
 pub mod error;
 pub mod ingest;
 pub mod log;
@@ -172,6 +174,12 @@ pub fn run_until(
         engine: engine_tx,
         db: Arc::new(Mutex::new(crate::store::open(&db_path, true)?)),
         rate: Arc::new(Mutex::new(HashMap::new())),
+        stopping: tokio_util::sync::CancellationToken::new(),
+    };
+    let stopping = app.stopping.clone();
+    let shutdown = async move {
+        shutdown.await;
+        stopping.cancel();
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let served = runtime.block_on(async {
@@ -230,7 +238,8 @@ fn adopt_bound_address(cfg: &mut ServeConfig, bound: std::net::SocketAddr) {
     cfg.listen = bound;
 }
 
-async fn shutdown_signal() {
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

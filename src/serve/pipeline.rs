@@ -111,6 +111,9 @@ pub enum EngineMsg {
     },
     /// `GET /v1/brands`.
     Status(oneshot::Sender<Vec<BrandStatus>>),
+    /// The dashboard's brands page: every brand's status with its series of the last
+    /// `minutes` minutes.
+    Overview(i64, oneshot::Sender<Vec<(BrandStatus, Vec<SeriesPoint>)>>),
     /// `GET /v1/brands/{id}/series`.
     Series(String, i64, oneshot::Sender<Option<Vec<SeriesPoint>>>),
     /// The same, answered on a blocking channel (the notifier's charts).
@@ -433,6 +436,17 @@ pub fn run_engine(
             }
             Ok(EngineMsg::Status(reply)) => {
                 let _ = reply.send(engine.brand_status(false));
+            }
+            Ok(EngineMsg::Overview(minutes, reply)) => {
+                let all = engine
+                    .brand_status(false)
+                    .into_iter()
+                    .map(|b| {
+                        let points = engine.series(&b.id, minutes).unwrap_or_default();
+                        (b, points)
+                    })
+                    .collect();
+                let _ = reply.send(all);
             }
             Ok(EngineMsg::Series(id, minutes, reply)) => {
                 let _ = reply.send(engine.series(&id, minutes));

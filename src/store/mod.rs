@@ -233,6 +233,7 @@ pub fn escalate_now(
     c: &mut Connection,
     id: &str,
     who: &str,
+    note: Option<&str>,
     now: Millis,
 ) -> Result<std::result::Result<(), ActionError>> {
     let tx = c.transaction()?;
@@ -241,8 +242,8 @@ pub fn escalate_now(
     }
     tx.execute("UPDATE incidents SET created_ms = 0, muted_until_ms = 0 WHERE id = ?1", [id])?;
     tx.execute(
-        "INSERT INTO actions (incident_id, action, who, note, at) VALUES (?1, 'escalate', ?2, NULL, ?3)",
-        params![id, who, format_rfc3339(now)],
+        "INSERT INTO actions (incident_id, action, who, note, at) VALUES (?1, 'escalate', ?2, ?3, ?4)",
+        params![id, who, note, format_rfc3339(now)],
     )?;
     tx.commit()?;
     Ok(Ok(()))
@@ -256,6 +257,7 @@ pub fn mute(
     c: &mut Connection,
     id: &str,
     who: &str,
+    note: Option<&str>,
     now: Millis,
     ms: i64,
 ) -> Result<std::result::Result<(), ActionError>> {
@@ -266,7 +268,15 @@ pub fn mute(
     tx.execute("UPDATE incidents SET muted_until_ms = ?2 WHERE id = ?1", params![id, now + ms])?;
     tx.execute(
         "INSERT INTO actions (incident_id, action, who, note, at) VALUES (?1, 'mute', ?2, ?3, ?4)",
-        params![id, who, format!("{} min", ms / 60_000), format_rfc3339(now)],
+        params![
+            id,
+            who,
+            match note {
+                Some(n) => format!("{} min: {n}", ms / 60_000),
+                None => format!("{} min", ms / 60_000),
+            },
+            format_rfc3339(now)
+        ],
     )?;
     tx.commit()?;
     Ok(Ok(()))
@@ -400,6 +410,63 @@ pub fn incident_history(c: &Connection, id: &str) -> Result<Option<serde_json::V
     Ok(Some(serde_json::json!({
         "id": id, "status": status, "acknowledged_by": acked_by, "events": events, "actions": actions,
     })))
+}
+
+/// One notification about an incident, for its timeline.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NotificationRow {
+    /// Receiver name.
+    pub receiver: String,
+    /// `firing`, `escalated`, `repeat`, `resolved`, …
+    pub kind: String,
+    /// `pending`, `delivered`, `dead`.
+    pub status: String,
+    /// Delivery attempts so far.
+    pub attempts: i64,
+    /// When it was queued (ms).
+    pub created_ms: i64,
+    /// When it was delivered (ms).
+    pub delivered_ms: Option<i64>,
+    /// The last delivery error.
+    pub last_error: Option<String>,
+}
+
+/// The notifications that carried incident `id`, oldest first.
+///
+/// # Errors
+/// SQLite errors.
+pub fn notifications_for(c: &Connection, id: &str) -> Result<Vec<NotificationRow>> {
+    // `incidents` is a JSON array of ids; ids are hex, so the quoted id cannot match elsewhere
+    let mut st = c.prepare_cached(
+        "SELECT receiver, kind, status, attempts, created_ms, delivered_ms, last_error FROM notifications
+         WHERE instr(incidents, ?1) > 0 ORDER BY id",
+    )?;
+    let rows = st.query_map([format!("\"{id}\"")], |r| {
+        Ok(NotificationRow {
+            receiver: r.get(0)?,
+            kind: r.get(1)?,
+            status: r.get(2)?,
+            attempts: r.get(3)?,
+            created_ms: r.get(4)?,
+            delivered_ms: r.get(5)?,
+            last_error: r.get(6)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// A number that changes whenever an alert event, an action or a notification is recorded
+/// (the dashboard's live updates poll it).
+///
+/// # Errors
+/// SQLite errors.
+pub fn change_mark(c: &Connection) -> Result<String> {
+    c.query_row(
+        "SELECT coalesce((SELECT max(seq) FROM events), 0) || ':' || coalesce((SELECT max(seq) FROM actions), 0)
+           || ':' || (SELECT count(*) || ':' || coalesce(sum(attempts), 0) || ':' || count(delivered_ms) FROM notifications)",
+        [],
+        |r| r.get(0),
+    )
 }
 
 /// Counts for `/metrics`.

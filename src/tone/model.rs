@@ -14,6 +14,13 @@ pub struct MultilingualTone {
     pub(super) models: Vec<ToneWeights>,
 }
 
+impl MultilingualTone {
+    /// The codes of the languages it has weights for, in load order.
+    pub fn languages(&self) -> Vec<&'static str> {
+        self.models.iter().map(|m| m.lang.code()).collect()
+    }
+}
+
 /// Weights compiled in (MIT-licensed training data only).
 pub(super) const BUILTIN: &[&[u8]] =
     &[include_bytes!("weights/en.bin"), include_bytes!("weights/he.bin"), include_bytes!("weights/ar.bin")];

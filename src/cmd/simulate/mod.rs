@@ -106,6 +106,21 @@ pub struct SimOptions {
     /// The largest brand's daily rate: brands spread log-uniformly from 20 a day up to it
     /// (`lowcount` has its own range).
     pub max_rate_per_day: f64,
+    /// Scenarios placed by the caller (the demo's live crisis), added to the random schedule.
+    pub scripted: Vec<Scripted>,
+}
+
+/// A scenario at a chosen time, on top of the random schedule.
+#[derive(Debug, Clone, Copy)]
+pub struct Scripted {
+    /// Brand index (0 is the quietest brand, `brands - 1` the busiest).
+    pub brand: usize,
+    /// What happens.
+    pub kind: Scenario,
+    /// Start, in minutes from the stream's start.
+    pub start_min: i64,
+    /// Volume multiplier (outage, boycott, campaign); ignored by the other kinds.
+    pub mult: f64,
 }
 
 impl Default for SimOptions {
@@ -118,6 +133,7 @@ impl Default for SimOptions {
             provider_sentiment: true,
             noise: NoiseFamily::Hourly,
             max_rate_per_day: 20_000.0,
+            scripted: Vec::new(),
         }
     }
 }
@@ -148,6 +164,17 @@ struct Cascade {
     sentiment: f64,
 }
 
+/// The (id, display name) of the `n` simulated brands, quietest first.
+pub fn brand_names(n: usize) -> Vec<(String, String)> {
+    (0..n)
+        .map(|i| {
+            let (id, name) = BRAND_NAMES[i % BRAND_NAMES.len()];
+            let id = if i < BRAND_NAMES.len() { id.to_string() } else { format!("{id}{}", i / BRAND_NAMES.len()) };
+            (id, name.to_string())
+        })
+        .collect()
+}
+
 /// Writes the stream to `out` and returns the labels.
 ///
 /// # Errors
@@ -158,13 +185,11 @@ pub fn simulate(opts: &SimOptions, out: &mut dyn Write) -> std::io::Result<Vec<L
     let total_min = i64::from(opts.days) * 1440;
     let mut brands: Vec<SimBrand> = Vec::new();
     let (lo, hi) = opts.noise.rate_range((20.0, opts.max_rate_per_day.max(20.0)));
-    for i in 0..n {
-        let (id, name) = BRAND_NAMES[i % BRAND_NAMES.len()];
-        let id = if i < BRAND_NAMES.len() { id.to_string() } else { format!("{id}{}", i / BRAND_NAMES.len()) };
+    for (i, (id, name)) in brand_names(n).into_iter().enumerate() {
         let rate = if n == 1 { 2000f64.clamp(lo, hi) } else { lo * (hi / lo).powf(i as f64 / (n - 1) as f64) };
         brands.push(SimBrand {
             id,
-            name: name.to_string(),
+            name,
             rate_per_day: rate,
             lang: i % 5,
             negative_share: rng.gen_range(0.12..0.3),
@@ -200,6 +225,18 @@ pub fn simulate(opts: &SimOptions, out: &mut dyn Write) -> std::io::Result<Vec<L
             };
             b.events.push(Event { kind, start, end: start + dur, mult, root: format!("sim:{}:root{start}", b.id) });
             cursor = start + dur + 1440;
+        }
+    }
+    for sc in &opts.scripted {
+        if let Some(b) = brands.get_mut(sc.brand) {
+            let (start, end) = (sc.start_min, sc.start_min + sc.kind.duration_min());
+            b.events.push(Event {
+                kind: sc.kind,
+                start,
+                end,
+                mult: sc.mult,
+                root: format!("sim:{}:root{start}", b.id),
+            });
         }
     }
     // the family's own random numbers come from its own RNG, so `hourly` stays as it was
