@@ -374,8 +374,8 @@ pub fn incident_body(
     let mut b = String::with_capacity(16 * 1024);
     let _ = write!(
         b,
-        r#"<h1>{} {} <span class="status st-{st}">{st}</span></h1><p class="summary">{}</p>"#,
-        format!("<bdi>{}</bdi>", esc(ev["brand_name"].as_str().or(ev["brand"].as_str()).unwrap_or(""))),
+        r#"<h1><bdi>{}</bdi> {} <span class="status st-{st}">{st}</span></h1><p class="summary">{}</p>"#,
+        esc(ev["brand_name"].as_str().or(ev["brand"].as_str()).unwrap_or("")),
         badge(severity),
         summary_html(ev),
         st = esc(status),
