@@ -33,6 +33,9 @@ enum Command {
         /// Days of history loaded before the live stream.
         #[arg(long, default_value_t = 14)]
         history_days: u32,
+        /// Brands in the simulated stream (two or more).
+        #[arg(long, default_value_t = 12)]
+        brands: u32,
     },
     /// Replay mentions (JSON Lines; `-` for stdin; `.gz` allowed) and write alert events.
     Replay {
@@ -255,12 +258,13 @@ fn invalid(d: crisiswatch::diag::Diagnostics) -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Demo { listen, data_dir, speed, history_days } => {
+        Command::Demo { listen, data_dir, speed, history_days, brands } => {
             let o = crisiswatch::cmd::demo::DemoOptions {
                 listen,
                 data_dir,
                 speed,
                 history_days: history_days.max(3),
+                brands: brands.clamp(2, 1000),
                 ..Default::default()
             };
             crisiswatch::cmd::demo::run(&o)?;

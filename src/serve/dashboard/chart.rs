@@ -39,9 +39,19 @@ fn path(points: &[(f64, f64)]) -> String {
     s
 }
 
-/// A 24 h sparkline: mentions per 15 minutes over the baseline band.
+/// The same at whole-unit precision: sparklines are 160 × 32 units, and a page of a hundred
+/// brands stays small.
+fn path_coarse(points: &[(f64, f64)]) -> String {
+    let mut s = String::with_capacity(points.len() * 8);
+    for (i, (x, y)) in points.iter().enumerate() {
+        let _ = write!(s, "{}{x:.0},{y:.0}", if i == 0 { "M" } else { "L" });
+    }
+    s
+}
+
+/// A 24 h sparkline: mentions per 20 minutes over the baseline band.
 pub fn sparkline(points: &[SeriesPoint], label: &str) -> String {
-    let b = buckets(points, 15);
+    let b = buckets(points, 20);
     let (w, h) = (160.0, 32.0);
     if b.is_empty() {
         return format!(r#"<svg class="spark" viewBox="0 0 {w} {h}" role="img" aria-label="{}"></svg>"#, esc(label));
@@ -51,13 +61,13 @@ pub fn sparkline(points: &[SeriesPoint], label: &str) -> String {
     let upper: Vec<_> = b.iter().enumerate().map(|(i, x)| at(i, x.5)).collect();
     let lower: Vec<_> = b.iter().enumerate().rev().map(|(i, x)| at(i, x.4)).collect();
     let line: Vec<_> = b.iter().enumerate().map(|(i, x)| at(i, x.1)).collect();
-    let mut band = path(&upper);
-    band.push_str(&path(&lower).replacen('M', "L", 1));
+    let mut band = path_coarse(&upper);
+    band.push_str(&path_coarse(&lower).replacen('M', "L", 1));
     band.push('Z');
     format!(
         r#"<svg class="spark" viewBox="0 0 {w} {h}" preserveAspectRatio="none" role="img" aria-label="{}"><path class="band" d="{band}"/><path class="line" d="{}"/></svg>"#,
         esc(label),
-        path(&line)
+        path_coarse(&line)
     )
 }
 

@@ -32,7 +32,8 @@ use axum::Router;
 use page::{badge, count, dir_of, esc, frame, odds, rank, summary_html, time, Viewer};
 use serde::Deserialize;
 use serde_json::Value;
-use std::fmt::Write;
+use std::fmt::Write as _;
+use std::io::Write as _;
 use tokio::sync::oneshot;
 
 /// The dashboard's routes (merged into the API router).
@@ -53,20 +54,43 @@ fn asset(ct: &'static str, body: &'static str) -> Response {
 
 /// Security headers of every page: no framing, no sniffing, scripts and styles from here only.
 fn html(status: StatusCode, body: String) -> Response {
+    (status, SECURITY, Html(body)).into_response()
+}
+
+const SECURITY: [(header::HeaderName, &str); 4] = [
     (
-        status,
-        [
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
-            ),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            (header::REFERRER_POLICY, "same-origin"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        Html(body),
-    )
-        .into_response()
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
+    ),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::REFERRER_POLICY, "same-origin"),
+    (header::CACHE_CONTROL, "no-store"),
+];
+
+/// [`html`], gzipped when the browser accepts it (a hundred brands' page is ~4x smaller).
+fn html_for(headers: &HeaderMap, body: String) -> Response {
+    let gzip = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|e| e.trim().split(';').next() == Some("gzip")));
+    if !gzip || body.len() < 2048 {
+        return html(StatusCode::OK, body);
+    }
+    let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::new(5));
+    if enc.write_all(body.as_bytes()).is_err() {
+        return html(StatusCode::OK, body);
+    }
+    match enc.finish() {
+        Ok(z) => (
+            StatusCode::OK,
+            SECURITY,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CONTENT_ENCODING, "gzip")],
+            [(header::VARY, "Accept-Encoding")],
+            z,
+        )
+            .into_response(),
+        Err(_) => html(StatusCode::OK, body),
+    }
 }
 
 /// Who is looking, or the answer that sends them to log in.
@@ -250,7 +274,7 @@ async fn brands_page(
         }
         body.push_str("</tbody></table>");
     }
-    html(StatusCode::OK, frame("Brands", &v, "brands", true, &body))
+    html_for(&headers, frame("Brands", &v, "brands", true, &body))
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -320,7 +344,7 @@ async fn incidents_page(
         }
         body.push_str("</tbody></table>");
     }
-    html(StatusCode::OK, frame("Incidents", &v, "incidents", true, &body))
+    html_for(&headers, frame("Incidents", &v, "incidents", true, &body))
 }
 
 async fn incident_page(State(app): State<App>, headers: HeaderMap, Path(id): Path<String>) -> Response {
@@ -349,7 +373,7 @@ async fn incident_page(State(app): State<App>, headers: HeaderMap, Path(id): Pat
     };
     let body = incident_body(&hist, &notes, &series, &v);
     let title = hist["events"][0]["brand_name"].as_str().unwrap_or("Incident").to_string();
-    html(StatusCode::OK, frame(&title, &v, "incidents", true, &body))
+    html_for(&headers, frame(&title, &v, "incidents", true, &body))
 }
 
 /// The incident page's `main`: pure, from the stored history, its notifications and the
