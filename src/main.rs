@@ -36,6 +36,10 @@ enum Command {
         /// Brands in the simulated stream (two or more).
         #[arg(long, default_value_t = 12)]
         brands: u32,
+        /// Service configuration to try with the demo (users, receivers, routes); its listen
+        /// address, data directory and clock are replaced by the demo's.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Replay mentions (JSON Lines; `-` for stdin; `.gz` allowed) and write alert events.
     Replay {
@@ -258,13 +262,14 @@ fn invalid(d: crisiswatch::diag::Diagnostics) -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Demo { listen, data_dir, speed, history_days, brands } => {
+        Command::Demo { listen, data_dir, speed, history_days, brands, config } => {
             let o = crisiswatch::cmd::demo::DemoOptions {
                 listen,
                 data_dir,
                 speed,
                 history_days: history_days.max(3),
                 brands: brands.clamp(2, 1000),
+                config,
                 ..Default::default()
             };
             crisiswatch::cmd::demo::run(&o)?;

@@ -35,11 +35,14 @@ pub struct DemoOptions {
     pub brands: u32,
     /// Seed of the simulated stream.
     pub seed: u64,
+    /// A service configuration (users, tokens, receivers, routes) to run the demo with;
+    /// its listen address, data directory and clock are the demo's.
+    pub config: Option<PathBuf>,
 }
 
 impl Default for DemoOptions {
     fn default() -> Self {
-        DemoOptions { listen: None, data_dir: None, speed: 1.0, history_days: 14, brands: 12, seed: 1 }
+        DemoOptions { listen: None, data_dir: None, speed: 1.0, history_days: 14, brands: 12, seed: 1, config: None }
     }
 }
 
@@ -81,7 +84,7 @@ pub fn run(opts: &DemoOptions) -> anyhow::Result<()> {
         clock: Some(ClockMode::Event),
         ..Default::default()
     };
-    let mut cfg = config::load(None, &o).map_err(|d| anyhow::anyhow!("{d}"))?;
+    let mut cfg = config::load(opts.config.as_deref(), &o).map_err(|d| anyhow::anyhow!("{d}"))?;
     cfg.fsync = false; // a demo: a power cut may lose the last second, a crash loses nothing
     crate::serve::init_logging(cfg.log_format);
     let rules = rules(opts.brands.max(2) as usize);
