@@ -7,6 +7,9 @@
 //! * `store`: SQLite for incidents, events, actions, dead letters and snapshots;
 //! * `pipeline`: the sequencer and engine threads, and recovery;
 //! * `api`: the HTTP routes;
+//! * `auth`: who is asking (tokens, users, sessions) and the scope each route needs;
+//! * `login`: the login and logout pages;
+//! * `links`: the signed acknowledge and open links of notifications;
 //! * `metrics`: Prometheus metrics.
 //!
 //! Shutdown on SIGTERM or SIGINT: stop accepting, finish the requests in flight, drain the
@@ -14,10 +17,13 @@
 
 pub mod actions;
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod ingest;
+pub mod links;
 pub mod log;
+pub mod login;
 pub mod pipeline;
 
 use crate::engine::Engine;
@@ -88,6 +94,8 @@ pub fn run_until(
         }
         _ => {}
     }
+    let link_signer = crate::notify::link::Signer::new(links::load_key(&cfg)?, cfg.links.ttl);
+    cfg.notify.links = Some(link_signer.clone());
     let db_path = cfg.data_dir.join("crisiswatch.db");
     let mut engine_db =
         crate::store::open(&db_path, false).with_context(|| format!("cannot open `{}`", db_path.display()))?;
@@ -166,12 +174,15 @@ pub fn run_until(
                 .spawn(move || pipeline::run_notifier(shared, db, rt, notifiers, engine))?,
         )
     };
+    let api_db = Arc::new(Mutex::new(crate::store::open(&db_path, true)?));
     let app = api::App {
         shared: shared.clone(),
         writer: writer_tx.clone(),
         engine: engine_tx,
-        db: Arc::new(Mutex::new(crate::store::open(&db_path, true)?)),
+        db: api_db.clone(),
         rate: Arc::new(Mutex::new(HashMap::new())),
+        auth: Arc::new(auth::Auth::new(&shared.cfg)),
+        links: Arc::new(links::Links { signer: link_signer, db: api_db }),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let served = runtime.block_on(async {
@@ -179,7 +190,7 @@ pub fn run_until(
         let listener = tokio::net::TcpListener::from_std(listener)?;
         write_listen_addr(&shared.cfg.data_dir, bound)?;
         tracing::info!(addr = %bound, clock = ?shared.cfg.clock,
-            auth = !shared.cfg.tokens.is_empty(), "listening");
+            auth = !app.auth.is_open(), "listening");
         axum::serve(listener, api::router(app)).with_graceful_shutdown(shutdown).await?;
         anyhow::Ok(())
     });
