@@ -239,6 +239,9 @@ enum Command {
         #[arg(long)]
         receiver: String,
     },
+    /// Read a password from stdin (one line) and print its argon2id hash, for
+    /// `[[users]] password_hash` in the service config.
+    HashPassword,
     /// Validate rules, playbooks and (optionally) a service config; errors name file, line
     /// and column.
     Check {
@@ -518,6 +521,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(1));
                 }
             }
+        }
+        Command::HashPassword => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            let password = line.trim_end_matches(['\r', '\n']);
+            if password.is_empty() {
+                eprintln!("error: no password on stdin (one line)");
+                return Ok(ExitCode::from(2));
+            }
+            let hash = crisiswatch::serve::auth::hash_password(password).map_err(anyhow::Error::msg)?;
+            println!("{hash}");
         }
         Command::Check { rules, playbooks, config } => {
             return Ok(crisiswatch::cmd::check::run(rules.as_deref(), playbooks.as_deref(), config.as_deref()))

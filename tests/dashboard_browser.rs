@@ -97,8 +97,9 @@ impl Demo {
         loop {
             let v = self.get_json(&format!("/v1/alerts?status=open&brand={brand}"));
             if let Some(a) = v["alerts"].as_array().and_then(|a| {
-                a.iter()
-                    .find(|a| crisiswatch::time::parse_timestamp(a["at"].as_str().unwrap_or("")).is_ok_and(|t| t >= since))
+                a.iter().find(|a| {
+                    crisiswatch::time::parse_timestamp(a["at"].as_str().unwrap_or("")).is_ok_and(|t| t >= since)
+                })
             }) {
                 return a.clone();
             }

@@ -109,7 +109,7 @@ fn restarts_lose_nothing_and_duplicate_no_incident() {
         let id = inc["id"].as_str().unwrap();
         let r = client()
             .post(s.url(&format!("/v1/alerts/{id}/ack")))
-            .json(&serde_json::json!({"who": "dana@pr", "note": "on it"}))
+            .json(&serde_json::json!({"note": "on it"}))
             .send()
             .unwrap();
         assert_eq!(r.status(), 200);
@@ -122,7 +122,7 @@ fn restarts_lose_nothing_and_duplicate_no_incident() {
     assert_eq!(s.get("/v1/brands"), brands_before, "baselines and windows survive a restart");
     if let Some(inc) = &first {
         let h = s.get(&format!("/v1/alerts/{}", inc["id"].as_str().unwrap()));
-        assert_eq!(h["actions"][0]["who"], "dana@pr");
+        assert_eq!(h["actions"][0]["who"], "anonymous", "no credentials configured: who is anonymous");
         assert_eq!(h["actions"][0]["note"], "on it");
     }
 
@@ -179,11 +179,12 @@ fn mention_line(id: &str, minute: u32) -> String {
 fn tokens_limits_and_per_line_errors() {
     let dir = tempfile::tempdir().unwrap();
     let config = "clock = \"event\"\n\n[[tokens]]\nname = \"listening-tool\"\nenv = \"CW_TEST_TOKEN\"\n\n\
+                  [[tokens]]\nname = \"pr-desk\"\nenv = \"CW_DESK_TOKEN\"\nscopes = [\"read\", \"respond\"]\n\n\
                   [limits]\nmax_body = \"64KiB\"\nmax_decoded_body = \"1MiB\"\n";
     let s = Server::start(
         dir.path(),
         config,
-        &[("CW_TEST_TOKEN", "t0k3n-one"), ("CRISISWATCH_API_TOKENS", "second,third")],
+        &[("CW_TEST_TOKEN", "t0k3n-one"), ("CW_DESK_TOKEN", "d3sk"), ("CRISISWATCH_API_TOKENS", "second,third")],
     );
     assert!(!s.logs().contains("t0k3n-one"), "secrets never appear in logs");
     let c = client();
@@ -275,7 +276,11 @@ fn tokens_limits_and_per_line_errors() {
     assert_eq!(auth("/v1/alerts?status=sideways").status(), 400);
     assert_eq!(auth("/v1/alerts?since=yesterday").status(), 400);
     assert_eq!(auth("/v1/alerts/0000/ack").status(), 405, "ack is a POST");
-    assert_eq!(c.post(s.url("/v1/alerts/0000/ack")).bearer_auth("second").send().unwrap().status(), 404);
+    let r = c.post(s.url("/v1/alerts/0000/ack")).bearer_auth("second").send().unwrap();
+    assert_eq!(r.status(), 403, "ingest and read only: tokens without `scopes` cannot acknowledge");
+    assert!(r.text().unwrap().contains("`respond`"));
+    assert_eq!(c.post(s.url("/v1/alerts/0000/ack")).bearer_auth("d3sk").send().unwrap().status(), 404);
+    assert_eq!(c.post(s.url("/v1/mentions")).bearer_auth("d3sk").body("").send().unwrap().status(), 403);
     let spec: Value = c.get(s.url("/v1/openapi.json")).bearer_auth("second").send().unwrap().json().unwrap();
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
     assert!(spec["paths"]["/v1/mentions"]["post"].is_object());

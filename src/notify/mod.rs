@@ -24,6 +24,7 @@
 
 pub mod channel;
 pub mod config;
+pub mod link;
 pub mod render;
 pub mod stages;
 
@@ -84,7 +85,7 @@ pub fn plan(c: &mut Connection, n: &Notify, now: i64, charts: Option<&Charts<'_>
                 kind,
                 brand,
                 incidents: items.iter().map(|d| d.incident.clone()).collect(),
-                body: render(receiver, kind, &items, n, charts),
+                body: render(receiver, kind, &items, n, charts, now),
                 keys: items.iter().map(|d| (d.key.clone(), d.incident.clone())).collect(),
             }
         })
@@ -92,8 +93,28 @@ pub fn plan(c: &mut Connection, n: &Notify, now: i64, charts: Option<&Charts<'_>
     outbox::enqueue(c, &batch, last, now)
 }
 
+/// The links a message carries for its lead incident: `(ack, open, dashboard)`. The
+/// acknowledge and open links are signed for `recipient` (see [`link`]) and expire after the
+/// signer's ttl from `now`; without a signer both are the dashboard's page of the incident.
+fn links(n: &Notify, id: &str, recipient: &str, now: i64) -> (String, String, String) {
+    let base = n.public_url.trim_end_matches('/');
+    let dashboard = format!("{base}/incidents/{id}");
+    match &n.links {
+        Some(s) => (
+            s.url(base, id, link::LinkAction::Ack, recipient, now),
+            s.url(base, id, link::LinkAction::Open, recipient, now),
+            dashboard,
+        ),
+        None => (dashboard.clone(), dashboard.clone(), dashboard),
+    }
+}
+
 /// Renders a notification's body for its receiver.
-fn render(receiver: &Receiver, kind: &str, items: &[Due], n: &Notify, charts: Option<&Charts<'_>>) -> String {
+///
+/// Who a signed acknowledge link names (and so who is recorded when it is used): for an
+/// email to a single address, that address; for an email to several addresses (one message,
+/// so one link) and for Telegram and webhooks, the receiver's name.
+fn render(receiver: &Receiver, kind: &str, items: &[Due], n: &Notify, charts: Option<&Charts<'_>>, now: i64) -> String {
     // the most severe incident leads; the others are related
     let mut events: Vec<&Value> = Vec::new();
     for d in items {
@@ -105,16 +126,20 @@ fn render(receiver: &Receiver, kind: &str, items: &[Due], n: &Notify, charts: Op
     let step = items.iter().filter_map(|d| d.step).max();
     let mut lead = events.first().map(|e| (*e).clone()).unwrap_or(Value::Null);
     let id = lead["id"].as_str().unwrap_or("").to_string();
-    let ack_url = format!("{}/v1/alerts/{id}/ack", n.public_url.trim_end_matches('/'));
+    let recipient = match receiver {
+        Receiver::Email { to, .. } if to.len() == 1 => to[0].as_str(),
+        _ => receiver.name(),
+    };
+    let (ack_url, open_url, dashboard_url) = links(n, &id, recipient, now);
     if let Receiver::Email { .. } = receiver {
         let related: Vec<Value> = events.iter().skip(1).map(|e| (*e).clone()).collect();
         let chart = if kind == "resolved" { None } else { charts.and_then(|f| f(&lead)) };
-        return serde_json::to_string(&render::email(kind, &lead, &related, &ack_url, chart.as_deref()))
-            .unwrap_or_default();
+        let message = render::email(kind, &lead, &related, &ack_url, &dashboard_url, chart.as_deref());
+        return serde_json::to_string(&message).unwrap_or_default();
     }
     if let Receiver::Telegram { .. } = receiver {
         let related: Vec<Value> = events.iter().skip(1).map(|e| (*e).clone()).collect();
-        let html = channel::telegram::render(kind, &lead, &related, &ack_url);
+        let html = channel::telegram::render(kind, &lead, &related, &open_url);
         use base64::Engine as _;
         let chart = if kind == "resolved" { None } else { charts.and_then(|f| f(&lead)) };
         let chart = chart.map(|c| base64::engine::general_purpose::STANDARD.encode(c));
@@ -126,6 +151,7 @@ fn render(receiver: &Receiver, kind: &str, items: &[Due], n: &Notify, charts: Op
         "step": step,
         "incidents": events.iter().map(|e| e["id"].clone()).collect::<Vec<_>>(),
         "ack_url": ack_url,
+        "dashboard_url": dashboard_url,
     });
     if let Value::Object(m) = &mut lead {
         m.insert("notification".into(), info);
@@ -290,7 +316,7 @@ pub async fn test_send(n: &Notify, name: &str) -> Result<Delivery, BuildError> {
         event: sample_event(now),
         step: Some(0),
     };
-    let body = render(&n.receivers[i], "test", std::slice::from_ref(&due), n, None);
+    let body = render(&n.receivers[i], "test", std::slice::from_ref(&due), n, None, now);
     let out = Outgoing { id: 0, idempotency_key: format!("crisiswatch-test-{now}"), kind: "test".into(), body };
     Ok(notifiers[i].deliver(&out).await)
 }

@@ -121,8 +121,16 @@ pub fn headline(ev: &Value) -> String {
 }
 
 /// Renders the email of a notification: `lead` is the most severe incident's latest event,
-/// `related` the other incidents of the brand in the same notification.
-pub fn email(kind: &str, lead: &Value, related: &[Value], ack_url: &str, chart: Option<&[u8]>) -> Message {
+/// `related` the other incidents of the brand in the same notification; `ack_url` is the
+/// signed acknowledge link, `dashboard_url` the incident's page in the dashboard.
+pub fn email(
+    kind: &str,
+    lead: &Value,
+    related: &[Value],
+    ack_url: &str,
+    dashboard_url: &str,
+    chart: Option<&[u8]>,
+) -> Message {
     let share = |v: &Value| v.as_f64().map(|x| format!("{:.0}%", x * 100.0));
     let posts: Vec<Value> = lead["top_posts"].as_array().cloned().unwrap_or_default();
     let terms: Vec<String> = lead["top_terms"]
@@ -154,7 +162,7 @@ pub fn email(kind: &str, lead: &Value, related: &[Value], ack_url: &str, chart: 
         "negative_share": share(&lead["negative_share"]), "baseline_negative_share": share(&lead["baseline_negative_share"]),
         "respond_by": respond_by, "top_posts": posts, "top_terms": terms,
         "responses": if kind == "resolved" { Value::Array(Vec::new()) } else { lead["suggested_responses"].clone() },
-        "related": related, "sources": lead["sources"], "ack_url": ack_url, "chart_cid": if chart.is_some() { json!("chart") } else { Value::Null },
+        "related": related, "sources": lead["sources"], "ack_url": ack_url, "dashboard_url": dashboard_url, "chart_cid": if chart.is_some() { json!("chart") } else { Value::Null },
     });
     let env = env();
     let render = |name: &str| {
@@ -191,7 +199,7 @@ mod tests {
 
     #[test]
     fn subject_says_what_happened_in_numbers() {
-        let m = email("alert", &event(), &[], "http://h/v1/alerts/abc/ack", None);
+        let m = email("alert", &event(), &[], "http://h/l/abc.sig", "http://h/incidents/abc", None);
         assert_eq!(m.subject, "[CRITICAL] Acme: negative mentions 9x usual (1,240 in 15 min)");
         assert!(m.text.contains("1-in-322.6 million") || m.text.contains("million"), "{}", m.text);
         assert!(m.text.contains("62%") && m.text.contains("18%"));
@@ -202,7 +210,7 @@ mod tests {
 
     #[test]
     fn html_escapes_post_text() {
-        let m = email("alert", &event(), &[], "http://h/v1/alerts/abc/ack", None);
+        let m = email("alert", &event(), &[], "http://h/l/abc.sig", "http://h/incidents/abc", None);
         assert!(!m.html.contains("<script>"), "escaped");
         assert!(m.html.contains("&lt;script&gt;"));
         assert!(m.html.contains("We&#x27;re sorry &lt;3") || m.html.contains("We&#39;re sorry &lt;3"), "{}", m.html);
@@ -211,6 +219,7 @@ mod tests {
             &json!({"status": "resolved", "severity": "warning", "brand_name": "Acme", "metric": "volume", "rule": "volume-spike"}),
             &[],
             "u",
+            "d",
             None,
         );
         assert_eq!(r.subject, "[RESOLVED] Acme: mentions back to usual");
@@ -227,7 +236,7 @@ mod tests {
         let mut ev = event();
         ev["top_posts"][0]["text"] = hostile.clone().into();
         ev["brand_name"] = "<b>Acme</b>".into();
-        let m = email("alert", &ev, &[], "http://h/v1/alerts/abc/ack", None);
+        let m = email("alert", &ev, &[], "http://h/l/abc.sig", "http://h/incidents/abc", None);
         assert!(!m.html.contains("<img src=x"), "no markup from posts");
         assert!(!m.html.contains("<b>Acme</b>"), "no markup from names");
         assert!(m.html.contains("&lt;img src=x onerror=alert(1)&gt;"));

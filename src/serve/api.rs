@@ -7,6 +7,7 @@
 
 use crate::clock::wall_ms;
 use crate::metrics::Gauges;
+use crate::serve::auth::{self, Auth, Identity, Scope};
 use crate::serve::config::ClockMode;
 use crate::serve::error::ApiError;
 use crate::serve::ingest::{self, BodyError, Framing, Limits};
@@ -14,7 +15,7 @@ use crate::serve::pipeline::{EngineMsg, Shared, WriterMsg};
 use crate::store;
 use crate::time::{parse_timestamp, MINUTE_MS};
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRef, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -27,7 +28,6 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use subtle::ConstantTimeEq;
 use tokio::sync::oneshot;
 
 /// Everything a handler needs.
@@ -46,6 +46,22 @@ pub struct App {
     /// Cancelled when the service begins to stop: long-lived responses (the dashboard's
     /// server-sent events) end, so the graceful shutdown does not wait for them.
     pub stopping: tokio_util::sync::CancellationToken,
+    /// Credentials and login sessions.
+    pub auth: Arc<Auth>,
+    /// The signed action links.
+    pub links: Arc<crate::serve::links::Links>,
+}
+
+impl FromRef<App> for Arc<Auth> {
+    fn from_ref(app: &App) -> Self {
+        app.auth.clone()
+    }
+}
+
+impl FromRef<App> for Arc<crate::serve::links::Links> {
+    fn from_ref(app: &App) -> Self {
+        app.links.clone()
+    }
 }
 
 /// The router.
@@ -63,34 +79,26 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .merge(crate::serve::dashboard::routes())
+        .merge(crate::serve::login::routes())
+        .merge(crate::serve::links::routes())
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(app)
 }
 
-/// The name of the token presented, `Ok("anonymous")` when no tokens are configured.
-pub(crate) fn authenticate(app: &App, headers: &HeaderMap) -> Result<String, Response> {
-    let tokens = &app.shared.cfg.tokens;
-    if tokens.is_empty() {
-        return Ok("anonymous".into());
-    }
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .unwrap_or("");
-    // compare against every token, without stopping at the first match
-    let mut found = None;
-    for t in tokens {
-        if bool::from(t.secret.as_slice().ct_eq(given.as_bytes())) && !given.is_empty() {
-            found = Some(t.name.clone());
+/// The identity of the request if it has `scope` (see [`auth`]); `bearer_only` for the
+/// routes that change state. Refusals are counted.
+fn authenticate(app: &App, headers: &HeaderMap, scope: Scope, bearer_only: bool) -> Result<Identity, Response> {
+    let r = if bearer_only {
+        auth::require_bearer(&app.auth, headers, scope)
+    } else {
+        auth::require(&app.auth, headers, scope)
+    };
+    if let Err(resp) = &r {
+        if resp.status() == StatusCode::UNAUTHORIZED {
+            app.shared.metrics.unauthorized.fetch_add(1, Ordering::Relaxed);
         }
     }
-    found.ok_or_else(|| {
-        app.shared.metrics.unauthorized.fetch_add(1, Ordering::Relaxed);
-        ApiError::Unauthorized.into_response()
-    })
+    r
 }
 
 /// Takes `n` mentions from the token's bucket; the seconds to wait when it cannot.
@@ -115,8 +123,8 @@ fn rate_limit(app: &App, token: &str, n: usize) -> Result<(), u64> {
 
 async fn ingest_mentions(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
     let started = Instant::now();
-    let token = match authenticate(&app, &headers) {
-        Ok(t) => t,
+    let token = match authenticate(&app, &headers, Scope::Ingest, true) {
+        Ok(i) => i.name,
         Err(r) => return r,
     };
     let shared = app.shared.clone();
@@ -249,7 +257,7 @@ async fn list_alerts(
     headers: HeaderMap,
     q: Result<Query<AlertQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    if let Err(r) = authenticate(&app, &headers) {
+    if let Err(r) = authenticate(&app, &headers, Scope::Read, false) {
         return r;
     }
     let q = match query(q) {
@@ -281,7 +289,7 @@ async fn list_alerts(
 }
 
 async fn get_alert(State(app): State<App>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Err(r) = authenticate(&app, &headers) {
+    if let Err(r) = authenticate(&app, &headers, Scope::Read, false) {
         return r;
     }
     match with_db(&app, move |c| store::incident_history(c, &id)).await {
@@ -294,13 +302,14 @@ async fn get_alert(State(app): State<App>, headers: HeaderMap, Path(id): Path<St
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct ActionBody {
+    /// Refused unless it equals the authenticated name (older clients sent it).
     who: Option<String>,
     note: Option<String>,
 }
 
 async fn act(app: App, headers: HeaderMap, id: String, body: Bytes, action: &'static str) -> Response {
-    let token = match authenticate(&app, &headers) {
-        Ok(t) => t,
+    let identity = match authenticate(&app, &headers, Scope::Respond, true) {
+        Ok(i) => i,
         Err(r) => return r,
     };
     let body: ActionBody = if body.iter().all(u8::is_ascii_whitespace) {
@@ -308,13 +317,17 @@ async fn act(app: App, headers: HeaderMap, id: String, body: Bytes, action: &'st
     } else {
         match serde_json::from_slice(&body) {
             Ok(b) => b,
-            Err(e) => {
-                return ApiError::BadRequest(format!("body: {e} (expected {{\"who\": …, \"note\": …}})"))
-                    .into_response()
-            }
+            Err(e) => return ApiError::BadRequest(format!("body: {e} (expected {{\"note\": …}})")).into_response(),
         }
     };
-    let who = body.who.filter(|w| !w.trim().is_empty()).unwrap_or(token);
+    // what is recorded is who authenticated; `who` may only repeat it
+    let who = identity.name;
+    if let Some(w) = body.who.as_deref().filter(|w| *w != who) {
+        return ApiError::BadRequest(format!(
+            "`who` is recorded from the credentials (`{who}`), not from the body: leave it out (got `{w}`)"
+        ))
+        .into_response();
+    }
     let (id2, who2, note) = (id.clone(), who.clone(), body.note.clone());
     let res = with_db(&app, move |c| store::record_action(c, &id2, action, &who2, note.as_deref(), wall_ms())).await;
     match res {
@@ -345,7 +358,7 @@ async fn resolve_alert(State(app): State<App>, headers: HeaderMap, Path(id): Pat
 }
 
 async fn list_brands(State(app): State<App>, headers: HeaderMap) -> Response {
-    if let Err(r) = authenticate(&app, &headers) {
+    if let Err(r) = authenticate(&app, &headers, Scope::Read, false) {
         return r;
     }
     let (tx, rx) = oneshot::channel();
@@ -370,7 +383,7 @@ async fn brand_series(
     Path(id): Path<String>,
     q: Result<Query<SeriesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    if let Err(r) = authenticate(&app, &headers) {
+    if let Err(r) = authenticate(&app, &headers, Scope::Read, false) {
         return r;
     }
     let q = match query(q) {

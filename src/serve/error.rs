@@ -25,6 +25,9 @@ pub enum ApiError {
     /// No or an unknown bearer token.
     #[error("missing or unknown bearer token")]
     Unauthorized,
+    /// Authenticated, but without the scope the route needs (named in the message).
+    #[error("{0}")]
+    Forbidden(String),
     /// The body is not something we parse (type or encoding).
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -57,6 +60,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -129,6 +133,8 @@ mod tests {
         let r = ApiError::Unauthorized.into_response();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(r.headers()[header::WWW_AUTHENTICATE], "Bearer");
+        let r = ApiError::Forbidden("`tool` lacks the `respond` scope".into()).into_response();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
         assert_eq!(ApiError::from(crate::store::ActionError::Resolved).status(), StatusCode::CONFLICT);
         assert_eq!(ApiError::from(crate::store::ActionError::NotFound).status(), StatusCode::NOT_FOUND);
         let io = IngestError::Log(std::io::Error::other("disk full"));

@@ -8,6 +8,9 @@
 //! * `pipeline`: the sequencer and engine threads, and recovery;
 //! * `api`: the HTTP routes;
 //! * `dashboard`: the HTML pages at `/` (brands, incidents, actions, live updates);
+//! * `auth`: who is asking (tokens, users, sessions) and the scope each route needs;
+//! * `login`: the login and logout pages;
+//! * `links`: the signed acknowledge and open links of notifications;
 //! * `metrics`: Prometheus metrics.
 //!
 //! Shutdown on SIGTERM or SIGINT: stop accepting, finish the requests in flight, drain the
@@ -15,11 +18,14 @@
 
 pub mod actions;
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod dashboard;
 pub mod error;
 pub mod ingest;
+pub mod links;
 pub mod log;
+pub mod login;
 pub mod pipeline;
 
 use crate::engine::Engine;
@@ -90,6 +96,8 @@ pub fn run_until(
         }
         _ => {}
     }
+    let link_signer = crate::notify::link::Signer::new(links::load_key(&cfg)?, cfg.links.ttl);
+    cfg.notify.links = Some(link_signer.clone());
     let db_path = cfg.data_dir.join("crisiswatch.db");
     let mut engine_db =
         crate::store::open(&db_path, false).with_context(|| format!("cannot open `{}`", db_path.display()))?;
@@ -168,12 +176,15 @@ pub fn run_until(
                 .spawn(move || pipeline::run_notifier(shared, db, rt, notifiers, engine))?,
         )
     };
+    let api_db = Arc::new(Mutex::new(crate::store::open(&db_path, true)?));
     let app = api::App {
         shared: shared.clone(),
         writer: writer_tx.clone(),
         engine: engine_tx,
-        db: Arc::new(Mutex::new(crate::store::open(&db_path, true)?)),
+        db: api_db.clone(),
         rate: Arc::new(Mutex::new(HashMap::new())),
+        auth: Arc::new(auth::Auth::new(&shared.cfg)),
+        links: Arc::new(links::Links { signer: link_signer, db: api_db }),
         stopping: tokio_util::sync::CancellationToken::new(),
     };
     let stopping = app.stopping.clone();
@@ -187,8 +198,10 @@ pub fn run_until(
         let listener = tokio::net::TcpListener::from_std(listener)?;
         write_listen_addr(&shared.cfg.data_dir, bound)?;
         tracing::info!(addr = %bound, clock = ?shared.cfg.clock,
-            auth = !shared.cfg.tokens.is_empty(), "listening");
-        axum::serve(listener, api::router(app)).with_graceful_shutdown(shutdown).await?;
+            auth = !app.auth.is_open(), "listening");
+        axum::serve(listener, api::router(app.clone()).merge(dashboard::router(app)))
+            .with_graceful_shutdown(shutdown)
+            .await?;
         anyhow::Ok(())
     });
     let _ = std::fs::remove_file(&addr_file);

@@ -1,5 +1,5 @@
 //! The SQLite store (bundled SQLite, WAL): incidents and every event of each, who
-//! acknowledged or resolved what, dead letters, and the engine snapshot with the log
+//! acknowledged or resolved what, the signed links already used, dead letters, and the engine snapshot with the log
 //! position it covers. Each thread opens its own connection; WAL lets the API read while the
 //! engine writes.
 
@@ -54,6 +54,12 @@ CREATE TABLE IF NOT EXISTS actions (
     action TEXT NOT NULL,
     who TEXT NOT NULL,
     note TEXT,
+    at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS used_links (
+    key TEXT PRIMARY KEY,
+    incident_id TEXT NOT NULL,
+    who TEXT NOT NULL,
     at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -185,6 +191,64 @@ pub fn record_action(
     now: Millis,
 ) -> Result<std::result::Result<(), ActionError>> {
     let tx = c.transaction()?;
+    if let Err(e) = act(&tx, id, action, who, note, now)? {
+        return Ok(Err(e));
+    }
+    tx.commit()?;
+    Ok(Ok(()))
+}
+
+/// Why a signed link was not acted on.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LinkUseError {
+    /// The link was used before (by whom, when).
+    Used(String, String),
+    /// The incident refused the action.
+    Action(ActionError),
+}
+
+/// [`record_action`] for a signed link, which works once: `key` (see
+/// `notify::link::used_key`) is recorded in `used_links` in the same transaction, and a key
+/// seen before refuses the action.
+///
+/// # Errors
+/// `Ok(Err(..))` for a used link or an unknown or resolved incident, `Err` for SQLite errors.
+pub fn record_link_action(
+    c: &mut Connection,
+    key: &str,
+    id: &str,
+    action: &str,
+    who: &str,
+    note: Option<&str>,
+    now: Millis,
+) -> Result<std::result::Result<(), LinkUseError>> {
+    let tx = c.transaction()?;
+    let used: Option<(String, String)> = tx
+        .query_row("SELECT who, at FROM used_links WHERE key = ?1", [key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    if let Some((who, at)) = used {
+        return Ok(Err(LinkUseError::Used(who, at)));
+    }
+    if let Err(e) = act(&tx, id, action, who, note, now)? {
+        return Ok(Err(LinkUseError::Action(e)));
+    }
+    tx.execute(
+        "INSERT INTO used_links (key, incident_id, who, at) VALUES (?1, ?2, ?3, ?4)",
+        params![key, id, who, format_rfc3339(now)],
+    )?;
+    tx.commit()?;
+    Ok(Ok(()))
+}
+
+/// The action itself, inside the caller's transaction.
+fn act(
+    tx: &rusqlite::Transaction<'_>,
+    id: &str,
+    action: &str,
+    who: &str,
+    note: Option<&str>,
+    now: Millis,
+) -> Result<std::result::Result<(), ActionError>> {
     let row: Option<(String, String)> = tx
         .query_row("SELECT status, latest FROM incidents WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
@@ -211,7 +275,6 @@ pub fn record_action(
             params![id, who, at],
         )?;
     }
-    tx.commit()?;
     Ok(Ok(()))
 }
 

@@ -136,6 +136,9 @@ pub struct Notify {
     pub receivers: Vec<Receiver>,
     /// Routes.
     pub routes: Vec<Route>,
+    /// Signs the acknowledge and open links of messages; set by the service once its link
+    /// key is known (`None`: messages link to the dashboard only).
+    pub links: Option<crate::notify::link::Signer>,
 }
 
 impl Notify {

@@ -182,6 +182,7 @@ pub fn validate(c: &NotifyConfig, src: &Source<'_>, listen: &str) -> Result<Vali
         quiet,
         receivers,
         routes,
+        links: None,
     };
     Ok(Validated { notify, secrets })
 }

@@ -33,15 +33,16 @@ pub fn load_str(file: &Path, text: &str, o: &Overrides, env: &Env<'_>) -> Result
     let src = Source { path: file, text };
     let fc: FileConfig = toml::from_str(text)
         .map_err(|e| Diagnostics(vec![Diagnostic::at(file, text, e.span(), e.message().trim().to_string())]))?;
-    let mut v = validate::validate(&fc, &src, o).map_err(Diagnostics)?;
-    secrets::resolve(&mut v.cfg, &v.tokens, &v.notify_secrets, &src, env).map_err(Diagnostics)?;
-    Ok(v.cfg)
+    let v = validate::validate(&fc, &src, o).map_err(Diagnostics)?;
+    let mut cfg = v.cfg.clone();
+    secrets::resolve(&mut cfg, &v, &src, env).map_err(Diagnostics)?;
+    Ok(cfg)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::serve::config::model::ClockMode;
+    use crate::serve::config::model::{ClockMode, Credential, Role, Scope};
     use crate::serve::config::raw;
     use crate::serve::config::validate;
     use std::collections::HashMap;
@@ -169,5 +170,77 @@ mod tests {
         let v = validate::validate(&fc, &src, &Overrides::default()).unwrap();
         assert_eq!(v.tokens.len(), 1);
         assert!(v.cfg.tokens.is_empty());
+    }
+
+    /// argon2id of `password` (m=256 KiB: cheap, for tests), from the argon2 crate's vectors.
+    const PHC: &str = "$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4";
+
+    #[test]
+    fn token_scopes_default_to_ingest_and_read_and_unknown_ones_are_positioned() {
+        let text = "[[tokens]]\nname = \"tool\"\nenv = \"T1\"\n\
+                    [[tokens]]\nname = \"ops\"\nenv = \"T2\"\nscopes = [\"read\", \"respond\"]\n";
+        let c = load_with(text, &[("T1", "a"), ("T2", "b"), ("CRISISWATCH_API_TOKENS", "c")]).unwrap();
+        let scopes: Vec<Vec<Scope>> = c.tokens.iter().map(|t| t.scopes.clone()).collect();
+        assert_eq!(
+            scopes,
+            vec![vec![Scope::Ingest, Scope::Read], vec![Scope::Read, Scope::Respond], vec![Scope::Ingest, Scope::Read]]
+        );
+        let bad = "[[tokens]]\nname = \"ops\"\nenv = \"T2\"\nscopes = [\"read\", \"ack\"]\n";
+        let e = load_with(bad, &[("T2", "b")]).unwrap_err();
+        assert_eq!(positions(&e), vec![(4, 19)], "{e}");
+        assert!(e.0[0].message.contains("unknown scope `ack` (ingest, read, respond, admin)"), "{e}");
+    }
+
+    #[test]
+    fn users_need_a_known_role_and_exactly_one_hashed_credential() {
+        let ok = format!(
+            "[[users]]\nname = \"dana\"\nrole = \"responder\"\npassword_hash = \"{PHC}\"\n\
+             [[users]]\nname = \"vic\"\nrole = \"viewer\"\ntoken_env = \"VIC\"\n"
+        );
+        let c = load_with(&ok, &[("VIC", "v1")]).unwrap();
+        assert_eq!(c.users.len(), 2);
+        assert_eq!((c.users[0].role, c.users[1].role), (Role::Responder, Role::Viewer));
+        assert!(matches!(&c.users[1].credential, Credential::Token(t) if t == b"v1"));
+        assert!(
+            !format!("{c:?}").contains("nf65E") && !format!("{c:?}").contains("v1\""),
+            "credentials stay out of Debug"
+        );
+
+        let both =
+            format!("[[users]]\nname = \"dana\"\nrole = \"responder\"\npassword_hash = \"{PHC}\"\ntoken_env = \"D\"\n");
+        let e = load_with(&both, &[("D", "x")]).unwrap_err();
+        assert_eq!(positions(&e), vec![(5, 13)], "{e}");
+        assert!(e.0[0].message.contains("give only one credential"), "{e}");
+
+        let role = "[[users]]\nname = \"dana\"\nrole = \"owner\"\ntoken_env = \"D\"\n";
+        let e = load_with(role, &[("D", "x")]).unwrap_err();
+        assert_eq!(positions(&e), vec![(3, 8)], "{e}");
+        assert!(e.0[0].message.contains("unknown role `owner` (viewer, responder, admin)"), "{e}");
+
+        let plain = "[[users]]\nname = \"dana\"\nrole = \"admin\"\npassword = \"hunter2\"\n";
+        let e = load_with(plain, &[]).unwrap_err();
+        assert_eq!(positions(&e), vec![(4, 12)], "{e}");
+        assert!(e.0[0].message.contains("crisiswatch hash-password"), "{e}");
+        assert!(!e.0[0].message.contains("hunter2"), "the message does not repeat the password");
+
+        let not_phc = "[[users]]\nname = \"dana\"\nrole = \"admin\"\npassword_hash = \"hunter2\"\n";
+        let e = load_with(not_phc, &[]).unwrap_err();
+        assert_eq!(positions(&e), vec![(4, 17)], "{e}");
+        let from_env = "[[users]]\nname = \"dana\"\nrole = \"admin\"\npassword_hash_env = \"H\"\n";
+        let e = load_with(from_env, &[("H", "plain")]).unwrap_err();
+        assert_eq!(positions(&e), vec![(4, 21)], "{e}");
+        assert!(load_with(from_env, &[("H", PHC)]).is_ok());
+    }
+
+    #[test]
+    fn users_alone_allow_a_public_listen_address_and_links_take_a_key_and_ttl() {
+        let text = "listen = \"0.0.0.0:8686\"\n[[users]]\nname = \"vic\"\nrole = \"viewer\"\ntoken_env = \"VIC\"\n\
+                    [links]\nsecret_env = \"LK\"\nttl = \"24h\"\n";
+        let c = load_with(text, &[("VIC", "v1"), ("LK", &"k".repeat(32))]).unwrap();
+        assert_eq!(c.links.ttl, std::time::Duration::from_secs(86_400));
+        assert_eq!(c.links.secret.as_deref(), Some("k".repeat(32).as_bytes()));
+        assert!(!format!("{c:?}").contains("kkkk"), "the link key stays out of Debug");
+        let e = load_with(text, &[("VIC", "v1"), ("LK", "short")]).unwrap_err();
+        assert_eq!(positions(&e), vec![(7, 14)], "{e}");
     }
 }

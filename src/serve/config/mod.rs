@@ -11,4 +11,6 @@ pub mod secrets;
 pub mod validate;
 
 pub use load::{load, load_str};
-pub use model::{ApiToken, ClockMode, LogFormat, Overrides, ServeConfig};
+pub use model::{
+    grants, ApiToken, ClockMode, Credential, LinkSettings, LogFormat, Overrides, Role, Scope, ServeConfig, User,
+};

@@ -44,18 +44,145 @@ pub struct Overrides {
     pub log_format: Option<LogFormat>,
 }
 
+/// What an identity may do. `Admin` implies every other scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    /// `POST /v1/mentions`.
+    Ingest,
+    /// `GET /v1/alerts*`, `/v1/brands*`, the dashboard's pages.
+    Read,
+    /// Acknowledge and resolve incidents.
+    Respond,
+    /// Everything.
+    Admin,
+}
+
+impl Scope {
+    /// Every scope, in the order they are written.
+    pub const ALL: [Scope; 4] = [Scope::Ingest, Scope::Read, Scope::Respond, Scope::Admin];
+
+    /// The name used in the config file and in errors.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Ingest => "ingest",
+            Scope::Read => "read",
+            Scope::Respond => "respond",
+            Scope::Admin => "admin",
+        }
+    }
+
+    /// The scope called `s`.
+    pub fn parse(s: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// Whether `scopes` grant `wanted` (`admin` grants everything).
+pub fn grants(scopes: &[Scope], wanted: Scope) -> bool {
+    scopes.iter().any(|s| *s == wanted || *s == Scope::Admin)
+}
+
+/// A named user's role, which fixes its scopes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Reads alerts and brands.
+    Viewer,
+    /// Reads, acknowledges and resolves.
+    Responder,
+    /// Everything.
+    Admin,
+}
+
+impl Role {
+    /// Every role.
+    pub const ALL: [Role; 3] = [Role::Viewer, Role::Responder, Role::Admin];
+
+    /// The name used in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Responder => "responder",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// The role called `s`.
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// The scopes the role grants.
+    pub fn scopes(self) -> Vec<Scope> {
+        match self {
+            Role::Viewer => vec![Scope::Read],
+            Role::Responder => vec![Scope::Read, Scope::Respond],
+            Role::Admin => vec![Scope::Admin],
+        }
+    }
+}
+
 /// One API token, resolved.
 #[derive(Clone)]
 pub struct ApiToken {
-    /// Its name.
+    /// Its name: recorded as `who` of what the token does (dead letters, acks, logs).
     pub name: String,
     /// The secret.
     pub secret: Vec<u8>,
+    /// What it may do (default `ingest` and `read`: a listening tool cannot acknowledge).
+    pub scopes: Vec<Scope>,
+}
+
+/// How a named user proves who they are.
+#[derive(Clone)]
+pub enum Credential {
+    /// An argon2id PHC string, checked at `POST /login`.
+    PasswordHash(String),
+    /// A personal API token, presented as `Authorization: Bearer`.
+    Token(Vec<u8>),
+}
+
+/// A named user, resolved.
+#[derive(Clone)]
+pub struct User {
+    /// The name recorded with what the user does.
+    pub name: String,
+    /// What the user may do.
+    pub role: Role,
+    /// The credential (never logged).
+    pub credential: Credential,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.credential {
+            Credential::PasswordHash(_) => "password",
+            Credential::Token(_) => "token",
+        };
+        write!(f, "User({}, {}, {kind} <redacted>)", self.name, self.role.as_str())
+    }
+}
+
+/// The signed action links of notifications (`[links]`).
+#[derive(Clone, Default)]
+pub struct LinkSettings {
+    /// The HMAC key from `secret_env` or `secret_file`; `None`: `<data_dir>/link.key`,
+    /// generated at the first start.
+    pub secret: Option<Vec<u8>>,
+    /// How long a link stays valid.
+    pub ttl: Duration,
+}
+
+impl std::fmt::Debug for LinkSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let from = if self.secret.is_some() { "configured <redacted>" } else { "data dir" };
+        write!(f, "LinkSettings(key from {from}, ttl {:?})", self.ttl)
+    }
 }
 
 impl std::fmt::Debug for ApiToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ApiToken({}, <redacted>)", self.name) // never print the secret
+        let scopes: Vec<&str> = self.scopes.iter().map(|s| s.as_str()).collect();
+        write!(f, "ApiToken({}, {scopes:?}, <redacted>)", self.name) // never print the secret
     }
 }
 
@@ -72,8 +199,12 @@ pub struct ServeConfig {
     pub clock: ClockMode,
     /// Log format.
     pub log_format: LogFormat,
-    /// API tokens (empty: no authentication, loopback only).
+    /// API tokens (with `users` empty: no authentication, loopback only).
     pub tokens: Vec<ApiToken>,
+    /// Named users with roles.
+    pub users: Vec<User>,
+    /// Signed action links.
+    pub links: LinkSettings,
     /// Largest request body as sent.
     pub max_body: usize,
     /// Largest decoded body.

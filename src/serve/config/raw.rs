@@ -24,6 +24,12 @@ pub struct FileConfig {
     /// API tokens, each named and read from an env var or a file.
     #[serde(default)]
     pub tokens: Vec<Spanned<TokenSource>>,
+    /// Named users with a role and one credential.
+    #[serde(default)]
+    pub users: Vec<Spanned<UserSource>>,
+    /// Signed action links in notifications.
+    #[serde(default)]
+    pub links: LinksConfig,
     /// Limits.
     #[serde(default)]
     pub limits: LimitsConfig,
@@ -48,6 +54,44 @@ pub struct TokenSource {
     pub env: Option<Spanned<String>>,
     /// File holding the token (first line; surrounding whitespace ignored).
     pub file: Option<Spanned<PathBuf>>,
+    /// What the token may do: `ingest`, `read`, `respond`, `admin` (default `["ingest",
+    /// "read"]`).
+    pub scopes: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+/// A named user: a role and exactly one credential. Passwords are given as argon2id hashes
+/// (`crisiswatch hash-password`), never in plain text.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSource {
+    /// The name recorded with what the user does.
+    pub name: Spanned<String>,
+    /// `viewer`, `responder` or `admin`.
+    pub role: Spanned<String>,
+    /// An argon2id PHC string (`$argon2id$v=19$...`).
+    pub password_hash: Option<Spanned<String>>,
+    /// Environment variable holding the PHC string.
+    pub password_hash_env: Option<Spanned<String>>,
+    /// File holding the PHC string (first line).
+    pub password_hash_file: Option<Spanned<PathBuf>>,
+    /// Environment variable holding a personal API token.
+    pub token_env: Option<Spanned<String>>,
+    /// File holding a personal API token (first line).
+    pub token_file: Option<Spanned<PathBuf>>,
+    /// Refused: here only so that its error can say what to write instead.
+    pub password: Option<Spanned<toml::Value>>,
+}
+
+/// `[links]`: the signed, expiring acknowledge and open links of notifications.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LinksConfig {
+    /// Environment variable holding the signing key (at least 32 bytes).
+    pub secret_env: Option<Spanned<String>>,
+    /// File holding the signing key (first line, at least 32 bytes).
+    pub secret_file: Option<Spanned<PathBuf>>,
+    /// How long a link stays valid, default `"72h"`.
+    pub ttl: Option<Spanned<String>>,
 }
 
 /// Request and queue limits.

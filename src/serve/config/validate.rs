@@ -3,7 +3,7 @@
 //! (API tokens, and the notify section's) are recorded as slots for
 //! [`super::secrets::resolve`], not read here.
 
-use super::model::{Overrides, ServeConfig};
+use super::model::{LinkSettings, Overrides, Role, Scope, ServeConfig};
 use super::raw::FileConfig;
 use crate::diag::{Diagnostic, Source};
 use crate::notify::config::secrets::SecretSlot;
@@ -31,6 +31,47 @@ pub struct TokenSlot {
     pub from: TokenFrom,
     /// Where the file names that source.
     pub span: Range<usize>,
+    /// What it may do.
+    pub scopes: Vec<Scope>,
+}
+
+/// Where a user's credential comes from.
+#[derive(Debug, Clone)]
+pub enum CredentialFrom {
+    /// A PHC string written in the file (already checked).
+    Hash(String),
+    /// A PHC string from an environment variable or a file.
+    HashFrom(TokenFrom),
+    /// A personal API token from an environment variable or a file.
+    TokenFrom(TokenFrom),
+}
+
+/// One user named in the file, its credential still to be read.
+#[derive(Debug, Clone)]
+pub struct UserSlot {
+    /// The name.
+    pub name: String,
+    /// The role.
+    pub role: Role,
+    /// Where the credential comes from.
+    pub from: CredentialFrom,
+    /// Where the file names it.
+    pub span: Range<usize>,
+}
+
+/// Where the link signing key is read from, and where the file says so.
+pub type LinkKeySlot = Option<(TokenFrom, Range<usize>)>;
+
+/// Checks that `s` is an argon2 PHC string (`$argon2id$v=19$m=...,t=...,p=...$salt$hash`).
+///
+/// # Errors
+/// What is wrong with it.
+pub fn check_password_hash(s: &str) -> Result<(), String> {
+    match argon2::PasswordHash::new(s.trim()) {
+        Ok(h) if h.algorithm.as_str().starts_with("argon2") && h.hash.is_some() => Ok(()),
+        Ok(h) => Err(format!("algorithm `{}` is not argon2 (make one with `crisiswatch hash-password`)", h.algorithm)),
+        Err(e) => Err(format!("not a PHC string ({e}); make one with `crisiswatch hash-password`")),
+    }
 }
 
 /// The validated configuration and the secrets still to be read.
@@ -40,6 +81,10 @@ pub struct Validated {
     pub cfg: ServeConfig,
     /// API tokens named in the file.
     pub tokens: Vec<TokenSlot>,
+    /// Users named in the file.
+    pub users: Vec<UserSlot>,
+    /// The link signing key, when the file names one.
+    pub link_key: LinkKeySlot,
     /// Secrets named in `[notify]`.
     pub notify_secrets: Vec<SecretSlot>,
 }
@@ -89,23 +134,18 @@ pub fn validate(fc: &FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Vali
     let snapshot_interval = c.duration("snapshot_interval", &fc.storage.snapshot_interval, Duration::from_secs(300));
     let engine_batch_delay = c.duration("engine_batch_delay", &fc.testing.engine_batch_delay, Duration::ZERO);
 
-    let mut tokens = Vec::new();
-    for t in &fc.tokens {
-        let t = t.get_ref();
-        let name = t.name.get_ref().clone();
-        match (&t.env, &t.file) {
-            (Some(var), None) => {
-                tokens.push(TokenSlot { name, from: TokenFrom::Env(var.get_ref().clone()), span: var.span() })
-            }
-            (None, Some(p)) => {
-                tokens.push(TokenSlot { name, from: TokenFrom::File(p.get_ref().clone()), span: p.span() })
-            }
-            _ => c.errs.push(src.at(
-                t.name.span(),
-                format!("token `{name}`: give exactly one of `env` or `file` (tokens are never written inline)"),
-            )),
+    let tokens = validate_tokens(&fc.tokens, &mut c.errs, src);
+    let users = validate_users(&fc.users, &mut c.errs, src);
+    let link_ttl = c.duration("ttl", &fc.links.ttl, Duration::from_secs(72 * 3600));
+    let link_key = match (&fc.links.secret_env, &fc.links.secret_file) {
+        (None, None) => None,
+        (Some(v), None) => Some((TokenFrom::Env(v.get_ref().clone()), v.span())),
+        (None, Some(p)) => Some((TokenFrom::File(p.get_ref().clone()), p.span())),
+        (Some(v), Some(_)) => {
+            c.errs.push(src.at(v.span(), "[links]: give at most one of `secret_env` or `secret_file`"));
+            None
         }
-    }
+    };
     let notify = crate::notify::config::validate::validate(&fc.notify, src, &listen.to_string());
     let (notify, notify_secrets) = match notify {
         Ok(v) => (v.notify, v.secrets),
@@ -127,6 +167,8 @@ pub fn validate(fc: &FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Vali
         clock: o.clock.or(fc.clock).unwrap_or_default(),
         log_format: o.log_format.or(fc.log_format).unwrap_or_default(),
         tokens: Vec::new(),
+        users: Vec::new(),
+        links: LinkSettings { secret: None, ttl: link_ttl },
         max_body,
         max_decoded_body,
         max_line,
@@ -142,5 +184,137 @@ pub fn validate(fc: &FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Vali
         max_clock_jump_ms: 86_400_000,
         notify,
     };
-    Ok(Validated { cfg, tokens, notify_secrets })
+    Ok(Validated { cfg, tokens, users, link_key, notify_secrets })
+}
+
+/// `[[tokens]]`: each with exactly one source, and its scopes (default `ingest` and `read`).
+fn validate_tokens(
+    list: &[Spanned<super::raw::TokenSource>],
+    errs: &mut Vec<Diagnostic>,
+    src: &Source<'_>,
+) -> Vec<TokenSlot> {
+    let mut tokens = Vec::new();
+    for t in list {
+        let t = t.get_ref();
+        let name = t.name.get_ref().clone();
+        let mut scopes = Vec::new();
+        match &t.scopes {
+            None => scopes = vec![Scope::Ingest, Scope::Read],
+            Some(list) => {
+                for s in list.get_ref() {
+                    match Scope::parse(s.get_ref()) {
+                        Some(x) if !scopes.contains(&x) => scopes.push(x),
+                        Some(_) => {}
+                        None => errs.push(src.at(
+                            s.span(),
+                            format!("token `{name}`: unknown scope `{}` (ingest, read, respond, admin)", s.get_ref()),
+                        )),
+                    }
+                }
+                if list.get_ref().is_empty() {
+                    errs.push(src.at(
+                        list.span(),
+                        format!("token `{name}`: `scopes` is empty; a token must be able to do something"),
+                    ));
+                }
+            }
+        }
+        match (&t.env, &t.file) {
+            (Some(var), None) => {
+                tokens.push(TokenSlot { name, from: TokenFrom::Env(var.get_ref().clone()), span: var.span(), scopes })
+            }
+            (None, Some(p)) => {
+                tokens.push(TokenSlot { name, from: TokenFrom::File(p.get_ref().clone()), span: p.span(), scopes })
+            }
+            _ => errs.push(src.at(
+                t.name.span(),
+                format!("token `{name}`: give exactly one of `env` or `file` (tokens are never written inline)"),
+            )),
+        }
+    }
+    tokens
+}
+
+/// `[[users]]`: a known role, a unique name and exactly one credential; never a plain password.
+fn validate_users(
+    list: &[Spanned<super::raw::UserSource>],
+    errs: &mut Vec<Diagnostic>,
+    src: &Source<'_>,
+) -> Vec<UserSlot> {
+    let mut users: Vec<UserSlot> = Vec::new();
+    for u in list {
+        let u = u.get_ref();
+        let name = u.name.get_ref().clone();
+        if name.trim().is_empty() {
+            errs.push(src.at(u.name.span(), "user: `name` is empty"));
+        } else if users.iter().any(|x| x.name == name) {
+            errs.push(src.at(u.name.span(), format!("user `{name}` is defined twice")));
+        }
+        let role = Role::parse(u.role.get_ref());
+        if role.is_none() {
+            errs.push(src.at(
+                u.role.span(),
+                format!("user `{name}`: unknown role `{}` (viewer, responder, admin)", u.role.get_ref()),
+            ));
+        }
+        if let Some(p) = &u.password {
+            errs.push(src.at(
+                p.span(),
+                format!(
+                    "user `{name}`: plain passwords are not accepted; put an argon2id hash in `password_hash` \
+                     (make one with `crisiswatch hash-password`)"
+                ),
+            ));
+            continue;
+        }
+        let mut given: Vec<(CredentialFrom, Range<usize>)> = Vec::new();
+        if let Some(h) = &u.password_hash {
+            match check_password_hash(h.get_ref()) {
+                Ok(()) => given.push((CredentialFrom::Hash(h.get_ref().trim().to_string()), h.span())),
+                Err(e) => {
+                    errs.push(src.at(h.span(), format!("user `{name}`: `password_hash`: {e}")));
+                    continue;
+                }
+            }
+        }
+        if let Some(v) = &u.password_hash_env {
+            given.push((CredentialFrom::HashFrom(TokenFrom::Env(v.get_ref().clone())), v.span()));
+        }
+        if let Some(p) = &u.password_hash_file {
+            given.push((CredentialFrom::HashFrom(TokenFrom::File(p.get_ref().clone())), p.span()));
+        }
+        if let Some(v) = &u.token_env {
+            given.push((CredentialFrom::TokenFrom(TokenFrom::Env(v.get_ref().clone())), v.span()));
+        }
+        if let Some(p) = &u.token_file {
+            given.push((CredentialFrom::TokenFrom(TokenFrom::File(p.get_ref().clone())), p.span()));
+        }
+        let credential = match given.len() {
+            1 => given.pop(),
+            0 => {
+                errs.push(src.at(
+                    u.name.span(),
+                    format!(
+                        "user `{name}`: give one credential: `password_hash`, `password_hash_env`, \
+                         `password_hash_file`, `token_env` or `token_file`"
+                    ),
+                ));
+                None
+            }
+            _ => {
+                errs.push(src.at(
+                    given[1].1.clone(),
+                    format!(
+                        "user `{name}`: give only one credential (one of `password_hash`, `password_hash_env`, \
+                         `password_hash_file`, `token_env`, `token_file`)"
+                    ),
+                ));
+                None
+            }
+        };
+        if let (Some(role), Some((from, span))) = (role, credential) {
+            users.push(UserSlot { name, role, from, span });
+        }
+    }
+    users
 }

@@ -19,7 +19,8 @@
 pub mod chart;
 pub mod page;
 
-use crate::serve::api::{authenticate, with_db, App};
+use crate::serve::api::{with_db, App};
+use crate::serve::auth::{self, Scope};
 use crate::serve::pipeline::{EngineMsg, WriterMsg};
 use crate::store;
 use axum::extract::rejection::QueryRejection;
@@ -36,8 +37,8 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use tokio::sync::oneshot;
 
-/// The dashboard's routes (merged into the API router).
-pub fn routes() -> Router<App> {
+/// The dashboard's routes, with their state (the service merges them beside the API's).
+pub fn router(app: App) -> Router {
     Router::new()
         .route("/", get(brands_page))
         .route("/incidents", get(incidents_page))
@@ -46,6 +47,8 @@ pub fn routes() -> Router<App> {
         .route("/events", get(events))
         .route("/assets/app.css", get(|| async { asset("text/css; charset=utf-8", include_str!("app.css")) }))
         .route("/assets/app.js", get(|| async { asset("text/javascript; charset=utf-8", include_str!("app.js")) }))
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .with_state(app)
 }
 
 fn asset(ct: &'static str, body: &'static str) -> Response {
@@ -93,11 +96,17 @@ fn html_for(headers: &HeaderMap, body: String) -> Response {
     }
 }
 
-/// Who is looking, or the answer that sends them to log in.
+/// Who is looking (a session cookie, a bearer token, or anybody when the service is open),
+/// or the answer that sends them to log in.
 fn viewer(app: &App, headers: &HeaderMap, path: &str) -> Result<Viewer, Response> {
-    match authenticate(app, headers) {
-        Ok(name) => Ok(Viewer { name, can_respond: true, csrf: None, session: false }),
-        Err(_) => Err(Redirect::to(&format!("/login?next={}", urlencode(path))).into_response()),
+    match auth::require(&app.auth, headers, Scope::Read) {
+        Ok(id) => {
+            Ok(Viewer { can_respond: id.can(Scope::Respond), session: id.csrf.is_some(), csrf: id.csrf, name: id.name })
+        }
+        Err(r) if r.status() == StatusCode::UNAUTHORIZED => {
+            Err(Redirect::to(&format!("/login?next={}", urlencode(path))).into_response())
+        }
+        Err(r) => Err(r),
     }
 }
 
