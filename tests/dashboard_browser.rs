@@ -197,3 +197,139 @@ fn the_crisis_room_in_a_browser_open_mode() {
     let stored = demo.get_json(&format!("/v1/alerts/{id}"));
     assert_eq!(stored["acknowledged_by"], "anonymous", "{stored}");
 }
+
+fn hash(password: &str) -> String {
+    let out = support::run_with_stdin(&["hash-password"], format!("{password}\n").as_bytes());
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// The incidents a webhook notification carried, and its signed acknowledge link.
+fn notified(hook: &support::webhook::Webhook) -> Vec<(String, String)> {
+    hook.requests()
+        .iter()
+        .filter_map(|r| serde_json::from_slice::<serde_json::Value>(&r.body).ok())
+        .map(|v| {
+            (
+                v["id"].as_str().unwrap_or("").to_string(),
+                v["notification"]["ack_url"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn log_in(b: &Browser, demo: &Demo, name: &str, password: &str, next: &str) {
+    b.delete_all_cookies();
+    b.goto(&demo.url(next));
+    assert!(b.current_url().contains("/login"), "an anonymous visitor is sent to log in: {}", b.current_url());
+    b.find("#name").send_keys(name);
+    b.find("#password").send_keys(password);
+    b.find("form[action='/login'] button[type='submit']").click();
+    b.wait_until_js(
+        &format!("return location.pathname === '{}';", next.split('?').next().unwrap()),
+        Duration::from_secs(10),
+    );
+    let cookie = b.cookie("cw_session").expect("a session cookie");
+    assert!(cookie.http_only, "the session cookie is HttpOnly");
+}
+
+#[test]
+fn people_roles_the_ladder_and_signed_links_in_a_browser() {
+    let pr = support::webhook::Webhook::start(&[]);
+    let execs = support::webhook::Webhook::start(&[]);
+    let config = format!(
+        "[[tokens]]\nname = \"reader\"\nenv = \"CW_READER\"\nscopes = [\"read\"]\n\
+         [[users]]\nname = \"dana\"\nrole = \"responder\"\npassword_hash = \"{}\"\n\
+         [[users]]\nname = \"vic\"\nrole = \"viewer\"\npassword_hash = \"{}\"\n\
+         [notify]\ngroup_wait = \"1s\"\nretry_base = \"100ms\"\nretry_max = \"1s\"\n\
+         [[notify.receiver]]\nname = \"pr-hook\"\nkind = \"webhook\"\nurl = \"{}\"\nsecret_env = \"CW_HOOK_SECRET\"\n\
+         [[notify.receiver]]\nname = \"exec-hook\"\nkind = \"webhook\"\nurl = \"{}\"\nsecret_env = \"CW_HOOK_SECRET\"\n\
+         [[notify.team]]\nname = \"pr\"\nreceivers = [\"pr-hook\"]\n\
+         [[notify.team]]\nname = \"execs\"\nreceivers = [\"exec-hook\"]\n\
+         [[notify.route]]\nbrands = [\"shahaf\", \"waha\"]\nladder = [{{ teams = [\"pr\"] }}, {{ teams = [\"execs\"], after = \"45s\" }}]\n",
+        hash("dana's long passphrase"),
+        hash("vic's long passphrase"),
+        pr.url(),
+        execs.url()
+    );
+    let demo = Demo::start(
+        Some(&config),
+        &[("CW_READER", "reader-secret-0123456789"), ("CW_HOOK_SECRET", "hook-key-0123456789")],
+    );
+    demo.wait_live();
+    let live_from = crisiswatch::clock::wall_ms() - 60_000;
+    let outage = demo.wait_incident("shahaf", live_from, 180);
+    let id = outage["id"].as_str().unwrap().to_string();
+    let b = Browser::start();
+    let page = format!("/incidents/{id}");
+
+    // a viewer sees the incident but cannot act on it
+    log_in(&b, &demo, "vic", "vic's long passphrase", &page);
+    assert!(b.find("p.summary").text().contains("שחף"));
+    assert!(b.try_find("button[value='ack']").is_none(), "no acknowledge button for a viewer");
+    assert!(b.find("p.note").text().contains("responder role"));
+    // nor by posting the form by hand, with the session's own CSRF token
+    let status = b.execute(
+        "const f = new FormData(); f.append('action', 'ack'); f.append('csrf', arguments[0]);
+         return fetch(location.pathname + '/act', {method: 'POST', body: new URLSearchParams(f)}).then(r => r.status);",
+        &[serde_json::Value::from("")],
+    );
+    assert_eq!(status, 403, "a viewer's acknowledgement is refused");
+
+    // a responder acknowledges from the page before the ladder's second step (45 s)
+    log_in(&b, &demo, "dana", "dana's long passphrase", &page);
+    assert_eq!(b.find("header .who").text(), "dana");
+    b.find("#note").send_keys("on it, calling the app team");
+    b.find("button[value='ack']").click();
+    b.wait_until_text(".timeline", "Acknowledged by dana", Duration::from_secs(10));
+    let acked_at = Instant::now();
+    let stored = demo.get_json(&format!("/v1/alerts/{id}"));
+    assert_eq!(stored["acknowledged_by"], "dana", "recorded as the logged-in user: {stored}");
+    // the first step was notified, with a signed link
+    let t = Instant::now();
+    while !notified(&pr).iter().any(|(i, _)| *i == id) {
+        assert!(t.elapsed() < Duration::from_secs(30), "pr-hook was never notified: {:?}", notified(&pr));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    // a signed link from another incident's notification: no login needed, once only
+    b.delete_all_cookies();
+    let viral = demo.wait_incident("waha", live_from, 120);
+    let vid = viral["id"].as_str().unwrap().to_string();
+    let t = Instant::now();
+    let link = loop {
+        if let Some((_, l)) = notified(&pr).into_iter().find(|(i, l)| *i == vid && !l.is_empty()) {
+            break l;
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "no notification for {vid}: {:?}", notified(&pr));
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert!(link.contains("/l/"), "{link}");
+    b.goto(&link);
+    let confirm = b.find("form[method='post'] button");
+    let before = demo.get_json(&format!("/v1/alerts/{vid}"));
+    assert!(before["acknowledged_by"].is_null(), "opening the link changes nothing: {before}");
+    confirm.click();
+    b.wait_until_js(
+        "return document.body.textContent.toLowerCase().includes('acknowledged');",
+        Duration::from_secs(10),
+    );
+    let after = demo.get_json(&format!("/v1/alerts/{vid}"));
+    assert_eq!(after["acknowledged_by"], "pr-hook", "recorded as the link's recipient: {after}");
+    // used again: refused; altered: refused
+    let client = reqwest::blocking::Client::new();
+    assert_eq!(client.post(&link).send().unwrap().status().as_u16(), 410, "a link acknowledges once");
+    let mut altered = link.clone();
+    let last = altered.pop().unwrap();
+    altered.push(if last == 'A' { 'B' } else { 'A' });
+    assert_eq!(client.get(&altered).send().unwrap().status().as_u16(), 403, "an altered link is refused");
+
+    // the ladder stopped: 50 s after the acknowledgements the executives heard of neither
+    let wait = Duration::from_secs(50).saturating_sub(acked_at.elapsed());
+    std::thread::sleep(wait);
+    let exec_got: Vec<String> = notified(&execs).into_iter().map(|(i, _)| i).collect();
+    assert!(
+        !exec_got.contains(&id) && !exec_got.contains(&vid),
+        "acknowledged incidents reached the executives: {exec_got:?}"
+    );
+}

@@ -86,6 +86,15 @@ pub fn run(opts: &DemoOptions) -> anyhow::Result<()> {
     };
     let mut cfg = config::load(opts.config.as_deref(), &o).map_err(|d| anyhow::anyhow!("{d}"))?;
     cfg.fsync = false; // a demo: a power cut may lose the last second, a crash loses nothing
+                       // with credentials configured, the simulated feed ingests with a token of its own
+    let feed_token = (!cfg.tokens.is_empty() || !cfg.users.is_empty()).then(crate::serve::auth::random_hex);
+    if let Some(secret) = &feed_token {
+        cfg.tokens.push(config::ApiToken {
+            name: "demo-feed".into(),
+            secret: secret.as_bytes().to_vec(),
+            scopes: vec![config::Scope::Ingest],
+        });
+    }
     crate::serve::init_logging(cfg.log_format);
     let rules = rules(opts.brands.max(2) as usize);
     let playbooks = crate::alert::playbook::Playbooks::builtin();
@@ -98,7 +107,7 @@ pub fn run(opts: &DemoOptions) -> anyhow::Result<()> {
     let feeder = {
         let (opts, url, stop) = (opts.clone(), url.clone(), stop.clone());
         std::thread::Builder::new().name("demo-feed".into()).spawn(move || {
-            if let Err(e) = feed(&opts, &url, &stop) {
+            if let Err(e) = feed(&opts, &url, feed_token.as_deref(), &stop) {
                 if !stop.load(Ordering::Relaxed) {
                     tracing::error!("demo feed stopped: {e:#}");
                 }
@@ -178,11 +187,15 @@ pub fn sim_options(opts: &DemoOptions, live_start: Millis) -> SimOptions {
 
 /// Simulates the stream and sends it to the service at `url`: history at full speed, the
 /// live part paced.
-fn feed(opts: &DemoOptions, url: &str, stop: &AtomicBool) -> anyhow::Result<()> {
+fn feed(opts: &DemoOptions, url: &str, token: Option<&str>, stop: &AtomicBool) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     // reqwest's futures start their timers when built: build them inside the runtime
     let _inside = rt.enter();
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(t) = token {
+        headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {t}").parse()?);
+    }
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).default_headers(headers).build()?;
     // the service is up once it answers
     let deadline = Instant::now() + Duration::from_secs(120);
     while rt.block_on(client.get(format!("{url}/healthz")).send()).is_err() {
