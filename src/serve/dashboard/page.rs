@@ -146,7 +146,7 @@ pub fn summary(ev: &Value) -> String {
     let minutes = window_minutes(ev);
     let neg = ev["negative_share"].as_f64();
     let usual_neg = ev["baseline_negative_share"].as_f64().unwrap_or(0.0);
-    let pct = |x: f64| format!("{:.0} %", x * 100.0);
+    let pct = |x: f64| format!("{:.0}\u{a0}%", x * 100.0);
     let mut s = match ev["metric"].as_str().unwrap_or("") {
         "volume" => format!(
             "{brand} got {} mentions in {minutes} minutes where about {} are usual ({}×)",
@@ -228,7 +228,7 @@ mod tests {
             "negative_share": 0.75, "baseline_negative_share": 0.2, "reshares": 800});
         assert_eq!(
             summary(&ev),
-            "Acme got 240 mentions in 15 minutes where about 40 are usual (6.0×); 75 % negative (usually 20 %); 800 of them re-shares."
+            "Acme got 240 mentions in 15 minutes where about 40 are usual (6.0×); 75\u{a0}% negative (usually 20\u{a0}%); 800 of them re-shares."
         );
         let ev = json!({"brand": "x", "metric": "flatline", "observed": 0.0, "expected": 1250.0,
             "window_start": "2026-01-01T10:00:00Z", "window_end": "2026-01-01T11:00:00Z", "negative_share": 0.3});
@@ -237,7 +237,7 @@ mod tests {
             "window_start": "2026-01-01T10:00:00Z", "window_end": "2026-01-01T10:15:00Z", "negative_share": 0.5, "baseline_negative_share": 0.27});
         assert_eq!(
             summary(&ev),
-            "x got 82 negative mentions in 15 minutes where about 45 are usual (1.8×); 50 % negative (usually 27 %)."
+            "x got 82 negative mentions in 15 minutes where about 45 are usual (1.8×); 50\u{a0}% negative (usually 27\u{a0}%)."
         );
         assert_eq!(count(1234567.0), "1,234,567");
         assert_eq!((dir_of("fa"), dir_of("ru")), ("rtl", "ltr"));
