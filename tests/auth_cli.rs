@@ -34,27 +34,9 @@ fn config(hook: &str) -> String {
     )
 }
 
-/// Two quiet days of acme, then 400 angry mentions in ten minutes: one incident.
+/// The shared crisis stream ([`support::crisis_stream`]) with this file's angry text.
 fn crisis_stream() -> Vec<String> {
-    let start = crisiswatch::time::parse_timestamp("2026-03-02T00:00:00Z").unwrap();
-    let mut out = Vec::new();
-    let mut batch = String::new();
-    for i in 0..2 * 1440 * 2 {
-        let ts = crisiswatch::time::format_rfc3339(start + i * 30_000);
-        batch.push_str(&support::mention(&format!("q{i}"), &ts, Some("acme"), "bought acme shoes today", Some(0.2)));
-        batch.push('\n');
-        if i % 1000 == 999 {
-            out.push(std::mem::take(&mut batch));
-        }
-    }
-    let spike = start + 2 * 86_400_000;
-    for i in 0..400 {
-        let ts = crisiswatch::time::format_rfc3339(spike + i * 1500);
-        batch.push_str(&support::mention(&format!("s{i}"), &ts, Some("acme"), "Acme app is down again", Some(-0.8)));
-        batch.push('\n');
-    }
-    out.push(batch);
-    out
+    support::crisis_stream("Acme app is down again")
 }
 
 /// Percent-encodes a form value.

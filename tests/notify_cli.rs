@@ -22,28 +22,9 @@ fn serve(dir: &Path, config: &str) -> Server {
     Server::builder(dir).config(config).args(&["--clock", "event"]).env("CW_HOOK_SECRET", "hook-key").start()
 }
 
-/// Two quiet days of acme (2 mentions a minute), then 400 angry mentions in ten minutes.
+/// The shared crisis stream ([`support::crisis_stream`]) with this file's angry text.
 fn crisis_stream() -> Vec<String> {
-    let start = crisiswatch::time::parse_timestamp("2026-03-02T00:00:00Z").unwrap();
-    let mut out = Vec::new();
-    let mut batch = String::new();
-    for i in 0..2 * 1440 * 2 {
-        let ts = crisiswatch::time::format_rfc3339(start + i * 30_000);
-        batch.push_str(&support::mention(&format!("q{i}"), &ts, Some("acme"), "bought acme shoes today", Some(0.2)));
-        batch.push('\n');
-        if i % 1000 == 999 {
-            out.push(std::mem::take(&mut batch));
-        }
-    }
-    let spike = start + 2 * 86_400_000;
-    for i in 0..400 {
-        let ts = crisiswatch::time::format_rfc3339(spike + i * 1500);
-        let text = "Acme app is down again, can't log in <b>&</b> \u{202e}nwod\u{202c}";
-        batch.push_str(&support::mention(&format!("s{i}"), &ts, Some("acme"), text, Some(-0.8)));
-        batch.push('\n');
-    }
-    out.push(batch);
-    out
+    support::crisis_stream("Acme app is down again, can't log in <b>&</b> \u{202e}nwod\u{202c}")
 }
 
 fn verify(g: &Got) {

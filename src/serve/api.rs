@@ -222,6 +222,20 @@ async fn ingest_mentions(State(app): State<App>, headers: HeaderMap, body: Bytes
         .into_response()
 }
 
+/// Closes incident `id` in the engine (through the sequencer, so the resolution is logged)
+/// once a person's resolution is recorded in the store.
+pub(crate) async fn resolve_in_engine(app: &App, id: &str) -> Result<(), ApiError> {
+    let (tx, rx) = oneshot::channel();
+    if app.writer.send(WriterMsg::Resolve { id: id.to_string(), reply: tx }).is_err() {
+        return Err(ApiError::shutting_down());
+    }
+    match rx.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(ApiError::from(e)),
+        Err(_) => Err(ApiError::shutting_down()),
+    }
+}
+
 /// Runs a store query off the async workers.
 pub(crate) async fn with_db<T: Send + 'static>(
     app: &App,
@@ -336,14 +350,8 @@ async fn act(app: App, headers: HeaderMap, id: String, body: Bytes, action: &'st
         Ok(Ok(())) => {}
     }
     if action == "resolve" {
-        let (tx, rx) = oneshot::channel();
-        if app.writer.send(WriterMsg::Resolve { id: id.clone(), reply: tx }).is_err() {
-            return ApiError::shutting_down().into_response();
-        }
-        match rx.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return ApiError::from(e).into_response(),
-            Err(_) => return ApiError::shutting_down().into_response(),
+        if let Err(e) = resolve_in_engine(&app, &id).await {
+            return e.into_response();
         }
     }
     Json(json!({ "id": id, "action": action, "who": who, "note": body.note })).into_response()

@@ -68,3 +68,27 @@ pub fn read_events(path: &Path) -> Vec<crisiswatch::alert::AlertEvent> {
         .map(|l| serde_json::from_str(l).expect("alert event parses"))
         .collect()
 }
+
+/// Two quiet days of acme (2 mentions a minute, event time from 2026-03-02), then 400
+/// mentions of `angry` in ten minutes: one incident, as ndjson batches.
+pub fn crisis_stream(angry: &str) -> Vec<String> {
+    let start = crisiswatch::time::parse_timestamp("2026-03-02T00:00:00Z").unwrap();
+    let mut out = Vec::new();
+    let mut batch = String::new();
+    for i in 0..2 * 1440 * 2 {
+        let ts = crisiswatch::time::format_rfc3339(start + i * 30_000);
+        batch.push_str(&mention(&format!("q{i}"), &ts, Some("acme"), "bought acme shoes today", Some(0.2)));
+        batch.push('\n');
+        if i % 1000 == 999 {
+            out.push(std::mem::take(&mut batch));
+        }
+    }
+    let spike = start + 2 * 86_400_000;
+    for i in 0..400 {
+        let ts = crisiswatch::time::format_rfc3339(spike + i * 1500);
+        batch.push_str(&mention(&format!("s{i}"), &ts, Some("acme"), angry, Some(-0.8)));
+        batch.push('\n');
+    }
+    out.push(batch);
+    out
+}

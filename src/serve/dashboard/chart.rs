@@ -31,22 +31,22 @@ fn xy(w: f64, h: f64, n: usize, max: f64) -> impl Fn(usize, f64) -> (f64, f64) {
     }
 }
 
-fn path(points: &[(f64, f64)]) -> String {
+/// An SVG path through `points`, coordinates to `decimals` places (sparklines are 160 × 32
+/// units and need none, which keeps a page of a hundred brands small).
+fn path(points: &[(f64, f64)], decimals: usize) -> String {
     let mut s = String::with_capacity(points.len() * 12);
     for (i, (x, y)) in points.iter().enumerate() {
-        let _ = write!(s, "{}{x:.1},{y:.1}", if i == 0 { "M" } else { "L" });
+        let _ = write!(s, "{}{x:.decimals$},{y:.decimals$}", if i == 0 { "M" } else { "L" });
     }
     s
 }
 
-/// The same at whole-unit precision: sparklines are 160 × 32 units, and a page of a hundred
-/// brands stays small.
-fn path_coarse(points: &[(f64, f64)]) -> String {
-    let mut s = String::with_capacity(points.len() * 8);
-    for (i, (x, y)) in points.iter().enumerate() {
-        let _ = write!(s, "{}{x:.0},{y:.0}", if i == 0 { "M" } else { "L" });
-    }
-    s
+/// The closed band between the `upper` edge (left to right) and the `lower` one (right to left).
+fn band(upper: &[(f64, f64)], lower: &[(f64, f64)], decimals: usize) -> String {
+    let mut band = path(upper, decimals);
+    band.push_str(&path(lower, decimals).replacen('M', "L", 1));
+    band.push('Z');
+    band
 }
 
 /// A 24 h sparkline: mentions per 20 minutes over the baseline band.
@@ -61,13 +61,11 @@ pub fn sparkline(points: &[SeriesPoint], label: &str) -> String {
     let upper: Vec<_> = b.iter().enumerate().map(|(i, x)| at(i, x.5)).collect();
     let lower: Vec<_> = b.iter().enumerate().rev().map(|(i, x)| at(i, x.4)).collect();
     let line: Vec<_> = b.iter().enumerate().map(|(i, x)| at(i, x.1)).collect();
-    let mut band = path_coarse(&upper);
-    band.push_str(&path_coarse(&lower).replacen('M', "L", 1));
-    band.push('Z');
+    let band = band(&upper, &lower, 0);
     format!(
         r#"<svg class="spark" viewBox="0 0 {w} {h}" preserveAspectRatio="none" role="img" aria-label="{}"><path class="band" d="{band}"/><path class="line" d="{}"/></svg>"#,
         esc(label),
-        path_coarse(&line)
+        path(&line, 0)
     )
 }
 
@@ -103,16 +101,14 @@ fn curve_of(b: &[(i64, f64, f64, f64, f64, f64)], step_min: i64, window: Option<
     if b[0].3 >= 0.0 {
         let upper: Vec<_> = b.iter().enumerate().map(|(i, x)| at(i, x.5)).collect();
         let lower: Vec<_> = b.iter().enumerate().rev().map(|(i, x)| at(i, x.4)).collect();
-        let mut band = path(&upper);
-        band.push_str(&path(&lower).replacen('M', "L", 1));
-        band.push('Z');
+        let band = band(&upper, &lower, 1);
         let exp: Vec<_> = b.iter().enumerate().map(|(i, x)| at(i, x.3)).collect();
-        let _ = write!(s, r#"<path class="band" d="{band}"/><path class="exp" d="{}"/>"#, path(&exp));
+        let _ = write!(s, r#"<path class="band" d="{band}"/><path class="exp" d="{}"/>"#, path(&exp, 1));
         let neg: Vec<_> = b.iter().enumerate().map(|(i, x)| at(i, x.2)).collect();
-        let _ = write!(s, r#"<path class="neg" d="{}"/>"#, path(&neg));
+        let _ = write!(s, r#"<path class="neg" d="{}"/>"#, path(&neg, 1));
     }
     let line: Vec<_> = b.iter().enumerate().map(|(i, x)| at(i, x.1)).collect();
-    let _ = write!(s, r#"<path class="line" d="{}"/>"#, path(&line));
+    let _ = write!(s, r#"<path class="line" d="{}"/>"#, path(&line, 1));
     // ticks: six evenly spaced times
     for k in 0..=5 {
         let i = (b.len() - 1) * k / 5;

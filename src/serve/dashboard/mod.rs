@@ -19,9 +19,9 @@
 pub mod chart;
 pub mod page;
 
-use crate::serve::api::{with_db, App};
+use crate::serve::api::{resolve_in_engine, with_db, App};
 use crate::serve::auth::{self, Scope};
-use crate::serve::pipeline::{EngineMsg, WriterMsg};
+use crate::serve::pipeline::EngineMsg;
 use crate::store;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Form, Path, Query, State};
@@ -653,12 +653,8 @@ async fn act(State(app): State<App>, headers: HeaderMap, Path(id): Path<String>,
         Ok(Some(Ok(()))) => {}
     }
     if f.action == "resolve" {
-        let (tx, rx) = oneshot::channel();
-        if app.writer.send(WriterMsg::Resolve { id: id.clone(), reply: tx }).is_err() {
-            return error_page(&v, StatusCode::SERVICE_UNAVAILABLE, "the service is shutting down");
-        }
-        if let Ok(Err(e)) = rx.await {
-            return error_page(&v, StatusCode::INTERNAL_SERVER_ERROR, &format!("resolve: {e}"));
+        if let Err(e) = resolve_in_engine(&app, &id).await {
+            return error_page(&v, e.status(), &format!("resolve: {e}"));
         }
     }
     tracing::info!(incident = %id, action = %f.action, who = %v.name, "dashboard action");
