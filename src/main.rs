@@ -266,6 +266,17 @@ fn invalid(d: crisiswatch::diag::Diagnostics) -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Demo { listen, data_dir, speed, history_days, brands, config } => {
+            // a bad configuration is reported like `serve` reports it: every error, exit 2
+            if let Some(c) = &config {
+                let o = crisiswatch::serve::config::Overrides {
+                    listen: Some("127.0.0.1:0".into()),
+                    clock: Some(crisiswatch::serve::config::ClockMode::Event),
+                    ..Default::default()
+                };
+                if let Err(d) = crisiswatch::serve::config::load(Some(c), &o) {
+                    return Ok(invalid(d));
+                }
+            }
             let o = crisiswatch::cmd::demo::DemoOptions {
                 listen,
                 data_dir,

@@ -123,3 +123,13 @@ fn the_demo_refuses_a_used_data_directory() {
     assert_eq!(out.status.code(), Some(1));
     assert!(support::stderr(&out).contains("already holds a crisiswatch store"), "{}", support::stderr(&out));
 }
+
+#[test]
+fn the_demo_reports_a_bad_config_with_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("demo.toml");
+    std::fs::write(&cfg, "[[users]]\nname = \"dana\"\nrole = \"boss\"\npassword_hash_env = \"X\"\n").unwrap();
+    let out = support::run(&["demo", "--listen", "127.0.0.1:0", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", support::stderr(&out));
+    assert!(support::stderr(&out).contains("demo.toml:3:"), "file:line of the bad role: {}", support::stderr(&out));
+}
