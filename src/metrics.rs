@@ -57,6 +57,24 @@ pub struct Metrics {
     pub events: AtomicU64,
     /// Snapshots taken.
     pub snapshots: AtomicU64,
+    /// Mentions refused as too late for the engine's clock.
+    pub refused_late: AtomicU64,
+    /// Mentions refused as too far ahead of the clock.
+    pub refused_future: AtomicU64,
+    /// Mentions refused because the cap on brands created from `brand` fields is reached.
+    pub refused_brand: AtomicU64,
+    /// Requests refused because the ingest log or the store could not be written.
+    pub refused_write: AtomicU64,
+    /// Requests refused because the decoded-bytes budget was spent.
+    pub refused_memory: AtomicU64,
+    /// Gauge: mentions held in the reorder buffer (event clock).
+    pub reorder_buffered: AtomicU64,
+    /// Gauge: brands created from `brand` fields.
+    pub brands_created: AtomicU64,
+    /// Gauge: 1 when the ingest log takes writes, 0 while it is refused (disk full).
+    pub log_writable: AtomicU64,
+    /// Gauge: decoded request bytes in flight.
+    pub decoded_in_flight: AtomicU64,
     /// Whole ingest request, from body received to reply.
     pub ingest: Stage,
     /// Body decoding and validation.
@@ -85,6 +103,15 @@ impl Default for Metrics {
             processed: AtomicU64::new(0),
             events: AtomicU64::new(0),
             snapshots: AtomicU64::new(0),
+            refused_late: AtomicU64::new(0),
+            refused_future: AtomicU64::new(0),
+            refused_brand: AtomicU64::new(0),
+            refused_write: AtomicU64::new(0),
+            refused_memory: AtomicU64::new(0),
+            reorder_buffered: AtomicU64::new(0),
+            brands_created: AtomicU64::new(0),
+            log_writable: AtomicU64::new(1),
+            decoded_in_flight: AtomicU64::new(0),
             ingest: Stage::new("ingest_request", "POST /v1/mentions from body received to reply"),
             decode: Stage::new("decode", "body decoding and per-item validation"),
             durable: Stage::new("durable", "ingest log append and fsync of a group of requests"),
@@ -121,7 +148,7 @@ impl Metrics {
     /// Renders everything in the Prometheus text exposition format.
     pub fn render(&self, g: Gauges) -> String {
         let mut s = String::with_capacity(4096);
-        let counters: [(&str, &str, &AtomicU64); 9] = [
+        let counters: [(&str, &str, &AtomicU64); 14] = [
             ("mentions_accepted_total", "mentions accepted and made durable", &self.accepted),
             ("mentions_rejected_total", "items rejected and dead-lettered", &self.rejected),
             ("mentions_duplicate_total", "mentions whose id was already accepted", &self.duplicates),
@@ -131,6 +158,15 @@ impl Metrics {
             ("mentions_processed_total", "mentions processed by the engine", &self.processed),
             ("alert_events_total", "alert events recorded", &self.events),
             ("snapshots_total", "engine snapshots taken", &self.snapshots),
+            ("mentions_refused_late_total", "mentions refused as too late for the engine clock", &self.refused_late),
+            ("mentions_refused_future_total", "mentions refused as too far ahead of the clock", &self.refused_future),
+            (
+                "mentions_refused_brand_cap_total",
+                "mentions refused: the cap on brands created from `brand` fields is reached",
+                &self.refused_brand,
+            ),
+            ("requests_write_failed_total", "requests refused with 503: log or store not writable", &self.refused_write),
+            ("requests_memory_total", "requests refused with 503: decoded-bytes budget spent", &self.refused_memory),
         ];
         for (name, help, v) in counters {
             let _ = writeln!(s, "# HELP crisiswatch_{name} {help}\n# TYPE crisiswatch_{name} counter");
@@ -150,6 +186,13 @@ impl Metrics {
             ("dead_letters", "dead letters stored", g.dead_letters as f64),
             ("store_bytes", "bytes in the data directory", g.store_bytes as f64),
         ];
+        let live: [(&str, &str, &AtomicU64); 4] = [
+            ("reorder_buffered", "mentions held in the reorder buffer (event clock)", &self.reorder_buffered),
+            ("brands_created", "brands created from mentions' brand fields", &self.brands_created),
+            ("ingest_log_writable", "1 when the ingest log takes writes, 0 while refused", &self.log_writable),
+            ("decoded_bytes_in_flight", "decoded request bytes held by requests in flight", &self.decoded_in_flight),
+        ];
+        let gauges = gauges.into_iter().chain(live.map(|(n, h, v)| (n, h, v.load(Ordering::Relaxed) as f64)));
         for (name, help, v) in gauges {
             let _ = writeln!(s, "# HELP crisiswatch_{name} {help}\n# TYPE crisiswatch_{name} gauge");
             let _ = writeln!(s, "crisiswatch_{name} {v}");

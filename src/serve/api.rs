@@ -8,7 +8,6 @@
 use crate::clock::wall_ms;
 use crate::metrics::Gauges;
 use crate::serve::auth::{self, Auth, Identity, Scope};
-use crate::serve::config::ClockMode;
 use crate::serve::error::ApiError;
 use crate::serve::ingest::{self, BodyError, Framing, Limits};
 use crate::serve::pipeline::{EngineMsg, Shared, WriterMsg};
@@ -50,6 +49,8 @@ pub struct App {
     pub auth: Arc<Auth>,
     /// The signed action links.
     pub links: Arc<crate::serve::links::Links>,
+    /// The decoded-bytes budget of requests in flight, in KiB (see [`budget_units`]).
+    pub decoded: Arc<tokio::sync::Semaphore>,
 }
 
 impl FromRef<App> for Arc<Auth> {
@@ -101,6 +102,24 @@ fn authenticate(app: &App, headers: &HeaderMap, scope: Scope, bearer_only: bool)
     r
 }
 
+/// Units of the decoded-bytes semaphore (KiB, so that the budget fits its `u32` permits).
+pub fn budget_units(bytes: usize) -> u32 {
+    u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX)
+}
+
+/// Decoded bytes a request holds, given back (with the gauge) when it ends.
+struct InFlight {
+    bytes: u64,
+    metrics: Arc<Shared>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.metrics.metrics.decoded_in_flight.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
+}
+
 /// Takes `n` mentions from the token's bucket; the seconds to wait when it cannot.
 fn rate_limit(app: &App, token: &str, n: usize) -> Result<(), u64> {
     let cfg = &app.shared.cfg;
@@ -121,7 +140,7 @@ fn rate_limit(app: &App, token: &str, n: usize) -> Result<(), u64> {
     }
 }
 
-async fn ingest_mentions(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+async fn ingest_mentions(State(app): State<App>, headers: HeaderMap, body: axum::body::Body) -> Response {
     let started = Instant::now();
     let token = match authenticate(&app, &headers, Scope::Ingest, true) {
         Ok(i) => i.name,
@@ -146,16 +165,42 @@ async fn ingest_mentions(State(app): State<App>, headers: HeaderMap, body: Bytes
             return ApiError::UnsupportedMediaType(format!("unsupported Content-Encoding `{e}`")).into_response()
         }
     };
-    let max_jump = shared.cfg.max_clock_jump_ms;
-    let latest_ts = match shared.cfg.clock {
-        ClockMode::Wall => wall_ms().saturating_add(max_jump),
-        ClockMode::Event => match shared.engine_now.load(Ordering::Relaxed) {
-            i64::MIN => i64::MAX,
-            t => t.saturating_add(max_jump),
-        },
-    };
-    let limits = Limits { max_line: shared.cfg.max_line, latest_ts };
+    // the memory budget: every request holds, while in flight, what its body may take as
+    // sent, decoded and validated into a copy, so concurrent large bodies cannot exhaust memory
     let cap = shared.cfg.max_decoded_body;
+    let max_body = shared.cfg.max_body;
+    let sent = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .map_or(max_body, |n| n.min(max_body));
+    let want = sent.saturating_add(if gzip { cap.saturating_mul(2) } else { sent });
+    let budget = match app.decoded.clone().try_acquire_many_owned(budget_units(want)) {
+        Ok(p) => p,
+        Err(_) => {
+            shared.metrics.refused_memory.fetch_add(1, Ordering::Relaxed);
+            return ApiError::Unavailable(1, "too many large request bodies in flight (max_decoded_in_flight); retry later".into())
+                .into_response();
+        }
+    };
+    shared.metrics.decoded_in_flight.fetch_add(want as u64, Ordering::Relaxed);
+    let _held = InFlight { bytes: want as u64, metrics: shared.clone(), _permit: budget };
+    let body = match axum::body::to_bytes(body, max_body).await {
+        Ok(b) => b,
+        Err(e) => {
+            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+            let mut too_large = false;
+            while let Some(s) = source {
+                too_large |= s.is::<http_body_util::LengthLimitError>();
+                source = s.source();
+            }
+            return if too_large {
+                ApiError::PayloadTooLarge(format!("body is larger than {max_body} bytes (max_body)")).into_response()
+            } else {
+                ApiError::BadRequest(format!("cannot read the request body: {e}")).into_response()
+            };
+        }
+    };
+    let limits = Limits { max_line: shared.cfg.max_line };
     let t = Instant::now();
     let decoded = tokio::task::spawn_blocking(move || {
         let raw = ingest::decode_body(&body, gzip, cap)?;
@@ -195,9 +240,7 @@ async fn ingest_mentions(State(app): State<App>, headers: HeaderMap, body: Bytes
         }
     };
     let rejected = std::mem::take(&mut decoded.rejected);
-    let errors: Vec<serde_json::Value> =
-        rejected.iter().map(|r| json!({ "line": r.line, "reason": r.reason })).collect();
-    let n_rejected = rejected.len();
+    let mut errors: Vec<(usize, String)> = rejected.iter().map(|r| (r.line, r.reason.clone())).collect();
     let (tx, rx) = oneshot::channel();
     let msg = WriterMsg::Batch { decoded, rejected, token, permit, reply: tx };
     if app.writer.send(msg).is_err() {
@@ -208,6 +251,10 @@ async fn ingest_mentions(State(app): State<App>, headers: HeaderMap, body: Bytes
         Ok(Err(e)) => return ApiError::from(e).into_response(),
         Err(_) => return ApiError::shutting_down().into_response(),
     };
+    errors.extend(receipt.refused);
+    errors.sort_by_key(|e| e.0);
+    let n_rejected = errors.len();
+    let errors: Vec<serde_json::Value> = errors.into_iter().map(|(line, reason)| json!({ "line": line, "reason": reason })).collect();
     shared.metrics.rejected.fetch_add(n_rejected as u64, Ordering::Relaxed);
     shared.metrics.ingest.record(started.elapsed());
     (

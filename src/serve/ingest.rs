@@ -6,7 +6,7 @@
 
 use crate::hash::fnv1a;
 use crate::ingest::parse_line;
-use crate::time::{format_rfc3339, Millis};
+use crate::time::Millis;
 use std::io::Read;
 
 /// How the body is framed.
@@ -54,12 +54,25 @@ pub struct Rejected {
 pub struct Decoded {
     /// Valid records back to back, each ending in `\n`.
     pub records: Vec<u8>,
-    /// Per record: end offset in `records` and the hash of its `id`.
-    pub index: Vec<(u32, u64)>,
-    /// Largest `ts` among the valid records.
-    pub max_ts: Millis,
+    /// Per record, in order.
+    pub index: Vec<Item>,
     /// Rejected items.
     pub rejected: Vec<Rejected>,
+}
+
+/// One valid record of a [`Decoded`] body.
+#[derive(Debug, Clone, Copy)]
+pub struct Item {
+    /// End offset in `records`.
+    pub end: u32,
+    /// 1-based line (or array item) number in the request.
+    pub line: u32,
+    /// Hash of its `id`.
+    pub id: u64,
+    /// Its `ts`.
+    pub ts: Millis,
+    /// Hash of its `brand` field, when it has one.
+    pub brand: Option<u64>,
 }
 
 /// Why a whole body was refused.
@@ -95,8 +108,6 @@ pub fn decode_body(body: &[u8], gzip: bool, cap: usize) -> Result<std::borrow::C
 pub struct Limits {
     /// Longest line.
     pub max_line: usize,
-    /// Timestamps after this are refused (too far in the future).
-    pub latest_ts: Millis,
 }
 
 /// Splits and validates a decoded body.
@@ -104,7 +115,7 @@ pub struct Limits {
 /// # Errors
 /// `Malformed` when a JSON array body is not an array of JSON values.
 pub fn validate(body: &[u8], framing: Framing, limits: Limits) -> Result<Decoded, BodyError> {
-    let mut d = Decoded { max_ts: i64::MIN, ..Decoded::default() };
+    let mut d = Decoded::default();
     match framing {
         Framing::Ndjson => {
             for (i, line) in body.split(|&b| b == b'\n').enumerate() {
@@ -142,25 +153,28 @@ fn strip_position(msg: &str) -> &str {
     msg.rsplit_once(" at line ").map_or(msg, |(m, _)| m)
 }
 
+/// How much of a rejected item is kept for the dead letters.
+pub const KEEP_RAW: usize = 16 << 10;
+
+/// A rejected item: its first [`KEEP_RAW`] bytes are kept, and the reason says when the rest
+/// was cut off.
+pub fn rejected(line: usize, mut reason: String, bytes: &[u8]) -> Rejected {
+    if bytes.len() > KEEP_RAW {
+        reason.push_str(&format!(" (the item is {} bytes; its first {} are kept)", bytes.len(), KEEP_RAW));
+    }
+    Rejected { line, reason, raw: bytes[..bytes.len().min(KEEP_RAW)].to_vec() }
+}
+
 fn check(d: &mut Decoded, line: usize, bytes: &[u8], limits: Limits) {
     match parse_line(bytes, limits.max_line) {
-        Ok(m) if m.at > limits.latest_ts => d.rejected.push(Rejected {
-            line,
-            reason: format!(
-                "`ts` {} is in the future (later than {}, the clock-jump limit)",
-                m.raw.ts,
-                format_rfc3339(limits.latest_ts)
-            ),
-            raw: bytes.to_vec(),
-        }),
         Ok(m) => {
-            d.max_ts = d.max_ts.max(m.at);
             let id = fnv1a(m.raw.id.as_bytes());
+            let brand = m.raw.brand.as_deref().map(|b| fnv1a(b.as_bytes()));
             d.records.extend_from_slice(bytes);
             d.records.push(b'\n');
-            d.index.push((d.records.len() as u32, id));
+            d.index.push(Item { end: d.records.len() as u32, line: line as u32, id, ts: m.at, brand });
         }
-        Err(r) => d.rejected.push(Rejected { line, reason: r.to_string(), raw: bytes.to_vec() }),
+        Err(r) => d.rejected.push(rejected(line, r.to_string(), bytes)),
     }
 }
 
@@ -194,7 +208,7 @@ fn compact(item: &[u8]) -> std::borrow::Cow<'_, [u8]> {
 mod tests {
     use super::*;
 
-    const LIMITS: Limits = Limits { max_line: 4096, latest_ts: i64::MAX };
+    const LIMITS: Limits = Limits { max_line: 4096 };
 
     #[test]
     fn ndjson_items_are_checked_one_by_one() {
@@ -228,11 +242,11 @@ mod tests {
     }
 
     #[test]
-    fn future_timestamps_and_gzip_caps() {
-        let lim = Limits { max_line: 4096, latest_ts: crate::time::parse_timestamp("2026-01-01T00:00:00Z").unwrap() };
-        let d =
-            validate(b"{\"id\":\"a\",\"ts\":\"2026-02-01T00:00:00Z\",\"text\":\"x\"}", Framing::Ndjson, lim).unwrap();
-        assert!(d.rejected[0].reason.contains("future"), "{}", d.rejected[0].reason);
+    fn long_items_are_kept_cut_and_gzip_is_capped() {
+        let long = format!("{{\"id\":\"a\",\"ts\":\"2026-02-01T00:00:00Z\",\"text\":\"{}\"}}", "x".repeat(KEEP_RAW * 2));
+        let d = validate(long.as_bytes(), Framing::Ndjson, Limits { max_line: KEEP_RAW }).unwrap();
+        assert_eq!(d.rejected[0].raw.len(), KEEP_RAW, "a dead letter keeps a bounded prefix");
+        assert!(d.rejected[0].reason.contains("first 16384 are kept"), "{}", d.rejected[0].reason);
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         std::io::Write::write_all(&mut gz, &vec![b' '; 10_000]).unwrap();
         let gz = gz.finish().unwrap();

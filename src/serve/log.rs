@@ -90,6 +90,50 @@ impl IngestLog {
         Ok(())
     }
 
+    /// Appends `records` and makes them durable, all or nothing: on any failure the segment
+    /// is cut back to where it was, so a refused request leaves no record behind.
+    ///
+    /// # Errors
+    /// I/O errors (the segment is cut back; when even that fails, the error says so and
+    /// [`IngestLog::repair`] must succeed before the next append).
+    pub fn append_durable(&mut self, records: &[u8]) -> io::Result<LogPos> {
+        let before = self.len;
+        let r = self.file.write_all(records).and_then(|()| {
+            self.len += records.len() as u64;
+            self.dirty = true;
+            self.sync()
+        });
+        match r {
+            Ok(()) => Ok(LogPos { segment: self.segment, offset: self.len }),
+            Err(e) => {
+                self.len = before;
+                self.dirty = false;
+                match self.file.set_len(before) {
+                    Ok(()) => Err(e),
+                    Err(t) => Err(io::Error::new(e.kind(), format!("{e}; cutting the segment back also failed: {t}"))),
+                }
+            }
+        }
+    }
+
+    /// After a failed append: cuts the segment back to its last durable record and checks
+    /// that the disk takes writes again (a probe file of `probe` bytes is written, synced
+    /// and removed). Ok means appends may resume.
+    ///
+    /// # Errors
+    /// The disk still refuses writes.
+    pub fn repair(&mut self, probe: usize) -> io::Result<()> {
+        self.file.set_len(self.len)?;
+        self.file.sync_all()?;
+        let path = self.dir.join("space-probe.tmp");
+        let r = File::create(&path).and_then(|mut f| {
+            f.write_all(&vec![0u8; probe])?;
+            f.sync_all()
+        });
+        let _ = fs::remove_file(&path);
+        r
+    }
+
     /// Starts the next segment when this one is full (or `force` and it is not empty).
     ///
     /// # Errors
@@ -201,6 +245,19 @@ impl Dedup {
         }
         self.order.push_back((id, now_ms));
         true
+    }
+
+    /// Forgets the `n` ids inserted last (a batch that could not be made durable: its
+    /// retry must not be taken for a duplicate).
+    pub fn undo(&mut self, n: usize) {
+        for _ in 0..n {
+            match self.order.pop_back() {
+                Some((id, _)) => {
+                    self.seen.remove(&id);
+                }
+                None => break,
+            }
+        }
     }
 
     /// Ids remembered.

@@ -26,6 +26,7 @@ pub mod ingest;
 pub mod links;
 pub mod log;
 pub mod login;
+pub mod order;
 pub mod pipeline;
 
 use crate::engine::Engine;
@@ -34,7 +35,7 @@ use anyhow::Context;
 use config::{LogFormat, ServeConfig};
 use pipeline::{Shared, WriterMsg};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 
 /// Sets up logging to stderr (`RUST_LOG` filters, default `info`).
@@ -85,6 +86,8 @@ pub fn run_until(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     cfg.max_clock_jump_ms = rules.settings.max_clock_jump_min.saturating_mul(60_000);
+    cfg.allowed_lateness_min = rules.settings.allowed_lateness_min;
+    let configured: Vec<String> = rules.brands.iter().map(|b| b.id.clone()).collect();
     let log_dir = cfg.data_dir.join("ingest");
     std::fs::create_dir_all(&log_dir)
         .with_context(|| format!("cannot create the data directory `{}`", log_dir.display()))?;
@@ -104,7 +107,6 @@ pub fn run_until(
     let mut shared = Shared {
         queue: Arc::new(tokio::sync::Semaphore::new(cfg.max_queued_mentions as usize)),
         metrics: crate::metrics::Metrics::default(),
-        engine_now: AtomicI64::new(i64::MIN),
         engine_mentions: AtomicU64::new(0),
         log_ok: AtomicBool::new(true),
         notify_wake: Arc::new(tokio::sync::Notify::new()),
@@ -119,7 +121,8 @@ pub fn run_until(
         engine.set_playbooks(p);
     }
     let t = std::time::Instant::now();
-    let rec = pipeline::recover(&shared, engine, &mut engine_db).context("recovery from the data directory failed")?;
+    let rec = pipeline::recover(&shared, engine, &mut engine_db, &configured)
+        .context("recovery from the data directory failed")?;
     tracing::info!(
         replayed = rec.replayed,
         ids = rec.dedup.len(),
@@ -138,12 +141,11 @@ pub fn run_until(
     let (writer_tx, writer_rx) = std::sync::mpsc::channel::<WriterMsg>();
     let (engine_tx, engine_rx) = std::sync::mpsc::channel();
     let seq_db = crate::store::open(&db_path, false)?;
-    let seq = {
-        let (shared, engine_tx) = (shared.clone(), engine_tx.clone());
-        std::thread::Builder::new()
-            .name("sequencer".into())
-            .spawn(move || pipeline::run_sequencer(shared, writer_rx, engine_tx, rec.log, rec.dedup, seq_db))?
-    };
+    let pipeline::Recovered { engine, log, dedup, order, brands, cursor: end, .. } = rec;
+    let sequencer = pipeline::Sequencer::new(shared.clone(), engine_tx.clone(), log, dedup, order, brands, seq_db);
+    let seq = std::thread::Builder::new()
+        .name("sequencer".into())
+        .spawn(move || pipeline::run_sequencer(sequencer, writer_rx))?;
     let (snap_tx, snap_rx) = std::sync::mpsc::channel();
     let snap_db = crate::store::open(&db_path, false)?;
     let snap = {
@@ -154,8 +156,6 @@ pub fn run_until(
     };
     let eng = {
         let shared = shared.clone();
-        let end = rec.end;
-        let engine = rec.engine;
         std::thread::Builder::new()
             .name("engine".into())
             .spawn(move || pipeline::run_engine(shared, engine_rx, engine, engine_db, end, snap_tx))?
@@ -185,6 +185,9 @@ pub fn run_until(
         rate: Arc::new(Mutex::new(HashMap::new())),
         auth: Arc::new(auth::Auth::new(&shared.cfg)),
         links: Arc::new(links::Links { signer: link_signer, db: api_db }),
+        decoded: Arc::new(tokio::sync::Semaphore::new(
+            api::budget_units(shared.cfg.max_decoded_in_flight as usize) as usize
+        )),
         stopping: tokio_util::sync::CancellationToken::new(),
     };
     let stopping = app.stopping.clone();

@@ -25,11 +25,13 @@ use crate::serve::config::{ClockMode, ServeConfig};
 use crate::serve::error::IngestError;
 use crate::serve::ingest::{Decoded, Rejected};
 use crate::serve::log::{self, Dedup, IngestLog, LogPos};
+use crate::serve::order::{self, BrandMemory, Cursor, Limits as OrderLimits, Order};
+use std::collections::VecDeque;
 use crate::store;
 use crate::time::{minute_of, Millis};
 use rusqlite::Connection;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,8 +45,6 @@ pub struct Shared {
     pub metrics: Metrics,
     /// Permits for queued mentions.
     pub queue: Arc<Semaphore>,
-    /// The engine's clock (event time), for the future-timestamp check in event mode.
-    pub engine_now: AtomicI64,
     /// Mentions the engine has processed since its state began (snapshots carry it over).
     pub engine_mentions: AtomicU64,
     /// False once the ingest log cannot be written: ingest answers 503, `/readyz` fails.
@@ -62,12 +62,15 @@ pub struct Shared {
 use crate::clock::wall_ms;
 
 /// What the sequencer did with one batch.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Receipt {
     /// New mentions, now durable.
     pub accepted: usize,
     /// Mentions whose id was already accepted.
     pub duplicates: usize,
+    /// Valid mentions the sequencer refused (too late, too far ahead, brand cap), with their
+    /// line numbers: dead-lettered like the rejected items.
+    pub refused: Vec<(usize, String)>,
 }
 
 /// Work for the sequencer.
@@ -98,12 +101,12 @@ pub enum WriterMsg {
 
 /// Work for the engine thread.
 pub enum EngineMsg {
-    /// Durable records, in log order.
+    /// Durable records, in the order the engine applies them (see `order`).
     Records {
         /// The records.
         data: Vec<u8>,
-        /// Log position after them.
-        end: LogPos,
+        /// Where the log stands after them, for the snapshot.
+        cursor: Cursor,
         /// Released once processed.
         permits: Vec<OwnedSemaphorePermit>,
         /// When they became durable.
@@ -148,31 +151,54 @@ fn id_hash(rec: &[u8]) -> Option<u64> {
     parse_line(rec, usize::MAX).ok().map(|m| crate::hash::fnv1a(m.raw.id.as_bytes()))
 }
 
+/// The admission limits of this configuration.
+pub fn order_limits(cfg: &ServeConfig) -> OrderLimits {
+    OrderLimits {
+        event: cfg.clock == ClockMode::Event,
+        lateness_min: cfg.allowed_lateness_min,
+        max_jump_ms: cfg.max_clock_jump_ms,
+        max_buffered: cfg.reorder_max_mentions,
+    }
+}
+
 /// What recovery found.
 pub struct Recovered {
-    /// The engine, at the end of the log.
+    /// The engine, with every released record of the log applied.
     pub engine: Engine,
     /// The log, opened on a new segment.
     pub log: IngestLog,
     /// The dedup memory.
     pub dedup: Dedup,
-    /// The end of the log (what the engine has seen).
-    pub end: LogPos,
+    /// The reorder buffer and clocks.
+    pub order: Order,
+    /// The brands known.
+    pub brands: BrandMemory,
+    /// Where the log stands.
+    pub cursor: Cursor,
     /// Records replayed.
     pub replayed: u64,
 }
 
-/// Restores the last snapshot and replays the log after it.
+/// Restores the last snapshot and replays the log after it, through the same [`Order`] as
+/// the live service, so the engine ends exactly where it was (`configured` are the rules'
+/// brand ids).
 ///
 /// # Errors
 /// I/O and SQLite errors.
-pub fn recover(shared: &Shared, mut engine: Engine, store: &mut Connection) -> anyhow::Result<Recovered> {
+pub fn recover(
+    shared: &Shared,
+    mut engine: Engine,
+    store: &mut Connection,
+    configured: &[String],
+) -> anyhow::Result<Recovered> {
     let cfg = &shared.cfg;
     let segs = log::segments(&shared.log_dir)?;
     let first = segs.first().copied().unwrap_or(0);
-    let mut from = LogPos { segment: first, offset: 0 };
+    let start = LogPos { segment: first, offset: 0 };
+    let mut cursor = Cursor { low: start, end: start, clock: i64::MIN, newest: i64::MIN };
     if let Some((bytes, pos)) = store::load_snapshot(store)? {
-        match snapshot::decode(&bytes) {
+        let (c, state) = Cursor::decode_prefix(&bytes, pos);
+        match snapshot::decode(state) {
             Ok(s) => {
                 let r = engine.restore(s);
                 tracing::info!(
@@ -184,26 +210,48 @@ pub fn recover(shared: &Shared, mut engine: Engine, store: &mut Connection) -> a
                     offset = pos.offset,
                     "restored the engine snapshot"
                 );
-                from = pos;
+                let now = engine.now().unwrap_or(i64::MIN);
+                // a snapshot from before the reorder buffer covered everything up to `pos`
+                cursor = c.unwrap_or(Cursor { low: pos, end: pos, clock: now, newest: now });
             }
             Err(e) => tracing::warn!("{e}; rebuilding the engine from the ingest log instead"),
         }
     }
     let window_ms = cfg.dedup_window.as_millis() as i64;
-    let mut dedup = log::read_dedup(&shared.log_dir, from.segment, cfg.dedup_ids as usize, window_ms)?;
+    let mut dedup = log::read_dedup(&shared.log_dir, cursor.low.segment, cfg.dedup_ids as usize, window_ms)?;
+    let mut order = Order::new(order_limits(cfg), cursor.clock, cursor.newest);
     let now = wall_ms();
     let mut replayed = 0u64;
-    let end = log::read_from(&shared.log_dir, from, |rec, _pos, replay| {
+    let mut ready = Vec::new();
+    let end = log::read_from(&shared.log_dir, cursor.low, |rec, pos, after_low| {
         if let Some(h) = id_hash(rec) {
             dedup.insert(h, now);
         }
-        if replay {
-            apply(&mut engine, rec);
-            replayed += 1;
-            if engine.events.len() >= 1000 {
-                store::record_events(store, &engine.events)?;
-                engine.events.clear();
+        if !after_low {
+            return Ok(());
+        }
+        let begin = LogPos { segment: pos.segment, offset: pos.offset - rec.len() as u64 };
+        if pos <= cursor.end {
+            // the snapshot saw it: applied, unless it is a mention still held
+            if rec.first() != Some(&b'#') {
+                if let Some(ts) = order::record_ts(rec) {
+                    order.saw(ts);
+                    if order.limits().event && ts > cursor.clock {
+                        order.hold(rec.to_vec(), begin, ts);
+                    }
+                }
             }
+            return Ok(());
+        }
+        order.feed(rec, begin, None, &mut ready);
+        for r in ready.split_inclusive(|&b| b == b'\n') {
+            apply(&mut engine, r);
+            replayed += 1;
+        }
+        ready.clear();
+        if engine.events.len() >= 1000 {
+            store::record_events(store, &engine.events)?;
+            engine.events.clear();
         }
         Ok(())
     })?;
@@ -211,24 +259,355 @@ pub fn recover(shared: &Shared, mut engine: Engine, store: &mut Connection) -> a
     engine.events.clear();
     let next = segs.last().map_or(1, |s| s + 1);
     let log = IngestLog::create(&shared.log_dir, next, cfg.segment_size, cfg.fsync, &dedup)?;
-    if let Some(t) = engine.now() {
-        shared.engine_now.store(t, Ordering::Relaxed);
-    }
     shared.engine_mentions.store(engine.stats.mentions, Ordering::Relaxed);
-    Ok(Recovered { engine, log, dedup, end, replayed })
+    let mut brands = BrandMemory::new(configured.iter().map(String::as_str), cfg.max_new_brands);
+    for b in engine.brand_status(true) {
+        brands.know(&b.id);
+    }
+    for rec in order.held_records() {
+        let rec = rec.strip_suffix(b"\n").unwrap_or(rec);
+        if let Some(b) = parse_line(rec, usize::MAX).ok().and_then(|m| m.raw.brand.map(|b| b.to_string())) {
+            brands.know(&b);
+        }
+    }
+    let cursor = order.cursor(LogPos { segment: next, offset: 0 }.max(end));
+    Ok(Recovered { engine, log, dedup, order, brands, cursor, replayed })
+}
+
+/// A request waiting in the sequencer for its group's write.
+struct Pending {
+    receipt: Receipt,
+    reply: oneshot::Sender<Result<Receipt, IngestError>>,
+}
+
+/// The sequencer: admission, de-duplication, the ingest log, the reorder buffer. Owned by
+/// its thread; see [`run_sequencer`].
+pub struct Sequencer {
+    shared: Arc<Shared>,
+    engine_tx: Sender<EngineMsg>,
+    log: IngestLog,
+    dedup: Dedup,
+    store: Connection,
+    order: Order,
+    brands: BrandMemory,
+    /// The newest accepted `ts` over wall time, for the reorder hold.
+    history: VecDeque<(Instant, Millis)>,
+    last_tick_min: i64,
+    segment_started: Instant,
+    /// The last dead-letter retention sweep.
+    swept: Instant,
+    /// Dead-letter bytes written since then.
+    dead_bytes: u64,
+}
+
+impl Sequencer {
+    /// The sequencer over what recovery found.
+    pub fn new(
+        shared: Arc<Shared>,
+        engine_tx: Sender<EngineMsg>,
+        log: IngestLog,
+        dedup: Dedup,
+        order: Order,
+        brands: BrandMemory,
+        store: Connection,
+    ) -> Self {
+        shared.metrics.brands_created.store(brands.created() as u64, Ordering::Relaxed);
+        let c = order.clocks();
+        shared.metrics.reorder_buffered.store(c.buffered as u64, Ordering::Relaxed);
+        // mentions held when the service stopped are released after one hold, new data or not
+        let history = if c.buffered > 0 { VecDeque::from([(Instant::now(), c.newest)]) } else { VecDeque::new() };
+        Sequencer {
+            shared,
+            engine_tx,
+            log,
+            dedup,
+            store,
+            order,
+            brands,
+            history,
+            last_tick_min: i64::MIN,
+            segment_started: Instant::now(),
+            swept: Instant::now() - Duration::from_secs(3600),
+            dead_bytes: 0,
+        }
+    }
+
+    /// The watermark the reorder hold allows now: the newest `ts` accepted at least
+    /// `reorder_hold` ago.
+    fn held_watermark(&mut self, now: Instant) -> Option<Millis> {
+        let hold = self.shared.cfg.reorder_hold;
+        let mut x = None;
+        while self.history.front().is_some_and(|&(at, _)| now.duration_since(at) >= hold) {
+            x = self.history.pop_front().map(|(_, w)| w);
+        }
+        x
+    }
+
+    /// One group of messages: admit, write once, answer, hand the released records to the
+    /// engine. False when the service is stopping.
+    fn group(&mut self, msgs: &mut Vec<WriterMsg>) -> bool {
+        let now = wall_ms();
+        let now_i = Instant::now();
+        let lim = *self.order.limits();
+        let mut out = Vec::new();
+        let mut clocks = self.order.clocks();
+        let tick = !lim.event && minute_of(now) > self.last_tick_min;
+        if tick {
+            out.extend_from_slice(format!("#t {now}\n").as_bytes());
+            clocks.clock = clocks.clock.max(now);
+        }
+        if lim.event {
+            if let Some(x) = self.held_watermark(now_i).filter(|&x| x > clocks.clock) {
+                out.extend_from_slice(format!("#w {x}\n").as_bytes());
+                clocks = self.order.clocks_after_release(x);
+            }
+        }
+        let mut pending = Vec::new();
+        let mut resolve_replies = Vec::new();
+        let mut permits = Vec::new();
+        let mut dead: Vec<(usize, String, Vec<u8>)> = Vec::new();
+        let mut dead_tokens: Vec<(String, usize)> = Vec::new(); // token, items in `dead`
+        let mut ts_of = Vec::new(); // per mention appended to `out`: its ts
+        let (mut inserted, mut created) = (0usize, Vec::new());
+        let mut shutdown = false;
+        let m = &self.shared.metrics;
+        for msg in msgs.drain(..) {
+            match msg {
+                WriterMsg::Batch { decoded, rejected, token, permit, reply } => {
+                    let mut r = Receipt::default();
+                    let before = dead.len();
+                    dead.extend(rejected.into_iter().map(|x| (x.line, x.reason, x.raw)));
+                    let mut start = 0usize;
+                    for item in &decoded.index {
+                        let rec = &decoded.records[start..item.end as usize];
+                        start = item.end as usize;
+                        let mut refuse = clocks.refuse(item.ts, now, &lim);
+                        if refuse.is_some() {
+                            let c = if item.ts > clocks.newest.max(now) { &m.refused_future } else { &m.refused_late };
+                            c.fetch_add(1, Ordering::Relaxed);
+                        } else if let Some(b) = item.brand {
+                            match self.brands.admit(b) {
+                                Ok(true) => created.push(b),
+                                Ok(false) => {}
+                                Err(cap) => {
+                                    m.refused_brand.fetch_add(1, Ordering::Relaxed);
+                                    refuse = Some(format!(
+                                        "unknown brand {}: {cap} brands were already created from `brand` fields (max_new_brands); configure it in the rules or raise the limit",
+                                        brand_of(rec)
+                                    ));
+                                }
+                            }
+                        }
+                        if let Some(reason) = refuse {
+                            let line = item.line as usize;
+                            r.refused.push((line, reason.clone()));
+                            dead.push((line, reason, rec.strip_suffix(b"\n").unwrap_or(rec).to_vec()));
+                            continue;
+                        }
+                        if !self.dedup.insert(item.id, now) {
+                            r.duplicates += 1;
+                            continue;
+                        }
+                        inserted += 1;
+                        out.extend_from_slice(rec);
+                        ts_of.push(item.ts);
+                        r.accepted += 1;
+                        clocks.accept(item.ts, &lim);
+                        if lim.event && clocks.buffered > lim.max_buffered {
+                            // the buffer is full: release everything accepted
+                            out.extend_from_slice(format!("#w {}\n", clocks.newest).as_bytes());
+                            clocks.clock = clocks.newest;
+                            clocks.buffered = 0;
+                        }
+                    }
+                    dead_tokens.push((token, dead.len() - before));
+                    permits.extend(permit);
+                    pending.push(Pending { receipt: r, reply });
+                }
+                WriterMsg::Resolve { id, reply } => {
+                    out.extend_from_slice(format!("#r {id}\n").as_bytes());
+                    resolve_replies.push(reply);
+                }
+                WriterMsg::Shutdown => shutdown = true,
+            }
+        }
+        // dead letters first: when the store cannot take them, nothing of the group is logged
+        let mut dead_rows = None;
+        if !dead.is_empty() {
+            self.dead_bytes += dead.iter().map(|d| (d.1.len() + d.2.len()) as u64).sum::<u64>();
+            let mut it = dead.into_iter();
+            let per_token: Vec<(String, Vec<(usize, String, Vec<u8>)>)> =
+                dead_tokens.into_iter().map(|(t, n)| (t, it.by_ref().take(n).collect())).collect();
+            match store::record_dead_letter_groups(&mut self.store, &per_token, now) {
+                Ok(rows) => dead_rows = Some(rows),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot store dead letters; refusing the requests");
+                    return self.refuse_group(pending, resolve_replies, inserted, &created, &|| {
+                        IngestError::DeadLetters(rusqlite::Error::ToSqlConversionFailure(e.to_string().into()))
+                    }, shutdown);
+                }
+            }
+        }
+        if !out.is_empty() {
+            if !self.shared.log_ok.load(Ordering::Relaxed) {
+                if let Some(rows) = dead_rows {
+                    let _ = store::delete_dead_letters(&self.store, rows);
+                }
+                return self.refuse_group(pending, resolve_replies, inserted, &created, &|| {
+                    IngestError::Log(std::io::Error::other("the ingest log is not writable (disk full?)"))
+                }, shutdown);
+            }
+            let t = Instant::now();
+            let start = self.log.end();
+            let res = self.log.append_durable(&out);
+            m.durable.record(t.elapsed());
+            match res {
+                Ok(end) => {
+                    if tick {
+                        self.last_tick_min = minute_of(now);
+                    }
+                    // apply the group to the order exactly as recovery will
+                    let mut ready = Vec::with_capacity(out.len());
+                    let mut offset = start.offset;
+                    let mut k = 0;
+                    for rec in out.split_inclusive(|&b| b == b'\n') {
+                        let begin = LogPos { segment: start.segment, offset };
+                        offset += rec.len() as u64;
+                        let ts = if rec.first() == Some(&b'#') {
+                            None
+                        } else {
+                            k += 1;
+                            Some(ts_of[k - 1])
+                        };
+                        self.order.feed(rec, begin, ts, &mut ready);
+                    }
+                    debug_assert_eq!(self.order.clocks(), clocks, "admission and order disagree");
+                    let c = self.order.clocks();
+                    if self.history.back().is_none_or(|&(_, w)| w < c.newest) {
+                        self.history.push_back((now_i, c.newest));
+                    }
+                    m.reorder_buffered.store(c.buffered as u64, Ordering::Relaxed);
+                    m.brands_created.store(self.brands.created() as u64, Ordering::Relaxed);
+                    for p in pending {
+                        m.accepted.fetch_add(p.receipt.accepted as u64, Ordering::Relaxed);
+                        m.duplicates.fetch_add(p.receipt.duplicates as u64, Ordering::Relaxed);
+                        let _ = p.reply.send(Ok(p.receipt));
+                    }
+                    for reply in resolve_replies {
+                        let _ = reply.send(Ok(()));
+                    }
+                    let msg = EngineMsg::Records {
+                        data: ready,
+                        cursor: self.order.cursor(end),
+                        permits,
+                        durable_at: Instant::now(),
+                    };
+                    if self.engine_tx.send(msg).is_err() {
+                        tracing::error!("engine thread is gone; stopping the sequencer");
+                        return false;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot write the ingest log; refusing ingest until it can be written again");
+                    self.shared.log_ok.store(false, Ordering::Relaxed);
+                    m.log_writable.store(0, Ordering::Relaxed);
+                    if let Some(rows) = dead_rows {
+                        if let Err(e) = store::delete_dead_letters(&self.store, rows) {
+                            tracing::warn!(error = %e, "the refused requests' dead letters stay stored");
+                        }
+                    }
+                    let kind = e.kind();
+                    let msg = e.to_string();
+                    return self.refuse_group(pending, resolve_replies, inserted, &created, &|| {
+                        IngestError::Log(std::io::Error::new(kind, msg.clone()))
+                    }, shutdown);
+                }
+            }
+        } else {
+            for p in pending {
+                m.duplicates.fetch_add(p.receipt.duplicates as u64, Ordering::Relaxed);
+                let _ = p.reply.send(Ok(p.receipt));
+            }
+        }
+        !shutdown
+    }
+
+    /// Answers every request of a group that could not be made durable, and undoes its
+    /// admissions: a retry is taken as new. False when the service is stopping.
+    fn refuse_group(
+        &mut self,
+        pending: Vec<Pending>,
+        resolves: Vec<oneshot::Sender<Result<(), IngestError>>>,
+        inserted: usize,
+        created: &[u64],
+        err: &dyn Fn() -> IngestError,
+        shutdown: bool,
+    ) -> bool {
+        self.dedup.undo(inserted);
+        for &b in created {
+            self.brands.forget(b);
+        }
+        self.shared.metrics.refused_write.fetch_add(pending.len() as u64, Ordering::Relaxed);
+        for p in pending {
+            let _ = p.reply.send(Err(err()));
+        }
+        for r in resolves {
+            let _ = r.send(Err(err()));
+        }
+        !shutdown
+    }
+
+    /// Housekeeping between groups: a full or hour-old segment is rotated, a refused log is
+    /// retried once the disk takes writes again, old dead letters are swept.
+    fn housekeeping(&mut self) {
+        let shared = self.shared.clone();
+        if !shared.log_ok.load(Ordering::Relaxed) {
+            match self.log.repair(1 << 20) {
+                Ok(()) => {
+                    tracing::info!("the ingest log takes writes again; accepting ingest");
+                    shared.log_ok.store(true, Ordering::Relaxed);
+                    shared.metrics.log_writable.store(1, Ordering::Relaxed);
+                }
+                Err(e) => tracing::debug!(error = %e, "the ingest log still refuses writes"),
+            }
+            return;
+        }
+        // a new segment when full, or hourly, so that snapshots can release old ones
+        let hourly = self.segment_started.elapsed() >= Duration::from_secs(3600);
+        match self.log.maybe_rotate(hourly, &self.dedup) {
+            Ok(true) => self.segment_started = Instant::now(),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start a new ingest log segment; refusing ingest until it can");
+                shared.log_ok.store(false, Ordering::Relaxed);
+                shared.metrics.log_writable.store(0, Ordering::Relaxed);
+            }
+        }
+        let r = &shared.cfg.dead_letters;
+        // every minute, and as soon as an eighth of the cap was written since the last sweep
+        if self.swept.elapsed() >= Duration::from_secs(60) || self.dead_bytes > r.max_bytes / 8 {
+            self.swept = Instant::now();
+            self.dead_bytes = 0;
+            match store::trim_dead_letters(&self.store, r.max_bytes, wall_ms() - r.max_age.as_millis() as i64) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "dead letters past their retention deleted"),
+                Err(e) => tracing::warn!(error = %e, "cannot trim the dead letters"),
+            }
+        }
+    }
+}
+
+/// The `brand` field of a mention record, quoted, for messages.
+fn brand_of(rec: &[u8]) -> String {
+    let rec = rec.strip_suffix(b"\n").unwrap_or(rec);
+    match parse_line(rec, usize::MAX).ok().and_then(|m| m.raw.brand.map(|b| b.to_string())) {
+        Some(b) => format!("`{}`", b.chars().take(80).collect::<String>()),
+        None => "(unreadable)".into(),
+    }
 }
 
 /// The sequencer's loop; returns when told to shut down (after forwarding the shutdown).
-pub fn run_sequencer(
-    shared: Arc<Shared>,
-    rx: Receiver<WriterMsg>,
-    engine_tx: Sender<EngineMsg>,
-    mut log: IngestLog,
-    mut dedup: Dedup,
-    mut store: Connection,
-) {
-    let mut last_tick_min = i64::MIN;
-    let mut segment_started = Instant::now();
+pub fn run_sequencer(mut seq: Sequencer, rx: Receiver<WriterMsg>) {
     let mut msgs = Vec::new();
     loop {
         msgs.clear();
@@ -244,97 +623,10 @@ pub fn run_sequencer(
                 Err(_) => break,
             }
         }
-        let now = wall_ms();
-        let mut out = Vec::new();
-        if shared.cfg.clock == ClockMode::Wall && minute_of(now) > last_tick_min {
-            last_tick_min = minute_of(now);
-            out.extend_from_slice(format!("#t {now}\n").as_bytes());
-        }
-        let mut batch_replies = Vec::new();
-        let mut resolve_replies = Vec::new();
-        let mut permits = Vec::new();
-        let mut shutdown = false;
-        for m in msgs.drain(..) {
-            match m {
-                WriterMsg::Batch { decoded, rejected, token, permit, reply } => {
-                    let mut r = Receipt::default();
-                    let mut start = 0usize;
-                    for &(end, id) in &decoded.index {
-                        let rec = &decoded.records[start..end as usize];
-                        start = end as usize;
-                        if dedup.insert(id, now) {
-                            out.extend_from_slice(rec);
-                            r.accepted += 1;
-                        } else {
-                            r.duplicates += 1;
-                        }
-                    }
-                    let dead: Vec<(usize, String, Vec<u8>)> =
-                        rejected.into_iter().map(|x| (x.line, x.reason, x.raw)).collect();
-                    if let Err(e) = store::record_dead_letters(&mut store, &token, &dead, now) {
-                        // the client is told: its rejected lines are not stored
-                        let _ = reply.send(Err(IngestError::DeadLetters(e)));
-                        continue;
-                    }
-                    permits.extend(permit);
-                    batch_replies.push((reply, r));
-                }
-                WriterMsg::Resolve { id, reply } => {
-                    out.extend_from_slice(format!("#r {id}\n").as_bytes());
-                    resolve_replies.push(reply);
-                }
-                WriterMsg::Shutdown => shutdown = true,
-            }
-        }
-        if !out.is_empty() {
-            let t = Instant::now();
-            let res = log.append(&out).and_then(|pos| log.sync().map(|()| pos));
-            shared.metrics.durable.record(t.elapsed());
-            match res {
-                Ok(end) => {
-                    for (reply, r) in batch_replies {
-                        shared.metrics.accepted.fetch_add(r.accepted as u64, Ordering::Relaxed);
-                        shared.metrics.duplicates.fetch_add(r.duplicates as u64, Ordering::Relaxed);
-                        let _ = reply.send(Ok(r));
-                    }
-                    for reply in resolve_replies {
-                        let _ = reply.send(Ok(()));
-                    }
-                    let msg = EngineMsg::Records { data: out, end, permits, durable_at: Instant::now() };
-                    if engine_tx.send(msg).is_err() {
-                        tracing::error!("engine thread is gone; stopping the sequencer");
-                        return;
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot write the ingest log; refusing ingest from now on");
-                    shared.log_ok.store(false, Ordering::Relaxed);
-                    for (reply, _) in batch_replies {
-                        let _ = reply.send(Err(IngestError::Log(std::io::Error::new(e.kind(), e.to_string()))));
-                    }
-                    for reply in resolve_replies {
-                        let _ = reply.send(Err(IngestError::Log(std::io::Error::new(e.kind(), e.to_string()))));
-                    }
-                }
-            }
-        } else {
-            for (reply, r) in batch_replies {
-                shared.metrics.duplicates.fetch_add(r.duplicates as u64, Ordering::Relaxed);
-                let _ = reply.send(Ok(r));
-            }
-        }
-        // a new segment when full, or hourly, so that snapshots can release old ones
-        let hourly = segment_started.elapsed() >= Duration::from_secs(3600);
-        match log.maybe_rotate(hourly, &dedup) {
-            Ok(true) => segment_started = Instant::now(),
-            Ok(false) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "cannot start a new ingest log segment; refusing ingest from now on");
-                shared.log_ok.store(false, Ordering::Relaxed);
-            }
-        }
-        if shutdown {
-            let _ = engine_tx.send(EngineMsg::Shutdown);
+        let go_on = seq.group(&mut msgs);
+        seq.housekeeping();
+        if !go_on {
+            let _ = seq.engine_tx.send(EngineMsg::Shutdown);
             return;
         }
     }
@@ -344,17 +636,22 @@ pub fn run_sequencer(
 pub struct SnapshotJob {
     /// Encoded engine state.
     pub bytes: Vec<u8>,
-    /// The log position it covers.
-    pub pos: LogPos,
+    /// Where the log stood (the snapshot's row keeps `low`; the rest is a prefix of `bytes`).
+    pub cursor: Cursor,
     /// When the engine started taking it.
     pub started: Instant,
 }
 
 /// Encodes the engine's state (on the engine thread: it must not change meanwhile).
-fn encode_snapshot(engine: &Engine, pos: LogPos) -> Option<SnapshotJob> {
+fn encode_snapshot(engine: &Engine, cursor: Cursor) -> Option<SnapshotJob> {
     let started = Instant::now();
     match snapshot::encode(&engine.snapshot()) {
-        Ok(bytes) => Some(SnapshotJob { bytes, pos, started }),
+        Ok(state) => {
+            let mut bytes = Vec::with_capacity(state.len() + 36);
+            cursor.encode_prefix(&mut bytes);
+            bytes.extend_from_slice(&state);
+            Some(SnapshotJob { bytes, cursor, started })
+        }
         Err(e) => {
             tracing::error!(error = %e, "cannot encode the engine snapshot");
             None
@@ -370,18 +667,19 @@ pub fn run_snapshot_writer(shared: Arc<Shared>, rx: Receiver<SnapshotJob>, store
         while let Ok(newer) = rx.try_recv() {
             job = newer; // only the newest matters
         }
-        if let Err(e) = store::save_snapshot(&store, &job.bytes, job.pos, wall_ms()) {
-            tracing::error!(error = %e, "cannot store the engine snapshot (the ingest log is kept)");
+        // one SQLite statement: a failed write leaves the previous snapshot whole
+        if let Err(e) = store::save_snapshot(&store, &job.bytes, job.cursor.low, wall_ms()) {
+            tracing::error!(error = %e, "cannot store the engine snapshot (the previous one and the ingest log are kept)");
             continue;
         }
-        match log::remove_before(&shared.log_dir, job.pos) {
+        match log::remove_before(&shared.log_dir, job.cursor.low) {
             Ok(n) if n > 0 => tracing::debug!(segments = n, "released ingest log segments"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "cannot delete old ingest log segments"),
         }
         shared.metrics.snapshot.record(job.started.elapsed());
         shared.metrics.snapshots.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(bytes = job.bytes.len(), segment = job.pos.segment, offset = job.pos.offset, "snapshot stored");
+        tracing::debug!(bytes = job.bytes.len(), segment = job.cursor.low.segment, offset = job.cursor.low.offset, "snapshot stored");
     }
 }
 
@@ -391,14 +689,28 @@ pub fn run_engine(
     rx: Receiver<EngineMsg>,
     mut engine: Engine,
     mut store: Connection,
-    mut pos: LogPos,
+    mut pos: Cursor,
     snapshots: Sender<SnapshotJob>,
 ) {
     let mut last_snapshot = Instant::now();
     let mut dirty = false;
+    // alert events the store refused (disk full): kept and retried, and no snapshot is
+    // taken past them, so a crash cannot lose them either
+    let mut unstored: Vec<crate::alert::AlertEvent> = Vec::new();
     loop {
+        if !unstored.is_empty() {
+            match store::record_events(&mut store, &unstored) {
+                Ok(k) => {
+                    tracing::info!(events = unstored.len(), "alert events stored after an earlier failure");
+                    shared.metrics.events.fetch_add(k as u64, Ordering::Relaxed);
+                    shared.notify_wake.notify_one();
+                    unstored.clear();
+                }
+                Err(e) => tracing::debug!(error = %e, "alert events still cannot be stored"),
+            }
+        }
         match rx.recv_timeout(Duration::from_millis(500)) {
-            Ok(EngineMsg::Records { data, end, permits, durable_at }) => {
+            Ok(EngineMsg::Records { data, cursor: end, permits, durable_at }) => {
                 shared.metrics.queue_wait.record(durable_at.elapsed());
                 let t = Instant::now();
                 let mut n = 0u64;
@@ -406,7 +718,9 @@ pub fn run_engine(
                     apply(&mut engine, rec);
                     n += u64::from(rec.first() != Some(&b'#'));
                 }
-                if !engine.events.is_empty() {
+                if !unstored.is_empty() {
+                    unstored.append(&mut engine.events); // in order, after the older ones
+                } else if !engine.events.is_empty() {
                     match store::record_events(&mut store, &engine.events) {
                         Ok(k) => {
                             shared.metrics.events.fetch_add(k as u64, Ordering::Relaxed);
@@ -416,16 +730,15 @@ pub fn run_engine(
                                     severity = e.severity.as_str(), brand = %e.brand, rule = %e.rule, "alert");
                             }
                         }
-                        // they are rebuilt from the log on the next start
-                        Err(e) => tracing::error!(error = %e, "cannot store alert events"),
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot store alert events; retrying");
+                            unstored.append(&mut engine.events);
+                        }
                     }
                     engine.events.clear();
                 }
                 pos = end;
                 dirty = true;
-                if let Some(t) = engine.now() {
-                    shared.engine_now.store(t, Ordering::Relaxed);
-                }
                 shared.metrics.engine.record(t.elapsed());
                 shared.metrics.processed.fetch_add(n, Ordering::Relaxed);
                 shared.engine_mentions.store(engine.stats.mentions, Ordering::Relaxed);
@@ -455,6 +768,10 @@ pub fn run_engine(
                 let _ = reply.send(engine.series(&id, minutes));
             }
             Ok(EngineMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
+                if !unstored.is_empty() {
+                    tracing::error!(events = unstored.len(), "stopping with alert events not stored: no final snapshot, the next start rebuilds them from the log");
+                    return;
+                }
                 if let Some(job) = encode_snapshot(&engine, pos) {
                     let _ = snapshots.send(job);
                 }
@@ -462,7 +779,7 @@ pub fn run_engine(
             }
             Err(RecvTimeoutError::Timeout) => {}
         }
-        if dirty && last_snapshot.elapsed() >= shared.cfg.snapshot_interval {
+        if dirty && unstored.is_empty() && last_snapshot.elapsed() >= shared.cfg.snapshot_interval {
             if let Some(job) = encode_snapshot(&engine, pos) {
                 let _ = snapshots.send(job);
             }

@@ -118,6 +118,9 @@ pub fn open(path: &Path, full_sync: bool) -> Result<Connection> {
     c.busy_timeout(std::time::Duration::from_secs(10))?;
     c.pragma_update(None, "journal_mode", "WAL")?;
     c.pragma_update(None, "synchronous", if full_sync { "FULL" } else { "NORMAL" })?;
+    // the write-ahead file is cut back to this after a checkpoint, so a burst of writes
+    // (dead letters of junk bodies) does not leave it large
+    c.pragma_update(None, "journal_size_limit", 64i64 << 20)?;
     c.execute_batch(SCHEMA)?;
     Ok(c)
 }
@@ -345,30 +348,72 @@ pub fn mute(
     Ok(Ok(()))
 }
 
-/// Stores rejected items.
+/// Records the rejected items of several requests (`(token, items)`) in one transaction;
+/// returns the range of rows written (`None` when there were none), so that they can be
+/// removed again when the requests are refused after all.
 ///
 /// # Errors
-/// SQLite errors.
-pub fn record_dead_letters(
+/// SQLite errors (nothing is written).
+pub fn record_dead_letter_groups(
     c: &mut Connection,
-    token: &str,
-    items: &[(usize, String, Vec<u8>)],
+    groups: &[(String, Vec<(usize, String, Vec<u8>)>)],
     now: Millis,
-) -> Result<()> {
-    if items.is_empty() {
-        return Ok(());
-    }
+) -> Result<Option<(i64, i64)>> {
     let tx = c.transaction()?;
     let at = format_rfc3339(now);
+    let mut rows: Option<(i64, i64)> = None;
     {
         let mut st = tx.prepare_cached(
             "INSERT INTO dead_letters (received_at, token, line, reason, raw) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
-        for (line, reason, raw) in items {
-            st.execute(params![at, token, *line as i64, reason, raw])?;
+        for (token, items) in groups {
+            for (line, reason, raw) in items {
+                st.execute(params![at, token, *line as i64, reason, raw])?;
+                let id = tx.last_insert_rowid();
+                rows = Some(rows.map_or((id, id), |(a, _)| (a, id)));
+            }
         }
     }
-    tx.commit()
+    tx.commit()?;
+    Ok(rows)
+}
+
+/// Removes dead letters written by [`record_dead_letter_groups`] for requests that were
+/// refused after all.
+///
+/// # Errors
+/// SQLite errors.
+pub fn delete_dead_letters(c: &Connection, rows: Option<(i64, i64)>) -> Result<()> {
+    if let Some((a, b)) = rows {
+        c.execute("DELETE FROM dead_letters WHERE seq BETWEEN ?1 AND ?2", params![a, b])?;
+    }
+    Ok(())
+}
+
+/// Applies the dead letters' retention: deletes those received before `older_than` and then
+/// the oldest ones until what is left (raw bytes and reasons) fits in `max_bytes`. Returns
+/// how many were deleted.
+///
+/// # Errors
+/// SQLite errors.
+pub fn trim_dead_letters(c: &Connection, max_bytes: u64, older_than: Millis) -> Result<usize> {
+    let mut n = c.execute("DELETE FROM dead_letters WHERE received_at < ?1", params![format_rfc3339(older_than)])?;
+    let cut: Option<i64> = c
+        .query_row(
+            "SELECT seq FROM (SELECT seq, SUM(length(raw) + length(reason)) OVER (ORDER BY seq DESC) AS total
+               FROM dead_letters) WHERE total > ?1 ORDER BY seq DESC LIMIT 1",
+            params![max_bytes as i64],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(seq) = cut {
+        n += c.execute("DELETE FROM dead_letters WHERE seq <= ?1", params![seq])?;
+    }
+    if n > 0 {
+        // give the space back to the write-ahead file's limit
+        let _ = c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+    }
+    Ok(n)
 }
 
 /// Saves the engine snapshot and the log position it covers (replacing the previous one).

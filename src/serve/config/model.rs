@@ -232,6 +232,29 @@ pub struct ServeConfig {
     /// Mentions more than this far ahead of the clock are refused (from the rules'
     /// `max_clock_jump`).
     pub max_clock_jump_ms: i64,
+    /// Mentions whose minute is this far behind the engine's clock are refused (from the
+    /// rules' `allowed_lateness`).
+    pub allowed_lateness_min: i64,
+    /// Decoded request bytes all requests in flight may hold together (at least one
+    /// `max_decoded_body`).
+    pub max_decoded_in_flight: u64,
+    /// Event clock: how long accepted mentions wait for older ones from concurrent requests.
+    pub reorder_hold: Duration,
+    /// Event clock: reorder buffer bound in mentions.
+    pub reorder_max_mentions: usize,
+    /// Brands that may be created from `brand` fields.
+    pub max_new_brands: usize,
+    /// Retention of dead letters.
+    pub dead_letters: DeadLetterRetention,
     /// Notifications (no receivers: none are sent).
     pub notify: crate::notify::config::Notify,
+}
+
+/// How long and how many dead letters are kept.
+#[derive(Debug, Clone, Copy)]
+pub struct DeadLetterRetention {
+    /// Bytes of raw items and reasons kept; the oldest go first.
+    pub max_bytes: u64,
+    /// Older ones are deleted.
+    pub max_age: Duration,
 }

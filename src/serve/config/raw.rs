@@ -36,6 +36,9 @@ pub struct FileConfig {
     /// Durability.
     #[serde(default)]
     pub storage: StorageConfig,
+    /// `[dead_letters]`.
+    #[serde(default)]
+    pub dead_letters: DeadLettersConfig,
     /// Knobs for tests of the service itself.
     #[serde(default)]
     pub testing: TestingConfig,
@@ -114,6 +117,25 @@ pub struct LimitsConfig {
     pub dedup_ids: Option<u32>,
     /// How long a mention id is remembered, e.g. `"24h"`.
     pub dedup_window: Option<Spanned<String>>,
+    /// Decoded request bytes all requests in flight may hold together; beyond it, `503`.
+    pub max_decoded_in_flight: Option<Spanned<String>>,
+    /// `--clock event`: how long (wall time) accepted mentions wait in the reorder buffer
+    /// for concurrent requests with older ones, e.g. `"2s"`.
+    pub reorder_hold: Option<Spanned<String>>,
+    /// `--clock event`: reorder buffer bound in mentions; past it everything is released.
+    pub reorder_max_mentions: Option<u32>,
+    /// Brands that may be created from mentions' `brand` fields (beyond the configured ones).
+    pub max_new_brands: Option<u32>,
+}
+
+/// Retention of rejected items (`[dead_letters]`).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLettersConfig {
+    /// Dead letters kept, in bytes of raw items and reasons, e.g. `"64MiB"`; the oldest go first.
+    pub max_bytes: Option<Spanned<String>>,
+    /// Dead letters older than this are deleted, e.g. `"30d"`.
+    pub max_age: Option<Spanned<String>>,
 }
 
 /// Durability settings.

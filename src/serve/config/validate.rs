@@ -3,7 +3,7 @@
 //! (API tokens, and the notify section's) are recorded as slots for
 //! [`super::secrets::resolve`], not read here.
 
-use super::model::{LinkSettings, Overrides, Role, Scope, ServeConfig};
+use super::model::{DeadLetterRetention, LinkSettings, Overrides, Role, Scope, ServeConfig};
 use super::raw::FileConfig;
 use crate::diag::{Diagnostic, Source};
 use crate::notify::config::secrets::SecretSlot;
@@ -127,12 +127,18 @@ pub fn validate(fc: &FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Vali
         }
     };
     let max_body = c.size("max_body", &fc.limits.max_body, 32 << 20) as usize;
-    let max_decoded_body = c.size("max_decoded_body", &fc.limits.max_decoded_body, 256 << 20) as usize;
+    let max_decoded_body = c.size("max_decoded_body", &fc.limits.max_decoded_body, 64 << 20) as usize;
     let max_line = c.size("max_line", &fc.limits.max_line, 1 << 20) as usize;
     let segment_size = c.size("segment_size", &fc.storage.segment_size, 256 << 20);
     let dedup_window = c.duration("dedup_window", &fc.limits.dedup_window, Duration::from_secs(86_400));
     let snapshot_interval = c.duration("snapshot_interval", &fc.storage.snapshot_interval, Duration::from_secs(300));
     let engine_batch_delay = c.duration("engine_batch_delay", &fc.testing.engine_batch_delay, Duration::ZERO);
+    let max_decoded_in_flight = c.size("max_decoded_in_flight", &fc.limits.max_decoded_in_flight, 512 << 20);
+    let reorder_hold = c.duration("reorder_hold", &fc.limits.reorder_hold, Duration::from_secs(2));
+    let dead_letters = DeadLetterRetention {
+        max_bytes: c.size("max_bytes", &fc.dead_letters.max_bytes, 64 << 20),
+        max_age: c.duration("max_age", &fc.dead_letters.max_age, Duration::from_secs(30 * 86_400)),
+    };
 
     let tokens = validate_tokens(&fc.tokens, &mut c.errs, src);
     let users = validate_users(&fc.users, &mut c.errs, src);
@@ -182,6 +188,13 @@ pub fn validate(fc: &FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Vali
         fsync: fc.storage.fsync.unwrap_or(true),
         engine_batch_delay,
         max_clock_jump_ms: 86_400_000,
+        allowed_lateness_min: 5,
+        // one request at its largest must fit: sent, decoded and validated
+        max_decoded_in_flight: max_decoded_in_flight.max((max_body + 2 * max_decoded_body) as u64),
+        reorder_hold,
+        reorder_max_mentions: fc.limits.reorder_max_mentions.unwrap_or(200_000).max(1) as usize,
+        max_new_brands: fc.limits.max_new_brands.unwrap_or(1000) as usize,
+        dead_letters,
         notify,
     };
     Ok(Validated { cfg, tokens, users, link_key, notify_secrets })
