@@ -122,6 +122,11 @@ impl Engine {
         true
     }
 
+    /// Every brand's id: configured ones and those created from `brand` fields.
+    pub fn brand_ids(&self) -> impl Iterator<Item = &str> {
+        self.brands.iter().map(|b| b.id.as_str())
+    }
+
     /// Current state of every brand that has had mentions (or all brands with `all`).
     pub fn brand_status(&self, all: bool) -> Vec<BrandStatus> {
         self.brands

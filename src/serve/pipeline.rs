@@ -175,7 +175,8 @@ pub struct Recovered {
     pub brands: BrandMemory,
     /// Where the log stands.
     pub cursor: Cursor,
-    /// Records replayed.
+    /// Records read back from the log after the snapshot (mentions among them may still be
+    /// held in the reorder buffer).
     pub replayed: u64,
 }
 
@@ -244,9 +245,9 @@ pub fn recover(
             return Ok(());
         }
         order.feed(rec, begin, None, &mut ready);
+        replayed += 1;
         for r in ready.split_inclusive(|&b| b == b'\n') {
             apply(&mut engine, r);
-            replayed += 1;
         }
         ready.clear();
         if engine.events.len() >= 1000 {
@@ -261,8 +262,8 @@ pub fn recover(
     let log = IngestLog::create(&shared.log_dir, next, cfg.segment_size, cfg.fsync, &dedup)?;
     shared.engine_mentions.store(engine.stats.mentions, Ordering::Relaxed);
     let mut brands = BrandMemory::new(configured.iter().map(String::as_str), cfg.max_new_brands);
-    for b in engine.brand_status(true) {
-        brands.know(&b.id);
+    for id in engine.brand_ids() {
+        brands.know(id);
     }
     for rec in order.held_records() {
         let rec = rec.strip_suffix(b"\n").unwrap_or(rec);
