@@ -165,7 +165,11 @@ impl Metrics {
                 "mentions refused: the cap on brands created from `brand` fields is reached",
                 &self.refused_brand,
             ),
-            ("requests_write_failed_total", "requests refused with 503: log or store not writable", &self.refused_write),
+            (
+                "requests_write_failed_total",
+                "requests refused with 503: log or store not writable",
+                &self.refused_write,
+            ),
             ("requests_memory_total", "requests refused with 503: decoded-bytes budget spent", &self.refused_memory),
         ];
         for (name, help, v) in counters {
@@ -189,7 +193,7 @@ impl Metrics {
         let live: [(&str, &str, &AtomicU64); 4] = [
             ("reorder_buffered", "mentions held in the reorder buffer (event clock)", &self.reorder_buffered),
             ("brands_created", "brands created from mentions' brand fields", &self.brands_created),
-            ("ingest_log_writable", "1 when the ingest log takes writes, 0 while refused", &self.log_writable),
+            ("ingest_writable", "1 when ingest is taken, 0 while the log or store refuse writes", &self.log_writable),
             ("decoded_bytes_in_flight", "decoded request bytes held by requests in flight", &self.decoded_in_flight),
         ];
         let gauges = gauges.into_iter().chain(live.map(|(n, h, v)| (n, h, v.load(Ordering::Relaxed) as f64)));

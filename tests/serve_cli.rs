@@ -8,87 +8,25 @@
 mod support;
 
 use serde_json::Value;
-use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use support::server::{client, Server};
-use support::{bin, read_events, run, stderr};
+use support::stream::{batches, reference, simulated, stored_events, wait_processed};
+use support::{bin, run, stderr};
 
 // no periodic snapshot during the test: after the crash everything since the graceful
 // restart must come back from the ingest log
 const CONFIG: &str = "[storage]\nsnapshot_interval = \"1h\"\n";
 
-fn simulated(dir: &Path) -> (PathBuf, Vec<Vec<u8>>) {
-    let sim = dir.join("sim.jsonl");
-    let o = run(&["simulate", "--out", sim.to_str().unwrap(), "--seed", "3", "--days", "10", "--brands", "3"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let lines: Vec<Vec<u8>> =
-        BufReader::new(std::fs::File::open(&sim).unwrap()).split(b'\n').map(Result::unwrap).collect();
-    (sim, lines)
-}
-
-fn batches(lines: &[Vec<u8>]) -> Vec<Vec<u8>> {
-    lines
-        .chunks(1000)
-        .map(|c| {
-            let mut b = Vec::new();
-            for l in c {
-                b.extend_from_slice(l);
-                b.push(b'\n');
-            }
-            b
-        })
-        .collect()
-}
-
-/// (incident id, status, severity) of every engine event of every incident in the store.
-fn stored_events(s: &Server) -> BTreeSet<(String, String, String)> {
-    let mut out = BTreeSet::new();
-    let mut cursor: Option<i64> = None;
-    loop {
-        let page = s.get(&format!("/v1/alerts?limit=50{}", cursor.map(|c| format!("&cursor={c}")).unwrap_or_default()));
-        for a in page["alerts"].as_array().unwrap() {
-            let h = s.get(&format!("/v1/alerts/{}", a["id"].as_str().unwrap()));
-            for e in h["events"].as_array().unwrap() {
-                if e["status"] != "acknowledged" {
-                    let f = |k: &str| e[k].as_str().unwrap().to_string();
-                    assert!(out.insert((f("id"), f("status"), f("severity"))), "event stored twice: {e}");
-                }
-            }
-        }
-        match page["next_cursor"].as_i64() {
-            Some(c) => cursor = Some(c),
-            None => return out,
-        }
-    }
-}
-
 #[test]
 fn restarts_lose_nothing_and_duplicate_no_incident() {
     let dir = tempfile::tempdir().unwrap();
-    let (sim, lines) = simulated(dir.path());
+    let (sim, lines) = simulated(dir.path(), 3, 10, 3);
     // the reference: an uninterrupted replay of the same stream
-    let alerts = dir.path().join("alerts.jsonl");
-    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
-    let o = run(&[
-        "replay",
-        sim.to_str().unwrap(),
-        "--rules",
-        rules.to_str().unwrap(),
-        "--out",
-        alerts.to_str().unwrap(),
-        "--quiet",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let reference: BTreeSet<(String, String, String)> = read_events(&alerts)
-        .iter()
-        .map(|e| (e.id.clone(), e.status.as_str().to_string(), e.severity.as_str().to_string()))
-        .collect();
+    let reference = reference(dir.path(), &sim);
     assert!(reference.len() >= 4, "the stream has incidents: {reference:?}");
 
-    let batches = batches(&lines);
+    let batches = batches(&lines, 1000);
     let (a, b) = (batches.len() * 5 / 10, batches.len() * 8 / 10);
     let config = format!("clock = \"event\"\n{CONFIG}");
     let mut accepted = 0u64;
@@ -152,17 +90,6 @@ fn restarts_lose_nothing_and_duplicate_no_incident() {
     assert_eq!(std::fs::read_to_string(dir.path().join("data/listen.addr")).unwrap(), format!("{}\n", s.addr));
     s.terminate();
     assert!(!dir.path().join("data/listen.addr").exists(), "listen.addr is removed at a clean stop");
-}
-
-/// Waits until the engine has processed `n` mentions; returns `/v1/brands` then.
-fn wait_processed(s: &Server, n: u64) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while (s.metric("crisiswatch_engine_mentions") as u64) < n {
-        assert!(Instant::now() < deadline, "engine stuck below {n}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(s.metric("crisiswatch_engine_mentions") as u64, n);
-    s.get("/v1/brands")
 }
 
 fn mention_line(id: &str, minute: u32) -> String {

@@ -178,8 +178,11 @@ async fn ingest_mentions(State(app): State<App>, headers: HeaderMap, body: axum:
         Ok(p) => p,
         Err(_) => {
             shared.metrics.refused_memory.fetch_add(1, Ordering::Relaxed);
-            return ApiError::Unavailable(1, "too many large request bodies in flight (max_decoded_in_flight); retry later".into())
-                .into_response();
+            return ApiError::Unavailable(
+                1,
+                "too many large request bodies in flight (max_decoded_in_flight); retry later".into(),
+            )
+            .into_response();
         }
     };
     shared.metrics.decoded_in_flight.fetch_add(want as u64, Ordering::Relaxed);
@@ -254,7 +257,8 @@ async fn ingest_mentions(State(app): State<App>, headers: HeaderMap, body: axum:
     errors.extend(receipt.refused);
     errors.sort_by_key(|e| e.0);
     let n_rejected = errors.len();
-    let errors: Vec<serde_json::Value> = errors.into_iter().map(|(line, reason)| json!({ "line": line, "reason": reason })).collect();
+    let errors: Vec<serde_json::Value> =
+        errors.into_iter().map(|(line, reason)| json!({ "line": line, "reason": reason })).collect();
     shared.metrics.rejected.fetch_add(n_rejected as u64, Ordering::Relaxed);
     shared.metrics.ingest.record(started.elapsed());
     (

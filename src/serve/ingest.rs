@@ -243,7 +243,8 @@ mod tests {
 
     #[test]
     fn long_items_are_kept_cut_and_gzip_is_capped() {
-        let long = format!("{{\"id\":\"a\",\"ts\":\"2026-02-01T00:00:00Z\",\"text\":\"{}\"}}", "x".repeat(KEEP_RAW * 2));
+        let long =
+            format!("{{\"id\":\"a\",\"ts\":\"2026-02-01T00:00:00Z\",\"text\":\"{}\"}}", "x".repeat(KEEP_RAW * 2));
         let d = validate(long.as_bytes(), Framing::Ndjson, Limits { max_line: KEEP_RAW }).unwrap();
         assert_eq!(d.rejected[0].raw.len(), KEEP_RAW, "a dead letter keeps a bounded prefix");
         assert!(d.rejected[0].reason.contains("first 16384 are kept"), "{}", d.rejected[0].reason);

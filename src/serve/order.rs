@@ -67,12 +67,7 @@ impl Cursor {
             return (None, bytes);
         }
         let v = |i: usize| u64::from_le_bytes(rest[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
-        let c = Cursor {
-            low,
-            end: LogPos { segment: v(0), offset: v(1) },
-            clock: v(2) as i64,
-            newest: v(3) as i64,
-        };
+        let c = Cursor { low, end: LogPos { segment: v(0), offset: v(1) }, clock: v(2) as i64, newest: v(3) as i64 };
         (Some(c), &rest[32..])
     }
 }

@@ -26,10 +26,10 @@ use crate::serve::error::IngestError;
 use crate::serve::ingest::{Decoded, Rejected};
 use crate::serve::log::{self, Dedup, IngestLog, LogPos};
 use crate::serve::order::{self, BrandMemory, Cursor, Limits as OrderLimits, Order};
-use std::collections::VecDeque;
 use crate::store;
 use crate::time::{minute_of, Millis};
 use rusqlite::Connection;
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
@@ -366,7 +366,7 @@ impl Sequencer {
         let mut pending = Vec::new();
         let mut resolve_replies = Vec::new();
         let mut permits = Vec::new();
-        let mut dead: Vec<(usize, String, Vec<u8>)> = Vec::new();
+        let mut dead: Vec<store::DeadLetter> = Vec::new();
         let mut dead_tokens: Vec<(String, usize)> = Vec::new(); // token, items in `dead`
         let mut ts_of = Vec::new(); // per mention appended to `out`: its ts
         let (mut inserted, mut created) = (0usize, Vec::new());
@@ -437,15 +437,23 @@ impl Sequencer {
         if !dead.is_empty() {
             self.dead_bytes += dead.iter().map(|d| (d.1.len() + d.2.len()) as u64).sum::<u64>();
             let mut it = dead.into_iter();
-            let per_token: Vec<(String, Vec<(usize, String, Vec<u8>)>)> =
+            let per_token: Vec<(String, Vec<store::DeadLetter>)> =
                 dead_tokens.into_iter().map(|(t, n)| (t, it.by_ref().take(n).collect())).collect();
             match store::record_dead_letter_groups(&mut self.store, &per_token, now) {
                 Ok(rows) => dead_rows = Some(rows),
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot store dead letters; refusing the requests");
-                    return self.refuse_group(pending, resolve_replies, inserted, &created, &|| {
-                        IngestError::DeadLetters(rusqlite::Error::ToSqlConversionFailure(e.to_string().into()))
-                    }, shutdown);
+                    // most likely the disk is full: refuse ingest until the probe passes
+                    tracing::error!(error = %e, "cannot store dead letters; refusing ingest until the disk takes writes again");
+                    self.shared.log_ok.store(false, Ordering::Relaxed);
+                    m.log_writable.store(0, Ordering::Relaxed);
+                    return self.refuse_group(
+                        pending,
+                        resolve_replies,
+                        inserted,
+                        &created,
+                        &|| IngestError::DeadLetters(rusqlite::Error::ToSqlConversionFailure(e.to_string().into())),
+                        shutdown,
+                    );
                 }
             }
         }
@@ -454,9 +462,14 @@ impl Sequencer {
                 if let Some(rows) = dead_rows {
                     let _ = store::delete_dead_letters(&self.store, rows);
                 }
-                return self.refuse_group(pending, resolve_replies, inserted, &created, &|| {
-                    IngestError::Log(std::io::Error::other("the ingest log is not writable (disk full?)"))
-                }, shutdown);
+                return self.refuse_group(
+                    pending,
+                    resolve_replies,
+                    inserted,
+                    &created,
+                    &|| IngestError::Log(std::io::Error::other("the ingest log is not writable (disk full?)")),
+                    shutdown,
+                );
             }
             let t = Instant::now();
             let start = self.log.end();
@@ -519,9 +532,14 @@ impl Sequencer {
                     }
                     let kind = e.kind();
                     let msg = e.to_string();
-                    return self.refuse_group(pending, resolve_replies, inserted, &created, &|| {
-                        IngestError::Log(std::io::Error::new(kind, msg.clone()))
-                    }, shutdown);
+                    return self.refuse_group(
+                        pending,
+                        resolve_replies,
+                        inserted,
+                        &created,
+                        &|| IngestError::Log(std::io::Error::new(kind, msg.clone())),
+                        shutdown,
+                    );
                 }
             }
         } else {
@@ -680,7 +698,12 @@ pub fn run_snapshot_writer(shared: Arc<Shared>, rx: Receiver<SnapshotJob>, store
         }
         shared.metrics.snapshot.record(job.started.elapsed());
         shared.metrics.snapshots.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(bytes = job.bytes.len(), segment = job.cursor.low.segment, offset = job.cursor.low.offset, "snapshot stored");
+        tracing::debug!(
+            bytes = job.bytes.len(),
+            segment = job.cursor.low.segment,
+            offset = job.cursor.low.offset,
+            "snapshot stored"
+        );
     }
 }
 

@@ -348,6 +348,9 @@ pub fn mute(
     Ok(Ok(()))
 }
 
+/// A rejected item to keep: line number, reason, raw bytes.
+pub type DeadLetter = (usize, String, Vec<u8>);
+
 /// Records the rejected items of several requests (`(token, items)`) in one transaction;
 /// returns the range of rows written (`None` when there were none), so that they can be
 /// removed again when the requests are refused after all.
@@ -356,7 +359,7 @@ pub fn mute(
 /// SQLite errors (nothing is written).
 pub fn record_dead_letter_groups(
     c: &mut Connection,
-    groups: &[(String, Vec<(usize, String, Vec<u8>)>)],
+    groups: &[(String, Vec<DeadLetter>)],
     now: Millis,
 ) -> Result<Option<(i64, i64)>> {
     let tx = c.transaction()?;

@@ -9,6 +9,7 @@ pub mod browser;
 pub mod http;
 pub mod server;
 pub mod smtp;
+pub mod stream;
 pub mod telegram;
 pub mod webhook;
 

@@ -12,5 +12,6 @@ pub mod validate;
 
 pub use load::{load, load_str};
 pub use model::{
-    grants, ApiToken, ClockMode, Credential, DeadLetterRetention, LinkSettings, LogFormat, Overrides, Role, Scope, ServeConfig, User,
+    grants, ApiToken, ClockMode, Credential, DeadLetterRetention, LinkSettings, LogFormat, Overrides, Role, Scope,
+    ServeConfig, User,
 };
