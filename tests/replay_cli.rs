@@ -328,3 +328,36 @@ fn alerts_name_a_category_and_carry_drafts_in_the_posts_languages() {
         }
     }
 }
+
+/// Re-sending a slice of the stream four times (an overlapping export, a client's retries)
+/// changes nothing: `replay` remembers ids as `serve` does. Before, the copies were counted
+/// and raised volume alerts.
+#[test]
+fn a_slice_sent_four_times_is_counted_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, lines) = support::stream::simulated(dir.path(), 21, 6, 3);
+    let reference = support::stream::reference(dir.path(), &sim);
+    assert!(!reference.is_empty());
+    // a six-hour slice in the middle of day 4 whose every line comes four more times (an
+    // exporter retrying each page): within the lateness, so each copy would be counted
+    let (a, b) = (lines.len() * 4 / 6, lines.len() * 4 / 6 + lines.len() / 24);
+    let mut with_copies: Vec<&[u8]> = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        let n = if (a..b).contains(&i) { 5 } else { 1 };
+        with_copies.extend(std::iter::repeat_n(l.as_slice(), n));
+    }
+    let input = dir.path().join("copies.jsonl");
+    std::fs::write(&input, with_copies.join(&b"\n"[..])).unwrap();
+    let out = dir.path().join("copies-alerts.jsonl");
+    let rules = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let o =
+        run(&["replay", input.to_str().unwrap(), "--rules", rules.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got: std::collections::BTreeSet<_> = read_events(&out)
+        .iter()
+        .map(|e| (e.id.clone(), e.status.as_str().to_string(), e.severity.as_str().to_string()))
+        .collect();
+    assert_eq!(got, reference, "the copies raised nothing");
+    let summary = stderr(&o);
+    assert!(summary.contains(&format!("duplicates         {}", 4 * (b - a))), "{summary}");
+}

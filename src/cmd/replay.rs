@@ -3,6 +3,8 @@
 //! sends every rejected line, unchanged, to a dead-letter file with its reason on stderr.
 
 use crate::engine::{Engine, EngineStats};
+use crate::hash::fnv1a;
+use crate::ingest::dedup::{self, Dedup};
 use crate::ingest::{parse_line, Mention, Rejection};
 use crate::rules::RuleSet;
 use crate::time::{format_rfc3339, MINUTE_MS};
@@ -38,6 +40,8 @@ pub struct ReplaySummary {
     pub lines: u64,
     /// Lines rejected (and dead-lettered).
     pub rejected: u64,
+    /// Mentions skipped because their id was already seen (as `serve` does).
+    pub duplicates: u64,
     /// Engine counters.
     pub engine: EngineStats,
     /// Alert events written.
@@ -64,6 +68,7 @@ impl std::fmt::Display for ReplaySummary {
             Some(p) => writeln!(f, " (written unchanged to {})", p.display())?,
             None => writeln!(f)?,
         }
+        writeln!(f, "  duplicates         {} (id seen among the last 1,000,000 ids within 24 h of event time; skipped, as serve does)", self.duplicates)?;
         writeln!(f, "  late mentions      {} (older than the allowed lateness; counted, not placed)", e.late)?;
         writeln!(f, "  unmatched          {} (no brand)", e.unmatched)?;
         writeln!(f, "  with a tone        {}", e.toned)?;
@@ -339,6 +344,8 @@ pub fn replay_with_tone(
     // stream really jumped (a gap in the data) or the timestamp is wrong (it is rejected).
     let mut held: Option<Held> = None;
     let mut report = Report { input_name: &input_name, max_reported: opts.max_reported };
+    // the same id memory as `serve`, with event time for its clock
+    let mut dedup = Dedup::new(dedup::DEFAULT_IDS, dedup::DEFAULT_WINDOW_MS);
     loop {
         let read = read_line_capped(&mut input, &mut line, cap, &mut dead)
             .with_context(|| format!("reading `{input_name}` at line {}", summary.lines + 1))?;
@@ -349,6 +356,7 @@ pub fn replay_with_tone(
         };
         summary.lines += 1;
         match result {
+            Ok(m) if !dedup.insert(fnv1a(m.raw.id.as_bytes()), m.at) => summary.duplicates += 1,
             Ok(m) => {
                 let clock = engine.now();
                 if let Some(h) = held.take() {

@@ -6,11 +6,13 @@
 //!   plain lines and serde_json for the rest;
 //! * [`normalize`]: text normalisation for every script we serve;
 //! * [`brands`]: keyword matching of mentions to brands (Aho-Corasick, word boundaries);
-//! * [`lang`]: language identification from the UTF-8 bytes.
+//! * [`lang`]: language identification from the UTF-8 bytes;
+//! * [`dedup`]: memory of recent mention ids (a mention sent twice counts once).
 //!
 //! Pure: no I/O, no clock. May import `time` and `hash` only.
 
 pub mod brands;
+pub mod dedup;
 pub mod fastjson;
 pub mod lang;
 pub mod mention;

@@ -8,11 +8,11 @@
 //! the de-duplication memory of that moment in `dedup-<n>.bin`, so that recovery knows the ids
 //! seen before it.
 
-use std::collections::{HashSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+pub use crate::ingest::dedup::Dedup;
 pub use crate::store::LogPos;
 
 fn segment_path(dir: &Path, n: u64) -> PathBuf {
@@ -214,67 +214,10 @@ pub fn read_from(
     Ok(end)
 }
 
-/// Memory of recent mention ids (64-bit hashes), bounded in count and age, so that a
-/// client's retry is counted once.
-#[derive(Debug, Clone)]
-pub struct Dedup {
-    seen: HashSet<u64>,
-    order: VecDeque<(u64, i64)>,
-    max: usize,
-    window_ms: i64,
-}
-
-impl Dedup {
-    /// Remembers up to `max` ids for up to `window_ms`.
-    pub fn new(max: usize, window_ms: i64) -> Self {
-        Dedup { seen: HashSet::with_capacity(max.min(1 << 20)), order: VecDeque::new(), max, window_ms }
-    }
-
-    /// Records `id` seen at `now_ms`; false when it was already seen (a duplicate).
-    pub fn insert(&mut self, id: u64, now_ms: i64) -> bool {
-        while let Some(&(old, at)) = self.order.front() {
-            if self.order.len() >= self.max || at < now_ms - self.window_ms {
-                self.order.pop_front();
-                self.seen.remove(&old);
-            } else {
-                break;
-            }
-        }
-        if !self.seen.insert(id) {
-            return false;
-        }
-        self.order.push_back((id, now_ms));
-        true
-    }
-
-    /// Forgets the `n` ids inserted last (a batch that could not be made durable: its
-    /// retry must not be taken for a duplicate).
-    pub fn undo(&mut self, n: usize) {
-        for _ in 0..n {
-            match self.order.pop_back() {
-                Some((id, _)) => {
-                    self.seen.remove(&id);
-                }
-                None => break,
-            }
-        }
-    }
-
-    /// Ids remembered.
-    pub fn len(&self) -> usize {
-        self.order.len()
-    }
-
-    /// Whether nothing is remembered.
-    pub fn is_empty(&self) -> bool {
-        self.order.is_empty()
-    }
-}
-
 fn write_dedup(path: &Path, d: &Dedup) -> io::Result<()> {
     let tmp = path.with_extension("tmp");
     let mut w = io::BufWriter::new(File::create(&tmp)?);
-    for &(id, at) in &d.order {
+    for (id, at) in d.entries() {
         w.write_all(&id.to_le_bytes())?;
         w.write_all(&at.to_le_bytes())?;
     }
@@ -305,18 +248,6 @@ pub fn read_dedup(dir: &Path, segment: u64, max: usize, window_ms: i64) -> io::R
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dedup_forgets_by_age_and_count() {
-        let mut d = Dedup::new(3, 1000);
-        assert!(d.insert(1, 0));
-        assert!(!d.insert(1, 10));
-        assert!(d.insert(2, 20) && d.insert(3, 30));
-        assert!(d.insert(4, 40), "the oldest (1) makes room");
-        assert!(d.insert(1, 50), "1 was forgotten");
-        assert!(!d.insert(4, 60));
-        assert!(d.insert(2, 2000), "2 is older than the window");
-    }
 
     #[test]
     fn log_round_trip_rotation_and_torn_tail() {

@@ -130,7 +130,11 @@ pub fn validate(fc: &FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Vali
     let max_decoded_body = c.size("max_decoded_body", &fc.limits.max_decoded_body, 64 << 20) as usize;
     let max_line = c.size("max_line", &fc.limits.max_line, 1 << 20) as usize;
     let segment_size = c.size("segment_size", &fc.storage.segment_size, 256 << 20);
-    let dedup_window = c.duration("dedup_window", &fc.limits.dedup_window, Duration::from_secs(86_400));
+    let dedup_window = c.duration(
+        "dedup_window",
+        &fc.limits.dedup_window,
+        Duration::from_millis(crate::ingest::dedup::DEFAULT_WINDOW_MS as u64),
+    );
     let snapshot_interval = c.duration("snapshot_interval", &fc.storage.snapshot_interval, Duration::from_secs(300));
     let engine_batch_delay = c.duration("engine_batch_delay", &fc.testing.engine_batch_delay, Duration::ZERO);
     let max_decoded_in_flight = c.size("max_decoded_in_flight", &fc.limits.max_decoded_in_flight, 512 << 20);
@@ -181,7 +185,7 @@ pub fn validate(fc: &FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Vali
         max_queued_mentions,
         rate_per_token,
         burst_per_token: fc.limits.burst_per_token.unwrap_or(rate_per_token.max(10_000)),
-        dedup_ids: fc.limits.dedup_ids.unwrap_or(1_000_000),
+        dedup_ids: fc.limits.dedup_ids.unwrap_or(crate::ingest::dedup::DEFAULT_IDS as u32),
         dedup_window,
         snapshot_interval,
         segment_size,
