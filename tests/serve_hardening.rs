@@ -248,3 +248,97 @@ fn the_decoded_bytes_budget_refuses_a_body_while_another_holds_it_and_dead_lette
     }
     s.terminate();
 }
+
+/// The service's peak resident memory (VmHWM) and current (VmRSS), in MiB.
+fn memory_mib(s: &Server) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", s.pid())).unwrap();
+    let kib = |key: &str| -> f64 {
+        let line = status.lines().find(|l| l.starts_with(key)).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse::<f64>().unwrap() / 1024.0
+    };
+    (kib("VmHWM:"), kib("VmRSS:"))
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// Peak memory of the service under the hostile loads of issue 17, each on a fresh service
+/// with the default limits: three concurrent gzip bodies decoding past `max_decoded_body`,
+/// three concurrent gzip bodies of valid mentions just under it, and 50,000 mentions with
+/// unknown brands. A measurement (`cargo test --release --test serve_hardening peak_memory
+/// -- --ignored --nocapture`); the bounds asserted are loose.
+#[test]
+#[ignore]
+fn peak_memory_under_hostile_load() {
+    let concurrent = |s: &Server, body: &[u8]| -> Vec<u16> {
+        std::thread::scope(|sc| {
+            let hs: Vec<_> = (0..3)
+                .map(|_| {
+                    sc.spawn(|| {
+                        client()
+                            .post(s.url("/v1/mentions"))
+                            .header("content-type", "application/x-ndjson")
+                            .header("content-encoding", "gzip")
+                            .body(body.to_vec())
+                            .send()
+                            .unwrap()
+                            .status()
+                            .as_u16()
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        })
+    };
+    // 1. bombs: 256 MiB of newlines, 2 MB or so compressed
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), "clock = \"event\"\n", &[]);
+    let idle = memory_mib(&s);
+    let bomb = gzip(&vec![b'\n'; 256 << 20]);
+    let codes = concurrent(&s, &bomb);
+    let bombs = memory_mib(&s);
+    eprintln!("idle {idle:?} MiB; 3 gzip bombs of {} bytes -> {codes:?}: peak {:.0} MiB", bomb.len(), bombs.0);
+    s.terminate();
+
+    // 2. valid mentions just under the 64 MiB cap, three at once
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), "clock = \"event\"\n", &[]);
+    let mut body = Vec::new();
+    let mut i = 0;
+    while body.len() < (63 << 20) {
+        let ts = crisiswatch::time::format_rfc3339(1_775_000_000_000 + i * 1000);
+        body.extend_from_slice(support::mention(&format!("v{i}"), &ts, Some("acme"), "acme shoes are fine", None).as_bytes());
+        body.push(b'\n');
+        i += 1;
+    }
+    let codes = concurrent(&s, &gzip(&body));
+    let full = memory_mib(&s);
+    eprintln!("3 x {} valid mentions ({} MiB decoded) -> {codes:?}: peak {:.0} MiB", i, body.len() >> 20, full.0);
+    s.terminate();
+
+    // 3. 50,000 unknown brands
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), "clock = \"event\"\n", &[]);
+    let mut rejected = 0;
+    for chunk in 0..50 {
+        let body: String = (0..1000)
+            .map(|j| {
+                let n = chunk * 1000 + j;
+                let ts = crisiswatch::time::format_rfc3339(1_775_000_000_000 + n as i64 * 1000);
+                format!("{}\n", support::mention(&format!("b{n}"), &ts, Some(&format!("brand-{n}")), "hi", None))
+            })
+            .collect();
+        rejected += post(&s, body.into_bytes()).json::<Value>().unwrap()["rejected"].as_u64().unwrap();
+    }
+    let brands = memory_mib(&s);
+    let db = std::fs::metadata(dir.path().join("data/crisiswatch.db")).unwrap().len();
+    eprintln!("50,000 unknown brands: {rejected} rejected (max_new_brands 1000): peak {:.0} MiB, database {} KiB", brands.0, db >> 10);
+    assert_eq!(rejected, 49_000);
+    s.terminate();
+    for (what, peak) in [("bombs", bombs.0), ("valid", full.0), ("brands", brands.0)] {
+        assert!(peak < 1024.0, "{what}: peak {peak} MiB");
+    }
+}
