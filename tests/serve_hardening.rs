@@ -310,11 +310,13 @@ fn peak_memory_under_hostile_load() {
     let mut i = 0;
     while body.len() < (63 << 20) {
         let ts = crisiswatch::time::format_rfc3339(1_775_000_000_000 + i * 1000);
-        body.extend_from_slice(support::mention(&format!("v{i}"), &ts, Some("acme"), "acme shoes are fine", None).as_bytes());
+        let text = "acme shoes are fine, the delivery was on time and the support answered quickly ".repeat(2);
+        body.extend_from_slice(support::mention(&format!("v{i}"), &ts, Some("acme"), &text, None).as_bytes());
         body.push(b'\n');
         i += 1;
     }
     let codes = concurrent(&s, &gzip(&body));
+    wait_processed(&s, codes.iter().filter(|&&c| c == 202).count() as u64 * i as u64);
     let full = memory_mib(&s);
     eprintln!("3 x {} valid mentions ({} MiB decoded) -> {codes:?}: peak {:.0} MiB", i, body.len() >> 20, full.0);
     s.terminate();
@@ -335,7 +337,11 @@ fn peak_memory_under_hostile_load() {
     }
     let brands = memory_mib(&s);
     let db = std::fs::metadata(dir.path().join("data/crisiswatch.db")).unwrap().len();
-    eprintln!("50,000 unknown brands: {rejected} rejected (max_new_brands 1000): peak {:.0} MiB, database {} KiB", brands.0, db >> 10);
+    eprintln!(
+        "50,000 unknown brands: {rejected} rejected (max_new_brands 1000): peak {:.0} MiB, database {} KiB",
+        brands.0,
+        db >> 10
+    );
     assert_eq!(rejected, 49_000);
     s.terminate();
     for (what, peak) in [("bombs", bombs.0), ("valid", full.0), ("brands", brands.0)] {
