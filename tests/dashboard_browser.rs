@@ -128,11 +128,12 @@ fn the_crisis_room_in_a_browser_open_mode() {
     let shots = tempfile::tempdir().unwrap();
     b.set_window_size(1280, 900);
 
-    // the brands page lists the demo's brands (within a minute of the start)
+    // the brands page lists the demo's brands and the history's latest incidents (within a
+    // minute of the start)
     let t = Instant::now();
     loop {
         b.goto(&demo.url("/"));
-        if b.find_all("tr.brand").len() == 12 {
+        if b.find_all("tr.brand").len() == 12 && !b.find_all("tr.brand time").is_empty() {
             break;
         }
         assert!(t.elapsed() < Duration::from_secs(60), "brands page: {}", b.page_source());
