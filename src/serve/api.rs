@@ -225,16 +225,24 @@ async fn ingest_mentions(State(app): State<App>, headers: HeaderMap, body: axum:
         return ApiError::RateLimited(secs).into_response();
     }
     let capacity = shared.cfg.max_queued_mentions as usize;
-    if n > capacity {
+    // a place in the queue per mention, and per started KiB of a longer one: the queue bounds
+    // the bytes waiting for the engine as well as the count
+    let mut places = 0usize;
+    let mut start = 0u32;
+    for item in &decoded.index {
+        places += ((item.end - start) as usize).div_ceil(1024).max(1);
+        start = item.end;
+    }
+    if places > capacity {
         return ApiError::PayloadTooLarge(format!(
-            "{n} mentions in one request is more than the queue holds ({capacity}); split the batch"
+            "{n} mentions ({places} queue places, one per started KiB) in one request is more than the queue holds ({capacity}); split the batch"
         ))
         .into_response();
     }
     let permit = if n == 0 {
         None
     } else {
-        match shared.queue.clone().try_acquire_many_owned(n as u32) {
+        match shared.queue.clone().try_acquire_many_owned(places as u32) {
             Ok(p) => Some(p),
             Err(_) => {
                 shared.metrics.refused_busy.fetch_add(1, Ordering::Relaxed);

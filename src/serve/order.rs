@@ -91,6 +91,8 @@ pub struct Clocks {
     pub clock: Millis,
     /// Mentions in the reorder buffer.
     pub buffered: usize,
+    /// Their bytes.
+    pub buffered_bytes: usize,
 }
 
 /// Admission limits.
@@ -102,9 +104,13 @@ pub struct Limits {
     pub lateness_min: i64,
     /// The rules' `max_clock_jump`, milliseconds.
     pub max_jump_ms: i64,
-    /// Reorder buffer bound (mentions); past it everything accepted is released.
+    /// Reorder buffer bound (mentions); past it, or past [`MAX_BUFFERED_BYTES`],
+    /// everything accepted is released.
     pub max_buffered: usize,
 }
+
+/// The reorder buffer's bound in bytes.
+pub const MAX_BUFFERED_BYTES: usize = 128 << 20;
 
 impl Clocks {
     /// Why a mention at `ts` cannot be accepted now (`wall` is the wall clock), if it cannot.
@@ -134,16 +140,31 @@ impl Clocks {
         None
     }
 
-    /// Records an accepted mention at `ts`.
-    pub fn accept(&mut self, ts: Millis, lim: &Limits) {
+    /// Records an accepted mention at `ts` of `len` bytes.
+    pub fn accept(&mut self, ts: Millis, len: usize, lim: &Limits) {
         self.newest = self.newest.max(ts);
         if lim.event {
             if ts > self.clock {
                 self.buffered += 1;
+                self.buffered_bytes += len;
             }
         } else {
             self.clock = self.clock.max(ts);
         }
+    }
+}
+
+impl Clocks {
+    /// Whether the buffer is over its bounds (then everything accepted is released).
+    pub fn over(&self, lim: &Limits) -> bool {
+        lim.event && (self.buffered > lim.max_buffered || self.buffered_bytes > MAX_BUFFERED_BYTES)
+    }
+
+    /// After releasing everything accepted.
+    pub fn flush(&mut self) {
+        self.clock = self.newest;
+        self.buffered = 0;
+        self.buffered_bytes = 0;
     }
 }
 
@@ -153,6 +174,7 @@ pub struct Order {
     lim: Limits,
     newest: Millis,
     clock: Millis,
+    bytes: usize,
     heap: BinaryHeap<Reverse<Held>>,
     starts: BTreeSet<LogPos>,
     seq: u64,
@@ -180,7 +202,7 @@ pub fn record_ts(rec: &[u8]) -> Option<Millis> {
 impl Order {
     /// An empty order starting from `clock` and `newest` (both `i64::MIN` for a new store).
     pub fn new(lim: Limits, clock: Millis, newest: Millis) -> Self {
-        Order { lim, newest, clock, heap: BinaryHeap::new(), starts: BTreeSet::new(), seq: 0 }
+        Order { lim, newest, clock, bytes: 0, heap: BinaryHeap::new(), starts: BTreeSet::new(), seq: 0 }
     }
 
     /// The limits.
@@ -190,13 +212,18 @@ impl Order {
 
     /// The clocks now.
     pub fn clocks(&self) -> Clocks {
-        Clocks { newest: self.newest, clock: self.clock, buffered: self.heap.len() }
+        Clocks { newest: self.newest, clock: self.clock, buffered: self.heap.len(), buffered_bytes: self.bytes }
     }
 
     /// The clocks after a release up to `x`, without releasing.
     pub fn clocks_after_release(&self, x: Millis) -> Clocks {
-        let released = self.heap.iter().filter(|h| h.0.ts <= x).count();
-        Clocks { newest: self.newest, clock: self.clock.max(x), buffered: self.heap.len() - released }
+        let (n, bytes) = self.heap.iter().filter(|h| h.0.ts <= x).fold((0, 0), |(n, b), h| (n + 1, b + h.0.rec.len()));
+        Clocks {
+            newest: self.newest,
+            clock: self.clock.max(x),
+            buffered: self.heap.len() - n,
+            buffered_bytes: self.bytes - bytes,
+        }
     }
 
     /// The cursor to store with a snapshot taken when the log ends at `end`.
@@ -242,6 +269,7 @@ impl Order {
     /// Puts a mention in the buffer (recovery: one the snapshot saw but had not released).
     pub fn hold(&mut self, rec: Vec<u8>, start: LogPos, ts: Millis) {
         self.seq += 1;
+        self.bytes += rec.len();
         self.starts.insert(start);
         self.heap.push(Reverse(Held { ts, seq: self.seq, start, rec }));
     }
@@ -252,6 +280,7 @@ impl Order {
         while self.heap.peek().is_some_and(|h| h.0.ts <= x) {
             let Reverse(h) = self.heap.pop().expect("peeked");
             self.starts.remove(&h.start);
+            self.bytes -= h.rec.len();
             out.extend_from_slice(&h.rec);
         }
         self.clock = self.clock.max(x);
@@ -348,7 +377,9 @@ mod tests {
         assert_eq!(o.clocks_after_release(3 * H).buffered, 2);
         o.feed(b"#w 10800000\n", LogPos { segment: 1, offset: 600 }, None, &mut out);
         assert_eq!(tss(&out), vec![H, 2 * H, 3 * H]);
-        assert_eq!(o.clocks(), Clocks { newest: 5 * H, clock: 3 * H, buffered: 2 });
+        let left = o.clocks();
+        assert_eq!((left.newest, left.clock, left.buffered), (5 * H, 3 * H, 2));
+        assert_eq!(left.buffered_bytes, rec(4 * H).len() + rec(5 * H).len());
         assert_eq!(o.cursor(LogPos { segment: 1, offset: 999 }).low, LogPos { segment: 1, offset: 400 });
         // late, but within the lateness: straight to the engine
         out.clear();
@@ -358,23 +389,28 @@ mod tests {
 
     #[test]
     fn admission_states_the_contract() {
-        let c = Clocks { newest: 10 * H, clock: 9 * H, buffered: 0 };
+        let c = Clocks { newest: 10 * H, clock: 9 * H, buffered: 0, buffered_bytes: 0 };
         assert!(c.refuse(9 * H - 5 * 60_000, 0, &EVENT).is_none(), "within the lateness");
         let late = c.refuse(9 * H - 6 * 60_000, 0, &EVENT).unwrap();
         assert!(late.contains("too late") && late.contains("allowed_lateness"), "{late}");
         assert!(c.refuse(34 * H, 0, &EVENT).is_none(), "a day after the newest");
         let fut = c.refuse(34 * H + 1, 0, &EVENT).unwrap();
         assert!(fut.contains("max_clock_jump"), "{fut}");
-        let mut c = Clocks { newest: i64::MIN, clock: i64::MIN, buffered: 0 };
+        let mut c = Clocks { newest: i64::MIN, clock: i64::MIN, buffered: 0, buffered_bytes: 0 };
         assert!(c.refuse(1, 0, &EVENT).is_none(), "the first mention sets the clocks");
         // an in-order batch spanning days: each step is within the jump
         for d in 0..10 {
             assert!(c.refuse(d * 20 * H, 0, &EVENT).is_none());
-            c.accept(d * 20 * H, &EVENT);
+            c.accept(d * 20 * H, 100, &EVENT);
         }
-        assert_eq!(c.buffered, 10);
+        assert_eq!((c.buffered, c.buffered_bytes), (10, 1000));
+        assert!(!c.over(&EVENT));
+        c.buffered_bytes = MAX_BUFFERED_BYTES + 1;
+        assert!(c.over(&EVENT), "bounded in bytes too");
+        c.flush();
+        assert_eq!((c.clock, c.buffered), (c.newest, 0));
         let wall = Limits { event: false, ..EVENT };
-        let c = Clocks { newest: 10 * H, clock: 10 * H, buffered: 0 };
+        let c = Clocks { newest: 10 * H, clock: 10 * H, buffered: 0, buffered_bytes: 0 };
         assert!(c.refuse(9 * H, 10 * H, &wall).unwrap().contains("--clock event"));
     }
 

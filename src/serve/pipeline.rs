@@ -413,12 +413,11 @@ impl Sequencer {
                         out.extend_from_slice(rec);
                         ts_of.push(item.ts);
                         r.accepted += 1;
-                        clocks.accept(item.ts, &lim);
-                        if lim.event && clocks.buffered > lim.max_buffered {
+                        clocks.accept(item.ts, rec.len(), &lim);
+                        if clocks.over(&lim) {
                             // the buffer is full: release everything accepted
                             out.extend_from_slice(format!("#w {}\n", clocks.newest).as_bytes());
-                            clocks.clock = clocks.newest;
-                            clocks.buffered = 0;
+                            clocks.flush();
                         }
                     }
                     dead_tokens.push((token, dead.len() - before));
