@@ -335,13 +335,11 @@ impl Sequencer {
 
     /// The watermark the reorder hold allows now: the newest `ts` accepted at least
     /// `reorder_hold` ago.
-    fn held_watermark(&mut self, now: Instant) -> Option<Millis> {
+    /// How many entries of the history that takes (to drop once the step is durable).
+    fn held_watermark(&self, now: Instant) -> Option<(usize, Millis)> {
         let hold = self.shared.cfg.reorder_hold;
-        let mut x = None;
-        while self.history.front().is_some_and(|&(at, _)| now.duration_since(at) >= hold) {
-            x = self.history.pop_front().map(|(_, w)| w);
-        }
-        x
+        let n = self.history.iter().take_while(|&&(at, _)| now.duration_since(at) >= hold).count();
+        n.checked_sub(1).map(|last| (n, self.history[last].1))
     }
 
     /// One group of messages: admit, write once, answer, hand the released records to the
@@ -357,10 +355,14 @@ impl Sequencer {
             out.extend_from_slice(format!("#t {now}\n").as_bytes());
             clocks.clock = clocks.clock.max(now);
         }
+        let mut passed = 0; // history entries the watermark step takes, dropped once durable
         if lim.event {
-            if let Some(x) = self.held_watermark(now_i).filter(|&x| x > clocks.clock) {
-                out.extend_from_slice(format!("#w {x}\n").as_bytes());
-                clocks = self.order.clocks_after_release(x);
+            if let Some((n, x)) = self.held_watermark(now_i) {
+                passed = n;
+                if x > clocks.clock {
+                    out.extend_from_slice(format!("#w {x}\n").as_bytes());
+                    clocks = self.order.clocks_after_release(x);
+                }
             }
         }
         let mut pending = Vec::new();
@@ -479,6 +481,7 @@ impl Sequencer {
                     if tick {
                         self.last_tick_min = minute_of(now);
                     }
+                    self.history.drain(..passed);
                     // apply the group to the order exactly as recovery will
                     let mut ready = Vec::with_capacity(out.len());
                     let mut offset = start.offset;
@@ -542,6 +545,7 @@ impl Sequencer {
                 }
             }
         } else {
+            self.history.drain(..passed); // passed, nothing to release
             for p in pending {
                 m.duplicates.fetch_add(p.receipt.duplicates as u64, Ordering::Relaxed);
                 let _ = p.reply.send(Ok(p.receipt));
