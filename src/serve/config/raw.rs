@@ -114,6 +114,15 @@ pub struct LimitsConfig {
     pub dedup_ids: Option<u32>,
     /// How long a mention id is remembered, e.g. `"24h"`.
     pub dedup_window: Option<Spanned<String>>,
+    /// Connections served at once; beyond it a new connection is closed at once (default
+    /// 1024).
+    pub max_connections: Option<Spanned<u32>>,
+    /// How long a client may take to send a request's headers, and how long an idle
+    /// keep-alive connection is kept, e.g. `"10s"`.
+    pub header_timeout: Option<Spanned<String>>,
+    /// How long a client may take to send a whole request body once its headers are in,
+    /// e.g. `"30s"` (then `408` and the connection is closed).
+    pub body_timeout: Option<Spanned<String>>,
 }
 
 /// Durability settings.
