@@ -5,7 +5,7 @@
 use hdrhistogram::Histogram;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A latency histogram for one stage.
@@ -35,6 +35,20 @@ impl Stage {
         let h = self.hist.lock().map(|h| h.clone()).unwrap_or_else(|e| e.into_inner().clone());
         (h.len(), h.value_at_quantile(0.5), h.value_at_quantile(0.99))
     }
+}
+
+/// What the HTTP listener counts (`serve::listener`): shared with its connection tasks.
+#[derive(Debug, Default)]
+pub struct Connections {
+    /// Connections being served now.
+    pub open: AtomicU64,
+    /// Connections closed at once because `max_connections` were open.
+    pub refused: AtomicU64,
+    /// Connections closed because their first request's headers did not arrive within
+    /// `header_timeout`.
+    pub header_timeouts: AtomicU64,
+    /// Requests answered `408` because their body did not arrive within `body_timeout`.
+    pub body_timeouts: AtomicU64,
 }
 
 /// Every metric of the service.
@@ -75,6 +89,8 @@ pub struct Metrics {
     pub log_writable: AtomicU64,
     /// Gauge: decoded request bytes in flight.
     pub decoded_in_flight: AtomicU64,
+    /// The HTTP listener's connections.
+    pub connections: Arc<Connections>,
     /// Whole ingest request, from body received to reply.
     pub ingest: Stage,
     /// Body decoding and validation.
@@ -112,6 +128,7 @@ impl Default for Metrics {
             brands_created: AtomicU64::new(0),
             log_writable: AtomicU64::new(1),
             decoded_in_flight: AtomicU64::new(0),
+            connections: Arc::default(),
             ingest: Stage::new("ingest_request", "POST /v1/mentions from body received to reply"),
             decode: Stage::new("decode", "body decoding and per-item validation"),
             durable: Stage::new("durable", "ingest log append and fsync of a group of requests"),
@@ -148,7 +165,8 @@ impl Metrics {
     /// Renders everything in the Prometheus text exposition format.
     pub fn render(&self, g: Gauges) -> String {
         let mut s = String::with_capacity(4096);
-        let counters: [(&str, &str, &AtomicU64); 14] = [
+        let c = &self.connections;
+        let counters: [(&str, &str, &AtomicU64); 17] = [
             ("mentions_accepted_total", "mentions accepted and made durable", &self.accepted),
             ("mentions_rejected_total", "items rejected and dead-lettered", &self.rejected),
             ("mentions_duplicate_total", "mentions whose id was already accepted", &self.duplicates),
@@ -171,12 +189,24 @@ impl Metrics {
                 &self.refused_write,
             ),
             ("requests_memory_total", "requests refused with 503: decoded-bytes budget spent", &self.refused_memory),
+            ("connections_refused_total", "connections closed at once: max_connections were open", &c.refused),
+            (
+                "connections_header_timeout_total",
+                "connections closed: first request's headers not received within header_timeout",
+                &c.header_timeouts,
+            ),
+            (
+                "requests_body_timeout_total",
+                "requests answered 408: body not received within body_timeout",
+                &c.body_timeouts,
+            ),
         ];
         for (name, help, v) in counters {
             let _ = writeln!(s, "# HELP crisiswatch_{name} {help}\n# TYPE crisiswatch_{name} counter");
             let _ = writeln!(s, "crisiswatch_{name} {}", v.load(Ordering::Relaxed));
         }
-        let gauges: [(&str, &str, f64); 8] = [
+        let gauges: [(&str, &str, f64); 9] = [
+            ("connections_open", "HTTP connections being served", c.open.load(Ordering::Relaxed) as f64),
             ("notifications_pending", "notifications waiting for a delivery attempt", g.notifications_pending as f64),
             ("notifications_dead", "notifications given up on (see the ops notices)", g.notifications_dead as f64),
             (

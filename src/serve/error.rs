@@ -37,6 +37,9 @@ pub enum ApiError {
     /// The request is malformed.
     #[error("{0}")]
     BadRequest(String),
+    /// The request body did not arrive in time; the connection is closed after the answer.
+    #[error("{0}")]
+    RequestTimeout(String),
     /// No such thing.
     #[error("{0}")]
     NotFound(String),
@@ -64,6 +67,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -110,6 +114,9 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized => {
                 r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
+            ApiError::RequestTimeout(_) => {
+                r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
             _ => {}
         }
         r
@@ -133,6 +140,11 @@ mod tests {
         let r = ApiError::Unauthorized.into_response();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(r.headers()[header::WWW_AUTHENTICATE], "Bearer");
+        let r = ApiError::RequestTimeout("body not received within 30s".into()).into_response();
+        assert_eq!(
+            (r.status(), r.headers()[header::CONNECTION].to_str().unwrap()),
+            (StatusCode::REQUEST_TIMEOUT, "close")
+        );
         let r = ApiError::Forbidden("`tool` lacks the `respond` scope".into()).into_response();
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
         assert_eq!(ApiError::from(crate::store::ActionError::Resolved).status(), StatusCode::CONFLICT);

@@ -11,6 +11,7 @@
 //! * `auth`: who is asking (tokens, users, sessions) and the scope each route needs;
 //! * `login`: the login and logout pages;
 //! * `links`: the signed acknowledge and open links of notifications;
+//! * `listener`: the accept loop: a connection cap, header and body read timeouts;
 //! * `metrics`: Prometheus metrics.
 //!
 //! Shutdown on SIGTERM or SIGINT: stop accepting, finish the requests in flight, drain the
@@ -24,6 +25,7 @@ pub mod dashboard;
 pub mod error;
 pub mod ingest;
 pub mod links;
+pub mod listener;
 pub mod log;
 pub mod login;
 pub mod order;
@@ -200,11 +202,16 @@ pub fn run_until(
         listener.set_nonblocking(true)?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
         write_listen_addr(&shared.cfg.data_dir, bound)?;
-        tracing::info!(addr = %bound, clock = ?shared.cfg.clock,
-            auth = !app.auth.is_open(), "listening");
-        axum::serve(listener, api::router(app.clone()).merge(dashboard::router(app)))
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let cfg = &shared.cfg;
+        let limits = listener::Limits {
+            max_connections: cfg.max_connections,
+            header_timeout: cfg.header_timeout,
+            body_timeout: cfg.body_timeout,
+        };
+        tracing::info!(addr = %bound, clock = ?cfg.clock, auth = !app.auth.is_open(),
+            max_connections = limits.max_connections, "listening");
+        let router = api::router(app.clone()).merge(dashboard::router(app));
+        listener::serve(listener, router, limits, shared.metrics.connections.clone(), shutdown).await;
         anyhow::Ok(())
     });
     let _ = std::fs::remove_file(&addr_file);

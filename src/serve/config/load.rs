@@ -123,6 +123,23 @@ mod tests {
     }
 
     #[test]
+    fn connection_limits_have_defaults_and_zero_is_refused_at_the_value() {
+        let c = load_with("", &[]).unwrap();
+        let secs = std::time::Duration::from_secs;
+        assert_eq!((c.max_connections, c.header_timeout, c.body_timeout), (1024, secs(10), secs(30)));
+        let c =
+            load_with("[limits]\nmax_connections = 64\nheader_timeout = \"2s\"\nbody_timeout = \"1m\"\n", &[]).unwrap();
+        assert_eq!((c.max_connections, c.header_timeout, c.body_timeout), (64, secs(2), secs(60)));
+        let text = "[limits]\nmax_connections = 0\nheader_timeout = \"0s\"\nbody_timeout = \"soon\"\n";
+        let e = load_with(text, &[]).unwrap_err();
+        assert_eq!(positions(&e), vec![(2, 19), (3, 18), (4, 16)], "{e}");
+        assert!(e.0[0].message.contains("`max_connections`: must be at least 1"), "{e}");
+        assert!(e.0[1].message.contains("`header_timeout`: must be longer than 0"), "{e}");
+        let e = load_with("[limits]\nmax_connections = -1\n", &[]).unwrap_err();
+        assert_eq!(positions(&e), vec![(2, 19)], "{e}");
+    }
+
+    #[test]
     fn a_repeated_key_is_reported_where_it_repeats() {
         // two webhooks with bad URLs: each error points at its own `url`, not the first
         let text = "[[notify.receiver]]\nname = \"a\"\nkind = \"webhook\"\nurl = \"ftp://x\"\nsecret_env = \"K\"\n\

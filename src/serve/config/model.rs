@@ -221,6 +221,13 @@ pub struct ServeConfig {
     pub dedup_ids: u32,
     /// How long an id is remembered.
     pub dedup_window: Duration,
+    /// HTTP connections served at once (more are closed at once).
+    pub max_connections: usize,
+    /// Time to receive a request's headers; also how long an idle keep-alive connection
+    /// stays open.
+    pub header_timeout: Duration,
+    /// Time to receive a whole request body once the headers are in (`408` beyond).
+    pub body_timeout: Duration,
     /// Snapshot interval.
     pub snapshot_interval: Duration,
     /// Ingest log segment size.

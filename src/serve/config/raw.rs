@@ -126,6 +126,15 @@ pub struct LimitsConfig {
     pub reorder_max_mentions: Option<u32>,
     /// Brands that may be created from mentions' `brand` fields (beyond the configured ones).
     pub max_new_brands: Option<u32>,
+    /// Connections served at once; beyond it a new connection is closed at once (default
+    /// 1024).
+    pub max_connections: Option<Spanned<u32>>,
+    /// How long a client may take to send a request's headers, and how long an idle
+    /// keep-alive connection is kept, e.g. `"10s"`.
+    pub header_timeout: Option<Spanned<String>>,
+    /// How long a client may take to send a whole request body once its headers are in,
+    /// e.g. `"30s"` (then `408` and the connection is closed).
+    pub body_timeout: Option<Spanned<String>>,
 }
 
 /// Retention of rejected items (`[dead_letters]`).

@@ -102,6 +102,30 @@ impl Check<'_> {
     fn duration(&mut self, key: &str, v: &Option<Spanned<String>>, default: Duration) -> Duration {
         self.src.parsed(&mut self.errs, v, &format!("`{key}`"), default, crate::units::parse_duration)
     }
+
+    /// A duration that must not be zero (a timeout).
+    fn timeout(&mut self, key: &str, v: &Option<Spanned<String>>, default: Duration) -> Duration {
+        let d = self.duration(key, v, default);
+        match v {
+            Some(s) if d.is_zero() => {
+                self.errs.push(self.src.at(s.span(), format!("`{key}`: must be longer than 0")));
+                default
+            }
+            _ => d,
+        }
+    }
+
+    /// A count that must be at least 1.
+    fn count(&mut self, key: &str, v: &Option<Spanned<u32>>, default: u32) -> u32 {
+        match v {
+            None => default,
+            Some(n) if *n.get_ref() == 0 => {
+                self.errs.push(self.src.at(n.span(), format!("`{key}`: must be at least 1")));
+                default
+            }
+            Some(n) => *n.get_ref(),
+        }
+    }
 }
 
 /// Validates the file's settings with the command-line overrides on top.
@@ -135,6 +159,9 @@ pub fn validate(fc: &FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Vali
         &fc.limits.dedup_window,
         Duration::from_millis(crate::ingest::dedup::DEFAULT_WINDOW_MS as u64),
     );
+    let max_connections = c.count("max_connections", &fc.limits.max_connections, 1024) as usize;
+    let header_timeout = c.timeout("header_timeout", &fc.limits.header_timeout, Duration::from_secs(10));
+    let body_timeout = c.timeout("body_timeout", &fc.limits.body_timeout, Duration::from_secs(30));
     let snapshot_interval = c.duration("snapshot_interval", &fc.storage.snapshot_interval, Duration::from_secs(300));
     let engine_batch_delay = c.duration("engine_batch_delay", &fc.testing.engine_batch_delay, Duration::ZERO);
     let max_decoded_in_flight = c.size("max_decoded_in_flight", &fc.limits.max_decoded_in_flight, 512 << 20);
@@ -187,6 +214,9 @@ pub fn validate(fc: &FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Vali
         burst_per_token: fc.limits.burst_per_token.unwrap_or(rate_per_token.max(10_000)),
         dedup_ids: fc.limits.dedup_ids.unwrap_or(crate::ingest::dedup::DEFAULT_IDS as u32),
         dedup_window,
+        max_connections,
+        header_timeout,
+        body_timeout,
         snapshot_interval,
         segment_size,
         fsync: fc.storage.fsync.unwrap_or(true),
