@@ -172,6 +172,9 @@ fn severity_rank(s: &str) -> u8 {
 /// outbox (delivered; retry later with backoff; or dead-lettered, telling every other
 /// receiver). Returns (delivered, failed).
 ///
+/// Time is `now` (plus the time the pass has taken so far): retries are scheduled on the
+/// caller's clock, never the wall clock's, so a simulated clock drives the backoff too.
+///
 /// # Errors
 /// SQLite errors.
 pub async fn deliver_due(
@@ -183,6 +186,7 @@ pub async fn deliver_due(
     latency: Option<&crate::metrics::Stage>,
 ) -> rusqlite::Result<(usize, usize)> {
     let (mut ok, mut failed) = (0, 0);
+    let pass = std::time::Instant::now();
     for p in outbox::due(c, now, 200)? {
         let out = Outgoing {
             id: p.id,
@@ -195,7 +199,7 @@ pub async fn deliver_due(
             None => Delivery::Fail(format!("receiver `{}` is no longer configured", p.receiver)),
         };
         let attempts = p.attempts + 1;
-        let done = crate::clock::wall_ms();
+        let done = now + pass.elapsed().as_millis() as i64;
         match result {
             Delivery::Delivered => {
                 outbox::delivered(c, p.id, attempts, done)?;

@@ -183,26 +183,52 @@ pub fn enqueue(c: &mut Connection, batch: &[NewNotification], cursor: i64, now: 
     Ok(batch.len())
 }
 
-/// Up to `limit` pending notifications due at `now`, oldest first.
+/// Up to `limit` pending notifications due at `now`, oldest first. A notification waits,
+/// even when due, while an earlier one to the same receiver about one of its incidents is
+/// still pending: a receiver hears an incident's changes in the order they happened (an
+/// alert retried through an outage is delivered before the escalation and the resolution
+/// queued behind it, whatever their own retry times).
 ///
 /// # Errors
 /// SQLite errors.
 pub fn due(c: &Connection, now: Millis, limit: u32) -> Result<Vec<PendingNotification>> {
-    let mut st = c.prepare_cached(
-        "SELECT id, receiver, kind, body, attempts, created_ms FROM notifications
-         WHERE status = 'pending' AND next_ms <= ?1 ORDER BY id LIMIT ?2",
+    let mut pending = c.prepare_cached(
+        "SELECT id, receiver, incidents, next_ms FROM notifications WHERE status = 'pending' ORDER BY id",
     )?;
-    let rows = st.query_map(params![now, limit], |r| {
-        Ok(PendingNotification {
-            id: r.get(0)?,
-            receiver: r.get(1)?,
-            kind: r.get(2)?,
-            body: r.get(3)?,
-            attempts: r.get(4)?,
-            created_ms: r.get(5)?,
-        })
+    let rows = pending.query_map([], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
     })?;
-    rows.collect()
+    // (receiver, incident) of every pending notification seen so far, in queue order
+    let mut ahead: HashSet<(String, String)> = HashSet::new();
+    let mut ids = Vec::new();
+    for row in rows {
+        let (id, receiver, incidents, next_ms) = row?;
+        let incidents: Vec<String> = serde_json::from_str(&incidents).unwrap_or_default();
+        let waits = incidents.iter().any(|i| ahead.contains(&(receiver.clone(), i.clone())));
+        if !waits && next_ms <= now {
+            ids.push(id);
+            if ids.len() >= limit as usize {
+                break;
+            }
+        }
+        ahead.extend(incidents.into_iter().map(|i| (receiver.clone(), i)));
+    }
+    let mut one =
+        c.prepare_cached("SELECT id, receiver, kind, body, attempts, created_ms FROM notifications WHERE id = ?1")?;
+    ids.iter()
+        .map(|id| {
+            one.query_row([id], |r| {
+                Ok(PendingNotification {
+                    id: r.get(0)?,
+                    receiver: r.get(1)?,
+                    kind: r.get(2)?,
+                    body: r.get(3)?,
+                    attempts: r.get(4)?,
+                    created_ms: r.get(5)?,
+                })
+            })
+        })
+        .collect()
 }
 
 /// Records a delivery.
@@ -253,4 +279,49 @@ pub fn enqueue_ops(c: &Connection, receivers: &[&str], brand: &str, body: &str, 
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue(c: &mut Connection, receiver: &str, kind: &'static str, incidents: &[&str], now: Millis) -> i64 {
+        let n = NewNotification {
+            receiver: receiver.into(),
+            kind,
+            brand: "acme".into(),
+            incidents: incidents.iter().map(|s| s.to_string()).collect(),
+            body: "{}".into(),
+            keys: Vec::new(),
+        };
+        enqueue(c, &[n], 0, now).unwrap();
+        c.query_row("SELECT max(id) FROM notifications", [], |r| r.get(0)).unwrap()
+    }
+
+    fn due_ids(c: &Connection, now: Millis) -> Vec<i64> {
+        due(c, now, 200).unwrap().iter().map(|p| p.id).collect()
+    }
+
+    #[test]
+    fn a_notification_waits_for_earlier_ones_about_its_incidents_to_its_receiver() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = crate::store::open(&dir.path().join("db"), false).unwrap();
+        let alert_a = queue(&mut c, "pr", "alert", &["a"], 0);
+        let alert_b = queue(&mut c, "pr", "alert", &["b"], 0);
+        let resolved_a = queue(&mut c, "pr", "resolved", &["a"], 10);
+        let exec_a = queue(&mut c, "execs", "alert", &["a"], 10);
+        let grouped = queue(&mut c, "pr", "escalated", &["b", "c"], 10);
+        assert_eq!(due_ids(&c, 10), [alert_a, alert_b, exec_a], "queue order; later ones about a and b wait");
+        // the alert about `a` is retried later: what is queued behind it waits too
+        retry_at(&c, alert_a, 1, 1000, "HTTP 503").unwrap();
+        delivered(&c, alert_b, 1, 10).unwrap();
+        assert_eq!(due_ids(&c, 20), [exec_a, grouped]);
+        delivered(&c, alert_a, 2, 1000).unwrap();
+        assert_eq!(due_ids(&c, 1000), [resolved_a, exec_a, grouped]);
+        // a dead-lettered notification holds nothing back
+        dead(&c, exec_a, 8, "HTTP 503").unwrap();
+        let exec_resolved = queue(&mut c, "execs", "resolved", &["a"], 1000);
+        assert_eq!(due_ids(&c, 1000), [resolved_a, grouped, exec_resolved]);
+        assert_eq!(due(&c, 1000, 2).unwrap().len(), 2, "at most `limit`");
+    }
 }
