@@ -13,7 +13,8 @@
 //! 7. **deliver**: due notifications are sent through the receiver's [`Notifier`]; failures are
 //!    retried with exponential backoff and jitter (honouring `Retry-After`); after
 //!    `max_attempts`, or on a permanent failure, the notification is dead-lettered and an
-//!    operational notice goes to every other receiver. At least once, never silently lost.
+//!    operational notice goes to every other receiver (after [`OPS_NOTICE_AFTER`] failed
+//!    attempts already, while retries go on). At least once, never silently lost.
 //!
 //! Escalation is evaluated on every tick from the store: a ladder step is reached when the
 //! incident has been unacknowledged for the step's `after` (wall clock, since the incident
@@ -215,6 +216,10 @@ pub async fn deliver_due(
                 let wait = backoff.delay(attempts, after, unit);
                 tracing::warn!(notification = p.id, receiver = %p.receiver, attempts, %error, retry_in_ms = wait.as_millis() as u64, "delivery failed; will retry");
                 outbox::retry_at(c, p.id, attempts, done + wait.as_millis() as i64, &error)?;
+                if attempts == OPS_NOTICE_AFTER && p.kind != "ops" {
+                    // a receiver down for long: the others hear of it now, delivery goes on
+                    raise_ops(c, n, &p, &format!("{error}; still retrying"), done)?;
+                }
             }
             Delivery::Retry { error, .. } | Delivery::Fail(error) => {
                 tracing::error!(notification = p.id, receiver = %p.receiver, attempts, %error, "delivery failed for good; dead-lettered");
@@ -228,6 +233,10 @@ pub async fn deliver_due(
     }
     Ok((ok, failed))
 }
+
+/// Failed attempts after which the other receivers are told that a receiver is failing,
+/// while delivery goes on until `max_attempts`.
+pub const OPS_NOTICE_AFTER: u32 = 8;
 
 /// Tells every other receiver that a notification could not be delivered.
 fn raise_ops(

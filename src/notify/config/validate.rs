@@ -174,7 +174,7 @@ pub fn validate(c: &NotifyConfig, src: &Source<'_>, listen: &str) -> Result<Vali
     let notify = Notify {
         public_url: c.public_url.as_ref().map_or_else(|| format!("http://{listen}"), |u| u.get_ref().clone()),
         group_wait,
-        max_attempts: c.max_attempts.as_ref().map_or(8, |m| *m.get_ref()).max(1),
+        max_attempts: c.max_attempts.as_ref().map_or(300, |m| *m.get_ref()).max(1),
         retry_base,
         retry_max,
         smtp,
