@@ -154,24 +154,21 @@ fn an_hour_down_then_everything_once_and_in_order() {
         .collect();
     let all_hits = hits.lock().unwrap().clone();
     let (ops_hits, hits): (Vec<Hit>, Vec<Hit>) = all_hits.into_iter().partition(|h| ops.contains(&h.key));
-    let ops_outcomes: BTreeMap<String, i64> = db
-        .prepare("SELECT status, count(*) FROM notifications WHERE kind = 'ops' GROUP BY status")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    // notifications by status, ops notices (`=`) or the others (`!=`)
+    let by_status = |op: &str| -> BTreeMap<String, i64> {
+        db.prepare(&format!("SELECT status, count(*) FROM notifications WHERE kind {op} 'ops' GROUP BY status"))
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let ops_outcomes = by_status("=");
     // each incident's first notice, failing for minutes, told the other receiver once (the
     // later ones wait behind it), and those notices were delivered once it was back
     assert_eq!(ops_outcomes, BTreeMap::from([("delivered".to_string(), (RECEIVERS.len() * BRANDS.len()) as i64)]));
     assert_eq!(ops_hits.iter().filter(|h| h.status == 200).count(), ops.len(), "each ops notice once");
-    let outcomes: BTreeMap<String, i64> = db
-        .prepare("SELECT status, count(*) FROM notifications WHERE kind != 'ops' GROUP BY status")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let outcomes = by_status("!=");
     let delivered: Vec<&Hit> = hits.iter().filter(|h| h.status == 200).collect();
     let last = delivered.iter().map(|h| h.at).max().unwrap_or(0);
     eprintln!(

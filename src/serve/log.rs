@@ -58,24 +58,18 @@ impl IngestLog {
     /// I/O errors.
     pub fn create(dir: &Path, segment: u64, segment_size: u64, fsync: bool, dedup: &Dedup) -> io::Result<Self> {
         write_dedup(&dedup_path(dir, segment), dedup)?;
-        let file = OpenOptions::new().create(true).append(true).open(segment_path(dir, segment))?;
-        let len = file.metadata()?.len();
+        let mut file = OpenOptions::new().create(true).append(true).open(segment_path(dir, segment))?;
+        let mut len = file.metadata()?.len();
+        if len == 0 {
+            // groups in this segment end with a commit record: recovery drops a torn group
+            file.write_all(GROUPED)?;
+            file.sync_data()?;
+            len = GROUPED.len() as u64;
+        }
         if fsync {
             File::open(dir)?.sync_all()?; // the new directory entries
         }
         Ok(IngestLog { dir: dir.to_path_buf(), segment, file, len, segment_size, fsync, dirty: false })
-    }
-
-    /// Appends records (each ending in `\n`); returns the position after them. Not durable
-    /// until [`IngestLog::sync`].
-    ///
-    /// # Errors
-    /// I/O errors.
-    pub fn append(&mut self, records: &[u8]) -> io::Result<LogPos> {
-        self.file.write_all(records)?;
-        self.len += records.len() as u64;
-        self.dirty = true;
-        Ok(LogPos { segment: self.segment, offset: self.len })
     }
 
     /// Makes everything appended so far durable (one fsync for a whole group of requests).
@@ -98,8 +92,11 @@ impl IngestLog {
     /// [`IngestLog::repair`] must succeed before the next append).
     pub fn append_durable(&mut self, records: &[u8]) -> io::Result<LogPos> {
         let before = self.len;
-        let r = self.file.write_all(records).and_then(|()| {
-            self.len += records.len() as u64;
+        let mut group = Vec::with_capacity(records.len() + COMMIT.len());
+        group.extend_from_slice(records);
+        group.extend_from_slice(COMMIT);
+        let r = self.file.write_all(&group).and_then(|()| {
+            self.len += group.len() as u64;
             self.dirty = true;
             self.sync()
         });
@@ -169,9 +166,18 @@ pub fn remove_before(dir: &Path, pos: LogPos) -> io::Result<usize> {
     Ok(n)
 }
 
+/// The first record of a segment whose groups end with [`COMMIT`].
+pub const GROUPED: &[u8] = b"#v 2\n";
+/// The record that ends each group written by [`IngestLog::append_durable`]: a group is in
+/// the log only with it, so a crash in the middle of writing one (the process killed, its
+/// bytes partly in the page cache) leaves nothing of it after recovery.
+pub const COMMIT: &[u8] = b"#c 0\n";
+
 /// Reads every record from the start of segment `from.segment` on, calling `f(record, end,
 /// replay)` where `replay` is true for records after `from` (those the engine has not seen).
-/// A torn final record (a crash mid-append: it was never acknowledged) is cut off.
+/// What a crash left of an unfinished group (never acknowledged: the client was not told
+/// `202`) is cut off: a torn final record, and, in a segment of groups, every record after
+/// its last commit.
 ///
 /// # Errors
 /// I/O errors, or an error from `f`.
@@ -188,6 +194,11 @@ pub fn read_from(
         let mut reader = BufReader::with_capacity(1 << 20, &mut file);
         let mut buf = Vec::new();
         let mut offset = 0u64;
+        let last = k + 1 == segs.len();
+        // in a segment of groups, records wait for their group's commit
+        let mut grouped = false;
+        let mut group: Vec<(Vec<u8>, LogPos)> = Vec::new();
+        let mut committed = 0u64;
         loop {
             buf.clear();
             let n = reader.read_until(b'\n', &mut buf)?;
@@ -195,17 +206,35 @@ pub fn read_from(
                 break;
             }
             if buf.last() != Some(&b'\n') {
-                let last = k + 1 == segs.len();
                 anyhow::ensure!(last, "{}: torn record in the middle of the log at byte {offset}", path.display());
-                drop(reader);
-                file.set_len(offset)?; // never acknowledged: the client was not told 202
-                file.seek(SeekFrom::Start(offset))?;
                 break;
             }
             offset += n as u64;
             let pos = LogPos { segment: s, offset };
-            f(&buf, pos, pos > from)?;
-            end = pos;
+            if offset == n as u64 && buf == GROUPED {
+                grouped = true;
+                committed = offset;
+                continue;
+            }
+            if !grouped {
+                f(&buf, pos, pos > from)?;
+                end = pos;
+                committed = offset;
+            } else if buf == COMMIT {
+                for (rec, p) in group.drain(..) {
+                    f(&rec, p, p > from)?;
+                }
+                end = pos;
+                committed = offset;
+            } else {
+                group.push((buf.clone(), pos));
+            }
+        }
+        if committed < offset || buf.last().is_some_and(|&b| b != b'\n') {
+            anyhow::ensure!(last, "{}: unfinished group in the middle of the log at byte {committed}", path.display());
+            drop(reader);
+            file.set_len(committed)?; // never acknowledged: the client was not told 202
+            file.seek(SeekFrom::Start(committed))?;
         }
         if end.segment < s {
             end = LogPos { segment: s, offset: 0 };
@@ -250,35 +279,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn log_round_trip_rotation_and_torn_tail() {
+    fn log_round_trip_rotation_and_unfinished_groups() {
         let dir = tempfile::tempdir().unwrap();
         let mut dd = Dedup::new(10, 1000);
         dd.insert(42, 0);
         let mut log = IngestLog::create(dir.path(), 1, 10, true, &dd).unwrap();
-        let p1 = log.append(b"{\"a\":1}\n#t 5\n").unwrap();
-        log.sync().unwrap();
+        let p1 = log.append_durable(b"{\"a\":1}\n#t 5\n").unwrap();
+        assert_eq!(p1, LogPos { segment: 1, offset: 23 }, "header, two records, commit");
         assert!(log.maybe_rotate(false, &dd).unwrap(), "over 10 bytes");
-        let p2 = log.append(b"{\"b\":2}\n").unwrap();
-        log.sync().unwrap();
-        assert_eq!(p2, LogPos { segment: 2, offset: 8 });
-        // a torn append after the last acknowledged record
+        let p2 = log.append_durable(b"{\"b\":2}\n").unwrap();
+        assert_eq!(p2, LogPos { segment: 2, offset: 18 });
+        // a crash in the middle of the next group: one whole record, one torn, no commit
         std::fs::OpenOptions::new()
             .append(true)
             .open(segment_path(dir.path(), 2))
             .unwrap()
-            .write_all(b"{\"c\"")
+            .write_all(b"{\"c\":3}\n{\"d\"")
             .unwrap();
         let mut seen = Vec::new();
-        let end = read_from(dir.path(), LogPos { segment: 1, offset: 8 }, |r, pos, replay| {
+        let end = read_from(dir.path(), LogPos { segment: 1, offset: 13 }, |r, pos, replay| {
             seen.push((String::from_utf8(r.to_vec()).unwrap(), pos, replay));
             Ok(())
         })
         .unwrap();
         assert_eq!(end, p2);
-        assert_eq!(seen.len(), 3);
+        let recs: Vec<&str> = seen.iter().map(|s| s.0.as_str()).collect();
+        assert_eq!(recs, ["{\"a\":1}\n", "#t 5\n", "{\"b\":2}\n"], "framing hidden, the unfinished group gone");
         assert!(!seen[0].2 && seen[1].2 && seen[2].2, "{seen:?}");
-        assert_eq!(seen[1].1, p1);
-        assert_eq!(std::fs::metadata(segment_path(dir.path(), 2)).unwrap().len(), 8, "torn tail cut");
+        assert_eq!(seen[1].1, LogPos { segment: 1, offset: 18 });
+        assert_eq!(std::fs::metadata(segment_path(dir.path(), 2)).unwrap().len(), 18, "unfinished group cut");
         assert_eq!(read_dedup(dir.path(), 2, 10, 1000).unwrap().len(), 1);
         assert_eq!(remove_before(dir.path(), p2).unwrap(), 1);
         assert_eq!(segments(dir.path()).unwrap(), vec![2]);

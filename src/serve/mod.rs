@@ -5,7 +5,9 @@
 //! * `ingest`: request bodies to validated records;
 //! * `log`: the ingest log (write-ahead: nothing is acknowledged before it is durable);
 //! * `store`: SQLite for incidents, events, actions, dead letters and snapshots;
-//! * `pipeline`: the sequencer and engine threads, and recovery;
+//! * `order`: admission and the event clock's reorder buffer (pure);
+//! * `sequencer`: the thread that admits, de-duplicates and logs requests;
+//! * `pipeline`: the engine thread, recovery, snapshots and the notifier;
 //! * `api`: the HTTP routes;
 //! * `dashboard`: the HTML pages at `/` (brands, incidents, actions, live updates);
 //! * `auth`: who is asking (tokens, users, sessions) and the scope each route needs;
@@ -30,6 +32,7 @@ pub mod log;
 pub mod login;
 pub mod order;
 pub mod pipeline;
+pub mod sequencer;
 
 use crate::engine::Engine;
 use crate::rules::RuleSet;
@@ -144,10 +147,10 @@ pub fn run_until(
     let (engine_tx, engine_rx) = std::sync::mpsc::channel();
     let seq_db = crate::store::open(&db_path, false)?;
     let pipeline::Recovered { engine, log, dedup, order, brands, cursor: end, .. } = rec;
-    let sequencer = pipeline::Sequencer::new(shared.clone(), engine_tx.clone(), log, dedup, order, brands, seq_db);
+    let sequencer = sequencer::Sequencer::new(shared.clone(), engine_tx.clone(), log, dedup, order, brands, seq_db);
     let seq = std::thread::Builder::new()
         .name("sequencer".into())
-        .spawn(move || pipeline::run_sequencer(sequencer, writer_rx))?;
+        .spawn(move || sequencer::run_sequencer(sequencer, writer_rx))?;
     let (snap_tx, snap_rx) = std::sync::mpsc::channel();
     let snap_db = crate::store::open(&db_path, false)?;
     let snap = {

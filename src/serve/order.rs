@@ -240,6 +240,7 @@ impl Order {
                     self.release(x, out);
                 }
             }
+            Some(b'c' | b'v') => {} // the log's own framing
             Some(k) => {
                 if k == b't' && !self.lim.event {
                     if let Some(t) = number(rec) {
