@@ -166,7 +166,12 @@ fn check_position(d: &Diagnostic, text: &str) {
     assert!(d.col >= 1 && d.col <= line.chars().count() + 1, "column {} outside line {:?}: {d:?}", d.col, line);
     let start: usize = lines[..d.line - 1].iter().map(|l| l.len() + 1).sum();
     let excerpt = text[start..].lines().next().unwrap_or("");
-    assert!(d.excerpt.is_empty() || d.excerpt == excerpt, "excerpt {:?} is not line {}: {excerpt:?}", d.excerpt, d.line);
+    assert!(
+        d.excerpt.is_empty() || d.excerpt == excerpt,
+        "excerpt {:?} is not line {}: {excerpt:?}",
+        d.excerpt,
+        d.line
+    );
 }
 
 /// How the first byte of an `ingest_body` input configures the run; the rest is the body.
@@ -201,11 +206,7 @@ impl BodyOptions {
             framing: if b & 1 == 0 { Framing::Ndjson } else { Framing::JsonArray },
             gzip: (b >> 1) & 3,
             cap: CAPS[usize::from((b >> 3) & 3)],
-            limits: Limits {
-                max_line: LINES[usize::from((b >> 5) & 3)],
-                // 2026-01-01T00:00:00Z
-                latest_ts: if b & 0x80 == 0 { i64::MAX } else { 1_767_225_600_000 },
-            },
+            limits: Limits { max_line: LINES[usize::from((b >> 5) & 3)] },
         }
     }
 }
@@ -226,11 +227,11 @@ fn gzip(parts: &[&[u8]]) -> Vec<u8> {
 /// * gzip: a body the check gzipped decodes to itself, or is `TooLarge` past the cap; any
 ///   decoded body is within the cap;
 /// * every record is one line ending in `\n` that [`parse_line`] accepts again, with its
-///   `ts` not after the limit; the index has one entry per record (its end, its id's hash);
-///   `max_ts` is the largest `ts`;
-/// * NDJSON: the records are exactly the non-blank lines `parse_line` accepts (with a `ts`
-///   not after the limit), unchanged and in order; every other non-blank line is rejected,
-///   once, with its line number and bytes;
+///   the index has one entry per record (its end, increasing line number, its id's and
+///   brand's hashes, its `ts`);
+/// * NDJSON: the records are exactly the non-blank lines `parse_line` accepts, unchanged and
+///   in order, each indexed with its line number; every other non-blank line is rejected,
+///   once, with its line number and (the first `KEEP_RAW` of) its bytes;
 /// * JSON array: records plus rejections are the array's items, each rejection numbered
 ///   within them; a record means the same JSON as its item; a body that is not JSON gives
 ///   no record.
@@ -248,7 +249,8 @@ pub fn ingest_body(data: &[u8]) {
             Err(BodyError::TooLarge(_) | BodyError::Malformed(_)) => return,
         },
         mode => {
-            let zipped = if mode == 2 { gzip(&[body]) } else { gzip(&[&body[..body.len() / 2], &body[body.len() / 2..]]) };
+            let zipped =
+                if mode == 2 { gzip(&[body]) } else { gzip(&[&body[..body.len() / 2], &body[body.len() / 2..]]) };
             match decode_body(&zipped, true, o.cap) {
                 Ok(d) => {
                     assert_eq!(&*d, body, "gzip round trip changed the body");
@@ -274,22 +276,23 @@ pub fn ingest_body(data: &[u8]) {
 }
 
 /// The records, each without its `\n`, after checking them and the index.
-fn check_records<'a>(d: &'a crate::serve::ingest::Decoded, limits: Limits) -> Vec<&'a [u8]> {
+fn check_records(d: &crate::serve::ingest::Decoded, limits: Limits) -> Vec<&[u8]> {
     assert!(d.records.is_empty() || d.records.ends_with(b"\n"), "records do not end in a newline");
     let records: Vec<&[u8]> = d.records.split_inclusive(|&c| c == b'\n').map(|r| &r[..r.len() - 1]).collect();
     assert_eq!(records.len(), d.index.len(), "one index entry per record");
     let mut end = 0;
-    let mut max_ts = i64::MIN;
-    for (r, &(idx_end, id_hash)) in records.iter().zip(&d.index) {
+    let mut line = 0;
+    for (r, item) in records.iter().zip(&d.index) {
         end += r.len() + 1;
-        assert_eq!(idx_end as usize, end, "index end of record {}", show(r));
-        let m = parse_line(r, limits.max_line)
-            .unwrap_or_else(|e| panic!("record {} is not accepted again: {e}", show(r)));
-        assert!(m.at <= limits.latest_ts, "record after the ts limit: {}", show(r));
-        assert_eq!(id_hash, fnv1a(m.raw.id.as_bytes()), "id hash of {}", show(r));
-        max_ts = max_ts.max(m.at);
+        assert_eq!(item.end as usize, end, "index end of record {}", show(r));
+        assert!(item.line > line, "line numbers increase: {} after {line}", item.line);
+        line = item.line;
+        let m =
+            parse_line(r, limits.max_line).unwrap_or_else(|e| panic!("record {} is not accepted again: {e}", show(r)));
+        assert_eq!(item.id, fnv1a(m.raw.id.as_bytes()), "id hash of {}", show(r));
+        assert_eq!(item.ts, m.at, "ts of {}", show(r));
+        assert_eq!(item.brand, m.raw.brand.as_deref().map(|b| fnv1a(b.as_bytes())), "brand hash of {}", show(r));
     }
-    assert_eq!(d.max_ts, max_ts, "max_ts");
     records
 }
 
@@ -302,11 +305,13 @@ fn check_ndjson(body: &[u8], d: &crate::serve::ingest::Decoded, records: &[&[u8]
             continue;
         }
         match parse_line(line, limits.max_line) {
-            Ok(m) if m.at <= limits.latest_ts => want_records.push(line),
-            _ => want_rejected.push((i + 1, line)),
+            Ok(_) => want_records.push((i + 1, line)),
+            Err(_) => want_rejected.push((i + 1, &line[..line.len().min(crate::serve::ingest::KEEP_RAW)])),
         }
     }
-    assert_eq!(records, &want_records[..], "records are not the accepted lines");
+    let got_records: Vec<(usize, &[u8])> =
+        d.index.iter().map(|it| it.line as usize).zip(records.iter().copied()).collect();
+    assert_eq!(got_records, want_records, "records are not the accepted lines");
     let got: Vec<(usize, &[u8])> = d.rejected.iter().map(|r| (r.line, &r.raw[..])).collect();
     assert_eq!(got, want_rejected, "rejections are not the other lines");
     for r in &d.rejected {
@@ -339,7 +344,8 @@ fn check_array(body: &[u8], d: &crate::serve::ingest::Decoded, records: &[&[u8]]
     let accepted = (1..=items.len()).filter(|i| !d.rejected.iter().any(|r| r.line == *i));
     for (rec, i) in records.iter().zip(accepted) {
         let item = items[i - 1].get();
-        let (a, b) = (serde_json::from_slice::<serde_json::Value>(rec), serde_json::from_str::<serde_json::Value>(item));
+        let (a, b) =
+            (serde_json::from_slice::<serde_json::Value>(rec), serde_json::from_str::<serde_json::Value>(item));
         if let (Ok(a), Ok(b)) = (a, b) {
             assert_eq!(a, b, "record {} does not mean item {i} {item:?}", show(rec));
         }
