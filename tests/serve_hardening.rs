@@ -287,7 +287,7 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 /// unknown brands. A measurement (`cargo test --release --test serve_hardening peak_memory
 /// -- --ignored --nocapture`); the bounds asserted are loose.
 #[test]
-#[ignore]
+#[ignore = "a measurement, run by hand (see the doc comment)"]
 fn peak_memory_under_hostile_load() {
     let concurrent = |s: &Server, body: &[u8]| -> Vec<u16> {
         std::thread::scope(|sc| {
