@@ -24,6 +24,8 @@
 //! * [`store`]: the SQLite store; the only place with SQL.
 //! * [`serve`]: the live service (HTTP ingest, write-ahead log, alert API, workers).
 //! * [`cmd`]: the commands' logic (`replay`, `simulate`, `evaluate`, `nab`, …).
+//! * `fuzz_checks` (hidden): the properties the fuzz targets in `fuzz/` check, also run on
+//!   their corpus by `tests/fuzz_corpus.rs`.
 //!
 //! Dependencies point one way: foundations ← ingest ← tone ← detect ← rules ← alert ←
 //! engine ← notify ← store ← serve ← cmd. `tests/architecture.rs` checks that there are no
@@ -35,6 +37,8 @@ pub mod cmd;
 pub mod detect;
 pub mod diag;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzz_checks;
 pub mod hash;
 pub mod ingest;
 pub mod metrics;

@@ -364,6 +364,9 @@ mod tests {
         r#" { "id" : "x" , "ts":"2026-01-05T10:00:00Z", "text":"שלום עולם 🙂", "lang":null, "extra":{"a":[1,2.5e3,true,false,null,{"b":"c\"d"}]}, "shares":0 } "#,
         r#"{"text":"","ts":"2026-01-05T10:00:00Z","id":"y","shared_of":"x","reply_to":null,"url":"https://e.com/a?b=c","sentiment":1}"#,
         r#"{"id":"z","ts":"t","text":"a","sentiment":-1.0E-2,"likes":12,"comments":[]}"#,
+        // more digits than an f64 holds: both paths round correctly (serde_json's
+        // `float_roundtrip`), found by the `mention_parse` fuzz target
+        r#"{"id":"","ts":"t","text":"a","sentiment":-0.6666666666666666668,"hars":3}"#,
     ];
 
     #[test]

@@ -492,7 +492,6 @@ fn parse_brand(
 /// # Errors
 /// Every diagnostic found, in file order.
 pub fn load_dir(dir: &Path) -> Result<RuleSet, Diagnostics> {
-    let mut diags = Vec::new();
     let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(rd) => {
             rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect()
@@ -506,34 +505,63 @@ pub fn load_dir(dir: &Path) -> Result<RuleSet, Diagnostics> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => BUILTIN_DEFAULTS.to_string(),
         Err(e) => return Err(Diagnostics(vec![Diagnostic::file(&defaults_path, format!("cannot read: {e}"))])),
     };
-    let ((settings, default_rules), d) = parse_defaults(&defaults_path, &defaults_text);
+    let brand_files: Vec<(PathBuf, Result<String, Diagnostic>)> = files
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n != "defaults.toml" && !n.to_string_lossy().starts_with('_')))
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).map_err(|e| Diagnostic::file(&path, format!("cannot read: {e}")));
+            (path, text)
+        })
+        .collect();
+    load_sources(
+        &defaults_path,
+        &defaults_text,
+        brand_files.iter().map(|(p, t)| (p.as_path(), t.as_ref().map(String::as_str))),
+    )
+}
+
+/// [`load_dir`] from texts already in memory: `defaults` as `defaults.toml`, then each brand
+/// file in order. For the fuzz targets and tests; the service reads a directory.
+///
+/// # Errors
+/// Every diagnostic found, in file order.
+#[doc(hidden)]
+pub fn load_texts(defaults: (&Path, &str), brands: &[(&Path, &str)]) -> Result<RuleSet, Diagnostics> {
+    load_sources(defaults.0, defaults.1, brands.iter().map(|&(p, t)| (p, Ok(t))))
+}
+
+/// The defaults text, then every brand file (or why it could not be read), in order.
+fn load_sources<'a>(
+    defaults_path: &Path,
+    defaults_text: &str,
+    brand_files: impl Iterator<Item = (&'a Path, Result<&'a str, &'a Diagnostic>)>,
+) -> Result<RuleSet, Diagnostics> {
+    let mut diags = Vec::new();
+    let ((settings, default_rules), d) = parse_defaults(defaults_path, defaults_text);
     diags.extend(d);
     let mut brands: Vec<BrandDef> = Vec::new();
     let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
-    for path in files
-        .iter()
-        .filter(|p| p.file_name().is_some_and(|n| n != "defaults.toml" && !n.to_string_lossy().starts_with('_')))
-    {
-        let text = match std::fs::read_to_string(path) {
+    for (path, text) in brand_files {
+        let text = match text {
             Ok(t) => t,
-            Err(e) => {
-                diags.push(Diagnostic::file(path, format!("cannot read: {e}")));
+            Err(d) => {
+                diags.push(d.clone());
                 continue;
             }
         };
-        let (brand, d) = parse_brand(path, &text, &default_rules);
+        let (brand, d) = parse_brand(path, text, &default_rules);
         diags.extend(d);
         if let Some((b, span)) = brand {
             if let Some(other) = seen.get(&b.id) {
                 diags.push(Diagnostic::at(
                     path,
-                    &text,
+                    text,
                     Some(span),
                     format!("brand id `{}` is already defined in {}", b.id, other.display()),
                 ));
                 continue;
             }
-            seen.insert(b.id.clone(), path.clone());
+            seen.insert(b.id.clone(), path.to_path_buf());
             brands.push(b);
         }
     }
