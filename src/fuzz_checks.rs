@@ -178,7 +178,12 @@ fn check_position(d: &Diagnostic, text: &str) {
     assert!(d.col >= 1 && d.col <= line.chars().count() + 1, "column {} outside line {:?}: {d:?}", d.col, line);
     let start: usize = lines[..d.line - 1].iter().map(|l| l.len() + 1).sum();
     let excerpt = text[start..].lines().next().unwrap_or("");
-    assert!(d.excerpt.is_empty() || d.excerpt == excerpt, "excerpt {:?} is not line {}: {excerpt:?}", d.excerpt, d.line);
+    assert!(
+        d.excerpt.is_empty() || d.excerpt == excerpt,
+        "excerpt {:?} is not line {}: {excerpt:?}",
+        d.excerpt,
+        d.line
+    );
 }
 
 /// How the first byte of an `ingest_body` input configures the run; the rest is the body.
@@ -260,7 +265,8 @@ pub fn ingest_body(data: &[u8]) {
             Err(BodyError::TooLarge(_) | BodyError::Malformed(_)) => return,
         },
         mode => {
-            let zipped = if mode == 2 { gzip(&[body]) } else { gzip(&[&body[..body.len() / 2], &body[body.len() / 2..]]) };
+            let zipped =
+                if mode == 2 { gzip(&[body]) } else { gzip(&[&body[..body.len() / 2], &body[body.len() / 2..]]) };
             match decode_body(&zipped, true, o.cap) {
                 Ok(d) => {
                     assert_eq!(&*d, body, "gzip round trip changed the body");
@@ -295,8 +301,8 @@ fn check_records<'a>(d: &'a crate::serve::ingest::Decoded, limits: Limits) -> Ve
     for (r, &(idx_end, id_hash)) in records.iter().zip(&d.index) {
         end += r.len() + 1;
         assert_eq!(idx_end as usize, end, "index end of record {}", show(r));
-        let m = parse_line(r, limits.max_line)
-            .unwrap_or_else(|e| panic!("record {} is not accepted again: {e}", show(r)));
+        let m =
+            parse_line(r, limits.max_line).unwrap_or_else(|e| panic!("record {} is not accepted again: {e}", show(r)));
         assert!(m.at <= limits.latest_ts, "record after the ts limit: {}", show(r));
         assert_eq!(id_hash, fnv1a(m.raw.id.as_bytes()), "id hash of {}", show(r));
         max_ts = max_ts.max(m.at);
@@ -351,7 +357,8 @@ fn check_array(body: &[u8], d: &crate::serve::ingest::Decoded, records: &[&[u8]]
     let accepted = (1..=items.len()).filter(|i| !d.rejected.iter().any(|r| r.line == *i));
     for (rec, i) in records.iter().zip(accepted) {
         let item = items[i - 1].get();
-        let (a, b) = (serde_json::from_slice::<serde_json::Value>(rec), serde_json::from_str::<serde_json::Value>(item));
+        let (a, b) =
+            (serde_json::from_slice::<serde_json::Value>(rec), serde_json::from_str::<serde_json::Value>(item));
         if let (Ok(a), Ok(b)) = (a, b) {
             assert_eq!(a, b, "record {} does not mean item {i} {item:?}", show(rec));
         }
