@@ -292,7 +292,7 @@ pub fn ingest_body(data: &[u8]) {
 }
 
 /// The records, each without its `\n`, after checking them and the index.
-fn check_records<'a>(d: &'a crate::serve::ingest::Decoded, limits: Limits) -> Vec<&'a [u8]> {
+fn check_records(d: &crate::serve::ingest::Decoded, limits: Limits) -> Vec<&[u8]> {
     assert!(d.records.is_empty() || d.records.ends_with(b"\n"), "records do not end in a newline");
     let records: Vec<&[u8]> = d.records.split_inclusive(|&c| c == b'\n').map(|r| &r[..r.len() - 1]).collect();
     assert_eq!(records.len(), d.index.len(), "one index entry per record");
