@@ -122,13 +122,25 @@ fn fake_file(path: &Path) -> std::io::Result<String> {
 }
 
 /// `serve_config`: the service config loader (raw → validate → secrets) never panics; it
-/// gives a configuration or diagnostics inside the input, and no secret shows in either. The
+/// gives a configuration or diagnostics inside the input, and no secret (the SMTP user name
+/// is not one) shows in either. The
 /// environment, the secret files and the rules directory are fixed (a fake environment,
 /// `--rules rules`), so the result depends on the input only.
 pub fn serve_config(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let path = Path::new("crisiswatch.toml");
-    let env = Env { var: &fake_var, file: &fake_file };
+    // the SMTP user name is read like a secret but is not one (`Smtp::credentials` keeps it
+    // as a plain `String`, shown in `Debug`): its variable gets an unmarked value
+    let user_var = toml::from_str::<crate::serve::config::raw::FileConfig>(text)
+        .ok()
+        .and_then(|fc| fc.notify.smtp)
+        .and_then(|smtp| smtp.into_inner().username_env)
+        .map(toml::Spanned::into_inner);
+    let var = |name: &str| match &user_var {
+        Some(u) if u == name => Some("fz-user".to_string()),
+        _ => fake_var(name),
+    };
+    let env = Env { var: &var, file: &fake_file };
     let o = Overrides { rules: Some("rules".into()), ..Overrides::default() };
     let may_leak = !text.contains(SECRET_MARK);
     match load_str(path, text, &o, &env) {

@@ -129,8 +129,13 @@ pub fn validate(body: &[u8], framing: Framing, limits: Limits) -> Result<Decoded
         Framing::JsonArray => {
             let first = body.iter().find(|b| !b.is_ascii_whitespace());
             if first == Some(&b'{') {
-                // a single object
-                check(&mut d, 1, &compact(body), limits);
+                // a single object, compacted only when it is JSON: taking the whitespace out
+                // of anything else could join two tokens into one (`1\n2` → `12`) and accept
+                // what was never a mention; otherwise it is rejected as sent
+                match serde_json::from_slice::<&serde_json::value::RawValue>(body) {
+                    Ok(item) => check(&mut d, 1, &compact(item.get().as_bytes()), limits),
+                    Err(_) => check(&mut d, 1, body, limits),
+                }
                 return Ok(d);
             }
             let items: Vec<&serde_json::value::RawValue> = serde_json::from_slice(body).map_err(|e| {
@@ -179,7 +184,8 @@ fn check(d: &mut Decoded, line: usize, bytes: &[u8], limits: Limits) {
 }
 
 /// Removes whitespace outside strings, so that a pretty-printed array item becomes one line
-/// (strings cannot hold raw newlines, so the result has none).
+/// (strings cannot hold raw newlines, so the result has none). Only for valid JSON, where
+/// whitespace never separates the parts of one token.
 fn compact(item: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     if !item.iter().any(|&b| b == b'\n' || b == b'\r') {
         return std::borrow::Cow::Borrowed(item);
@@ -239,6 +245,18 @@ mod tests {
         assert_eq!(d.rejected[0].line, 2);
         let e = validate(b"[{\"id\":1", Framing::JsonArray, LIMITS).unwrap_err();
         assert!(e.to_string().contains("line 1 column"), "{e}");
+    }
+
+    #[test]
+    fn a_single_object_that_is_not_json_is_not_mended() {
+        // compacting `1\n2` would give the valid `12` (found with the `ingest_body` check)
+        let body = b"{\"id\":\"a\",\"ts\":\"2026-01-01T00:00:00Z\",\"text\":\"x\",\"author_followers\":1\n2}";
+        let d = validate(body, Framing::JsonArray, LIMITS).unwrap();
+        assert!(d.records.is_empty());
+        assert_eq!((d.rejected.len(), &d.rejected[0].raw[..]), (1, &body[..]));
+        let pretty = b"{\n  \"id\": \"a\",\n  \"ts\": \"2026-01-01T00:00:00Z\",\n  \"text\": \"x\"\n}\n";
+        let d = validate(pretty, Framing::JsonArray, LIMITS).unwrap();
+        assert_eq!(d.records, b"{\"id\":\"a\",\"ts\":\"2026-01-01T00:00:00Z\",\"text\":\"x\"}\n");
     }
 
     #[test]
