@@ -18,7 +18,9 @@
 //! * [`Keywords`]: the brands' keywords, to filter firehoses before anything is stored and
 //!   to build search queries.
 
+pub mod hackernews;
 pub mod rss;
+pub mod telegram;
 
 use crate::clock::wall_ms;
 use crate::ingest::brands::{BrandKeywords, BrandMatcher};
@@ -481,6 +483,17 @@ impl Ctx {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
+        self.send(req).await
+    }
+
+    /// Sends `req` (built on [`Ctx::http`]) like [`Ctx::get`] does.
+    ///
+    /// # Errors
+    /// As [`Ctx::get`].
+    pub async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<(u16, reqwest::header::HeaderMap, Vec<u8>), SourceError> {
         let resp = tokio::select! {
             r = req.send() => r.map_err(|e| SourceError::Network(without_url(e)))?,
             () = self.shutdown.cancelled() => return Err(SourceError::Stopping),
@@ -710,6 +723,8 @@ pub fn spawn(ctxs: Vec<Ctx>) {
         let name = spec.name.clone();
         let task = match spec.kind {
             SourceKind::Rss => tokio::spawn(rss::run(ctx)),
+            SourceKind::Hackernews => tokio::spawn(hackernews::run(ctx)),
+            SourceKind::Telegram => tokio::spawn(telegram::run(ctx)),
             other => {
                 tracing::error!(source = %name, kind = other.name(), "this kind of source is not built yet");
                 continue;
