@@ -2,7 +2,8 @@
 //! Algolia search API (`{url}/search_by_date`), polled every `interval` with one query per
 //! brand keyword (the pinned brand's only, when the source pins one), newest first, for
 //! what was posted since the cursor. Every hit is checked against the brands' keywords
-//! again (the search matches loosely); the rest are counted as filtered.
+//! again, also for a pinned brand (the search matches loosely, `acme` finds `acmeology`);
+//! the rest are counted as filtered.
 //!
 //! The cursor is the newest `created_at_i` taken and the ids taken in its last minute: the
 //! next poll asks from a minute before it (the index lags a little) and skips those ids.
@@ -84,7 +85,7 @@ async fn poll(ctx: &mut Ctx) -> Result<(), SourceError> {
                 taken.push(item.id.clone());
                 ctx.stats().items.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 next.since = next.since.max(at);
-                if ctx.keywords.matches(&item.text) {
+                if ctx.keywords.names_brand(&item.text) {
                     items.push((item, at));
                 } else {
                     ctx.stats().filtered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -281,6 +281,8 @@ pub struct Keywords {
     matcher: BrandMatcher,
     terms: Vec<String>,
     pinned: bool,
+    /// The pinned brand is not in the rules (or has no keywords): nothing to match.
+    unmatched_pin: bool,
     out: Vec<u32>,
 }
 
@@ -303,18 +305,37 @@ impl Keywords {
             .collect();
         let mut terms: Vec<String> =
             brands.iter().flat_map(|b| b.keywords.iter().map(|k| k.trim_end_matches('*').trim().to_string())).collect();
-        if let (Some(p), true) = (pinned, terms.is_empty()) {
+        let unmatched_pin = pinned.is_some() && terms.is_empty();
+        if let (Some(p), true) = (pinned, unmatched_pin) {
             terms.push(p.to_string());
         }
         terms.retain(|t| !t.is_empty());
         terms.sort();
         terms.dedup();
-        Ok(Keywords { matcher: BrandMatcher::new(&brands)?, terms, pinned: pinned.is_some(), out: Vec::new() })
+        Ok(Keywords {
+            matcher: BrandMatcher::new(&brands)?,
+            terms,
+            pinned: pinned.is_some(),
+            unmatched_pin,
+            out: Vec::new(),
+        })
     }
 
     /// Whether `text` is about one of the brands (always, for a pinned source).
     pub fn matches(&mut self, text: &str) -> bool {
         if self.pinned {
+            return true;
+        }
+        self.out.clear();
+        self.matcher.match_into(text, &mut self.out);
+        !self.out.is_empty()
+    }
+
+    /// Whether `text` names one of the brands by its keywords, also for a pinned source
+    /// (for search APIs, whose matches are looser than ours); true when the pinned brand has
+    /// no keywords.
+    pub fn names_brand(&mut self, text: &str) -> bool {
+        if self.pinned && self.unmatched_pin {
             return true;
         }
         self.out.clear();
