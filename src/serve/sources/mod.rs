@@ -711,6 +711,9 @@ pub fn prepare(
     let mut list = Vec::new();
     let mut ctxs = Vec::new();
     for spec in &shared.cfg.sources {
+        if let Some(b) = spec.brand.as_deref().filter(|b| !rules.brands.iter().any(|r| r.id == *b)) {
+            tracing::warn!(source = %spec.name, brand = b, "the pinned brand is not in the rules: it is created from the mentions' `brand` field (max_new_brands) and has no keywords");
+        }
         let http = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .connect_timeout(Duration::from_secs(10))
