@@ -18,6 +18,8 @@
 //! * [`Keywords`]: the brands' keywords, to filter firehoses before anything is stored and
 //!   to build search queries.
 
+pub mod bluesky;
+pub mod mastodon;
 pub mod rss;
 
 use crate::clock::wall_ms;
@@ -710,6 +712,8 @@ pub fn spawn(ctxs: Vec<Ctx>) {
         let name = spec.name.clone();
         let task = match spec.kind {
             SourceKind::Rss => tokio::spawn(rss::run(ctx)),
+            SourceKind::Mastodon => tokio::spawn(mastodon::run(ctx)),
+            SourceKind::Bluesky => tokio::spawn(bluesky::run(ctx)),
             other => {
                 tracing::error!(source = %name, kind = other.name(), "this kind of source is not built yet");
                 continue;
