@@ -151,7 +151,7 @@ pub fn run_until(
     let seq_db = crate::store::open(&db_path, false)?;
     let cursors = crate::store::cursors::load(&seq_db).context("cannot read the sources' cursors")?;
     let stop_sources = tokio_util::sync::CancellationToken::new();
-    let (sources, source_tasks) = sources::prepare(&shared, &rules, &writer_tx, &cursors, &stop_sources)?;
+    let (sources, source_tasks) = sources::start::prepare(&shared, &rules, &writer_tx, &cursors, &stop_sources)?;
     let pipeline::Recovered { engine, log, dedup, order, brands, cursor: end, .. } = rec;
     let sequencer = sequencer::Sequencer::new(shared.clone(), engine_tx.clone(), log, dedup, order, brands, seq_db);
     let seq = std::thread::Builder::new()
@@ -213,7 +213,7 @@ pub fn run_until(
         listener.set_nonblocking(true)?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
         write_listen_addr(&shared.cfg.data_dir, bound)?;
-        sources::spawn(source_tasks);
+        sources::start::spawn(source_tasks);
         let cfg = &shared.cfg;
         let limits = listener::Limits {
             max_connections: cfg.max_connections,

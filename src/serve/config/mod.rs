@@ -9,6 +9,7 @@ pub mod model;
 pub mod raw;
 pub mod secrets;
 pub mod sources;
+pub mod token_from;
 pub mod validate;
 
 pub use load::{load, load_str};

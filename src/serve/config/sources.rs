@@ -1,7 +1,7 @@
 //! `[[source]]` tables: where the service collects mentions itself. Validated here (every
 //! problem at its value), the token read later with the other secrets.
 
-use super::validate::TokenFrom;
+use super::token_from::TokenFrom;
 use crate::diag::{Diagnostic, Source};
 use serde::Deserialize;
 use std::ops::Range;

@@ -13,14 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use toml::Spanned;
 
-/// Where an API token is read from.
-#[derive(Debug, Clone)]
-pub enum TokenFrom {
-    /// An environment variable.
-    Env(String),
-    /// A file (its first line).
-    File(PathBuf),
-}
+pub use super::token_from::TokenFrom;
 
 /// One API token named in the file.
 #[derive(Debug, Clone)]

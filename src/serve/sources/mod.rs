@@ -18,14 +18,17 @@
 //! * [`Keywords`]: the brands' keywords, to filter firehoses before anything is stored and
 //!   to build search queries.
 
+pub mod bluesky;
 pub mod hackernews;
+pub mod mastodon;
 pub mod rss;
+pub mod start;
 pub mod telegram;
 
 use crate::clock::wall_ms;
 use crate::ingest::brands::{BrandKeywords, BrandMatcher};
 use crate::rules::RuleSet;
-use crate::serve::config::sources::{SourceKind, SourceSpec};
+use crate::serve::config::sources::SourceSpec;
 use crate::serve::ingest::{self, Framing, Limits};
 use crate::serve::pipeline::{Receipt, Shared, WriterMsg};
 use crate::time::{format_rfc3339, Millis};
@@ -697,75 +700,10 @@ fn jitter(name: &str, attempt: u32) -> f64 {
     (crate::hash::fnv1a(seed.as_bytes()) >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// Prepares every configured source: its stats (for the API) and its task's context.
-///
-/// # Errors
-/// When an HTTP client or a keyword automaton cannot be built.
-pub fn prepare(
-    shared: &Arc<Shared>,
-    rules: &RuleSet,
-    writer: &Sender<WriterMsg>,
-    cursors: &[(String, String)],
-    shutdown: &CancellationToken,
-) -> anyhow::Result<(Vec<Arc<Running>>, Vec<Ctx>)> {
-    let mut list = Vec::new();
-    let mut ctxs = Vec::new();
-    for spec in &shared.cfg.sources {
-        if let Some(b) = spec.brand.as_deref().filter(|b| !rules.brands.iter().any(|r| r.id == *b)) {
-            tracing::warn!(source = %spec.name, brand = b, "the pinned brand is not in the rules: it is created from the mentions' `brand` field (max_new_brands) and has no keywords");
-        }
-        let http = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(Duration::from_secs(90))
-            .build()?;
-        let running = Arc::new(Running { spec: spec.clone(), stats: SourceStats::default() });
-        let lateness_ms = (shared.cfg.clock == crate::serve::config::ClockMode::Wall)
-            .then(|| shared.cfg.allowed_lateness_min.saturating_mul(60_000));
-        ctxs.push(Ctx {
-            spec: spec.clone(),
-            http,
-            keywords: Keywords::new(rules, spec.brand.as_deref())?,
-            shutdown: shutdown.clone(),
-            running: running.clone(),
-            cursor: cursors.iter().find(|(n, _)| *n == spec.name).map(|(_, c)| c.clone()),
-            shared: shared.clone(),
-            writer: writer.clone(),
-            attempt: 0,
-            lateness_ms,
-        });
-        list.push(running);
-    }
-    Ok((list, ctxs))
-}
-
-/// Spawns the sources' tasks on the current runtime.
-pub fn spawn(ctxs: Vec<Ctx>) {
-    for ctx in ctxs {
-        let spec = &ctx.spec;
-        tracing::info!(source = %spec.name, kind = spec.kind.name(), url = %spec.url, resumes = ctx.cursor.is_some(), "source started");
-        let name = spec.name.clone();
-        let task = match spec.kind {
-            SourceKind::Rss => tokio::spawn(rss::run(ctx)),
-            SourceKind::Hackernews => tokio::spawn(hackernews::run(ctx)),
-            SourceKind::Telegram => tokio::spawn(telegram::run(ctx)),
-            other => {
-                tracing::error!(source = %name, kind = other.name(), "this kind of source is not built yet");
-                continue;
-            }
-        };
-        tokio::spawn(async move {
-            match task.await {
-                Ok(()) => tracing::info!(source = %name, "source stopped"),
-                Err(e) => tracing::error!(source = %name, error = %e, "source task ended abnormally"),
-            }
-        });
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::serve::config::sources::SourceKind;
 
     #[test]
     fn backoff_grows_with_jitter_and_honours_retry_after() {
