@@ -26,15 +26,18 @@ pub fn prepare(
 ) -> anyhow::Result<(Vec<Arc<Running>>, Vec<Ctx>)> {
     let mut list = Vec::new();
     let mut ctxs = Vec::new();
+    // one client (connection pool, TLS roots) for every source: a client per source cost
+    // about 200 KiB each (benches/sources.rs)
+    let http = reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(Duration::from_secs(90))
+        .build()?;
     for spec in &shared.cfg.sources {
         if let Some(b) = spec.brand.as_deref().filter(|b| !rules.brands.iter().any(|r| r.id == *b)) {
             tracing::warn!(source = %spec.name, brand = b, "the pinned brand is not in the rules: it is created from the mentions' `brand` field (max_new_brands) and has no keywords");
         }
-        let http = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(Duration::from_secs(90))
-            .build()?;
+        let http = http.clone();
         let running = Arc::new(Running { spec: spec.clone(), stats: SourceStats::default() });
         let lateness_ms = (shared.cfg.clock == crate::serve::config::ClockMode::Wall)
             .then(|| shared.cfg.allowed_lateness_min.saturating_mul(60_000));
