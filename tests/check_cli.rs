@@ -131,3 +131,54 @@ fn the_readme_notify_example_is_valid() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("CW_CRM_WEBHOOK_KEY"), "{}", stderr(&o));
 }
+
+#[test]
+fn source_tables_are_checked_with_positions() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        "[[source]]\nname = \"news\"\nkind = \"rss\"\nurl = \"ftp://x/feed\"\n\
+         [[source]]\nname = \"news\"\nkind = \"twitter\"\n\
+         [[source]]\nname = \"m\"\nkind = \"mastodon\"\ninterval = \"1m\"\n\
+         [[source]]\nname = \"tg\"\nkind = \"telegram\"\nmax_item_bytes = \"lots\"\n",
+    )
+    .unwrap();
+    let o = run(&["check", "--rules", &format!("{root}/rules"), "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    let at = |line: usize, col: usize| format!("{}:{line}:{col}", cfg.display());
+    assert!(err.contains(&at(4, 7)) && err.contains("must start with http:// or https://"), "{err}");
+    assert!(err.contains(&at(6, 8)) && err.contains("`news` is already used"), "{err}");
+    assert!(err.contains(&at(7, 8)) && err.contains("unknown kind `twitter`"), "{err}");
+    assert!(err.contains("kind `mastodon` needs a `url`"), "{err}");
+    assert!(err.contains(&at(15, 18)) && err.contains("max_item_bytes"), "{err}");
+    assert!(err.contains("kind `telegram` needs the bot's token"), "{err}");
+}
+
+#[test]
+fn the_readme_sources_example_is_valid() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let sec = readme.find("### Sources").expect("a sources section");
+    let start = sec + readme[sec..].find("```toml\n").unwrap() + "```toml\n".len();
+    let len = readme[start..].find("```").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, &readme[start..start + len]).unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let check = |token: Option<&str>| {
+        let mut c = std::process::Command::new(support::bin());
+        c.args(["check", "--rules", &format!("{root}/rules"), "--config", cfg.to_str().unwrap()]);
+        match token {
+            Some(t) => c.env("CW_SOURCE_BOT_TOKEN", t),
+            None => c.env_remove("CW_SOURCE_BOT_TOKEN"),
+        };
+        c.output().unwrap()
+    };
+    let o = check(Some("123:abc"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = check(None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("CW_SOURCE_BOT_TOKEN"), "{}", stderr(&o));
+}

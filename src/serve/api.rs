@@ -51,6 +51,8 @@ pub struct App {
     pub links: Arc<crate::serve::links::Links>,
     /// The decoded-bytes budget of requests in flight, in KiB (see [`budget_units`]).
     pub decoded: Arc<tokio::sync::Semaphore>,
+    /// The built-in sources, for `GET /v1/sources` and the metrics.
+    pub sources: Arc<Vec<Arc<crate::serve::sources::Running>>>,
 }
 
 impl FromRef<App> for Arc<Auth> {
@@ -75,6 +77,7 @@ pub fn router(app: App) -> Router {
         .route("/v1/alerts/{id}/ack", post(ack_alert))
         .route("/v1/alerts/{id}/resolve", post(resolve_alert))
         .route("/v1/brands", get(list_brands))
+        .route("/v1/sources", get(list_sources))
         .route("/v1/brands/{id}/series", get(brand_series))
         .route("/v1/openapi.json", get(openapi))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -253,7 +256,7 @@ async fn ingest_mentions(State(app): State<App>, headers: HeaderMap, body: axum:
     let rejected = std::mem::take(&mut decoded.rejected);
     let mut errors: Vec<(usize, String)> = rejected.iter().map(|r| (r.line, r.reason.clone())).collect();
     let (tx, rx) = oneshot::channel();
-    let msg = WriterMsg::Batch { decoded, rejected, token, permit, reply: tx };
+    let msg = WriterMsg::Batch { decoded, rejected, token, permit, reply: tx, cursor: None };
     if app.writer.send(msg).is_err() {
         return ApiError::shutting_down().into_response();
     }
@@ -424,6 +427,15 @@ async fn resolve_alert(State(app): State<App>, headers: HeaderMap, Path(id): Pat
     act(app, headers, id, body, "resolve").await
 }
 
+async fn list_sources(State(app): State<App>, headers: HeaderMap) -> Response {
+    if let Err(r) = authenticate(&app, &headers, Scope::Read, false) {
+        return r;
+    }
+    let now = crate::clock::wall_ms();
+    let list: Vec<_> = app.sources.iter().map(|s| s.view(now)).collect();
+    Json(json!({ "sources": list })).into_response()
+}
+
 async fn list_brands(State(app): State<App>, headers: HeaderMap) -> Response {
     if let Err(r) = authenticate(&app, &headers, Scope::Read, false) {
         return r;
@@ -516,5 +528,7 @@ async fn metrics(State(app): State<App>) -> Response {
         store_bytes,
         engine_mentions: shared.engine_mentions.load(Ordering::Relaxed),
     };
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], shared.metrics.render(g)).into_response()
+    let mut text = shared.metrics.render(g);
+    crate::serve::sources::render_metrics(&app.sources, crate::clock::wall_ms(), &mut text);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

@@ -14,6 +14,8 @@
 //! * `login`: the login and logout pages;
 //! * `links`: the signed acknowledge and open links of notifications;
 //! * `listener`: the accept loop: a connection cap, header and body read timeouts;
+//! * `sources`: the built-in sources (`[[source]]`: RSS/Atom, Mastodon, Bluesky, Telegram,
+//!   Hacker News), feeding the same path as HTTP ingest;
 //! * `metrics`: Prometheus metrics.
 //!
 //! Shutdown on SIGTERM or SIGINT: stop accepting, finish the requests in flight, drain the
@@ -33,6 +35,7 @@ pub mod login;
 pub mod order;
 pub mod pipeline;
 pub mod sequencer;
+pub mod sources;
 
 use crate::engine::Engine;
 use crate::rules::RuleSet;
@@ -146,6 +149,9 @@ pub fn run_until(
     let (writer_tx, writer_rx) = std::sync::mpsc::channel::<WriterMsg>();
     let (engine_tx, engine_rx) = std::sync::mpsc::channel();
     let seq_db = crate::store::open(&db_path, false)?;
+    let cursors = crate::store::cursors::load(&seq_db).context("cannot read the sources' cursors")?;
+    let stop_sources = tokio_util::sync::CancellationToken::new();
+    let (sources, source_tasks) = sources::start::prepare(&shared, &rules, &writer_tx, &cursors, &stop_sources)?;
     let pipeline::Recovered { engine, log, dedup, order, brands, cursor: end, .. } = rec;
     let sequencer = sequencer::Sequencer::new(shared.clone(), engine_tx.clone(), log, dedup, order, brands, seq_db);
     let seq = std::thread::Builder::new()
@@ -194,17 +200,20 @@ pub fn run_until(
             api::budget_units(shared.cfg.max_decoded_in_flight as usize) as usize
         )),
         stopping: tokio_util::sync::CancellationToken::new(),
+        sources: Arc::new(sources),
     };
     let stopping = app.stopping.clone();
     let shutdown = async move {
         shutdown.await;
         stopping.cancel();
+        stop_sources.cancel();
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let served = runtime.block_on(async {
         listener.set_nonblocking(true)?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
         write_listen_addr(&shared.cfg.data_dir, bound)?;
+        sources::start::spawn(source_tasks);
         let cfg = &shared.cfg;
         let limits = listener::Limits {
             max_connections: cfg.max_connections,

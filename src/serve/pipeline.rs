@@ -85,6 +85,8 @@ pub enum WriterMsg {
         permit: Option<OwnedSemaphorePermit>,
         /// Where the receipt goes once the batch is durable.
         reply: oneshot::Sender<Result<Receipt, IngestError>>,
+        /// A source's name and the cursor the batch brings it to, stored once it is durable.
+        cursor: Option<(String, String)>,
     },
     /// A person resolved incident `id`.
     Resolve {

@@ -88,6 +88,17 @@ impl Sequencer {
         n.checked_sub(1).map(|last| (n, self.history[last].1))
     }
 
+    /// Stores sources' cursors once what they cover is durable. A failure is logged: the
+    /// source then fetches those items again after a restart, and the id memory drops them.
+    fn save_cursors(&self, cursors: &[(String, String)], now: Millis) {
+        if cursors.is_empty() {
+            return;
+        }
+        if let Err(e) = store::cursors::save(&self.store, cursors, now) {
+            tracing::warn!(error = %e, "cannot store the sources' cursors; they will fetch some items again");
+        }
+    }
+
     /// One group of messages: admit, write once, answer, hand the released records to the
     /// engine. False when the service is stopping.
     fn group(&mut self, msgs: &mut Vec<WriterMsg>) -> bool {
@@ -117,12 +128,14 @@ impl Sequencer {
         let mut dead: Vec<store::DeadLetter> = Vec::new();
         let mut dead_tokens: Vec<(String, usize)> = Vec::new(); // token, items in `dead`
         let mut ts_of = Vec::new(); // per mention appended to `out`: its ts
+        let mut cursors: Vec<(String, String)> = Vec::new(); // sources' cursors, saved once durable
         let (mut inserted, mut created) = (0usize, Vec::new());
         let mut shutdown = false;
         let m = &self.shared.metrics;
         for msg in msgs.drain(..) {
             match msg {
-                WriterMsg::Batch { decoded, rejected, token, permit, reply } => {
+                WriterMsg::Batch { decoded, rejected, token, permit, reply, cursor } => {
+                    cursors.extend(cursor);
                     let mut r = Receipt::default();
                     let before = dead.len();
                     dead.extend(rejected.into_iter().map(|x| (x.line, x.reason, x.raw)));
@@ -250,6 +263,7 @@ impl Sequencer {
                     }
                     m.reorder_buffered.store(c.buffered as u64, Ordering::Relaxed);
                     m.brands_created.store(self.brands.created() as u64, Ordering::Relaxed);
+                    self.save_cursors(&cursors, now);
                     for p in pending {
                         m.accepted.fetch_add(p.receipt.accepted as u64, Ordering::Relaxed);
                         m.duplicates.fetch_add(p.receipt.duplicates as u64, Ordering::Relaxed);
@@ -292,6 +306,7 @@ impl Sequencer {
             }
         } else {
             self.history.drain(..passed); // passed, nothing to release
+            self.save_cursors(&cursors, now);
             for p in pending {
                 m.duplicates.fetch_add(p.receipt.duplicates as u64, Ordering::Relaxed);
                 let _ = p.reply.send(Ok(p.receipt));

@@ -3,6 +3,7 @@
 //! position it covers. Each thread opens its own connection; WAL lets the API read while the
 //! engine writes.
 
+pub mod cursors;
 pub mod outbox;
 
 use crate::alert::{AlertEvent, Status};
@@ -95,6 +96,11 @@ CREATE INDEX IF NOT EXISTS notified_incident ON notified(incident);
 CREATE TABLE IF NOT EXISTS notify_cursor (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     seq INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS source_cursors (
+    source TEXT PRIMARY KEY,
+    cursor TEXT NOT NULL,
+    updated_ms INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS snapshots (
     id INTEGER PRIMARY KEY CHECK (id = 1),

@@ -1,14 +1,17 @@
 //! Shared helpers for the integration tests: running the real binary, building mentions, and
 //! the one harness of each kind that every test uses: [`server`] (the real `serve` binary on
 //! a port it picks itself), [`webhook`] (a recording, scripted webhook receiver),
-//! [`telegram`] (a fake Bot API), [`smtp`] (aiosmtpd), all on `127.0.0.1:0`; and
+//! [`telegram`] (a fake Bot API), [`smtp`] (aiosmtpd), [`sse`] (a fake Mastodon instance),
+//! [`jetstream`] (a fake Bluesky Jetstream), all on `127.0.0.1:0`; and
 //! [`browser`], a headless chromium driven over WebDriver, for the dashboard.
 #![allow(dead_code)]
 
 pub mod browser;
 pub mod http;
+pub mod jetstream;
 pub mod server;
 pub mod smtp;
+pub mod sse;
 pub mod stream;
 pub mod telegram;
 pub mod webhook;

@@ -1,6 +1,7 @@
 //! The fake Telegram Bot API (the parts crisiswatch uses): records every call but
 //! `getUpdates` as (method, parameters), answers `getUpdates` with the updates queued by
-//! [`FakeTelegram::push_update`], and can answer `sendMessage` with scripted failures
+//! [`FakeTelegram::push_update`] (each kept until a call's `offset` passes its `update_id`,
+//! as Telegram does), and can answer `sendMessage` with scripted failures
 //! (`{"ok":false,"error_code":429,"parameters":{"retry_after":7}}`, a `502`, …) first.
 
 use super::http::{HttpFake, Reply};
@@ -76,11 +77,16 @@ impl FakeTelegram {
                 }
                 "answercallbackquery" => Value::Bool(true),
                 "getupdates" => {
-                    let queued: Vec<Value> = std::mem::take(&mut *u.lock().unwrap());
-                    if queued.is_empty() {
+                    // as Telegram does: an update stays until a call asks for a higher offset
+                    let offset = params["offset"].as_i64().unwrap_or(0);
+                    let mut queued = u.lock().unwrap();
+                    queued.retain(|x| x["update_id"].as_i64().is_none_or(|id| id >= offset));
+                    let limit = params["limit"].as_u64().unwrap_or(100) as usize;
+                    let answer: Vec<Value> = queued.iter().take(limit).cloned().collect();
+                    if answer.is_empty() {
                         delay = Duration::from_millis(100); // a short long poll
                     }
-                    Value::Array(queued)
+                    Value::Array(answer)
                 }
                 _ => Value::Null,
             };

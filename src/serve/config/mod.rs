@@ -8,6 +8,8 @@ pub mod load;
 pub mod model;
 pub mod raw;
 pub mod secrets;
+pub mod sources;
+pub mod token_from;
 pub mod validate;
 
 pub use load::{load, load_str};

@@ -255,6 +255,8 @@ pub struct ServeConfig {
     pub dead_letters: DeadLetterRetention,
     /// Notifications (no receivers: none are sent).
     pub notify: crate::notify::config::Notify,
+    /// Built-in sources (`[[source]]`), their tokens read.
+    pub sources: Vec<super::sources::SourceSpec>,
 }
 
 /// How long and how many dead letters are kept.

@@ -45,6 +45,9 @@ pub struct FileConfig {
     /// Notifications: receivers, teams, routes and escalation.
     #[serde(default)]
     pub notify: crate::notify::config::raw::NotifyConfig,
+    /// `[[source]]`: where the service collects mentions itself.
+    #[serde(default, rename = "source")]
+    pub sources: Vec<Spanned<super::sources::SourceRaw>>,
 }
 
 /// Where one API token comes from.

@@ -88,6 +88,13 @@ pub fn resolve(cfg: &mut ServeConfig, v: &Validated, src: &Source<'_>, env: &Env
             Err(e) => errs.push(src.at(span.clone(), format!("[links]: {e}"))),
         }
     }
+    for t in &v.source_tokens {
+        match (read(&t.from, env), cfg.sources.get_mut(t.index)) {
+            (Ok(token), Some(s)) => s.token = Some(token),
+            (Err(e), Some(s)) => errs.push(src.at(t.span.clone(), format!("source `{}`: {e}", s.name))),
+            (_, None) => {}
+        }
+    }
     if cfg.tokens.is_empty() && cfg.users.is_empty() && !cfg.listen.ip().is_loopback() {
         errs.push(Diagnostic::file(
             src.path,

@@ -13,14 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use toml::Spanned;
 
-/// Where an API token is read from.
-#[derive(Debug, Clone)]
-pub enum TokenFrom {
-    /// An environment variable.
-    Env(String),
-    /// A file (its first line).
-    File(PathBuf),
-}
+pub use super::token_from::TokenFrom;
 
 /// One API token named in the file.
 #[derive(Debug, Clone)]
@@ -87,6 +80,8 @@ pub struct Validated {
     pub link_key: LinkKeySlot,
     /// Secrets named in `[notify]`.
     pub notify_secrets: Vec<SecretSlot>,
+    /// The sources' tokens.
+    pub source_tokens: Vec<super::sources::SourceTokenSlot>,
 }
 
 struct Check<'a> {
@@ -191,6 +186,7 @@ pub fn validate(fc: &FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Vali
             (Default::default(), Vec::new())
         }
     };
+    let (sources, source_tokens) = super::sources::validate(&fc.sources, src, &mut c.errs);
     let rules = o.rules.clone().or(fc.rules.clone()).or_else(|| Some(PathBuf::from("rules")).filter(|p| p.is_dir()));
     let max_queued_mentions = fc.limits.max_queued_mentions.unwrap_or(500_000).max(1);
     let rate_per_token = fc.limits.rate_per_token.unwrap_or(0);
@@ -230,8 +226,9 @@ pub fn validate(fc: &FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Vali
         max_new_brands: fc.limits.max_new_brands.unwrap_or(1000) as usize,
         dead_letters,
         notify,
+        sources,
     };
-    Ok(Validated { cfg, tokens, users, link_key, notify_secrets })
+    Ok(Validated { cfg, tokens, users, link_key, notify_secrets, source_tokens })
 }
 
 /// `[[tokens]]`: each with exactly one source, and its scopes (default `ingest` and `read`).
