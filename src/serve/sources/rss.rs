@@ -29,20 +29,9 @@ struct Cursor {
 }
 
 /// Polls the feed until the service stops.
-pub async fn run(mut ctx: Ctx) {
-    loop {
-        let res = poll(&mut ctx).await;
-        let next = match res {
-            Ok(()) => {
-                ctx.succeeded();
-                ctx.sleep(ctx.spec.interval).await
-            }
-            Err(e) => ctx.failed(&e).await,
-        };
-        if next.is_err() {
-            return;
-        }
-    }
+pub async fn run(ctx: Ctx) {
+    let every = ctx.spec.interval;
+    super::poll_loop(ctx, Some(every), poll).await;
 }
 
 async fn poll(ctx: &mut Ctx) -> Result<(), SourceError> {
