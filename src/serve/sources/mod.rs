@@ -675,7 +675,7 @@ pub async fn poll_loop(
 }
 
 /// The mention line of `item` from source `spec` (no newline).
-fn mention_line(item: &Item, spec: &SourceSpec) -> Vec<u8> {
+pub(crate) fn mention_line(item: &Item, spec: &SourceSpec) -> Vec<u8> {
     #[derive(Serialize)]
     struct Line<'a> {
         #[serde(flatten)]

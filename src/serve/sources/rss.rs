@@ -105,7 +105,7 @@ struct Draft {
 ///
 /// # Errors
 /// When it is not a well-formed feed.
-fn parse_feed(body: &[u8], now: Millis) -> Result<Vec<Entry>, String> {
+pub(crate) fn parse_feed(body: &[u8], now: Millis) -> Result<Vec<Entry>, String> {
     let mut reader = quick_xml::Reader::from_reader(body);
     reader.config_mut().trim_text(true);
     let mut buf = Vec::new();
