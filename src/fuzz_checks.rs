@@ -364,6 +364,84 @@ fn check_array(body: &[u8], d: &crate::serve::ingest::Decoded, records: &[&[u8]]
     }
 }
 
+/// `feeds`: the parsers of what sources read. The first byte picks one, the rest is its
+/// input: an RSS/Atom document, a server-sent-event stream (fed whole and in two pieces at a
+/// point the input picks: the same events either way), a Jetstream message, a Mastodon
+/// status, a Telegram update, a Hacker News hit. None panics; every item one makes has an
+/// id, and its mention line is accepted by [`parse_line`] or refused only for its `ts`.
+pub fn feeds(data: &[u8]) {
+    use crate::serve::sources::{bluesky, hackernews, mastodon, rss, telegram, Item};
+    const NOW: crate::time::Millis = 1_800_000_000_000;
+    let Some((&pick, rest)) = data.split_first() else { return };
+    let spec = crate::serve::config::sources::SourceSpec {
+        name: "fuzz".into(),
+        kind: crate::serve::config::sources::SourceKind::Rss,
+        url: "http://127.0.0.1/".into(),
+        interval: std::time::Duration::from_secs(60),
+        brand: None,
+        tag: None,
+        local: false,
+        max_item_bytes: 1 << 16,
+        max_response_bytes: 1 << 20,
+        alert_after: std::time::Duration::from_secs(60),
+        token: None,
+    };
+    let line_ok = |item: &Item| {
+        assert!(!item.id.is_empty(), "an item without an id from {}", show(data));
+        let line = crate::serve::sources::mention_line(item, &spec);
+        match parse_line(&line, MAX_LINE) {
+            Ok(_) | Err(crate::ingest::Rejection::Timestamp(_)) => {}
+            Err(e) => panic!("the mention line {} is refused ({e:?}); made from {}", show(&line), show(data)),
+        }
+    };
+    match pick % 6 {
+        0 => {
+            if let Ok(entries) = rss::parse_feed(rest, NOW) {
+                for item in entries.iter().flatten() {
+                    assert!(item.ts <= NOW, "an entry from the future: {}", show(data));
+                    line_ok(item);
+                }
+            }
+        }
+        1 => {
+            let cap = 1 + rest.first().copied().unwrap_or(0) as usize * 16;
+            let whole = mastodon::SseParser::new(cap).feed(rest);
+            let cut = rest.get(1).copied().unwrap_or(0) as usize % (rest.len() + 1);
+            let mut p = mastodon::SseParser::new(cap);
+            let mut pieces = p.feed(&rest[..cut]);
+            pieces.extend(p.feed(&rest[cut..]));
+            assert_eq!(whole, pieces, "events depend on where the stream was cut ({cut}): {}", show(data));
+        }
+        2 => {
+            if let Ok(e) = bluesky::parse_event(rest) {
+                if let Some(item) = e.post {
+                    assert!(item.id.starts_with("at://"), "{}", show(data));
+                    line_ok(&item);
+                }
+            }
+        }
+        3 => {
+            if let Ok((_, item)) = mastodon::parse_status(rest, NOW) {
+                line_ok(&item);
+            }
+        }
+        4 => {
+            if let Ok(Some(item)) =
+                serde_json::from_slice(rest).map_err(|_| ()).and_then(|v| telegram::update_item(&v).map_err(|_| ()))
+            {
+                line_ok(&item);
+            }
+        }
+        _ => {
+            if let Ok((item, _)) =
+                serde_json::from_slice(rest).map_err(|_| String::new()).and_then(|v| hackernews::hit_item(&v))
+            {
+                line_ok(&item);
+            }
+        }
+    }
+}
+
 fn show(b: &[u8]) -> String {
     let s = String::from_utf8_lossy(b);
     match s.char_indices().nth(300) {

@@ -98,15 +98,22 @@ fn playbooks_and_service_config_are_checked_too() {
     assert!(err.contains(&format!("{}:1:10", cfg.display())) && err.contains("nowhere"), "{err}");
 }
 
-#[test]
-fn the_readme_notify_example_is_valid() {
+/// The first TOML block of the README's section `heading`, written to a file in a new
+/// temporary directory (kept alive by the returned handle).
+fn readme_toml(heading: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let sec = readme.find("## Notifications and escalation").expect("a notifications section");
+    let sec = readme.find(heading).unwrap_or_else(|| panic!("a section `{heading}`"));
     let start = sec + readme[sec..].find("```toml\n").unwrap() + "```toml\n".len();
     let len = readme[start..].find("```").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.toml");
     std::fs::write(&cfg, &readme[start..start + len]).unwrap();
+    (dir, cfg)
+}
+
+#[test]
+fn the_readme_notify_example_is_valid() {
+    let (_dir, cfg) = readme_toml("## Notifications and escalation");
     let root = env!("CARGO_MANIFEST_DIR");
     let o = std::process::Command::new(support::bin())
         .args(["check", "--rules", &format!("{root}/rules"), "--playbooks", &format!("{root}/alerts/playbooks")])
@@ -159,13 +166,7 @@ fn source_tables_are_checked_with_positions() {
 
 #[test]
 fn the_readme_sources_example_is_valid() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let sec = readme.find("### Sources").expect("a sources section");
-    let start = sec + readme[sec..].find("```toml\n").unwrap() + "```toml\n".len();
-    let len = readme[start..].find("```").unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("c.toml");
-    std::fs::write(&cfg, &readme[start..start + len]).unwrap();
+    let (_dir, cfg) = readme_toml("### Sources");
     let root = env!("CARGO_MANIFEST_DIR");
     let check = |token: Option<&str>| {
         let mut c = std::process::Command::new(support::bin());

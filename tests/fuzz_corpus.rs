@@ -45,3 +45,8 @@ fn serve_config() {
 fn ingest_body() {
     run_corpus("ingest_body", fuzz_checks::ingest_body);
 }
+
+#[test]
+fn feeds() {
+    run_corpus("feeds", fuzz_checks::feeds);
+}

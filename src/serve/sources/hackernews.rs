@@ -30,19 +30,9 @@ struct Cursor {
 }
 
 /// Polls until the service stops.
-pub async fn run(mut ctx: Ctx) {
-    loop {
-        let next = match poll(&mut ctx).await {
-            Ok(()) => {
-                ctx.succeeded();
-                ctx.sleep(ctx.spec.interval).await
-            }
-            Err(e) => ctx.failed(&e).await,
-        };
-        if next.is_err() {
-            return;
-        }
-    }
+pub async fn run(ctx: Ctx) {
+    let every = ctx.spec.interval;
+    super::poll_loop(ctx, Some(every), poll).await;
 }
 
 async fn poll(ctx: &mut Ctx) -> Result<(), SourceError> {

@@ -649,8 +649,33 @@ impl Ctx {
     }
 }
 
+/// Runs a polling source until the service stops: `poll` once, then (after a success)
+/// `pause` (`None`: at once, for long polls), or after a failure the backoff of
+/// [`Ctx::failed`].
+pub async fn poll_loop(
+    mut ctx: Ctx,
+    pause: Option<Duration>,
+    mut poll: impl AsyncFnMut(&mut Ctx) -> Result<(), SourceError>,
+) {
+    loop {
+        let next = match poll(&mut ctx).await {
+            Ok(()) => {
+                ctx.succeeded();
+                match pause {
+                    Some(d) => ctx.sleep(d).await,
+                    None => Ok(()),
+                }
+            }
+            Err(e) => ctx.failed(&e).await,
+        };
+        if next.is_err() {
+            return;
+        }
+    }
+}
+
 /// The mention line of `item` from source `spec` (no newline).
-fn mention_line(item: &Item, spec: &SourceSpec) -> Vec<u8> {
+pub(crate) fn mention_line(item: &Item, spec: &SourceSpec) -> Vec<u8> {
     #[derive(Serialize)]
     struct Line<'a> {
         #[serde(flatten)]

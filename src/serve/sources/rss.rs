@@ -29,20 +29,9 @@ struct Cursor {
 }
 
 /// Polls the feed until the service stops.
-pub async fn run(mut ctx: Ctx) {
-    loop {
-        let res = poll(&mut ctx).await;
-        let next = match res {
-            Ok(()) => {
-                ctx.succeeded();
-                ctx.sleep(ctx.spec.interval).await
-            }
-            Err(e) => ctx.failed(&e).await,
-        };
-        if next.is_err() {
-            return;
-        }
-    }
+pub async fn run(ctx: Ctx) {
+    let every = ctx.spec.interval;
+    super::poll_loop(ctx, Some(every), poll).await;
 }
 
 async fn poll(ctx: &mut Ctx) -> Result<(), SourceError> {
@@ -116,7 +105,7 @@ struct Draft {
 ///
 /// # Errors
 /// When it is not a well-formed feed.
-fn parse_feed(body: &[u8], now: Millis) -> Result<Vec<Entry>, String> {
+pub(crate) fn parse_feed(body: &[u8], now: Millis) -> Result<Vec<Entry>, String> {
     let mut reader = quick_xml::Reader::from_reader(body);
     reader.config_mut().trim_text(true);
     let mut buf = Vec::new();

@@ -17,19 +17,8 @@ use std::time::Duration;
 const LONG_POLL_S: u64 = 25;
 
 /// Reads updates until the service stops.
-pub async fn run(mut ctx: Ctx) {
-    loop {
-        let next = match poll(&mut ctx).await {
-            Ok(()) => {
-                ctx.succeeded();
-                Ok(())
-            }
-            Err(e) => ctx.failed(&e).await,
-        };
-        if next.is_err() {
-            return;
-        }
-    }
+pub async fn run(ctx: Ctx) {
+    super::poll_loop(ctx, None, poll).await;
 }
 
 async fn poll(ctx: &mut Ctx) -> Result<(), SourceError> {
