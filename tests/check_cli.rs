@@ -183,3 +183,28 @@ fn the_readme_sources_example_is_valid() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("CW_SOURCE_BOT_TOKEN"), "{}", stderr(&o));
 }
+
+#[test]
+fn public_url_is_required_when_listening_beyond_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    let receiver = "[[notify.receiver]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"https://hooks.example.com/cw\"\nsecret_env = \"CW_K\"\n\
+                    [[notify.team]]\nname = \"pr\"\nreceivers = [\"hook\"]\n\
+                    [[notify.route]]\nbrands = [\"acme\"]\nladder = [{ teams = [\"pr\"] }]\n";
+    let check = |text: &str| {
+        std::fs::write(&cfg, text).unwrap();
+        std::process::Command::new(support::bin())
+            .args(["check", "--config", cfg.to_str().unwrap()])
+            .env("CW_K", "k")
+            .env("CRISISWATCH_API_TOKENS", "t0123456789")
+            .output()
+            .unwrap()
+    };
+    let o = check(&format!("listen = \"0.0.0.0:8686\"\n{receiver}"));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("`public_url` is required when the service listens on 0.0.0.0:8686"), "{}", stderr(&o));
+    let o = check(&format!("listen = \"0.0.0.0:8686\"\n[notify]\npublic_url = \"https://cw.example.com\"\n{receiver}"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = check(&format!("listen = \"127.0.0.1:8686\"\n{receiver}"));
+    assert!(o.status.success(), "loopback: the default link base works: {}", stderr(&o));
+}

@@ -145,12 +145,13 @@ fn an_hour_down_then_everything_once_and_in_order() {
         now += TICK;
     }
     // the ops notices ("the other receiver is failing") apart: kind of each notification
+    let installation = crisiswatch::store::installation::id(&db).unwrap();
     let ops: HashSet<String> = db
         .prepare("SELECT id FROM notifications WHERE kind = 'ops'")
         .unwrap()
         .query_map([], |r| r.get::<_, i64>(0))
         .unwrap()
-        .map(|id| format!("crisiswatch-n{}", id.unwrap()))
+        .map(|id| format!("crisiswatch-{installation}-n{}", id.unwrap()))
         .collect();
     let all_hits = hits.lock().unwrap().clone();
     let (ops_hits, hits): (Vec<Hit>, Vec<Hit>) = all_hits.into_iter().partition(|h| ops.contains(&h.key));

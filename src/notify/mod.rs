@@ -188,10 +188,12 @@ pub async fn deliver_due(
 ) -> rusqlite::Result<(usize, usize)> {
     let (mut ok, mut failed) = (0, 0);
     let pass = std::time::Instant::now();
+    let installation = crate::store::installation::id(c)?;
     for p in outbox::due(c, now, 200)? {
         let out = Outgoing {
             id: p.id,
-            idempotency_key: format!("crisiswatch-n{}", p.id),
+            // unique across installations and data-directory resets (row ids start again)
+            idempotency_key: format!("crisiswatch-{installation}-n{}", p.id),
             kind: p.kind.clone(),
             body: p.body.clone(),
         };

@@ -4,6 +4,7 @@
 //! engine writes.
 
 pub mod cursors;
+pub mod installation;
 pub mod outbox;
 
 use crate::alert::{AlertEvent, Status};
@@ -93,6 +94,10 @@ CREATE TABLE IF NOT EXISTS notified (
     notification INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS notified_incident ON notified(incident);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS notify_cursor (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     seq INTEGER NOT NULL

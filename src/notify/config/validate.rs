@@ -168,6 +168,17 @@ pub fn validate(c: &NotifyConfig, src: &Source<'_>, listen: &str) -> Result<Vali
             repeat_ms: repeat.as_millis() as i64,
         });
     }
+    let exposed = listen.parse::<std::net::SocketAddr>().is_ok_and(|a| !a.ip().is_loopback());
+    if c.public_url.is_none() && !receivers.is_empty() && exposed {
+        errs.push(Diagnostic::file(
+            src.path,
+            format!(
+                "[notify] `public_url` is required when the service listens on {listen}: the links in \
+                 messages would point at an address recipients cannot open (e.g. public_url = \
+                 \"https://crisiswatch.example.com\")"
+            ),
+        ));
+    }
     if !errs.is_empty() {
         return Err(errs);
     }
