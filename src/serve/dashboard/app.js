@@ -47,18 +47,21 @@
       for (var i = 0; i < rows.length; i++) rows[i].hidden = q !== "" && rows[i].textContent.toLowerCase().indexOf(q) < 0;
     });
   }
+  // someone is typing (a note, the filter): an update would throw the field away
+  function typing() {
+    var a = document.activeElement;
+    return a && (a.tagName === "TEXTAREA" || a.tagName === "INPUT") && (a.value || a.closest("#main"));
+  }
   function refresh() {
     var main = document.getElementById("main");
-    // a half-typed note is not thrown away by an update
-    var active = document.activeElement;
-    if (active && (active.tagName === "TEXTAREA" || active.tagName === "INPUT") && active.value) return;
+    if (typing()) return;
     fetch(location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
       .then(function (r) { return r.ok ? r.text() : null; })
       .then(function (html) {
         if (!html) return;
         var doc = new DOMParser().parseFromString(html, "text/html");
         var next = doc.getElementById("main");
-        if (!next) return;
+        if (!next || typing()) return; // checked again: the answer may come while typing
         main.innerHTML = next.innerHTML;
         localise(main); filter();
         document.body.setAttribute("data-updated", String(Date.now()));
