@@ -178,7 +178,8 @@ pub fn run_until(
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let notifiers = {
             let _inside = rt.enter();
-            crate::notify::notifiers(&shared.cfg.notify)?
+            let refs = crate::serve::actions::StoreMessageRefs(Mutex::new(crate::store::open(&db_path, false)?));
+            crate::notify::notifiers_with(&shared.cfg.notify, Some(Arc::new(refs)))?
         };
         let (shared, db, engine) = (shared.clone(), crate::store::open(&db_path, false)?, engine_tx.clone());
         Some(
