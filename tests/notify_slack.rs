@@ -4,8 +4,9 @@
 //! incoming webhook; a rate-limited `chat.postMessage` is retried after its `Retry-After`;
 //! Slack's signed button presses act on the incident (recorded as `@user (Slack)`) and the
 //! message is edited in place, while badly signed and expired ones are refused with 401 and
-//! change nothing. And the Web API notifier on its own, with the service's store: a later
-//! notification of the same incident edits the first message instead of posting another.
+//! change nothing. And the Web API notifier on its own, with the service's store: later
+//! notifications of the same incident edit the first message instead of posting another (an
+//! escalation also replies in its thread, broadcast to the channel).
 
 mod support;
 
@@ -143,20 +144,26 @@ fn a_later_notification_of_an_incident_updates_its_message_in_place() {
         .to_string(),
     };
     assert_eq!(rt.block_on(notifier.deliver(&out("alert", 1))), Delivery::Delivered);
-    assert_eq!(rt.block_on(notifier.deliver(&out("resolved", 2))), Delivery::Delivered);
-    let posted = slack.wait_for("chat.postMessage", 1, 5);
-    let updated = slack.wait_for("chat.update", 1, 5);
-    assert_eq!((posted.len(), updated.len()), (1, 1), "{:?}", slack.calls());
-    assert_eq!(updated[0].body["ts"], "1700000001.000100");
-    assert!(updated[0].body["text"].as_str().unwrap().contains("RESOLVED"));
+    assert_eq!(rt.block_on(notifier.deliver(&out("escalated", 2))), Delivery::Delivered);
+    assert_eq!(rt.block_on(notifier.deliver(&out("resolved", 3))), Delivery::Delivered);
+    let first = "1700000001.000100";
+    let posted = slack.wait_for("chat.postMessage", 2, 5);
+    let updated = slack.wait_for("chat.update", 2, 5);
+    assert_eq!((posted.len(), updated.len()), (2, 2), "{:?}", slack.calls());
+    assert!(updated.iter().all(|u| u.body["ts"] == first && u.body["channel"] == CHANNEL), "the first message edited");
+    assert!(updated[1].body["text"].as_str().unwrap().contains("RESOLVED"));
+    // the escalation also pings, in the message's thread and the channel; the resolution not
+    assert_eq!((&posted[1].body["thread_ts"], &posted[1].body["reply_broadcast"]), (&json!(first), &json!(true)));
     // an ops notice is no incident's message: always a new one
     let ops = Outgoing {
-        id: 3,
-        idempotency_key: "k3".into(),
+        id: 4,
+        idempotency_key: "k4".into(),
         kind: "ops".into(),
         body: json!({"problem": "x <y>"}).to_string(),
     };
     assert_eq!(rt.block_on(notifier.deliver(&ops)), Delivery::Delivered);
-    assert_eq!(slack.wait_for("chat.postMessage", 2, 5).len(), 2);
+    let posted = slack.wait_for("chat.postMessage", 3, 5);
+    assert_eq!(posted.len(), 3);
+    assert!(posted[2].body["thread_ts"].is_null());
     assert_eq!(slack.malformed(), Vec::<String>::new());
 }

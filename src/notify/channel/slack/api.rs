@@ -6,8 +6,9 @@
 //!   webhook receiver classifies them;
 //! * the **Web API** with a bot token (`bot_token_env` + `channel`): `chat.postMessage` for the
 //!   first notification of an incident, whose `channel` and `ts` are remembered through
-//!   [`MessageRefs`]; later notifications of the same incident (escalated, resolved) edit
-//!   that message with `chat.update`. The Web API answers HTTP 200 with `{"ok": false,
+//!   [`MessageRefs`]; later notifications of the same incident (escalated, resolved, a
+//!   further ladder step or repeat) edit that message with `chat.update`, and, but for a
+//!   resolution, add a reply in its thread, broadcast to the channel (an edit alerts nobody). The Web API answers HTTP 200 with `{"ok": false,
 //!   "error": …}`: `ratelimited` (HTTP 429 with `Retry-After`) and unknown errors are
 //!   retried; `invalid_auth`, `channel_not_found`, `not_in_channel` and the other errors that
 //!   a retry cannot cure fail at once.
@@ -189,7 +190,18 @@ impl Slack {
             message["channel"] = json!(ch);
             message["ts"] = json!(ts);
             match self.call(token, api, "chat.update", &message).await {
-                Ok(_) => return Delivery::Delivered,
+                Ok(_) => {
+                    if n.kind != "resolved" {
+                        // an edit alerts nobody: an escalation or a repeat also gets a reply
+                        // in the message's thread, shown in the channel too
+                        let reply = json!({"channel": ch, "thread_ts": ts, "reply_broadcast": true,
+                            "text": message["text"].clone()});
+                        if let Err(d) = self.call(token, api, "chat.postMessage", &reply).await {
+                            tracing::warn!(outcome = ?d, "Slack: the thread reply of an updated message was not posted");
+                        }
+                    }
+                    return Delivery::Delivered;
+                }
                 // the message was deleted, or is too old to edit: post a new one
                 Err(Delivery::Fail(e)) if e.contains("message_not_found") || e.contains("cant_update_message") => {}
                 Err(d) => return d,
