@@ -1,31 +1,37 @@
-//! One table of receiver answers, run against every [`Notifier`] (webhook, Telegram, email),
-//! each talking to a real local server of its protocol (`support::webhook`,
-//! `support::telegram`, `support::smtp`) scripted to answer one way once:
+//! One table of receiver answers, run against every [`Notifier`] (webhook, Telegram, email,
+//! Slack through the Web API and through an incoming webhook), each talking to a real local
+//! server of its protocol (`support::webhook`, `support::telegram`, `support::smtp`,
+//! `support::slack`) scripted to answer one way once:
 //!
 //! * accepted → `Delivered`;
 //! * a server error (HTTP 5xx; SMTP 4xx transient) → `Retry`;
 //! * too many requests (HTTP 429) → `Retry`, after the wait the receiver asked for, in both
 //!   forms of `Retry-After` (delta-seconds and HTTP-date) where the protocol carries it: HTTP
 //!   headers for webhooks; for Telegram the Bot API's `parameters.retry_after` (seconds) and a
-//!   proxy's `Retry-After` header. SMTP has no such field: there a rate limit is a transient
-//!   4xx reply, retried on the usual backoff;
+//!   proxy's `Retry-After` header; for Slack's Web API `ratelimited` with `Retry-After`. SMTP
+//!   has no such field: there a rate limit is a transient 4xx reply, retried on the usual
+//!   backoff;
+//! * Slack's Web API refuses with HTTP 200 and `{"ok": false, "error": …}`:
+//!   `channel_not_found`, `not_in_channel`, `invalid_auth` → `Fail`;
 //! * a refusal (HTTP 4xx; SMTP 5xx permanent) → `Fail`, not retried;
 //! * a receiver that is down (connections closed unanswered) → `Retry`.
 //!
 //! And in every case the channel's secret (webhook signing key, bot token, SMTP password)
 //! appears in no outcome, in nothing logged (every `tracing` event and `log` record, at
 //! every level, is captured), and in nothing the receiver got outside the place its protocol
-//! puts it (the token in the Bot API path, the password in `AUTH`).
+//! puts it (the token in the Bot API path, the password in `AUTH`, Slack's bot token in
+//! `Authorization`, its webhook URL's path).
 
 mod support;
 
-use crisiswatch::notify::channel::{email::Email, telegram, webhook};
+use crisiswatch::notify::channel::{email::Email, slack, telegram, webhook};
 use crisiswatch::notify::config::{Secret, Smtp, SmtpTls};
 use crisiswatch::notify::{Delivery, Notifier, Outgoing};
 use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use support::http::{HttpFake, Reply};
+use support::slack::FakeSlack;
 use support::smtp::FakeSmtp;
 use support::telegram::FakeTelegram;
 use support::webhook::Webhook;
@@ -33,6 +39,8 @@ use support::webhook::Webhook;
 const WEBHOOK_SECRET: &str = "whsec-conformance-9f8e7d6c5b4a";
 const BOT_TOKEN: &str = "123456789:AAconformanceBotToken-S3cr3t";
 const SMTP_PASSWORD: &str = "smtp-conformance-pa55word-S3cr3t";
+const SLACK_TOKEN: &str = "xoxb-conformance-S3cr3t-token";
+const SLACK_HOOK_SECRET: &str = "conformanceS3cr3tHookPath";
 
 /// A `Retry-After` as the receiver sends it.
 #[derive(Debug, Clone, Copy)]
@@ -224,6 +232,115 @@ impl Channel for TelegramChannel {
     }
 }
 
+struct SlackBotChannel;
+
+impl Channel for SlackBotChannel {
+    fn name(&self) -> &'static str {
+        "slack (Web API)"
+    }
+    fn secret(&self) -> &'static str {
+        SLACK_TOKEN
+    }
+    fn carries_wait(&self) -> bool {
+        true
+    }
+    fn arrange(&self, answer: Answer) -> Result<Arranged, &'static str> {
+        use support::slack::error;
+        let with_wait = |r: Reply, w: Wait| match retry_after_value(w) {
+            Some(v) => r.header("retry-after", &v),
+            None => r,
+        };
+        let plan = match answer {
+            Answer::Accepted => vec![],
+            Answer::ServerError(502, w) => vec![with_wait(
+                Reply::status(502)
+                    .header("content-type", "text/html")
+                    .body(b"<html><body><h1>502 Bad Gateway</h1></body></html>".to_vec()),
+                w,
+            )],
+            Answer::ServerError(s, w) => vec![with_wait(error(s, "internal_error"), w)],
+            Answer::TooManyRequests(w) => vec![with_wait(error(429, "ratelimited"), w)],
+            // the Web API refuses with HTTP 200 and `ok: false`
+            Answer::Refused(400) => vec![error(200, "channel_not_found")],
+            Answer::Refused(403) => vec![error(200, "not_in_channel")],
+            Answer::Refused(_) => vec![error(200, "invalid_auth")],
+            Answer::Down => {
+                let down = HttpFake::dropping();
+                let notifier = slack::Slack::bot("comms", SLACK_TOKEN, "C1", &down.base(), None).unwrap();
+                return Ok(Arranged {
+                    notifier: Box::new(notifier),
+                    received: Box::new(String::new),
+                    _receiver: Box::new(down),
+                });
+            }
+        };
+        let fake = Arc::new(FakeSlack::scripted(SLACK_TOKEN, plan));
+        let notifier = slack::Slack::bot("comms", SLACK_TOKEN, "C1", &fake.api_url(), None).unwrap();
+        let f = fake.clone();
+        Ok(Arranged {
+            notifier: Box::new(notifier),
+            // the token travels in `Authorization` by the protocol: every other header and
+            // the bodies are checked
+            received: Box::new(move || {
+                let malformed = f.malformed();
+                assert!(malformed.is_empty(), "{malformed:?}");
+                f.requests()
+                    .iter()
+                    .map(|r| {
+                        let h: Vec<_> = r.headers.iter().filter(|(k, _)| k != "authorization").collect();
+                        format!("{h:?} {}\n", r.text())
+                    })
+                    .collect::<String>()
+            }),
+            _receiver: Box::new(fake),
+        })
+    }
+}
+
+struct SlackWebhookChannel;
+
+impl Channel for SlackWebhookChannel {
+    fn name(&self) -> &'static str {
+        "slack (incoming webhook)"
+    }
+    fn secret(&self) -> &'static str {
+        SLACK_HOOK_SECRET
+    }
+    fn carries_wait(&self) -> bool {
+        true
+    }
+    fn arrange(&self, answer: Answer) -> Result<Arranged, &'static str> {
+        let with_wait = |r: Reply, w: Wait| match retry_after_value(w) {
+            Some(v) => r.header("retry-after", &v),
+            None => r,
+        };
+        let word = |status: u16, w: &str| {
+            Reply::status(status).header("content-type", "text/plain").body(w.as_bytes().to_vec())
+        };
+        let hook = match answer {
+            Answer::Accepted => Webhook::scripted(vec![word(200, "ok")]),
+            Answer::ServerError(s, w) => Webhook::scripted(vec![with_wait(word(s, "internal error"), w)]),
+            Answer::TooManyRequests(w) => Webhook::scripted(vec![with_wait(word(429, "rate_limited"), w)]),
+            Answer::Refused(400) => Webhook::scripted(vec![word(400, "invalid_payload")]),
+            Answer::Refused(403) => Webhook::scripted(vec![word(403, "action_prohibited")]),
+            Answer::Refused(s) => Webhook::scripted(vec![word(s, "no_service")]),
+            Answer::Down => Webhook::down(),
+        };
+        let url = format!("{}/services/T0/B0/{SLACK_HOOK_SECRET}", hook.url());
+        let notifier = slack::Slack::webhook("comms", &url).unwrap();
+        let hook = Arc::new(hook);
+        let h = hook.clone();
+        Ok(Arranged {
+            notifier: Box::new(notifier),
+            // the secret is the URL's path, where the protocol puts it: headers and bodies
+            received: Box::new(move || {
+                h.requests().iter().map(|r| format!("{:?} {}\n", r.headers, r.text())).collect()
+            }),
+            _receiver: Box::new(hook),
+        })
+    }
+}
+
 struct EmailChannel {
     dir: tempfile::TempDir,
 }
@@ -401,6 +518,16 @@ fn webhook_conforms() {
 #[test]
 fn telegram_conforms() {
     run_table(&TelegramChannel);
+}
+
+#[test]
+fn slack_web_api_conforms() {
+    run_table(&SlackBotChannel);
+}
+
+#[test]
+fn slack_incoming_webhook_conforms() {
+    run_table(&SlackWebhookChannel);
 }
 
 #[test]

@@ -146,6 +146,14 @@ fn render(receiver: &Receiver, kind: &str, items: &[Due], n: &Notify, charts: Op
         let chart = chart.map(|c| base64::engine::general_purpose::STANDARD.encode(c));
         return json!({ "telegram_html": html, "incident": id, "chart_png": chart }).to_string();
     }
+    if let Receiver::Slack { via, .. } = receiver {
+        let related: Vec<Value> = events.iter().skip(1).map(|e| (*e).clone()).collect();
+        let buttons = matches!(via, config::SlackVia::Bot { .. });
+        let message = channel::slack::blocks::render(kind, &lead, &related, &open_url, buttons);
+        // `id`, `brand`, `severity`: for the ops notice should it fail
+        return json!({ "slack": message, "incident": id, "id": id, "brand": lead["brand"], "severity": lead["severity"] })
+            .to_string();
+    }
     let info = json!({
         "kind": kind,
         "receiver": receiver.name(),
@@ -267,6 +275,18 @@ fn raise_ops(
 /// # Errors
 /// When a client cannot be built, or a receiver kind is not available yet.
 pub fn notifiers(n: &Notify) -> Result<Vec<Box<dyn Notifier>>, BuildError> {
+    notifiers_with(n, None)
+}
+
+/// [`notifiers`], the Slack ones remembering their messages in `refs` (so that later
+/// notifications of an incident update its message in place).
+///
+/// # Errors
+/// When a client cannot be built, or a receiver kind is not available yet.
+pub fn notifiers_with(
+    n: &Notify,
+    refs: Option<std::sync::Arc<dyn channel::slack::MessageRefs>>,
+) -> Result<Vec<Box<dyn Notifier>>, BuildError> {
     n.receivers
         .iter()
         .map(|r| -> Result<Box<dyn Notifier>, BuildError> {
@@ -285,6 +305,18 @@ pub fn notifiers(n: &Notify) -> Result<Vec<Box<dyn Notifier>>, BuildError> {
                     ))),
                     None => Err(BuildError::NoTelegram(r.name().to_string())),
                 },
+                Receiver::Slack { name, via, .. } => Ok(Box::new(match via {
+                    config::SlackVia::Webhook { url } => {
+                        channel::slack::Slack::webhook(name, &String::from_utf8_lossy(&url.0))?
+                    }
+                    config::SlackVia::Bot { token, channel, api_url } => channel::slack::Slack::bot(
+                        name,
+                        &String::from_utf8_lossy(&token.0),
+                        channel,
+                        api_url,
+                        refs.clone(),
+                    )?,
+                })),
             }
         })
         .collect()

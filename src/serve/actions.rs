@@ -1,8 +1,10 @@
 //! The service's side of the buttons in messages: [`StoreActions`] applies an
 //! acknowledge, escalate-now or mute to an incident in the SQLite store, for receivers that
-//! take actions from people (Telegram). Receivers see only the
-//! [`IncidentActions`] interface, never the store.
+//! take actions from people (Telegram; Slack through [`apply`]), and [`StoreMessageRefs`]
+//! keeps where each Slack message was posted. Receivers see only the [`IncidentActions`] and
+//! [`MessageRefs`] interfaces, never the store.
 
+use crate::notify::channel::slack::MessageRefs;
 use crate::notify::channel::{ActionRefused, IncidentAction, IncidentActions};
 use crate::store::{self, ActionError};
 use crate::time::Millis;
@@ -13,18 +15,52 @@ pub struct StoreActions(pub Connection);
 
 impl IncidentActions for StoreActions {
     fn act(&mut self, id: &str, action: IncidentAction, who: &str, now: Millis) -> Result<(), ActionRefused> {
-        let done = match action {
-            IncidentAction::Acknowledge => store::record_action(&mut self.0, id, "ack", who, Some("via Telegram"), now),
-            IncidentAction::EscalateNow => store::escalate_now(&mut self.0, id, who, Some("via Telegram"), now),
-            IncidentAction::Mute(d) => {
-                store::mute(&mut self.0, id, who, Some("via Telegram"), now, d.as_millis() as i64)
-            }
-        };
-        match done {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(ActionError::NotFound)) => Err(ActionRefused::NotFound),
-            Ok(Err(ActionError::Resolved)) => Err(ActionRefused::Resolved),
-            Err(e) => Err(ActionRefused::Store(e.to_string())),
+        apply(&mut self.0, id, action, who, "via Telegram", now)
+    }
+}
+
+/// Applies `action` to incident `id` for `who`, noting where it came from (`via Slack`).
+///
+/// # Errors
+/// [`ActionRefused`] when the incident is unknown or resolved, or the store failed.
+pub fn apply(
+    c: &mut Connection,
+    id: &str,
+    action: IncidentAction,
+    who: &str,
+    via: &str,
+    now: Millis,
+) -> Result<(), ActionRefused> {
+    let done = match action {
+        IncidentAction::Acknowledge => store::record_action(c, id, "ack", who, Some(via), now),
+        IncidentAction::EscalateNow => store::escalate_now(c, id, who, Some(via), now),
+        IncidentAction::Mute(d) => store::mute(c, id, who, Some(via), now, d.as_millis() as i64),
+    };
+    match done {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(ActionError::NotFound)) => Err(ActionRefused::NotFound),
+        Ok(Err(ActionError::Resolved)) => Err(ActionRefused::Resolved),
+        Err(e) => Err(ActionRefused::Store(e.to_string())),
+    }
+}
+
+/// Where each Slack message was posted, in the store (`store::slack`), for the Slack
+/// receivers' in-place updates.
+pub struct StoreMessageRefs(pub std::sync::Mutex<Connection>);
+
+impl MessageRefs for StoreMessageRefs {
+    fn get(&self, receiver: &str, incident: &str) -> Option<(String, String)> {
+        let c = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        store::slack::message(&c, receiver, incident)
+            .inspect_err(|e| tracing::warn!(error = %e, "cannot read the Slack message of an incident"))
+            .ok()
+            .flatten()
+    }
+
+    fn put(&self, receiver: &str, incident: &str, channel: &str, ts: &str) {
+        let c = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = store::slack::remember(&c, receiver, incident, channel, ts, crate::clock::wall_ms()) {
+            tracing::warn!(error = %e, "cannot remember the Slack message of an incident");
         }
     }
 }

@@ -49,6 +49,8 @@ pub struct App {
     pub auth: Arc<Auth>,
     /// The signed action links.
     pub links: Arc<crate::serve::links::Links>,
+    /// The Slack receivers that take button presses.
+    pub slack: Arc<crate::serve::slack::SlackHooks>,
     /// The decoded-bytes budget of requests in flight, in KiB (see [`budget_units`]).
     pub decoded: Arc<tokio::sync::Semaphore>,
     /// The built-in sources, for `GET /v1/sources` and the metrics.
@@ -64,6 +66,12 @@ impl FromRef<App> for Arc<Auth> {
 impl FromRef<App> for Arc<crate::serve::links::Links> {
     fn from_ref(app: &App) -> Self {
         app.links.clone()
+    }
+}
+
+impl FromRef<App> for Arc<crate::serve::slack::SlackHooks> {
+    fn from_ref(app: &App) -> Self {
+        app.slack.clone()
     }
 }
 
@@ -85,6 +93,7 @@ pub fn router(app: App) -> Router {
         .route("/metrics", get(metrics))
         .merge(crate::serve::login::routes())
         .merge(crate::serve::links::routes())
+        .merge(crate::serve::slack::routes())
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(app)
 }

@@ -13,6 +13,7 @@
 //! * `auth`: who is asking (tokens, users, sessions) and the scope each route needs;
 //! * `login`: the login and logout pages;
 //! * `links`: the signed acknowledge and open links of notifications;
+//! * `slack`: the button presses of Slack messages (signed by Slack);
 //! * `listener`: the accept loop: a connection cap, header and body read timeouts;
 //! * `sources`: the built-in sources (`[[source]]`: RSS/Atom, Mastodon, Bluesky, Telegram,
 //!   Hacker News), feeding the same path as HTTP ingest;
@@ -35,6 +36,7 @@ pub mod login;
 pub mod order;
 pub mod pipeline;
 pub mod sequencer;
+pub mod slack;
 pub mod sources;
 
 use crate::engine::Engine;
@@ -178,7 +180,8 @@ pub fn run_until(
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let notifiers = {
             let _inside = rt.enter();
-            crate::notify::notifiers(&shared.cfg.notify)?
+            let refs = crate::serve::actions::StoreMessageRefs(Mutex::new(crate::store::open(&db_path, false)?));
+            crate::notify::notifiers_with(&shared.cfg.notify, Some(Arc::new(refs)))?
         };
         let (shared, db, engine) = (shared.clone(), crate::store::open(&db_path, false)?, engine_tx.clone());
         Some(
@@ -195,6 +198,7 @@ pub fn run_until(
         db: api_db.clone(),
         rate: Arc::new(Mutex::new(HashMap::new())),
         auth: Arc::new(auth::Auth::new(&shared.cfg)),
+        slack: Arc::new(slack::SlackHooks::new(&shared.cfg.notify, api_db.clone())?),
         links: Arc::new(links::Links { signer: link_signer, db: api_db }),
         decoded: Arc::new(tokio::sync::Semaphore::new(
             api::budget_units(shared.cfg.max_decoded_in_flight as usize) as usize

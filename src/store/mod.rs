@@ -1,11 +1,12 @@
 //! The SQLite store (bundled SQLite, WAL): incidents and every event of each, who
-//! acknowledged or resolved what, the signed links already used, dead letters, and the engine snapshot with the log
+//! acknowledged or resolved what, the signed links already used, the Slack message of each incident, dead letters, and the engine snapshot with the log
 //! position it covers. Each thread opens its own connection; WAL lets the API read while the
 //! engine writes.
 
 pub mod cursors;
 pub mod installation;
 pub mod outbox;
+pub mod slack;
 
 use crate::alert::{AlertEvent, Status};
 use crate::time::{format_rfc3339, Millis};
@@ -106,6 +107,14 @@ CREATE TABLE IF NOT EXISTS source_cursors (
     source TEXT PRIMARY KEY,
     cursor TEXT NOT NULL,
     updated_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS slack_messages (
+    receiver TEXT NOT NULL,
+    incident TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    ts TEXT NOT NULL,
+    posted_ms INTEGER NOT NULL,
+    PRIMARY KEY (receiver, incident)
 );
 CREATE TABLE IF NOT EXISTS snapshots (
     id INTEGER PRIMARY KEY CHECK (id = 1),

@@ -1,14 +1,16 @@
 //! The receivers a notification is delivered through, each behind the one
 //! [`Notifier`] trait: [`webhook`] (signed JSON), [`email`] (SMTP),
 //! [`telegram`] (Bot API, with buttons acting on the incident through
-//! [`IncidentActions`]), and [`chart`], the PNG the people-facing
-//! receivers attach.
+//! [`IncidentActions`]), [`slack`] (Block Kit through an incoming webhook or the Web API,
+//! its buttons pressed through the service's interactivity endpoint), and [`chart`], the PNG
+//! the people-facing receivers attach.
 //!
 //! The I/O edge of notify: may import `notify` (its types and rendered messages),
 //! `alert`, `time`, `clock`, `hash`; never `serve` or `store`.
 
 pub mod chart;
 pub mod email;
+pub mod slack;
 pub mod telegram;
 pub mod webhook;
 
@@ -60,7 +62,7 @@ pub fn retry_after(value: &str, now_ms: crate::time::Millis) -> Option<Duration>
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// One receiver channel (webhook, email, Telegram): delivers one rendered notification.
+/// One receiver channel (webhook, email, Telegram, Slack): delivers one rendered notification.
 pub trait Notifier: Send + Sync {
     /// Sends `n` once.
     fn deliver<'a>(&'a self, n: &'a Outgoing) -> Pin<Box<dyn Future<Output = Delivery> + Send + 'a>>;

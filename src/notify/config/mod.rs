@@ -12,5 +12,5 @@ pub mod secrets;
 pub mod validate;
 
 pub use load::{from_raw, from_toml_str};
-pub use model::{Notify, Receiver, Route, Secret, Smtp, SmtpTls, Step, TelegramBot};
+pub use model::{Notify, Receiver, Route, Secret, SlackVia, Smtp, SmtpTls, Step, TelegramBot};
 pub use raw::NotifyConfig;

@@ -68,13 +68,44 @@ pub enum Receiver {
         /// Chat id.
         chat_id: i64,
     },
+    /// A Slack channel, through an incoming webhook or the Web API.
+    Slack {
+        /// Name.
+        name: String,
+        /// How messages are posted.
+        via: SlackVia,
+        /// The app's signing secret, for its button presses (bot-token mode).
+        signing_secret: Option<Secret>,
+    },
+}
+
+/// How a Slack receiver posts.
+#[derive(Debug, Clone)]
+pub enum SlackVia {
+    /// An incoming webhook: one message per notification, no buttons.
+    Webhook {
+        /// The webhook URL (a secret: never logged).
+        url: Secret,
+    },
+    /// The Web API with a bot token: messages updated in place, buttons.
+    Bot {
+        /// The bot token (never logged).
+        token: Secret,
+        /// Channel id.
+        channel: String,
+        /// Web API base URL.
+        api_url: String,
+    },
 }
 
 impl Receiver {
     /// Its name.
     pub fn name(&self) -> &str {
         match self {
-            Receiver::Webhook { name, .. } | Receiver::Email { name, .. } | Receiver::Telegram { name, .. } => name,
+            Receiver::Webhook { name, .. }
+            | Receiver::Email { name, .. }
+            | Receiver::Telegram { name, .. }
+            | Receiver::Slack { name, .. } => name,
         }
     }
 }

@@ -72,7 +72,7 @@ pub struct TelegramConfig {
 pub struct ReceiverConfig {
     /// Unique name.
     pub name: Spanned<String>,
-    /// `webhook`, `email` or `telegram`.
+    /// `webhook`, `email`, `telegram` or `slack`.
     pub kind: Spanned<String>,
     /// Webhook: `http(s)://` URL.
     pub url: Option<Spanned<String>>,
@@ -84,6 +84,16 @@ pub struct ReceiverConfig {
     pub to: Option<Spanned<Vec<String>>>,
     /// Telegram: chat id.
     pub chat_id: Option<Spanned<i64>>,
+    /// Slack: environment variable holding an incoming-webhook URL.
+    pub webhook_url_env: Option<Spanned<String>>,
+    /// Slack: environment variable holding a bot token (`xoxb-…`), with `channel`.
+    pub bot_token_env: Option<Spanned<String>>,
+    /// Slack: channel id for the bot token.
+    pub channel: Option<Spanned<String>>,
+    /// Slack: environment variable holding the app's signing secret (button presses).
+    pub signing_secret_env: Option<Spanned<String>>,
+    /// Slack: Web API base URL (default `https://slack.com/api`).
+    pub api_url: Option<Spanned<String>>,
 }
 
 /// A named group of receivers.

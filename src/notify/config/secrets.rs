@@ -3,7 +3,7 @@
 //! each one missing is reported at the place that names it. Secret values never reach a
 //! log or a diagnostic.
 
-use super::model::{Notify, Receiver, Secret};
+use super::model::{Notify, Receiver, Secret, SlackVia};
 use crate::diag::{Diagnostic, Source};
 use std::ops::Range;
 use toml::Spanned;
@@ -19,6 +19,12 @@ pub enum SecretTarget {
     SmtpPassword,
     /// The Telegram bot token.
     TelegramToken,
+    /// The incoming-webhook URL of the Slack receiver at this index.
+    SlackWebhookUrl(usize),
+    /// The bot token of the Slack receiver at this index.
+    SlackBotToken(usize),
+    /// The signing secret of the Slack receiver at this index.
+    SlackSigningSecret(usize),
 }
 
 /// A secret named in the file: the environment variable, where it was named, and what it
@@ -73,6 +79,17 @@ pub fn resolve(
             SecretTarget::TelegramToken => {
                 if let Some(t) = n.telegram.as_mut() {
                     t.token = Secret(value.into_bytes());
+                }
+            }
+            SecretTarget::SlackWebhookUrl(i) | SecretTarget::SlackBotToken(i) | SecretTarget::SlackSigningSecret(i) => {
+                if let Some(Receiver::Slack { via, signing_secret, .. }) = n.receivers.get_mut(i) {
+                    let value = Secret(value.into_bytes());
+                    match (s.target, via) {
+                        (SecretTarget::SlackWebhookUrl(_), SlackVia::Webhook { url }) => *url = value,
+                        (SecretTarget::SlackBotToken(_), SlackVia::Bot { token, .. }) => *token = value,
+                        (SecretTarget::SlackSigningSecret(_), _) => *signing_secret = Some(value),
+                        _ => {}
+                    }
                 }
             }
         }

@@ -3,7 +3,7 @@
 //! read here: each is recorded as a [`SecretSlot`] (which variable, where it was named)
 //! for [`super::secrets::resolve`].
 
-use super::model::{Notify, Receiver, Route, Secret, Smtp, SmtpTls, Step, TelegramBot};
+use super::model::{Notify, Receiver, Route, Secret, SlackVia, Smtp, SmtpTls, Step, TelegramBot};
 use super::raw::{NotifyConfig, ReceiverConfig};
 use super::secrets::{SecretSlot, SecretTarget};
 use crate::alert::Severity;
@@ -204,6 +204,7 @@ fn foreign_fields(r: &ReceiverConfig, kind: &str) -> Vec<(&'static str, Range<us
     let allowed: &[&str] = match kind {
         "webhook" => &["url", "secret_env", "timeout"],
         "email" => &["to"],
+        "slack" => &["webhook_url_env", "bot_token_env", "channel", "signing_secret_env", "api_url"],
         _ => &["chat_id"],
     };
     let mut check = |name: &'static str, span: Option<Range<usize>>| {
@@ -216,6 +217,11 @@ fn foreign_fields(r: &ReceiverConfig, kind: &str) -> Vec<(&'static str, Range<us
     check("timeout", r.timeout.as_ref().map(Spanned::span));
     check("to", r.to.as_ref().map(Spanned::span));
     check("chat_id", r.chat_id.as_ref().map(Spanned::span));
+    check("webhook_url_env", r.webhook_url_env.as_ref().map(Spanned::span));
+    check("bot_token_env", r.bot_token_env.as_ref().map(Spanned::span));
+    check("channel", r.channel.as_ref().map(Spanned::span));
+    check("signing_secret_env", r.signing_secret_env.as_ref().map(Spanned::span));
+    check("api_url", r.api_url.as_ref().map(Spanned::span));
     v
 }
 
@@ -229,10 +235,10 @@ fn receiver(
 ) -> Option<Receiver> {
     let name = r.name.get_ref().clone();
     let kind = r.kind.get_ref().as_str();
-    if !["webhook", "email", "telegram"].contains(&kind) {
+    if !["webhook", "email", "telegram", "slack"].contains(&kind) {
         errs.push(src.at(
             r.kind.span(),
-            format!("[notify] receiver `{name}`: unknown kind `{kind}` (webhook, email, telegram)"),
+            format!("[notify] receiver `{name}`: unknown kind `{kind}` (webhook, email, telegram, slack)"),
         ));
         return None;
     }
@@ -281,6 +287,7 @@ fn receiver(
             }
             Some(Receiver::Email { name, to })
         }
+        "slack" => slack(r, src, errs, secrets, index),
         _ => match &r.chat_id {
             Some(chat_id) => Some(Receiver::Telegram { name, chat_id: *chat_id.get_ref() }),
             None => {
@@ -291,4 +298,86 @@ fn receiver(
             }
         },
     }
+}
+
+/// A Slack receiver: exactly one of `webhook_url_env` or `bot_token_env` + `channel`;
+/// `signing_secret_env` and `api_url` only with the bot token.
+fn slack(
+    r: &ReceiverConfig,
+    src: &Source<'_>,
+    errs: &mut Vec<Diagnostic>,
+    secrets: &mut Vec<SecretSlot>,
+    index: usize,
+) -> Option<Receiver> {
+    let name = r.name.get_ref().clone();
+    let ctx = format!("[notify] receiver `{name}`:");
+    let via = match (&r.webhook_url_env, &r.bot_token_env) {
+        (Some(_), Some(bot)) => {
+            errs.push(src.at(
+                bot.span(),
+                format!("{ctx} give either `webhook_url_env` or `bot_token_env` (with `channel`), not both"),
+            ));
+            return None;
+        }
+        (None, None) => {
+            errs.push(src.at(
+                r.kind.span(),
+                format!("{ctx} a slack receiver needs `webhook_url_env` (an incoming webhook) or `bot_token_env` and `channel`"),
+            ));
+            return None;
+        }
+        (Some(url), None) => {
+            for (field, span) in [
+                ("channel", r.channel.as_ref().map(Spanned::span)),
+                ("signing_secret_env", r.signing_secret_env.as_ref().map(Spanned::span)),
+                ("api_url", r.api_url.as_ref().map(Spanned::span)),
+            ] {
+                if let Some(span) = span {
+                    errs.push(
+                        src.at(span, format!("{ctx} `{field}` goes with `bot_token_env`, not an incoming webhook")),
+                    );
+                }
+            }
+            secrets.push(SecretSlot::new(url, SecretTarget::SlackWebhookUrl(index), &ctx));
+            SlackVia::Webhook { url: Secret::default() }
+        }
+        (None, Some(bot)) => {
+            let channel = match &r.channel {
+                Some(c) if !c.get_ref().trim().is_empty() => c.get_ref().trim().to_string(),
+                Some(c) => {
+                    errs.push(src.at(c.span(), format!("{ctx} `channel` is empty")));
+                    String::new()
+                }
+                None => {
+                    errs.push(src.at(
+                        bot.span(),
+                        format!("{ctx} `bot_token_env` needs `channel` (a channel id such as \"C0123456789\")"),
+                    ));
+                    String::new()
+                }
+            };
+            let api_url = match &r.api_url {
+                Some(u) => {
+                    if !matches!(
+                        reqwest::Url::parse(u.get_ref()).map(|u| u.scheme().to_string()).as_deref(),
+                        Ok("http" | "https")
+                    ) {
+                        errs.push(
+                            src.at(u.span(), format!("{ctx} `api_url` must be an http(s) URL, not `{}`", u.get_ref())),
+                        );
+                    }
+                    u.get_ref().clone()
+                }
+                None => "https://slack.com/api".to_string(),
+            };
+            secrets.push(SecretSlot::new(bot, SecretTarget::SlackBotToken(index), &ctx));
+            SlackVia::Bot { token: Secret::default(), channel, api_url }
+        }
+    };
+    if let Some(s) = &r.signing_secret_env {
+        if matches!(via, SlackVia::Bot { .. }) {
+            secrets.push(SecretSlot::new(s, SecretTarget::SlackSigningSecret(index), &ctx));
+        }
+    }
+    Some(Receiver::Slack { name, via, signing_secret: None })
 }

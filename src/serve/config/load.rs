@@ -115,11 +115,11 @@ mod tests {
     fn every_error_at_once_each_at_its_own_value() {
         let text = "listen = \"nowhere\"\n[limits]\nmax_body = \"lots\"\ndedup_window = \"1 fortnight\"\n\
                     [notify]\ngroup_wait = \"soon\"\n[[notify.receiver]]\nname = \"a\"\nkind = \"email\"\nto = [\"x@example.com\"]\n\
-                    [[notify.receiver]]\nname = \"a\"\nkind = \"slack\"\n";
+                    [[notify.receiver]]\nname = \"a\"\nkind = \"pager\"\n";
         let e = load_with(text, &[]).unwrap_err();
         assert_eq!(positions(&e), vec![(1, 10), (3, 12), (4, 16), (6, 14), (12, 8), (13, 8)], "{e}");
         assert!(e.0[4].message.contains("defined twice"), "{e}");
-        assert!(e.0[5].message.contains("unknown kind `slack` (webhook, email, telegram)"), "{e}");
+        assert!(e.0[5].message.contains("unknown kind `pager` (webhook, email, telegram, slack)"), "{e}");
     }
 
     #[test]
@@ -259,5 +259,58 @@ mod tests {
         assert!(!format!("{c:?}").contains("kkkk"), "the link key stays out of Debug");
         let e = load_with(text, &[("VIC", "v1"), ("LK", "short")]).unwrap_err();
         assert_eq!(positions(&e), vec![(7, 14)], "{e}");
+    }
+
+    #[test]
+    fn slack_receivers_take_exactly_one_way_of_posting_each_error_at_its_value() {
+        let r =
+            |name: &str, fields: &str| format!("[[notify.receiver]]\nname = \"{name}\"\nkind = \"slack\"\n{fields}");
+        let text = [
+            "[notify]\n".to_string(),
+            r("both", "webhook_url_env = \"W\"\nbot_token_env = \"T\"\n"), // lines 2-6
+            r("neither", ""),                                                // 7-9
+            r("no-channel", "bot_token_env = \"T\"\n"),                      // 10-13
+            r("hook-extras", "webhook_url_env = \"W\"\nchannel = \"C1\"\n"), // 14-18
+            r("bad-api", "bot_token_env = \"T\"\nchannel = \"C1\"\napi_url = \"ftp://x\"\n"), // 19-24
+            "[[notify.receiver]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/\"\nsecret_env = \"W\"\nchannel = \"C1\"\n".into(),
+        ]
+        .concat();
+        let e = load_with(&text, &[("W", "x"), ("T", "y")]).unwrap_err();
+        assert_eq!(positions(&e), vec![(6, 17), (9, 8), (13, 17), (18, 11), (24, 11), (30, 11)], "{e}");
+        assert!(e.0[0].message.contains("either `webhook_url_env` or `bot_token_env`"), "{e}");
+        assert!(e.0[2].message.contains("needs `channel`"), "{e}");
+        let text = [
+            "[notify]\n".to_string(),
+            r("hook", "webhook_url_env = \"SLACK_HOOK\"\n"),
+            r(
+                "bot",
+                "bot_token_env = \"SLACK_TOKEN\"\nchannel = \"C0123456789\"\nsigning_secret_env = \"SLACK_SIGNING\"\n",
+            ),
+        ]
+        .concat();
+        let e = load_with(&text, &[("SLACK_HOOK", "https://hooks.slack.com/services/T/B/hooksecret")]).unwrap_err();
+        assert_eq!(positions(&e), vec![(9, 17), (11, 22)], "missing secrets, at the names: {e}");
+        let vars = [
+            ("SLACK_HOOK", "https://hooks.slack.com/services/T/B/hooksecret"),
+            ("SLACK_TOKEN", "xoxb-tokensecret"),
+            ("SLACK_SIGNING", "signingsecret"),
+        ];
+        let c = load_with(&text, &vars).unwrap();
+        let debug = format!("{c:?}");
+        assert!(["hooksecret", "tokensecret", "signingsecret"].iter().all(|s| !debug.contains(s)), "{debug}");
+        match &c.notify.receivers[1] {
+            crate::notify::config::Receiver::Slack {
+                via: crate::notify::config::SlackVia::Bot { token, channel, api_url },
+                signing_secret,
+                ..
+            } => {
+                assert_eq!(
+                    (token.0.as_slice(), channel.as_str(), api_url.as_str()),
+                    (&b"xoxb-tokensecret"[..], "C0123456789", "https://slack.com/api")
+                );
+                assert_eq!(signing_secret.as_ref().map(|s| s.0.as_slice()), Some(&b"signingsecret"[..]));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
