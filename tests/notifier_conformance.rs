@@ -108,6 +108,21 @@ fn retry_after_value(w: Wait) -> Option<String> {
     }
 }
 
+/// `r` with the `Retry-After` header of `w`, when it says one.
+fn with_wait(r: Reply, w: Wait) -> Reply {
+    match retry_after_value(w) {
+        Some(v) => r.header("retry-after", &v),
+        None => r,
+    }
+}
+
+/// What a proxy in front of an API answers when it is down: 502 with an HTML page.
+fn bad_gateway_page() -> Reply {
+    Reply::status(502)
+        .header("content-type", "text/html")
+        .body(b"<html><body><h1>502 Bad Gateway</h1></body></html>".to_vec())
+}
+
 /// A receiver set up for one case, and a notifier pointed at it.
 struct Arranged {
     notifier: Box<dyn Notifier>,
@@ -138,17 +153,11 @@ impl Channel for WebhookChannel {
         true
     }
     fn arrange(&self, answer: Answer) -> Result<Arranged, &'static str> {
-        let with_wait = |status: u16, w: Wait| match retry_after_value(w) {
-            Some(v) => Reply::status(status).header("retry-after", &v),
-            None => Reply::status(status),
-        };
         let hook = match answer {
             Answer::Accepted => Webhook::start(&[]),
-            Answer::ServerError(502, w) => Webhook::scripted(vec![with_wait(502, w)
-                .header("content-type", "text/html")
-                .body(b"<html><body><h1>502 Bad Gateway</h1></body></html>".to_vec())]),
-            Answer::ServerError(s, w) => Webhook::scripted(vec![with_wait(s, w)]),
-            Answer::TooManyRequests(w) => Webhook::scripted(vec![with_wait(429, w)]),
+            Answer::ServerError(502, w) => Webhook::scripted(vec![with_wait(bad_gateway_page(), w)]),
+            Answer::ServerError(s, w) => Webhook::scripted(vec![with_wait(Reply::status(s), w)]),
+            Answer::TooManyRequests(w) => Webhook::scripted(vec![with_wait(Reply::status(429), w)]),
             Answer::Refused(s) => Webhook::start(&[s]),
             Answer::Down => Webhook::down(),
         };
@@ -182,19 +191,10 @@ impl Channel for TelegramChannel {
     }
     fn arrange(&self, answer: Answer) -> Result<Arranged, &'static str> {
         use support::telegram::error;
-        let with_wait = |r: Reply, w: Wait| match retry_after_value(w) {
-            Some(v) => r.header("retry-after", &v),
-            None => r,
-        };
         let plan = match answer {
             Answer::Accepted => vec![],
             // nginx in front of the Bot API answers 502 with a page, not JSON
-            Answer::ServerError(502, w) => vec![with_wait(
-                Reply::status(502)
-                    .header("content-type", "text/html")
-                    .body(b"<html><body><h1>502 Bad Gateway</h1></body></html>".to_vec()),
-                w,
-            )],
+            Answer::ServerError(502, w) => vec![with_wait(bad_gateway_page(), w)],
             Answer::ServerError(s, w) => vec![with_wait(error(s, "Internal Server Error", None), w)],
             // the Bot API's own form: seconds in `parameters.retry_after`
             Answer::TooManyRequests(Wait::Seconds(n)) => vec![error(
@@ -246,18 +246,9 @@ impl Channel for SlackBotChannel {
     }
     fn arrange(&self, answer: Answer) -> Result<Arranged, &'static str> {
         use support::slack::error;
-        let with_wait = |r: Reply, w: Wait| match retry_after_value(w) {
-            Some(v) => r.header("retry-after", &v),
-            None => r,
-        };
         let plan = match answer {
             Answer::Accepted => vec![],
-            Answer::ServerError(502, w) => vec![with_wait(
-                Reply::status(502)
-                    .header("content-type", "text/html")
-                    .body(b"<html><body><h1>502 Bad Gateway</h1></body></html>".to_vec()),
-                w,
-            )],
+            Answer::ServerError(502, w) => vec![with_wait(bad_gateway_page(), w)],
             Answer::ServerError(s, w) => vec![with_wait(error(s, "internal_error"), w)],
             Answer::TooManyRequests(w) => vec![with_wait(error(429, "ratelimited"), w)],
             // the Web API refuses with HTTP 200 and `ok: false`
@@ -310,10 +301,6 @@ impl Channel for SlackWebhookChannel {
         true
     }
     fn arrange(&self, answer: Answer) -> Result<Arranged, &'static str> {
-        let with_wait = |r: Reply, w: Wait| match retry_after_value(w) {
-            Some(v) => r.header("retry-after", &v),
-            None => r,
-        };
         let word = |status: u16, w: &str| {
             Reply::status(status).header("content-type", "text/plain").body(w.as_bytes().to_vec())
         };
