@@ -374,3 +374,39 @@ fn telegram_message_with_buttons_and_an_acknowledging_callback() {
     assert_eq!(h["acknowledged_by"], "@dana (Telegram)", "{h}");
     s.terminate();
 }
+
+#[test]
+fn an_alertmanager_format_webhook_gets_version_4_signed_like_ours() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pr, execs) = (Hook::start(&[]), Hook::start(&[]));
+    let cfg = dir.path().join("c.toml");
+    let receivers = receivers(&pr.url(), &execs.url()).replace(
+        "name = \"exec-hook\"\nkind = \"webhook\"\n",
+        "name = \"exec-hook\"\nkind = \"webhook\"\nformat = \"alertmanager\"\n",
+    );
+    std::fs::write(&cfg, config(&receivers, "{ teams = [\"pr\"] }")).unwrap();
+    let o = Command::new(support::bin())
+        .args(["notify-test", "--config", cfg.to_str().unwrap(), "--receiver", "exec-hook"])
+        .env("CW_HOOK_SECRET", "hook-key")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got = execs.wait_for(1, 10);
+    verify(&got[0]);
+    let v: Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!((v["version"].as_str(), v["receiver"].as_str()), (Some("4"), Some("exec-hook")), "{v}");
+    let a = &v["alerts"][0];
+    assert_eq!(a["labels"]["brand"], "acme", "{v}");
+    assert!(a["labels"]["alertname"].as_str().unwrap().starts_with("crisiswatch_"), "{v}");
+    assert!(a["fingerprint"].as_str().is_some_and(|f| f.len() == 16), "{v}");
+    // a format that does not exist: refused at its place
+    std::fs::write(&cfg, config(&receivers.replace("\"alertmanager\"", "\"pagerduty\""), "{ teams = [\"pr\"] }"))
+        .unwrap();
+    let o = Command::new(support::bin())
+        .args(["check", "--config", cfg.to_str().unwrap()])
+        .env("CW_HOOK_SECRET", "k")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("`format` `pagerduty` is not `crisiswatch` or `alertmanager`"));
+}

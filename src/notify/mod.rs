@@ -291,9 +291,10 @@ pub fn notifiers_with(
         .iter()
         .map(|r| -> Result<Box<dyn Notifier>, BuildError> {
             match r {
-                Receiver::Webhook { url, secret, timeout, .. } => {
-                    Ok(Box::new(channel::webhook::Webhook::new(url.clone(), secret.0.clone(), *timeout)?))
-                }
+                Receiver::Webhook { url, secret, timeout, alertmanager, .. } => Ok(Box::new(
+                    channel::webhook::Webhook::new(url.clone(), secret.0.clone(), *timeout)?
+                        .alertmanager(*alertmanager),
+                )),
                 Receiver::Email { to, .. } => match &n.smtp {
                     Some(smtp) => Ok(Box::new(channel::email::Email::new(smtp, to)?)),
                     None => Err(BuildError::NoSmtp(r.name().to_string())),

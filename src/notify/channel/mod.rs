@@ -8,6 +8,7 @@
 //! The I/O edge of notify: may import `notify` (its types and rendered messages),
 //! `alert`, `time`, `clock`, `hash`; never `serve` or `store`.
 
+pub mod alertmanager;
 pub mod chart;
 pub mod email;
 pub mod slack;

@@ -26,6 +26,7 @@ pub struct Webhook {
     client: reqwest::Client,
     url: reqwest::Url,
     secret: Vec<u8>,
+    alertmanager: bool,
 }
 
 impl Webhook {
@@ -55,7 +56,7 @@ impl Webhook {
             .redirect(policy)
             .user_agent(concat!("crisiswatch/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Webhook { client, url, secret })
+        Ok(Webhook { client, url, secret, alertmanager: false })
     }
 }
 
@@ -65,11 +66,20 @@ fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
     super::retry_after(v, crate::clock::wall_ms())
 }
 
+impl Webhook {
+    /// Sends the body in the Alertmanager webhook format (version 4) when `on`.
+    pub fn alertmanager(mut self, on: bool) -> Self {
+        self.alertmanager = on;
+        self
+    }
+}
+
 impl Notifier for Webhook {
     fn deliver<'a>(&'a self, n: &'a Outgoing) -> Pin<Box<dyn Future<Output = Delivery> + Send + 'a>> {
         Box::pin(async move {
             let ts = crate::clock::wall_ms() / 1000;
-            let sig = signature(&self.secret, ts, n.body.as_bytes());
+            let body = if self.alertmanager { super::alertmanager::render(&n.body) } else { n.body.clone() };
+            let sig = signature(&self.secret, ts, body.as_bytes());
             let res = self
                 .client
                 .post(self.url.clone())
@@ -77,7 +87,7 @@ impl Notifier for Webhook {
                 .header("x-crisiswatch-timestamp", ts.to_string())
                 .header("x-crisiswatch-signature", format!("sha256={sig}"))
                 .header("idempotency-key", &n.idempotency_key)
-                .body(n.body.clone())
+                .body(body)
                 .send()
                 .await;
             match res {

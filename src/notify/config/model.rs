@@ -53,6 +53,8 @@ pub enum Receiver {
         secret: Secret,
         /// Timeout.
         timeout: Duration,
+        /// The body: ours, or Alertmanager's webhook format.
+        alertmanager: bool,
     },
     /// Email through the configured SMTP server.
     Email {

@@ -78,6 +78,9 @@ pub struct ReceiverConfig {
     pub url: Option<Spanned<String>>,
     /// Webhook: environment variable holding the HMAC key.
     pub secret_env: Option<Spanned<String>>,
+    /// Webhook: `crisiswatch` (default: the alert event) or `alertmanager` (the Alertmanager
+    /// webhook format, version 4).
+    pub format: Option<Spanned<String>>,
     /// Webhook: request timeout (default 10 s).
     pub timeout: Option<Spanned<String>>,
     /// Email: recipients.

@@ -202,7 +202,7 @@ pub fn validate(c: &NotifyConfig, src: &Source<'_>, listen: &str) -> Result<Vali
 fn foreign_fields(r: &ReceiverConfig, kind: &str) -> Vec<(&'static str, Range<usize>)> {
     let mut v = Vec::new();
     let allowed: &[&str] = match kind {
-        "webhook" => &["url", "secret_env", "timeout"],
+        "webhook" => &["url", "secret_env", "timeout", "format"],
         "email" => &["to"],
         "slack" => &["webhook_url_env", "bot_token_env", "channel", "signing_secret_env", "api_url"],
         _ => &["chat_id"],
@@ -215,6 +215,7 @@ fn foreign_fields(r: &ReceiverConfig, kind: &str) -> Vec<(&'static str, Range<us
     check("url", r.url.as_ref().map(Spanned::span));
     check("secret_env", r.secret_env.as_ref().map(Spanned::span));
     check("timeout", r.timeout.as_ref().map(Spanned::span));
+    check("format", r.format.as_ref().map(Spanned::span));
     check("to", r.to.as_ref().map(Spanned::span));
     check("chat_id", r.chat_id.as_ref().map(Spanned::span));
     check("webhook_url_env", r.webhook_url_env.as_ref().map(Spanned::span));
@@ -277,7 +278,20 @@ fn receiver(
                 )),
             }
             let timeout = duration(src, errs, &r.timeout, "timeout", Duration::from_secs(10));
-            Some(Receiver::Webhook { name, url: url_parsed, secret: Secret::default(), timeout })
+            let alertmanager = match r.format.as_ref().map(|f| (f.get_ref().as_str(), f.span())) {
+                None | Some(("crisiswatch", _)) => false,
+                Some(("alertmanager", _)) => true,
+                Some((other, span)) => {
+                    errs.push(src.at(
+                        span,
+                        format!(
+                            "[notify] receiver `{name}`: `format` `{other}` is not `crisiswatch` or `alertmanager`"
+                        ),
+                    ));
+                    false
+                }
+            };
+            Some(Receiver::Webhook { name, url: url_parsed, secret: Secret::default(), timeout, alertmanager })
         }
         "email" => {
             let to = r.to.as_ref().map(|t| t.get_ref().clone()).unwrap_or_default();
