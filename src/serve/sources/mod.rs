@@ -700,24 +700,17 @@ fn without_url(e: reqwest::Error) -> String {
     msg
 }
 
-/// `Retry-After`: seconds or an HTTP date, as a wait from `now`.
+/// `Retry-After`: seconds or an HTTP date, as a wait from `now` (the notifier's reading,
+/// [`crate::notify::channel::retry_after`]), at most an hour.
 pub fn parse_retry_after(v: &str, now: Millis) -> Option<Duration> {
-    let v = v.trim();
-    if let Ok(s) = v.parse::<u64>() {
-        return Some(Duration::from_secs(s.min(3600)));
-    }
-    let at = httpdate::parse_http_date(v).ok()?;
-    let at = at.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as i64;
-    Some(Duration::from_millis((at - now).clamp(0, 3_600_000) as u64))
+    crate::notify::channel::retry_after(v, now).map(|d| d.min(Duration::from_secs(3600)))
 }
 
-/// The wait before attempt `attempt + 1`: full jitter over 1 s · 2^(attempt−1), at most
-/// 5 min, never less than what the server asked. `unit` is uniform in [0, 1).
+/// The wait before attempt `attempt + 1`: the notifier's [`crate::notify::Backoff`] from 1 s
+/// doubling to 5 min with jitter, never less than what the server asked. `unit` is uniform
+/// in [0, 1).
 pub fn backoff(attempt: u32, asked: Option<Duration>, unit: f64) -> Duration {
-    let cap = 300_000.0f64;
-    let base = (1000.0 * 2f64.powi(attempt.saturating_sub(1).min(20) as i32)).min(cap);
-    let jittered = Duration::from_millis((base / 2.0 + unit * base / 2.0) as u64);
-    jittered.max(asked.unwrap_or(Duration::ZERO))
+    crate::notify::Backoff { base: Duration::from_secs(1), max: Duration::from_secs(300) }.delay(attempt, asked, unit)
 }
 
 fn jitter(name: &str, attempt: u32) -> f64 {
