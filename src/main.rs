@@ -327,6 +327,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { config, listen, data_dir, rules, clock, log_format, tone_models, playbooks } => {
             use crisiswatch::serve::config;
             let o = config::Overrides { listen, data_dir, rules, clock, log_format };
+            let origin = crisiswatch::serve::reload::Origin {
+                config: config.clone(),
+                overrides: o.clone(),
+                playbooks: playbooks.clone(),
+            };
             let cfg = match config::load(config.as_deref(), &o) {
                 Ok(c) => c,
                 Err(diags) => {
@@ -350,7 +355,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "{}",
                 load::used(cfg.rules.as_deref(), playbooks_dir.as_deref(), n_books, &tone, tone_models.as_deref())
             );
-            crisiswatch::serve::run(cfg, rules, Box::new(tone), playbooks)?;
+            crisiswatch::serve::run(cfg, rules, Box::new(tone), playbooks, origin)?;
         }
         Command::Simulate { out, labels, seed, days, brands, no_sentiment, noise, max_rate } => {
             let opts = simulate::SimOptions {

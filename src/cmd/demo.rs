@@ -128,6 +128,7 @@ pub fn run(opts: &DemoOptions) -> anyhow::Result<()> {
         rules,
         Box::new(tone),
         Some(Arc::new(playbooks)),
+        None,
         Some(listener),
         crate::serve::shutdown_signal(),
     );

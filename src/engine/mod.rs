@@ -212,6 +212,12 @@ impl Engine {
         self.tone_model = model;
     }
 
+    /// Hands the tone model over (to the engine that replaces this one at a reload), leaving
+    /// none here.
+    pub fn take_tone_model(&mut self) -> Box<dyn ToneModel> {
+        std::mem::replace(&mut self.tone_model, Box::new(NoToneModel))
+    }
+
     /// The event-time clock: the newest mention time seen, `None` before the first.
     pub fn now(&self) -> Option<Millis> {
         (self.now != i64::MIN).then_some(self.now)

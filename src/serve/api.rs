@@ -55,6 +55,8 @@ pub struct App {
     pub decoded: Arc<tokio::sync::Semaphore>,
     /// The built-in sources, for `GET /v1/sources` and the metrics.
     pub sources: Arc<Vec<Arc<crate::serve::sources::Running>>>,
+    /// `POST /v1/reload`.
+    pub reloader: Arc<crate::serve::reload::Reloader>,
 }
 
 impl FromRef<App> for Arc<Auth> {
@@ -86,6 +88,7 @@ pub fn router(app: App) -> Router {
         .route("/v1/alerts/{id}/resolve", post(resolve_alert))
         .route("/v1/brands", get(list_brands))
         .route("/v1/sources", get(list_sources))
+        .route("/v1/reload", post(reload))
         .route("/v1/brands/{id}/series", get(brand_series))
         .route("/v1/openapi.json", get(openapi))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -434,6 +437,19 @@ async fn ack_alert(State(app): State<App>, headers: HeaderMap, Path(id): Path<St
 
 async fn resolve_alert(State(app): State<App>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
     act(app, headers, id, body, "resolve").await
+}
+
+/// `POST /v1/reload` (admin): the configuration, rules and playbooks read again, applied
+/// only when all of them are valid (`422` with every error otherwise).
+async fn reload(State(app): State<App>, headers: HeaderMap) -> Response {
+    let who = match authenticate(&app, &headers, Scope::Admin, false) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    match app.reloader.reload(&who.name).await {
+        Ok(summary) => Json(summary).into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
 }
 
 async fn list_sources(State(app): State<App>, headers: HeaderMap) -> Response {

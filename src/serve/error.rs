@@ -53,6 +53,10 @@ pub enum ApiError {
     /// many seconds.
     #[error("{1}")]
     Unavailable(u64, String),
+    /// A configuration (a reload) is invalid: every problem, positioned, in the body's
+    /// `diagnostics` (`file`, `line`, `column`, `message`).
+    #[error("{0}")]
+    InvalidConfig(String, crate::diag::Diagnostics),
     /// A bug or an unexpected failure below.
     #[error("{0}")]
     Internal(String),
@@ -72,6 +76,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::InvalidConfig(..) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -106,7 +111,18 @@ impl From<rusqlite::Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let mut r = (status, Json(json!({ "error": self.to_string() }))).into_response();
+        let mut body = json!({ "error": self.to_string() });
+        if let ApiError::InvalidConfig(_, d) = &self {
+            body["diagnostics"] = d
+                .0
+                .iter()
+                .map(|d| {
+                    json!({ "file": d.path.display().to_string(), "line": d.line, "column": d.col, "message": d.message })
+                })
+                .collect();
+            body["text"] = d.to_string().into();
+        }
+        let mut r = (status, Json(body)).into_response();
         match self {
             ApiError::RateLimited(secs) | ApiError::Unavailable(secs, _) => {
                 r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
@@ -149,6 +165,9 @@ mod tests {
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
         assert_eq!(ApiError::from(crate::store::ActionError::Resolved).status(), StatusCode::CONFLICT);
         assert_eq!(ApiError::from(crate::store::ActionError::NotFound).status(), StatusCode::NOT_FOUND);
+        let d = crate::diag::Diagnostic::at(std::path::Path::new("r.toml"), "a = 1\nb = x\n", Some(10..11), "bad");
+        let r = ApiError::InvalidConfig("invalid".into(), crate::diag::Diagnostics(vec![d])).into_response();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
         let io = IngestError::Log(std::io::Error::other("disk full"));
         assert_eq!(ApiError::from(io).to_string(), "ingest log write failed: disk full");
     }

@@ -14,6 +14,8 @@
 //! * `login`: the login and logout pages;
 //! * `links`: the signed acknowledge and open links of notifications;
 //! * `slack`: the button presses of Slack messages (signed by Slack);
+//! * `reload`: reading the configuration, rules and playbooks again (`SIGHUP`,
+//!   `POST /v1/reload`), validated first; `live`: the value a reload replaces;
 //! * `listener`: the accept loop: a connection cap, header and body read timeouts;
 //! * `sources`: the built-in sources (`[[source]]`: RSS/Atom, Mastodon, Bluesky, Telegram,
 //!   Hacker News), feeding the same path as HTTP ingest;
@@ -31,10 +33,12 @@ pub mod error;
 pub mod ingest;
 pub mod links;
 pub mod listener;
+pub mod live;
 pub mod log;
 pub mod login;
 pub mod order;
 pub mod pipeline;
+pub mod reload;
 pub mod sequencer;
 pub mod slack;
 pub mod sources;
@@ -63,7 +67,8 @@ pub fn init_logging(format: LogFormat) {
     };
 }
 
-/// Runs the service on `cfg.listen` until SIGTERM/SIGINT.
+/// Runs the service on `cfg.listen` until SIGTERM/SIGINT; `SIGHUP` and `POST /v1/reload`
+/// read the configuration, rules and playbooks again from `origin`.
 ///
 /// # Errors
 /// Start-up failures (data directory, store, recovery, listen address).
@@ -72,13 +77,14 @@ pub fn run(
     rules: RuleSet,
     tone: Box<dyn crate::tone::ToneModel>,
     playbooks: Option<Arc<crate::alert::playbook::Playbooks>>,
+    origin: reload::Origin,
 ) -> anyhow::Result<()> {
-    run_until(cfg, rules, tone, playbooks, None, shutdown_signal())
+    run_until(cfg, rules, tone, playbooks, Some(origin), None, shutdown_signal())
 }
 
 /// Runs the service on `listener` (already bound, e.g. to `127.0.0.1:0`; `None` binds
 /// `cfg.listen` once recovery is done) until `shutdown` completes, then drains the queue,
-/// takes a snapshot and returns.
+/// takes a snapshot and returns. Reloads read from `origin` (`None`: they are refused).
 ///
 /// Once the listener is bound, its address is written to `<data_dir>/`[`LISTEN_ADDR_FILE`]
 /// (see [`write_listen_addr`]) and logged (`listening addr=…`), so a caller that asked for
@@ -92,9 +98,11 @@ pub fn run_until(
     rules: RuleSet,
     tone: Box<dyn crate::tone::ToneModel>,
     playbooks: Option<Arc<crate::alert::playbook::Playbooks>>,
+    origin: Option<reload::Origin>,
     listener: Option<std::net::TcpListener>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let (as_loaded, rules_applied) = (cfg.clone(), rules.clone());
     cfg.max_clock_jump_ms = rules.settings.max_clock_jump_min.saturating_mul(60_000);
     cfg.allowed_lateness_min = rules.settings.allowed_lateness_min;
     let configured: Vec<String> = rules.brands.iter().map(|b| b.id.clone()).collect();
@@ -123,6 +131,7 @@ pub fn run_until(
         shutdown: tokio_util::sync::CancellationToken::new(),
         log_dir,
         db_path: db_path.clone(),
+        notify: live::Live::new(cfg.notify.clone()),
         cfg,
     };
     let mut engine = Engine::new(&rules).context("cannot build the keyword matcher")?;
@@ -146,6 +155,7 @@ pub fn run_until(
     };
     let bound = listener.local_addr()?;
     adopt_bound_address(&mut shared.cfg, bound);
+    shared.notify = live::Live::new(shared.cfg.notify.clone());
     let shared = Arc::new(shared);
 
     let (writer_tx, writer_rx) = std::sync::mpsc::channel::<WriterMsg>();
@@ -173,24 +183,31 @@ pub fn run_until(
             .name("engine".into())
             .spawn(move || pipeline::run_engine(shared, engine_rx, engine, engine_db, end, snap_tx))?
     };
-    let notifier = if shared.cfg.notify.receivers.is_empty() {
-        None
-    } else {
+    // the notifier runs even without receivers: a reload may bring some
+    let notifier = {
         // the notifier's own runtime: SMTP and HTTP clients are built inside it
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let notifiers = {
             let _inside = rt.enter();
-            let refs = crate::serve::actions::StoreMessageRefs(Mutex::new(crate::store::open(&db_path, false)?));
-            crate::notify::notifiers_with(&shared.cfg.notify, Some(Arc::new(refs)))?
+            pipeline::notifier_clients(&shared, &shared.notify.get())?
         };
         let (shared, db, engine) = (shared.clone(), crate::store::open(&db_path, false)?, engine_tx.clone());
-        Some(
-            std::thread::Builder::new()
-                .name("notifier".into())
-                .spawn(move || pipeline::run_notifier(shared, db, rt, notifiers, engine))?,
-        )
+        std::thread::Builder::new()
+            .name("notifier".into())
+            .spawn(move || pipeline::run_notifier(shared, db, rt, notifiers, engine))?
     };
     let api_db = Arc::new(Mutex::new(crate::store::open(&db_path, true)?));
+    let slack = Arc::new(slack::SlackHooks::new(&shared.cfg.notify, api_db.clone())?);
+    let reloader = Arc::new(reload::Reloader::new(
+        origin,
+        as_loaded,
+        rules_applied,
+        shared.clone(),
+        engine_tx.clone(),
+        writer_tx.clone(),
+        slack.clone(),
+        bound,
+    ));
     let app = api::App {
         shared: shared.clone(),
         writer: writer_tx.clone(),
@@ -198,7 +215,8 @@ pub fn run_until(
         db: api_db.clone(),
         rate: Arc::new(Mutex::new(HashMap::new())),
         auth: Arc::new(auth::Auth::new(&shared.cfg)),
-        slack: Arc::new(slack::SlackHooks::new(&shared.cfg.notify, api_db.clone())?),
+        slack,
+        reloader,
         links: Arc::new(links::Links { signer: link_signer, db: api_db }),
         decoded: Arc::new(tokio::sync::Semaphore::new(
             api::budget_units(shared.cfg.max_decoded_in_flight as usize) as usize
@@ -218,6 +236,7 @@ pub fn run_until(
         let listener = tokio::net::TcpListener::from_std(listener)?;
         write_listen_addr(&shared.cfg.data_dir, bound)?;
         sources::start::spawn(source_tasks);
+        tokio::spawn(reload::on_sighup(app.reloader.clone(), app.stopping.clone()));
         let cfg = &shared.cfg;
         let limits = listener::Limits {
             max_connections: cfg.max_connections,
@@ -238,9 +257,7 @@ pub fn run_until(
     let _ = eng.join();
     let _ = snap.join();
     shared.shutdown.cancel();
-    if let Some(t) = notifier {
-        let _ = t.join();
-    }
+    let _ = notifier.join();
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     served?;
     tracing::info!("stopped");
@@ -319,7 +336,7 @@ mod tests {
             let stop = async move {
                 let _ = stop_rx.await;
             };
-            run_until(cfg, RuleSet::builtin(), Box::new(crate::tone::NoToneModel), None, listener, stop)
+            run_until(cfg, RuleSet::builtin(), Box::new(crate::tone::NoToneModel), None, None, listener, stop)
         });
         (stop_tx, server)
     }

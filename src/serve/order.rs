@@ -317,6 +317,17 @@ impl BrandMemory {
         }
     }
 
+    /// Adds configured brands (a reload of the rules); one created from `brand` fields
+    /// before becomes configured and frees its place under the cap. Brands the new rules no
+    /// longer have stay known.
+    pub fn configure<'a>(&mut self, ids: impl IntoIterator<Item = &'a str>) {
+        for id in ids {
+            let h = fnv1a(id.as_bytes());
+            self.created.remove(&h);
+            self.configured.insert(h);
+        }
+    }
+
     /// Remembers brand `id` as known (recovery).
     pub fn know(&mut self, id: &str) {
         let h = fnv1a(id.as_bytes());
@@ -441,5 +452,11 @@ mod tests {
         m.forget(fnv1a(b"y"));
         assert_eq!(m.admit(fnv1a(b"z")), Ok(true));
         assert_eq!(m.created(), 2);
+        // a reload configures `x` (created before) and `w`: `x` frees its place
+        m.configure(["x", "w"]);
+        assert_eq!(m.created(), 1);
+        assert_eq!(m.admit(fnv1a(b"w")), Ok(false));
+        assert_eq!(m.admit(fnv1a(b"v")), Ok(true));
+        assert_eq!(m.admit(fnv1a(b"u")), Err(2));
     }
 }

@@ -55,6 +55,9 @@ pub struct Shared {
     pub log_dir: PathBuf,
     /// The SQLite file.
     pub db_path: PathBuf,
+    /// The notification settings in force: `cfg.notify` at start, replaced by a reload
+    /// (read them here, never from `cfg`).
+    pub notify: crate::serve::live::Live<crate::notify::config::Notify>,
 }
 
 use crate::clock::wall_ms;
@@ -95,6 +98,9 @@ pub enum WriterMsg {
         /// Answered once it is in the log.
         reply: oneshot::Sender<Result<(), IngestError>>,
     },
+    /// A reload configured these brands (rules files): they are admitted without counting
+    /// towards `max_new_brands`.
+    Brands(Vec<String>),
     /// Drain and stop.
     Shutdown,
 }
@@ -121,6 +127,16 @@ pub enum EngineMsg {
     Series(String, i64, oneshot::Sender<Option<Vec<SeriesPoint>>>),
     /// The same, answered on a blocking channel (the notifier's charts).
     SeriesBlocking(String, i64, std::sync::mpsc::Sender<Option<Vec<SeriesPoint>>>),
+    /// A reload: rebuild the engine with these rules and playbooks, carry its state over
+    /// (what the new rules still have), snapshot at once, and answer with what was kept.
+    Reload {
+        /// The new rules.
+        rules: Box<crate::rules::RuleSet>,
+        /// The new playbooks.
+        playbooks: Option<Arc<crate::alert::playbook::Playbooks>>,
+        /// What the restore kept and dropped, or why the engine could not be built.
+        reply: oneshot::Sender<Result<snapshot::RestoreReport, String>>,
+    },
     /// Snapshot and stop.
     Shutdown,
 }
@@ -415,6 +431,31 @@ pub fn run_engine(
             Ok(EngineMsg::SeriesBlocking(id, minutes, reply)) => {
                 let _ = reply.send(engine.series(&id, minutes));
             }
+            Ok(EngineMsg::Reload { rules, playbooks, reply }) => {
+                let mut fresh = match Engine::new(&rules) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        let _ = reply.send(Err(format!("cannot build the keyword matcher: {e}")));
+                        continue;
+                    }
+                };
+                fresh.set_tone_model(engine.take_tone_model());
+                if let Some(p) = playbooks {
+                    fresh.set_playbooks(p);
+                }
+                let report = fresh.restore(engine.snapshot());
+                engine = fresh;
+                // from here on a restart replays the log with the new rules: snapshot now, so
+                // the records before the reload are not replayed with them
+                if unstored.is_empty() {
+                    if let Some(job) = encode_snapshot(&engine, pos) {
+                        let _ = snapshots.send(job);
+                    }
+                    last_snapshot = Instant::now();
+                    dirty = false;
+                }
+                let _ = reply.send(Ok(report));
+            }
             Ok(EngineMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
                 if !unstored.is_empty() {
                     tracing::error!(events = unstored.len(), "stopping with alert events not stored: no final snapshot, the next start rebuilds them from the log");
@@ -437,13 +478,26 @@ pub fn run_engine(
     }
 }
 
+/// The receivers' clients for `n`, in the order of `n.receivers`; Telegram's and Slack's
+/// keep their message references in the store. Call inside the notifier's runtime.
+///
+/// # Errors
+/// A client cannot be built, or the store cannot be opened.
+pub fn notifier_clients(
+    shared: &Shared,
+    n: &crate::notify::config::Notify,
+) -> anyhow::Result<Vec<Box<dyn crate::notify::Notifier>>> {
+    let refs = crate::serve::actions::StoreMessageRefs(std::sync::Mutex::new(store::open(&shared.db_path, false)?));
+    Ok(crate::notify::notifiers_with(n, Some(Arc::new(refs)))?)
+}
+
 /// The notifier thread: plans and delivers notifications from the store until shutdown
 /// (pending ones stay in the outbox for the next start).
 pub fn run_notifier(
     shared: Arc<Shared>,
     mut store: Connection,
     rt: tokio::runtime::Runtime,
-    notifiers: Vec<Box<dyn crate::notify::Notifier>>,
+    mut notifiers: Vec<Box<dyn crate::notify::Notifier>>,
     engine: Sender<EngineMsg>,
 ) {
     // the chart of an alert: the brand's last 24 h from the engine, its window shaded
@@ -464,8 +518,7 @@ pub fn run_notifier(
             }
         }
     };
-    let n = shared.cfg.notify.clone();
-    let backoff = crate::notify::Backoff { base: n.retry_base, max: n.retry_max };
+    let (mut generation, mut n) = shared.notify.get_with_generation();
     rt.block_on(async {
         // button presses in Telegram act on incidents
         let poller = n
@@ -491,6 +544,21 @@ pub fn run_notifier(
                 )))
             });
         while !shared.shutdown.is_cancelled() {
+            let (g, latest) = shared.notify.get_with_generation();
+            if g != generation {
+                // a reload: the receivers' clients are rebuilt from the new settings (the
+                // reload built them once already, so this does not fail but for a new store)
+                match notifier_clients(&shared, &latest) {
+                    Ok(built) => {
+                        notifiers = built;
+                        n = latest;
+                        tracing::info!(receivers = n.receivers.len(), "notifier: new receivers in force");
+                    }
+                    Err(e) => tracing::error!(error = %e, "notifier: the reloaded receivers cannot be built; keeping the old ones"),
+                }
+                generation = g;
+            }
+            let backoff = crate::notify::Backoff { base: n.retry_base, max: n.retry_max };
             let now = wall_ms();
             if let Err(e) = crate::notify::plan(&mut store, &n, now, Some(&charts)) {
                 tracing::error!(error = %e, "notification planning failed");

@@ -189,6 +189,10 @@ impl Sequencer {
                     out.extend_from_slice(format!("#r {id}\n").as_bytes());
                     resolve_replies.push(reply);
                 }
+                WriterMsg::Brands(ids) => {
+                    self.brands.configure(ids.iter().map(String::as_str));
+                    m.brands_created.store(self.brands.created() as u64, Ordering::Relaxed);
+                }
                 WriterMsg::Shutdown => shutdown = true,
             }
         }

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use rusqlite::Connection;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// One Slack receiver that takes button presses.
 pub struct Hook {
@@ -27,8 +27,8 @@ pub struct Hook {
 
 /// What the route needs.
 pub struct SlackHooks {
-    /// Receivers with a signing secret (bot-token mode).
-    hooks: Vec<Hook>,
+    /// Receivers with a signing secret (bot-token mode); replaced by a reload.
+    hooks: RwLock<Arc<Vec<Hook>>>,
     /// The store (shared with the API).
     db: Arc<Mutex<Connection>>,
 }
@@ -39,6 +39,24 @@ impl SlackHooks {
     /// # Errors
     /// A Web API client cannot be built.
     pub fn new(n: &Notify, db: Arc<Mutex<Connection>>) -> Result<Self, crate::notify::BuildError> {
+        Ok(SlackHooks { hooks: RwLock::new(Arc::new(Self::hooks(n)?)), db })
+    }
+
+    /// Takes the Slack receivers of `n` from now on (a reload).
+    ///
+    /// # Errors
+    /// A Web API client cannot be built (nothing is replaced then).
+    pub fn replace(&self, n: &Notify) -> Result<(), crate::notify::BuildError> {
+        let hooks = Arc::new(Self::hooks(n)?);
+        *self.hooks.write().unwrap_or_else(|e| e.into_inner()) = hooks;
+        Ok(())
+    }
+
+    fn current(&self) -> Arc<Vec<Hook>> {
+        self.hooks.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn hooks(n: &Notify) -> Result<Vec<Hook>, crate::notify::BuildError> {
         let mut hooks = Vec::new();
         for r in &n.receivers {
             if let Receiver::Slack {
@@ -51,7 +69,7 @@ impl SlackHooks {
                 hooks.push(Hook { secret: secret.0.clone(), client });
             }
         }
-        Ok(SlackHooks { hooks, db })
+        Ok(hooks)
     }
 }
 
@@ -70,7 +88,8 @@ fn refused(why: &str) -> Response {
 
 async fn interactions(State(s): State<Arc<SlackHooks>>, headers: HeaderMap, body: Bytes) -> Response {
     let header = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let secrets: Vec<&[u8]> = s.hooks.iter().map(|h| h.secret.as_slice()).collect();
+    let hooks = s.current();
+    let secrets: Vec<&[u8]> = hooks.iter().map(|h| h.secret.as_slice()).collect();
     let now = crate::clock::wall_ms().div_euclid(1000);
     let i = match interaction::verify(
         &secrets,
@@ -104,10 +123,9 @@ async fn interactions(State(s): State<Arc<SlackHooks>>, headers: HeaderMap, body
     };
     // answer Slack at once (it waits 3 s); the message is edited after
     if let (Some(channel), Some(ts)) = (press.channel.clone(), press.ts.clone()) {
-        let s = s.clone();
         tokio::spawn(async move {
             let message = blocks::acted(&press.message, &said);
-            if let Err(e) = s.hooks[i].client.update(&channel, &ts, &message).await {
+            if let Err(e) = hooks[i].client.update(&channel, &ts, &message).await {
                 tracing::warn!(error = %e, "Slack: the message could not be updated");
             }
         });

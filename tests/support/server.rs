@@ -27,6 +27,7 @@ pub struct Builder {
     config: String,
     env: Vec<(String, String)>,
     args: Vec<String>,
+    rules: Option<PathBuf>,
 }
 
 /// An HTTP client with a long timeout.
@@ -54,6 +55,12 @@ impl Builder {
         self
     }
 
+    /// The rules directory (default: the repository's `rules/`).
+    pub fn rules(mut self, dir: &Path) -> Builder {
+        self.rules = Some(dir.to_path_buf());
+        self
+    }
+
     /// Starts the service and waits until it is ready (60 s at most).
     pub fn start(self) -> Server {
         let cfg = self.dir.join("crisiswatch.toml");
@@ -64,7 +71,7 @@ impl Builder {
         let addr_file = data.join("listen.addr");
         let _ = std::fs::remove_file(&addr_file);
         let log = (0..).map(|i| self.dir.join(format!("serve-{i}.log"))).find(|p| !p.exists()).unwrap();
-        let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+        let rules = self.rules.clone().unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("rules"));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_crisiswatch"));
         cmd.args(["serve", "--config", cfg.to_str().unwrap(), "--listen", "127.0.0.1:0"])
             .args(["--data-dir", data.to_str().unwrap(), "--rules", rules.to_str().unwrap()])
@@ -106,7 +113,7 @@ impl Builder {
 impl Server {
     /// A service with its files under `dir` (config, `data/`, logs).
     pub fn builder(dir: &Path) -> Builder {
-        Builder { dir: dir.to_path_buf(), config: String::new(), env: Vec::new(), args: Vec::new() }
+        Builder { dir: dir.to_path_buf(), config: String::new(), env: Vec::new(), args: Vec::new(), rules: None }
     }
 
     /// Starts a service under `dir` with `config` and `env`.

@@ -133,7 +133,7 @@ pub struct ApiToken {
 }
 
 /// How a named user proves who they are.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Credential {
     /// An argon2id PHC string, checked at `POST /login`.
     PasswordHash(String),

@@ -174,7 +174,7 @@ async fn brands_page(
         Ok((alerts, _)) => alerts,
         Err(r) => return r,
     };
-    let notify = &app.shared.cfg.notify;
+    let notify = &*app.shared.notify.get();
     let team_brands: Option<Vec<String>> = q.team.as_deref().filter(|t| !t.is_empty()).map(|team| {
         let idx = notify.receivers.iter().position(|r| r.name() == team);
         notify

@@ -624,7 +624,7 @@ impl Ctx {
     }
 
     fn ops_notice(&self, problem: &str, now: Millis) {
-        let receivers: Vec<String> = self.shared.cfg.notify.receivers.iter().map(|r| r.name().to_string()).collect();
+        let receivers: Vec<String> = self.shared.notify.get().receivers.iter().map(|r| r.name().to_string()).collect();
         if receivers.is_empty() {
             return;
         }
