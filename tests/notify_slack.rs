@@ -135,13 +135,15 @@ fn a_later_notification_of_an_incident_updates_its_message_in_place() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let notifier = Slack::bot("comms-slack", TOKEN, CHANNEL, &slack.api_url(), Some(refs)).unwrap();
     let lead = crisiswatch::notify::sample_event(crisiswatch::clock::wall_ms());
-    let out = |kind: &str, id: i64| Outgoing {
+    let out = |kind: &str, id: i64| {
+        Outgoing {
         id,
         idempotency_key: format!("k{id}"),
         kind: kind.into(),
-        body: json!({"slack": blocks::render(kind, &lead, &[], "https://cw.example.com/incidents/x", true),
+        body: json!({"slack": blocks::render(kind, &lead, &[], "https://cw.example.com/incidents/x", true, &Default::default()),
             "incident": lead["id"]})
         .to_string(),
+    }
     };
     assert_eq!(rt.block_on(notifier.deliver(&out("alert", 1))), Delivery::Delivered);
     assert_eq!(rt.block_on(notifier.deliver(&out("escalated", 2))), Delivery::Delivered);

@@ -26,8 +26,10 @@
 pub mod channel;
 pub mod config;
 pub mod link;
+pub mod locale;
 pub mod render;
 pub mod stages;
+pub mod words;
 
 pub use channel::{BuildError, Delivery, IncidentAction, IncidentActions, Notifier, Outgoing};
 
@@ -135,21 +137,27 @@ fn render(receiver: &Receiver, kind: &str, items: &[Due], n: &Notify, charts: Op
     if let Receiver::Email { .. } = receiver {
         let related: Vec<Value> = events.iter().skip(1).map(|e| (*e).clone()).collect();
         let chart = if kind == "resolved" { None } else { charts.and_then(|f| f(&lead)) };
-        let message = render::email(kind, &lead, &related, &ack_url, &dashboard_url, chart.as_deref());
+        let locale = n.locale(receiver.name());
+        let message =
+            render::email(kind, &lead, &related, &ack_url, &dashboard_url, chart.as_deref(), &locale, &n.templates);
         return serde_json::to_string(&message).unwrap_or_default();
     }
     if let Receiver::Telegram { .. } = receiver {
         let related: Vec<Value> = events.iter().skip(1).map(|e| (*e).clone()).collect();
-        let html = channel::telegram::render(kind, &lead, &related, &open_url);
+        let locale = n.locale(receiver.name());
+        let html = channel::telegram::render(kind, &lead, &related, &open_url, &locale);
+        let w = words::of(locale.lang);
         use base64::Engine as _;
         let chart = if kind == "resolved" { None } else { charts.and_then(|f| f(&lead)) };
         let chart = chart.map(|c| base64::engine::general_purpose::STANDARD.encode(c));
-        return json!({ "telegram_html": html, "incident": id, "chart_png": chart }).to_string();
+        let buttons = [w.acknowledge, w.escalate_now, w.mute_1h];
+        return json!({ "telegram_html": html, "incident": id, "chart_png": chart, "buttons": buttons }).to_string();
     }
     if let Receiver::Slack { via, .. } = receiver {
         let related: Vec<Value> = events.iter().skip(1).map(|e| (*e).clone()).collect();
         let buttons = matches!(via, config::SlackVia::Bot { .. });
-        let message = channel::slack::blocks::render(kind, &lead, &related, &open_url, buttons);
+        let locale = n.locale(receiver.name());
+        let message = channel::slack::blocks::render(kind, &lead, &related, &open_url, buttons, &locale);
         // `id`, `brand`, `severity`: for the ops notice should it fail
         return json!({ "slack": message, "incident": id, "id": id, "brand": lead["brand"], "severity": lead["severity"] })
             .to_string();

@@ -56,10 +56,6 @@ pub fn state_changes(changes: &[StateChange], n: &Notify) -> Vec<Due> {
     due
 }
 
-fn minute_of_day(ms: Millis) -> u32 {
-    (ms.div_euclid(60_000).rem_euclid(1440)) as u32
-}
-
 /// The ladder of every open incident at `now`: its route by brand and severity; lesser
 /// incidents wait `group_wait` so that the brand's other rules join them, are inhibited
 /// while the brand has a critical incident, and `watch` ones wait out the quiet hours; a
@@ -76,7 +72,7 @@ pub fn ladders(open: &[OpenIncident], n: &Notify, now: Millis) -> Vec<Due> {
         if sev != Severity::Critical && inc.brand_has_critical {
             continue; // inhibit: the brand's critical incident speaks for it
         }
-        if sev == Severity::Watch && n.is_quiet(minute_of_day(now)) {
+        if sev == Severity::Watch && n.is_quiet(n.zone.minute_of_day(now)) {
             continue;
         }
         for (i, step) in route.ladder.iter().enumerate() {
@@ -173,6 +169,39 @@ mod tests {
         let night = NOON + 11 * 60 * MIN;
         assert!(ladders(&[open("x", Severity::Watch, night - 10 * MIN, false)], &n, night).is_empty());
         assert_eq!(ladders(&[open("x", Severity::Watch, NOON - 10 * MIN, false)], &n, NOON).len(), 1);
+    }
+
+    #[test]
+    fn quiet_hours_are_kept_in_the_configured_zone() {
+        std::env::set_var("CW_STAGES_KEY", "k");
+        let t = "group_wait = \"5m\"\nquiet_hours = \"22:00-07:00\"\ntimezone = \"Asia/Tokyo\"\n\
+            [[receiver]]\nname = \"pr\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/a\"\nsecret_env = \"CW_STAGES_KEY\"\n\
+            [[team]]\nname = \"pr\"\nreceivers = [\"pr\"]\n[[route]]\nladder = [{ teams = [\"pr\"] }]\n";
+        let n = from_toml_str(t, "127.0.0.1:1").unwrap();
+        // 14:00 UTC is 23:00 in Tokyo (UTC+9, no daylight saving): quiet there, not in UTC
+        let tokyo_night = NOON + 2 * 60 * MIN;
+        assert!(ladders(&[open("x", Severity::Watch, tokyo_night - 10 * MIN, false)], &n, tokyo_night).is_empty());
+        // 23:00 UTC is 08:00 in Tokyo: not quiet there
+        let tokyo_morning = NOON + 11 * 60 * MIN;
+        assert_eq!(ladders(&[open("x", Severity::Watch, tokyo_morning - 10 * MIN, false)], &n, tokyo_morning).len(), 1);
+    }
+
+    #[test]
+    fn languages_and_zones_are_validated_at_their_values() {
+        std::env::set_var("CW_STAGES_KEY", "k");
+        let t = "timezone = \"Mars/Olympus\"\n\
+            [[receiver]]\nname = \"pr\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/a\"\nsecret_env = \"CW_STAGES_KEY\"\nlang = \"he\"\n\
+            [[receiver]]\nname = \"tg\"\nkind = \"email\"\nto = [\"a@example.com\"]\nlang = \"de\"\ntimezone = \"Jerusalem\"\n";
+        let d = from_toml_str(t, "127.0.0.1:1").unwrap_err();
+        let at = |needle: &str| d.0.iter().find(|x| x.message.contains(needle)).map(|x| (x.line, x.col));
+        assert_eq!(at("`Mars/Olympus`"), Some((1, 12)), "{d}");
+        assert_eq!(at("not webhooks"), Some((7, 8)), "{d}");
+        assert_eq!(at("`de`"), Some((12, 8)), "{d}");
+        assert_eq!(at("`Jerusalem`"), Some((13, 12)), "{d}");
+        let ok = "[[receiver]]\nname = \"m\"\nkind = \"email\"\nto = [\"a@example.com\"]\nlang = \"fa\"\ntimezone = \"Asia/Tehran\"\n";
+        let n = from_toml_str(ok, "127.0.0.1:1").unwrap();
+        assert_eq!((n.locale("m").lang.code(), n.locale("m").zone_name.as_str()), ("fa", "Asia/Tehran"));
+        assert_eq!(n.locale("other").zone_name, "UTC");
     }
 
     #[test]

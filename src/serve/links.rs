@@ -157,7 +157,7 @@ async fn show(State(links): State<Arc<Links>>, Path(token): Path<String>) -> Res
     let mut body = format!(
         "<p><b>{}</b>: {}</p><p>Status: {}{}</p>",
         escape(&brand),
-        escape(&crate::notify::render::headline(&latest)),
+        escape(&crate::notify::render::headline(&latest, crate::notify::words::of(Default::default()))),
         escape(status),
         h["acknowledged_by"].as_str().map(|w| format!(" (acknowledged by {})", escape(w))).unwrap_or_default()
     );

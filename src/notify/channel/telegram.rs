@@ -7,6 +7,8 @@
 //! retried (after `parameters.retry_after`), other errors not.
 
 use super::{Delivery, IncidentAction, IncidentActions, Notifier, Outgoing};
+use crate::notify::locale::Locale;
+use crate::notify::words;
 use serde_json::Value;
 use std::future::Future;
 use std::pin::Pin;
@@ -34,25 +36,36 @@ fn cut(s: &str, max: usize) -> String {
 
 /// Renders the Telegram message of a notification (HTML, within the length limit), ending
 /// with `open_url`: the signed read-only link to the incident (the buttons act on it).
-pub fn render(kind: &str, lead: &Value, related: &[Value], open_url: &str) -> String {
+pub fn render(kind: &str, lead: &Value, related: &[Value], open_url: &str, loc: &Locale) -> String {
+    let w = words::of(loc.lang);
     let brand = lead["brand_name"].as_str().or(lead["brand"].as_str()).unwrap_or("");
-    let sev = lead["severity"].as_str().unwrap_or("").to_uppercase();
-    let head = if kind == "resolved" { "RESOLVED".to_string() } else { sev };
-    let mut out =
-        format!("<b>[{}] {}</b>: {}\n", escape(&head), escape(brand), escape(&crate::notify::render::headline(lead)));
+    let sev = w.severity_name(lead["severity"].as_str().unwrap_or("")).to_uppercase();
+    let head = if kind == "resolved" { w.resolved.to_string() } else { sev };
+    let mut out = format!(
+        "<b>[{}] {}</b>: {}\n",
+        escape(&head),
+        escape(brand),
+        escape(&crate::notify::render::headline(lead, w))
+    );
     out.push_str(&format!(
-        "{} · negative share {} (usually {})\n",
-        escape(&crate::notify::render::odds(lead["p_value"].as_f64().unwrap_or(1.0))),
+        "{} · {} {} ({} {})\n",
+        escape(&crate::notify::render::odds(lead["p_value"].as_f64().unwrap_or(1.0), w)),
+        w.negative_share,
         lead["negative_share"].as_f64().map_or("?".into(), |x| format!("{:.0}%", x * 100.0)),
+        w.usually,
         lead["baseline_negative_share"].as_f64().map_or("?".into(), |x| format!("{:.0}%", x * 100.0)),
     ));
+    let window = crate::notify::render::window(lead, loc);
+    if !window.is_empty() {
+        out.push_str(&format!("{}: {}\n", w.window, escape(&window)));
+    }
     if let Some(c) = lead["category"].as_str() {
-        out.push_str(&format!("Category: {}\n", escape(c)));
+        out.push_str(&format!("{}: {}\n", w.category, escape(c)));
     }
     if let Some(src) = lead["sources"].as_array().filter(|a| !a.is_empty()) {
         let mix: Vec<String> =
             src.iter().take(5).map(|x| format!("{} {}", escape(x[0].as_str().unwrap_or("")), x[1])).collect();
-        out.push_str(&format!("Sources: {}\n", mix.join(" · ")));
+        out.push_str(&format!("{}: {}\n", w.sources, mix.join(" · ")));
     }
     if kind != "resolved" {
         for p in lead["top_posts"].as_array().into_iter().flatten().take(3) {
@@ -63,22 +76,23 @@ pub fn render(kind: &str, lead: &Value, related: &[Value], open_url: &str) -> St
                 out.push_str(&format!(" — @{}", escape(&cut(a, 64))));
             }
             if reshares > 0 {
-                out.push_str(&format!(" (1 post re-shared {reshares} times)"));
+                out.push_str(&format!(" ({})", words::fill(w.reshared, &[("n", &reshares.to_string())])));
             }
         }
         if let Some(r) = lead["suggested_responses"].as_array().and_then(|a| a.first()) {
             out.push_str(&format!(
-                "\n\n<i>Suggested first reply ({})</i>:\n{}",
+                "\n\n<i>{} ({})</i>:\n{}",
+                w.suggested_reply,
                 escape(r["lang"].as_str().unwrap_or("")),
                 escape(&cut(r["text"].as_str().unwrap_or(""), 700))
             ));
         }
         if !related.is_empty() {
             let rules: Vec<String> = related.iter().map(|r| escape(r["rule"].as_str().unwrap_or(""))).collect();
-            out.push_str(&format!("\n\nAlso open: {}", rules.join(", ")));
+            out.push_str(&format!("\n\n{}: {}", w.also_open, rules.join(", ")));
         }
     }
-    out.push_str(&format!("\n\n<a href=\"{}\">Open the incident</a>", escape(open_url)));
+    out.push_str(&format!("\n\n<a href=\"{}\">{}</a>", escape(open_url), w.open_incident));
     if out.chars().count() > MAX_MESSAGE_CHARS {
         // cut at a line boundary so no tag or entity is split
         let mut kept = String::new();
@@ -180,10 +194,13 @@ impl Notifier for Telegram {
             };
             let mut req = SendMessage::new(self.chat, text).parse_mode(ParseMode::Html);
             if let Some(id) = incident.filter(|_| n.kind != "resolved") {
+                // the labels in the receiver's language, rendered with the message
+                let label =
+                    |i: usize, default: &str| -> String { cut(v["buttons"][i].as_str().unwrap_or(default), 40) };
                 req = req.reply_markup(InlineKeyboardMarkup::new(vec![vec![
-                    InlineKeyboardButton::callback("Acknowledge", format!("ack:{id}")),
-                    InlineKeyboardButton::callback("Escalate now", format!("esc:{id}")),
-                    InlineKeyboardButton::callback("Mute 1h", format!("mute:{id}")),
+                    InlineKeyboardButton::callback(label(0, "Acknowledge"), format!("ack:{id}")),
+                    InlineKeyboardButton::callback(label(1, "Escalate now"), format!("esc:{id}")),
+                    InlineKeyboardButton::callback(label(2, "Mute 1h"), format!("mute:{id}")),
                 ]]));
             }
             let sent = match self.send_message(&req).await {
@@ -268,7 +285,7 @@ mod tests {
             "expected": 1.0, "window_start": "2026-01-01T00:00:00Z", "window_end": "2026-01-01T00:15:00Z", "p_value": 1e-9,
             "top_posts": [{"text": post, "author": "<i>"}, {"text": post}, {"text": post}],
             "suggested_responses": [{"lang": "en", "text": "Sorry & <3"}]});
-        let t = render("alert", &lead, &[], "http://h/l/x.y?\"<>");
+        let t = render("alert", &lead, &[], "http://h/l/x.y?\"<>", &Locale::default());
         assert!(t.contains("<a href=\"http://h/l/x.y?&quot;&lt;&gt;\">Open the incident</a>"), "{t}");
         assert!(t.chars().count() <= MAX_MESSAGE_CHARS);
         assert!(!t.contains("<b>x</b>") && t.contains("&lt;b&gt;x&lt;/b&gt; &amp;"));

@@ -6,7 +6,9 @@ use super::raw::NotifyConfig;
 use super::secrets::{self, process_env};
 use super::validate;
 use crate::diag::{Diagnostic, Diagnostics, Source};
-use std::path::Path;
+use crate::notify::render::Templates;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Validates `c` (from `src`) and resolves its secrets from `env`.
 ///
@@ -20,8 +22,39 @@ pub fn from_raw(
 ) -> Result<Notify, Vec<Diagnostic>> {
     let mut v = validate::validate(c, src, listen)?;
     secrets::resolve(&mut v.notify, &v.secrets, src, env)?;
+    v.notify.templates = templates(c, src)?;
     Ok(v.notify)
 }
+
+/// The email templates `c` names (`templates`), else those of `alerts/templates` when that
+/// directory exists, else the built-in ones; each read, compiled and test-rendered.
+///
+/// # Errors
+/// Every problem of every template file, positioned; a named directory that is not one.
+pub fn templates(c: &NotifyConfig, src: &Source<'_>) -> Result<Arc<Templates>, Vec<Diagnostic>> {
+    let dir = match &c.templates {
+        Some(t) => {
+            let dir = PathBuf::from(t.get_ref());
+            if !dir.is_dir() {
+                return Err(vec![
+                    src.at(t.span(), format!("[notify] `templates`: `{}` is not a directory", t.get_ref()))
+                ]);
+            }
+            dir
+        }
+        None => {
+            let dir = PathBuf::from(DEFAULT_TEMPLATES);
+            if !dir.is_dir() {
+                return Ok(Arc::new(Templates::default()));
+            }
+            dir
+        }
+    };
+    Templates::load_dir(&dir).map(Arc::new).map_err(|d| d.0)
+}
+
+/// Where the email templates are read from when `[notify] templates` is not given.
+pub const DEFAULT_TEMPLATES: &str = "alerts/templates";
 
 /// `[notify]`-level TOML text (the keys of the `[notify]` table) → settings, secrets from
 /// the process environment.

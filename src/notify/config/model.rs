@@ -159,8 +159,14 @@ pub struct Notify {
     pub retry_base: Duration,
     /// Longest retry delay.
     pub retry_max: Duration,
-    /// Quiet hours (UTC minutes of day, start..end, wrapping midnight).
+    /// Quiet hours (minutes of day in `zone`, start..end, wrapping midnight).
     pub quiet: Option<(u32, u32)>,
+    /// The zone of `quiet` (and the default of the receivers').
+    pub zone: crate::notify::locale::Locale,
+    /// The email templates.
+    pub templates: std::sync::Arc<crate::notify::render::Templates>,
+    /// Each people-facing receiver's language and zone, by name (absent: English, `zone`).
+    pub locales: std::collections::BTreeMap<String, crate::notify::locale::Locale>,
     /// SMTP server.
     pub smtp: Option<Smtp>,
     /// Telegram bot.
@@ -183,6 +189,12 @@ impl Notify {
     }
 
     /// Whether `minute_of_day` (UTC) is within quiet hours.
+    /// The language and zone of receiver `name`'s messages.
+    pub fn locale(&self, name: &str) -> crate::notify::locale::Locale {
+        self.locales.get(name).cloned().unwrap_or_else(|| self.zone.clone())
+    }
+
+    /// Whether `minute_of_day` (in [`Notify::zone`]) is in the quiet hours.
     pub fn is_quiet(&self, minute_of_day: u32) -> bool {
         match self.quiet {
             Some((s, e)) if s <= e => (s..e).contains(&minute_of_day),

@@ -20,8 +20,15 @@ pub struct NotifyConfig {
     pub retry_base: Option<Spanned<String>>,
     /// Longest retry delay (default 5 min).
     pub retry_max: Option<Spanned<String>>,
-    /// `watch` notifications are held during these UTC hours, e.g. `"22:00-07:00"`.
+    /// `watch` notifications are held during these hours, e.g. `"22:00-07:00"`, in
+    /// `timezone`.
     pub quiet_hours: Option<Spanned<String>>,
+    /// The directory of the email templates (`email.subject.j2`, `email.txt.j2`,
+    /// `email.html.j2`; default `alerts/templates` when it exists, else the built-in ones).
+    pub templates: Option<Spanned<String>>,
+    /// The IANA time zone of `quiet_hours` and the default of the receivers' `timezone`
+    /// (default `UTC`).
+    pub timezone: Option<Spanned<String>>,
     /// The SMTP server for email receivers.
     pub smtp: Option<Spanned<SmtpConfig>>,
     /// The bot for Telegram receivers.
@@ -97,6 +104,11 @@ pub struct ReceiverConfig {
     pub signing_secret_env: Option<Spanned<String>>,
     /// Slack: Web API base URL (default `https://slack.com/api`).
     pub api_url: Option<Spanned<String>>,
+    /// People-facing kinds: the language of the fixed wording (`en`, `he`, `fa`, `ru`, `ar`;
+    /// default `en`).
+    pub lang: Option<Spanned<String>>,
+    /// People-facing kinds: the IANA time zone times are shown in (default: `[notify]`'s).
+    pub timezone: Option<Spanned<String>>,
 }
 
 /// A named group of receivers.

@@ -8,6 +8,8 @@ use super::raw::{NotifyConfig, ReceiverConfig};
 use super::secrets::{SecretSlot, SecretTarget};
 use crate::alert::Severity;
 use crate::diag::{Diagnostic, Source};
+use crate::notify::locale::{Lang, Locale};
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::time::Duration;
 use toml::Spanned;
@@ -37,6 +39,49 @@ fn parse_hhmm(s: &str) -> Option<u32> {
     (h < 24 && m < 60).then_some(h * 60 + m)
 }
 
+/// A people-facing receiver's `lang` and `timezone` (the zone defaults to `[notify]`'s);
+/// `None` for the defaults. Webhook receivers take neither (their consumers are programs).
+fn locale(r: &ReceiverConfig, zone: &Locale, src: &Source<'_>, errs: &mut Vec<Diagnostic>) -> Option<Locale> {
+    if r.kind.get_ref() == "webhook" {
+        for (key, v) in [("lang", &r.lang), ("timezone", &r.timezone)] {
+            if let Some(v) = v {
+                errs.push(src.at(
+                    v.span(),
+                    format!("receiver `{}`: `{key}` is for people-facing receivers, not webhooks", r.name.get_ref()),
+                ));
+            }
+        }
+        return None;
+    }
+    if r.lang.is_none() && r.timezone.is_none() && zone.zone_name == "UTC" {
+        return None;
+    }
+    let mut out = zone.clone();
+    if let Some(l) = &r.lang {
+        match Lang::parse(l.get_ref()) {
+            Some(lang) => out.lang = lang,
+            None => errs.push(src.at(
+                l.span(),
+                format!(
+                    "receiver `{}`: `lang` `{}` is not one of \"en\", \"he\", \"fa\", \"ru\", \"ar\"",
+                    r.name.get_ref(),
+                    l.get_ref()
+                ),
+            )),
+        }
+    }
+    if let Some(z) = &r.timezone {
+        match crate::notify::locale::zone(z.get_ref()) {
+            Ok(tz) => {
+                out.zone = tz;
+                out.zone_name = z.get_ref().clone();
+            }
+            Err(e) => errs.push(src.at(z.span(), format!("receiver `{}`: `timezone`: {e}", r.name.get_ref()))),
+        }
+    }
+    Some(out)
+}
+
 /// Validates `[notify]`. `listen` is the service's address, the default base of the
 /// acknowledge links.
 ///
@@ -48,17 +93,15 @@ pub fn validate(c: &NotifyConfig, src: &Source<'_>, listen: &str) -> Result<Vali
     let group_wait = duration(src, &mut errs, &c.group_wait, "group_wait", Duration::from_secs(5));
     let retry_base = duration(src, &mut errs, &c.retry_base, "retry_base", Duration::from_secs(2));
     let retry_max = duration(src, &mut errs, &c.retry_max, "retry_max", Duration::from_secs(300));
-    let quiet =
-        c.quiet_hours.as_ref().and_then(|q| {
-            let parsed = q.get_ref().split_once('-').and_then(|(a, b)| Some((parse_hhmm(a)?, parse_hhmm(b)?)));
-            if parsed.is_none() {
-                errs.push(src.at(
-                    q.span(),
-                    format!("[notify] `quiet_hours`: `{}` is not like \"22:00-07:00\" (UTC)", q.get_ref()),
-                ));
-            }
-            parsed
-        });
+    let quiet = c.quiet_hours.as_ref().and_then(|q| {
+        let parsed = q.get_ref().split_once('-').and_then(|(a, b)| Some((parse_hhmm(a)?, parse_hhmm(b)?)));
+        if parsed.is_none() {
+            errs.push(
+                src.at(q.span(), format!("[notify] `quiet_hours`: `{}` is not like \"22:00-07:00\"", q.get_ref())),
+            );
+        }
+        parsed
+    });
     let smtp = c.smtp.as_ref().map(|m| {
         let m = m.get_ref();
         let tls = match m.tls.as_ref().map(|t| (t.get_ref().as_str(), t.span())) {
@@ -112,11 +155,22 @@ pub fn validate(c: &NotifyConfig, src: &Source<'_>, listen: &str) -> Result<Vali
         }
         TelegramBot { token: Secret::default(), api_url: t.api_url.as_ref().map(|u| u.get_ref().clone()) }
     });
+    let zone = match &c.timezone {
+        None => Locale::default(),
+        Some(z) => Locale::new("en", z.get_ref()).unwrap_or_else(|e| {
+            errs.push(src.at(z.span(), format!("[notify] `timezone`: {e}")));
+            Locale::default()
+        }),
+    };
+    let mut locales = BTreeMap::new();
     let mut receivers: Vec<Receiver> = Vec::new();
     for r in &c.receiver {
         let r = r.get_ref();
         if receivers.iter().any(|x| x.name() == r.name.get_ref()) {
             errs.push(src.at(r.name.span(), format!("[notify] receiver `{}` is defined twice", r.name.get_ref())));
+        }
+        if let Some(locale) = locale(r, &zone, src, &mut errs) {
+            locales.insert(r.name.get_ref().clone(), locale);
         }
         if let Some(rec) = receiver(r, src, &mut errs, &mut secrets, receivers.len()) {
             receivers.push(rec);
@@ -191,6 +245,9 @@ pub fn validate(c: &NotifyConfig, src: &Source<'_>, listen: &str) -> Result<Vali
         smtp,
         telegram,
         quiet,
+        zone,
+        locales,
+        templates: Default::default(),
         receivers,
         routes,
         links: None,

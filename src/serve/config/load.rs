@@ -36,6 +36,7 @@ pub fn load_str(file: &Path, text: &str, o: &Overrides, env: &Env<'_>) -> Result
     let v = validate::validate(&fc, &src, o).map_err(Diagnostics)?;
     let mut cfg = v.cfg.clone();
     secrets::resolve(&mut cfg, &v, &src, env).map_err(Diagnostics)?;
+    cfg.notify.templates = crate::notify::config::load::templates(&fc.notify, &src).map_err(Diagnostics)?;
     Ok(cfg)
 }
 

@@ -9,6 +9,8 @@
 //! limits: 50 blocks, 3,000 characters per section text, 150 per header, 75 per button.
 //! Lengths are counted in UTF-16 code units, which is never fewer than Slack's characters.
 
+use crate::notify::locale::Locale;
+use crate::notify::words;
 use serde_json::{json, Value};
 
 /// Slack's limit on blocks in one message.
@@ -117,11 +119,12 @@ fn section(text: &str) -> Value {
 /// (with `channel` added) or an incoming webhook. `open_url` is the link to the incident
 /// (the signed open link when there is one); `buttons` only in bot-token mode (an incoming
 /// webhook's message cannot be acted on).
-pub fn render(kind: &str, lead: &Value, related: &[Value], open_url: &str, buttons: bool) -> Value {
+pub fn render(kind: &str, lead: &Value, related: &[Value], open_url: &str, buttons: bool, loc: &Locale) -> Value {
+    let w = words::of(loc.lang);
     let brand = lead["brand_name"].as_str().or(lead["brand"].as_str()).unwrap_or("");
     let severity = lead["severity"].as_str().unwrap_or("");
     let head = match kind {
-        "resolved" => "✅ RESOLVED".to_string(),
+        "resolved" => format!("✅ {}", w.resolved),
         _ => format!(
             "{} {}",
             match severity {
@@ -129,33 +132,36 @@ pub fn render(kind: &str, lead: &Value, related: &[Value], open_url: &str, butto
                 "warning" => "🟠",
                 _ => "🔵",
             },
-            severity.to_uppercase()
+            w.severity_name(severity).to_uppercase()
         ),
     };
-    let headline = crate::notify::render::headline(lead);
+    let headline = crate::notify::render::headline(lead, w);
     let title = plain(&format!("{head} · {brand}: {headline}"), MAX_HEADER);
     let mut blocks = vec![json!({"type": "header", "text": {"type": "plain_text", "text": title, "emoji": true}})];
     let pct = |k: &str| lead[k].as_f64().map_or("?".to_string(), |x| format!("{:.0}%", x * 100.0));
     let mut summary = format!(
-        "*{}*\nObserved *{}* vs usual *{}* ({} → {} UTC)\n{} · negative share {} (usually {})",
+        "*{}*\n{} *{}* ({} {}) · {}\n{} · {} {} ({} {})",
         escape(&headline, 500),
+        w.observed,
         crate::notify::render::thousands(lead["observed"].as_f64().unwrap_or(0.0)),
+        w.usually_about,
         crate::notify::render::thousands(lead["expected"].as_f64().unwrap_or(0.0)),
-        escape(lead["window_start"].as_str().unwrap_or("?"), 40),
-        escape(lead["window_end"].as_str().unwrap_or("?"), 40),
-        escape(&crate::notify::render::odds(lead["p_value"].as_f64().unwrap_or(1.0)), 200),
+        escape(&crate::notify::render::window(lead, loc), 120),
+        escape(&crate::notify::render::odds(lead["p_value"].as_f64().unwrap_or(1.0), w), 200),
+        w.negative_share,
         pct("negative_share"),
+        w.usually,
         pct("baseline_negative_share"),
     );
     if let Some(c) = lead["category"].as_str() {
-        summary.push_str(&format!("\nCategory: {}", escape(c, 64)));
+        summary.push_str(&format!("\n{}: {}", w.category, escape(c, 64)));
     }
     blocks.push(section(&summary));
     if kind != "resolved" {
         let posts: Vec<&Value> = lead["top_posts"].as_array().into_iter().flatten().take(5).collect();
         if !posts.is_empty() {
             blocks.push(json!({"type": "divider"}));
-            blocks.push(section("*Top posts*"));
+            blocks.push(section(&format!("*{}*", w.top_posts)));
         }
         for p in posts {
             let mut t = format!("> {}", escape(p["text"].as_str().unwrap_or(""), 700).replace('\n', "\n> "));
@@ -168,7 +174,7 @@ pub fn render(kind: &str, lead: &Value, related: &[Value], open_url: &str, butto
             }
             let reshares = p["reshares"].as_u64().unwrap_or(0);
             if reshares > 0 {
-                by.push(format!("1 post re-shared {reshares} times"));
+                by.push(words::fill(w.reshared, &[("n", &reshares.to_string())]));
             }
             if let Some(u) = p["url"].as_str() {
                 by.push(link(u, "open post"));
@@ -181,7 +187,7 @@ pub fn render(kind: &str, lead: &Value, related: &[Value], open_url: &str, butto
         let drafts: Vec<&Value> = lead["suggested_responses"].as_array().into_iter().flatten().take(3).collect();
         if !drafts.is_empty() {
             blocks.push(json!({"type": "divider"}));
-            let mut t = String::from("*Suggested first replies* (drafts)");
+            let mut t = format!("*{}*", w.responses);
             for r in drafts {
                 t.push_str(&format!(
                     "\n• _{}_: {}",
@@ -194,10 +200,10 @@ pub fn render(kind: &str, lead: &Value, related: &[Value], open_url: &str, butto
         if !related.is_empty() {
             let rules: Vec<String> =
                 related.iter().take(10).map(|r| escape(r["rule"].as_str().unwrap_or(""), 64)).collect();
-            blocks.push(section(&format!("Also open for this brand: {}", rules.join(", "))));
+            blocks.push(section(&format!("{}: {}", w.also_open, rules.join(", "))));
         }
     }
-    blocks.push(section(&link(open_url, "Open the incident")));
+    blocks.push(section(&link(open_url, w.open_incident)));
     let id = lead["id"].as_str().unwrap_or("");
     if buttons && kind != "resolved" && !id.is_empty() && id.len() <= 2000 {
         let button = |text: &str, action: &str, style: Option<&str>| {
@@ -209,14 +215,24 @@ pub fn render(kind: &str, lead: &Value, related: &[Value], open_url: &str, butto
             b
         };
         blocks.push(json!({"type": "actions", "block_id": "crisiswatch_actions", "elements": [
-            button("Acknowledge", ACK, Some("primary")),
-            button("Escalate now", ESCALATE, Some("danger")),
-            button("Mute 1h", MUTE, None),
+            button(w.acknowledge, ACK, Some("primary")),
+            button(w.escalate_now, ESCALATE, Some("danger")),
+            button(w.mute_1h, MUTE, None),
         ]}));
     }
     fit(&mut blocks);
     let rule = lead["rule"].as_str().unwrap_or("");
-    let context = cut(&format!("Severity: {severity} · rule `{}` · {}", escape(rule, 64), escape(id, 64)), MAX_CONTEXT);
+    let context = cut(
+        &format!(
+            "{}: {} · {} `{}` · {}",
+            w.severity,
+            w.severity_name(severity),
+            w.rule,
+            escape(rule, 64),
+            escape(id, 64)
+        ),
+        MAX_CONTEXT,
+    );
     json!({
         "text": plain(&format!("{head} · {brand}: {headline}"), MAX_TEXT),
         "blocks": blocks,
@@ -331,7 +347,8 @@ mod tests {
 
     #[test]
     fn hostile_text_is_escaped_and_within_every_limit() {
-        let m = render("alert", &hostile(), &[hostile()], "https://cw.example.com/l/x.y?a=1&b=2", true);
+        let m =
+            render("alert", &hostile(), &[hostile()], "https://cw.example.com/l/x.y?a=1&b=2", true, &Locale::default());
         assert_eq!(problems(&m), Vec::<String>::new(), "{m:#}");
         let all = m.to_string();
         assert!(!all.contains("<!channel>") && !all.contains("<@U123>") && !all.contains("<b>"), "{all}");
@@ -350,9 +367,9 @@ mod tests {
 
     #[test]
     fn no_buttons_for_a_webhook_or_a_resolution_and_the_block_count_is_capped() {
-        let m = render("alert", &hostile(), &[], "https://x", false);
+        let m = render("alert", &hostile(), &[], "https://x", false, &Locale::default());
         assert!(m["blocks"].as_array().unwrap().iter().all(|b| b["type"] != "actions"));
-        let r = render("resolved", &hostile(), &[], "https://x", true);
+        let r = render("resolved", &hostile(), &[], "https://x", true, &Locale::default());
         assert!(r["blocks"].as_array().unwrap().iter().all(|b| b["type"] != "actions"));
         assert_eq!(r["attachments"][0]["color"], "#2eb67d");
         let mut many: Vec<Value> = (0..80).map(|_| json!({"type": "divider"})).collect();
@@ -371,7 +388,7 @@ mod tests {
         let mut lead = crate::notify::sample_event(now);
         lead["brand_name"] = json!("Acme");
         let open = "https://crisiswatch.example.com/l/eyJpIjoidGVzdC0wMDAwMDAwMDAwMDAwMDAwIiwiYSI6Im8ifQ.c2lnbmF0dXJl";
-        let mut m = render("alert", &lead, &[], open, true);
+        let mut m = render("alert", &lead, &[], open, true, &Locale::default());
         m["channel"] = json!("C0123456789");
         assert_eq!(problems(&m), Vec::<String>::new());
         let text = format!("{}\n", serde_json::to_string_pretty(&m).unwrap());
@@ -384,7 +401,7 @@ mod tests {
 
     #[test]
     fn an_acted_message_loses_its_buttons_and_says_who() {
-        let m = render("alert", &hostile(), &[], "https://x", true);
+        let m = render("alert", &hostile(), &[], "https://x", true, &Locale::default());
         let a = acted(&m, "Acknowledged by @dana <script> (Slack)");
         assert_eq!(problems(&a), Vec::<String>::new());
         let blocks = a["blocks"].as_array().unwrap();
