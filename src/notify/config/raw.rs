@@ -72,7 +72,7 @@ pub struct TelegramConfig {
 pub struct ReceiverConfig {
     /// Unique name.
     pub name: Spanned<String>,
-    /// `webhook`, `email`, `telegram` or `slack`.
+    /// `webhook`, `email`, `telegram`, `slack` or `teams`.
     pub kind: Spanned<String>,
     /// Webhook: `http(s)://` URL.
     pub url: Option<Spanned<String>>,
@@ -97,6 +97,9 @@ pub struct ReceiverConfig {
     pub signing_secret_env: Option<Spanned<String>>,
     /// Slack: Web API base URL (default `https://slack.com/api`).
     pub api_url: Option<Spanned<String>>,
+    /// Teams: environment variable holding the workflow webhook URL (a secret: its `sig`
+    /// parameter is the only credential).
+    pub url_env: Option<Spanned<String>>,
 }
 
 /// A named group of receivers.
