@@ -208,3 +208,44 @@ fn public_url_is_required_when_listening_beyond_loopback() {
     let o = check(&format!("listen = \"127.0.0.1:8686\"\n{receiver}"));
     assert!(o.status.success(), "loopback: the default link base works: {}", stderr(&o));
 }
+
+#[test]
+fn teams_receivers_are_checked_with_positions() {
+    let (dir, cfg) = readme_toml("### Microsoft Teams");
+    let check = |path: &std::path::Path, url: Option<&str>| {
+        let mut c = std::process::Command::new(support::bin());
+        c.args(["check", "--config", path.to_str().unwrap()]);
+        match url {
+            Some(u) => c.env("CW_TEAMS_WEBHOOK", u),
+            None => c.env_remove("CW_TEAMS_WEBHOOK"),
+        };
+        c.output().unwrap()
+    };
+    let secret = "teamsCheckS3cr3tSig";
+    let url = format!(
+        "https://prod-12.westeurope.logic.azure.com:443/workflows/0123/triggers/manual/paths/invoke?api-version=2016-06-01&sig={secret}"
+    );
+    let o = check(&cfg, Some(&url));
+    assert!(o.status.success(), "the README's example: {}", stderr(&o));
+    let at = |line: usize, col: usize| format!("{}:{line}:{col}", cfg.display());
+    let o = check(&cfg, None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains(&at(4, 11)) && stderr(&o).contains("`CW_TEAMS_WEBHOOK` is not set"), "{}", stderr(&o));
+    let o = check(&cfg, Some(&url.replace("https://", "http://")));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains(&at(4, 11)) && stderr(&o).contains("does not hold an https:// URL"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains(secret), "the URL is never shown: {}", stderr(&o));
+    let other = dir.path().join("other.toml");
+    std::fs::write(&other, "[[notify.receiver]]\nname = \"t\"\nkind = \"teams\"\nurl_envv = \"CW_TEAMS_WEBHOOK\"\n")
+        .unwrap();
+    let o = check(&other, Some(&url));
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains(&format!("{}:4:1", other.display())) && err.contains("unknown field `url_envv`"), "{err}");
+    std::fs::write(&other, "[[notify.receiver]]\nname = \"t\"\nkind = \"teams\"\nchat_id = 5\n").unwrap();
+    let o = check(&other, Some(&url));
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains(&format!("{}:3:8", other.display())) && err.contains("needs `url_env`"), "{err}");
+    assert!(err.contains(&format!("{}:4:11", other.display())) && err.contains("`chat_id` is not a field"), "{err}");
+}

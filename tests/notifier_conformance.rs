@@ -1,7 +1,8 @@
 //! One table of receiver answers, run against every [`Notifier`] (webhook, Telegram, email,
-//! Slack through the Web API and through an incoming webhook), each talking to a real local
-//! server of its protocol (`support::webhook`, `support::telegram`, `support::smtp`,
-//! `support::slack`) scripted to answer one way once:
+//! Slack through the Web API and through an incoming webhook, Teams through a workflow
+//! webhook), each talking to a real local server of its protocol (`support::webhook`,
+//! `support::telegram`, `support::smtp`, `support::slack`, `support::teams`) scripted to
+//! answer one way once:
 //!
 //! * accepted → `Delivered`;
 //! * a server error (HTTP 5xx; SMTP 4xx transient) → `Retry`;
@@ -13,18 +14,19 @@
 //!   backoff;
 //! * Slack's Web API refuses with HTTP 200 and `{"ok": false, "error": …}`:
 //!   `channel_not_found`, `not_in_channel`, `invalid_auth` → `Fail`;
-//! * a refusal (HTTP 4xx; SMTP 5xx permanent) → `Fail`, not retried;
+//! * a refusal (HTTP 4xx; SMTP 5xx permanent) → `Fail`, not retried (the Teams workflow's
+//!   403 here echoes the URL it was called at, `sig` and all: the reason must not);
 //! * a receiver that is down (connections closed unanswered) → `Retry`.
 //!
 //! And in every case the channel's secret (webhook signing key, bot token, SMTP password)
 //! appears in no outcome, in nothing logged (every `tracing` event and `log` record, at
 //! every level, is captured), and in nothing the receiver got outside the place its protocol
 //! puts it (the token in the Bot API path, the password in `AUTH`, Slack's bot token in
-//! `Authorization`, its webhook URL's path).
+//! `Authorization`, its webhook URL's path, the `sig` of a Teams workflow URL's query).
 
 mod support;
 
-use crisiswatch::notify::channel::{email::Email, slack, telegram, webhook};
+use crisiswatch::notify::channel::{email::Email, slack, teams, telegram, webhook};
 use crisiswatch::notify::config::{Secret, Smtp, SmtpTls};
 use crisiswatch::notify::{Delivery, Notifier, Outgoing};
 use std::ops::RangeInclusive;
@@ -33,6 +35,7 @@ use std::time::Duration;
 use support::http::{HttpFake, Reply};
 use support::slack::FakeSlack;
 use support::smtp::FakeSmtp;
+use support::teams::FakeTeams;
 use support::telegram::FakeTelegram;
 use support::webhook::Webhook;
 
@@ -41,6 +44,8 @@ const BOT_TOKEN: &str = "123456789:AAconformanceBotToken-S3cr3t";
 const SMTP_PASSWORD: &str = "smtp-conformance-pa55word-S3cr3t";
 const SLACK_TOKEN: &str = "xoxb-conformance-S3cr3t-token";
 const SLACK_HOOK_SECRET: &str = "conformanceS3cr3tHookPath";
+/// The fake workflow's `sig`.
+const TEAMS_SIG: &str = support::teams::SIG;
 
 /// A `Retry-After` as the receiver sends it.
 #[derive(Debug, Clone, Copy)]
@@ -328,6 +333,65 @@ impl Channel for SlackWebhookChannel {
     }
 }
 
+struct TeamsChannel;
+
+impl Channel for TeamsChannel {
+    fn name(&self) -> &'static str {
+        "teams (workflow webhook)"
+    }
+    fn secret(&self) -> &'static str {
+        TEAMS_SIG
+    }
+    fn carries_wait(&self) -> bool {
+        true
+    }
+    fn arrange(&self, answer: Answer) -> Result<Arranged, &'static str> {
+        use support::teams::{error, WORKFLOW_PATH};
+        let plan = match answer {
+            Answer::Accepted => vec![], // 202 Accepted, as a workflow answers
+            Answer::ServerError(502, w) => vec![with_wait(bad_gateway_page(), w)],
+            Answer::ServerError(s, w) => vec![with_wait(error(s, "InternalServerError", "Try again later."), w)],
+            Answer::TooManyRequests(w) => {
+                vec![with_wait(error(429, "WorkflowRequestsThrottled", "Rate limit is exceeded."), w)]
+            }
+            Answer::Refused(400) => vec![error(
+                400,
+                "TriggerInputSchemaMismatch",
+                "The input body for trigger 'manual' of type 'Request' did not match its schema definition.",
+            )],
+            // a server that echoes the URL it was called at, `sig` and all
+            Answer::Refused(403) => vec![error(
+                403,
+                "WorkflowTriggerIsNotEnabled",
+                &format!("The workflow at '{WORKFLOW_PATH}?sv=1.0&sig={TEAMS_SIG}' is disabled."),
+            )],
+            Answer::Refused(s) => vec![error(s, "WorkflowNotFound", "The workflow could not be found.")],
+            Answer::Down => {
+                let down = HttpFake::dropping();
+                let url = format!("{}{WORKFLOW_PATH}?sig={TEAMS_SIG}", down.base());
+                return Ok(Arranged {
+                    notifier: Box::new(teams::Teams::new("comms", &url).unwrap()),
+                    received: Box::new(String::new),
+                    _receiver: Box::new(down),
+                });
+            }
+        };
+        let fake = Arc::new(FakeTeams::scripted(plan));
+        let notifier = teams::Teams::new("comms", &fake.url()).unwrap();
+        let f = fake.clone();
+        Ok(Arranged {
+            notifier: Box::new(notifier),
+            // the `sig` travels in the URL's query by the protocol: headers and bodies
+            received: Box::new(move || {
+                let malformed = f.malformed();
+                assert!(malformed.is_empty(), "{malformed:?}");
+                f.requests().iter().map(|r| format!("{:?} {}\n", r.headers, r.text())).collect()
+            }),
+            _receiver: Box::new(fake),
+        })
+    }
+}
+
 struct EmailChannel {
     dir: tempfile::TempDir,
 }
@@ -515,6 +579,11 @@ fn slack_web_api_conforms() {
 #[test]
 fn slack_incoming_webhook_conforms() {
     run_table(&SlackWebhookChannel);
+}
+
+#[test]
+fn teams_workflow_webhook_conforms() {
+    run_table(&TeamsChannel);
 }
 
 #[test]

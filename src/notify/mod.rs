@@ -162,6 +162,14 @@ fn render(receiver: &Receiver, kind: &str, items: &[Due], n: &Notify, charts: Op
         return json!({ "slack": message, "incident": id, "id": id, "brand": lead["brand"], "severity": lead["severity"] })
             .to_string();
     }
+    if let Receiver::Teams { .. } = receiver {
+        let related: Vec<Value> = events.iter().skip(1).map(|e| (*e).clone()).collect();
+        // links people cannot open (no usable `public_url`) are left out, not sent broken
+        let links = channel::teams::card::Links::checked(&open_url, &ack_url);
+        let message = channel::teams::card::render(kind, &lead, &related, &links);
+        return json!({ "teams": message, "incident": id, "id": id, "brand": lead["brand"], "severity": lead["severity"] })
+            .to_string();
+    }
     let info = json!({
         "kind": kind,
         "receiver": receiver.name(),
@@ -326,6 +334,9 @@ pub fn notifiers_with(
                         refs.clone(),
                     )?,
                 })),
+                Receiver::Teams { name, url } => {
+                    Ok(Box::new(channel::teams::Teams::new(name, &String::from_utf8_lossy(&url.0))?))
+                }
             }
         })
         .collect()

@@ -1,7 +1,8 @@
 //! Shared helpers for the integration tests: running the real binary, building mentions, and
 //! the one harness of each kind that every test uses: [`server`] (the real `serve` binary on
 //! a port it picks itself), [`webhook`] (a recording, scripted webhook receiver),
-//! [`telegram`] (a fake Bot API), [`smtp`] (aiosmtpd), [`sse`] (a fake Mastodon instance),
+//! [`telegram`] (a fake Bot API), [`slack`] (a fake Web API and incoming webhook),
+//! [`teams`] (a fake Teams workflow webhook), [`smtp`] (aiosmtpd), [`sse`] (a fake Mastodon instance),
 //! [`jetstream`] (a fake Bluesky Jetstream), all on `127.0.0.1:0`; and
 //! [`browser`], a headless chromium driven over WebDriver, for the dashboard.
 #![allow(dead_code)]
@@ -14,6 +15,7 @@ pub mod slack;
 pub mod smtp;
 pub mod sse;
 pub mod stream;
+pub mod teams;
 pub mod telegram;
 pub mod webhook;
 

@@ -2,8 +2,9 @@
 //! [`Notifier`] trait: [`webhook`] (signed JSON), [`email`] (SMTP),
 //! [`telegram`] (Bot API, with buttons acting on the incident through
 //! [`IncidentActions`]), [`slack`] (Block Kit through an incoming webhook or the Web API,
-//! its buttons pressed through the service's interactivity endpoint), and [`chart`], the PNG
-//! the people-facing receivers attach.
+//! its buttons pressed through the service's interactivity endpoint), [`teams`] (an Adaptive
+//! Card posted to a workflow webhook, with links, no buttons that act in place), and
+//! [`chart`], the PNG the people-facing receivers attach.
 //!
 //! The I/O edge of notify: may import `notify` (its types and rendered messages),
 //! `alert`, `time`, `clock`, `hash`; never `serve` or `store`.
@@ -12,6 +13,7 @@ pub mod alertmanager;
 pub mod chart;
 pub mod email;
 pub mod slack;
+pub mod teams;
 pub mod telegram;
 pub mod webhook;
 
@@ -63,7 +65,7 @@ pub fn retry_after(value: &str, now_ms: crate::time::Millis) -> Option<Duration>
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// One receiver channel (webhook, email, Telegram, Slack): delivers one rendered notification.
+/// One receiver channel (webhook, email, Telegram, Slack, Teams): delivers one rendered notification.
 pub trait Notifier: Send + Sync {
     /// Sends `n` once.
     fn deliver<'a>(&'a self, n: &'a Outgoing) -> Pin<Box<dyn Future<Output = Delivery> + Send + 'a>>;
@@ -89,7 +91,7 @@ pub enum BuildError {
     /// The HTTP client (webhook, Bot API) could not be built.
     #[error("HTTP client: {0}")]
     Http(#[from] reqwest::Error),
-    /// The Bot API URL does not parse.
+    /// A receiver's URL does not parse (the Bot API, a Slack or Teams webhook).
     #[error("Bot API URL: {0}")]
     Url(String),
     /// The SMTP transport could not be set up (TLS, relay).

@@ -79,6 +79,13 @@ pub enum Receiver {
         /// The app's signing secret, for its button presses (bot-token mode).
         signing_secret: Option<Secret>,
     },
+    /// A Teams chat or channel, through a workflow webhook (Adaptive Cards).
+    Teams {
+        /// Name.
+        name: String,
+        /// The workflow webhook URL (a secret: never logged).
+        url: Secret,
+    },
 }
 
 /// How a Slack receiver posts.
@@ -107,7 +114,8 @@ impl Receiver {
             Receiver::Webhook { name, .. }
             | Receiver::Email { name, .. }
             | Receiver::Telegram { name, .. }
-            | Receiver::Slack { name, .. } => name,
+            | Receiver::Slack { name, .. }
+            | Receiver::Teams { name, .. } => name,
         }
     }
 }

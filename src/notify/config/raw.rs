@@ -79,7 +79,7 @@ pub struct TelegramConfig {
 pub struct ReceiverConfig {
     /// Unique name.
     pub name: Spanned<String>,
-    /// `webhook`, `email`, `telegram` or `slack`.
+    /// `webhook`, `email`, `telegram`, `slack` or `teams`.
     pub kind: Spanned<String>,
     /// Webhook: `http(s)://` URL.
     pub url: Option<Spanned<String>>,
@@ -109,6 +109,9 @@ pub struct ReceiverConfig {
     pub lang: Option<Spanned<String>>,
     /// People-facing kinds: the IANA time zone times are shown in (default: `[notify]`'s).
     pub timezone: Option<Spanned<String>>,
+    /// Teams: environment variable holding the workflow webhook URL (a secret: its `sig`
+    /// parameter is the only credential).
+    pub url_env: Option<Spanned<String>>,
 }
 
 /// A named group of receivers.

@@ -25,6 +25,8 @@ pub enum SecretTarget {
     SlackBotToken(usize),
     /// The signing secret of the Slack receiver at this index.
     SlackSigningSecret(usize),
+    /// The workflow webhook URL of the Teams receiver at this index.
+    TeamsUrl(usize),
 }
 
 /// A secret named in the file: the environment variable, where it was named, and what it
@@ -48,11 +50,31 @@ impl SecretSlot {
     }
 }
 
+/// Whether a Teams workflow URL may be posted to: `https://`, or plain `http://` to this
+/// machine only (a local relay, tests).
+fn teams_url_ok(value: &str) -> bool {
+    let Ok(u) = reqwest::Url::parse(value) else { return false };
+    let host = u.host_str().unwrap_or("");
+    let local = host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match u.scheme() {
+        "https" => !host.is_empty(),
+        "http" => local,
+        _ => false,
+    }
+}
+
 /// Fills the secrets of `n` from `env`. Empty values count as missing, except the SMTP user
 /// name and password, which a server may accept empty.
 ///
 /// # Errors
-/// One diagnostic per missing secret, at the place that names its variable.
+/// One diagnostic per missing secret, at the place that names its variable; so is a Teams
+/// workflow URL that is not `https://` (plain `http://` only to this machine), the value
+/// never shown.
 pub fn resolve(
     n: &mut Notify,
     slots: &[SecretSlot],
@@ -90,6 +112,22 @@ pub fn resolve(
                         (SecretTarget::SlackSigningSecret(_), _) => *signing_secret = Some(value),
                         _ => {}
                     }
+                }
+            }
+            SecretTarget::TeamsUrl(i) => {
+                if !teams_url_ok(&value) {
+                    errs.push(src.at(
+                        s.span.clone(),
+                        format!(
+                            "{} environment variable `{}` does not hold an https:// URL (plain http:// only to \
+                             this machine): the workflow's \"HTTP POST URL\"",
+                            s.context, s.var
+                        ),
+                    ));
+                    continue;
+                }
+                if let Some(Receiver::Teams { url, .. }) = n.receivers.get_mut(i) {
+                    *url = Secret(value.into_bytes());
                 }
             }
         }

@@ -262,6 +262,7 @@ fn foreign_fields(r: &ReceiverConfig, kind: &str) -> Vec<(&'static str, Range<us
         "webhook" => &["url", "secret_env", "timeout", "format"],
         "email" => &["to"],
         "slack" => &["webhook_url_env", "bot_token_env", "channel", "signing_secret_env", "api_url"],
+        "teams" => &["url_env"],
         _ => &["chat_id"],
     };
     let mut check = |name: &'static str, span: Option<Range<usize>>| {
@@ -280,6 +281,7 @@ fn foreign_fields(r: &ReceiverConfig, kind: &str) -> Vec<(&'static str, Range<us
     check("channel", r.channel.as_ref().map(Spanned::span));
     check("signing_secret_env", r.signing_secret_env.as_ref().map(Spanned::span));
     check("api_url", r.api_url.as_ref().map(Spanned::span));
+    check("url_env", r.url_env.as_ref().map(Spanned::span));
     v
 }
 
@@ -293,10 +295,10 @@ fn receiver(
 ) -> Option<Receiver> {
     let name = r.name.get_ref().clone();
     let kind = r.kind.get_ref().as_str();
-    if !["webhook", "email", "telegram", "slack"].contains(&kind) {
+    if !["webhook", "email", "telegram", "slack", "teams"].contains(&kind) {
         errs.push(src.at(
             r.kind.span(),
-            format!("[notify] receiver `{name}`: unknown kind `{kind}` (webhook, email, telegram, slack)"),
+            format!("[notify] receiver `{name}`: unknown kind `{kind}` (webhook, email, telegram, slack, teams)"),
         ));
         return None;
     }
@@ -359,6 +361,20 @@ fn receiver(
             Some(Receiver::Email { name, to })
         }
         "slack" => slack(r, src, errs, secrets, index),
+        "teams" => {
+            let Some(var) = &r.url_env else {
+                errs.push(src.at(
+                    r.kind.span(),
+                    format!(
+                        "[notify] receiver `{name}`: a teams receiver needs `url_env` (the environment variable \
+                         holding its workflow webhook URL)"
+                    ),
+                ));
+                return None;
+            };
+            secrets.push(SecretSlot::new(var, SecretTarget::TeamsUrl(index), &format!("[notify] receiver `{name}`:")));
+            Some(Receiver::Teams { name, url: Secret::default() })
+        }
         _ => match &r.chat_id {
             Some(chat_id) => Some(Receiver::Telegram { name, chat_id: *chat_id.get_ref() }),
             None => {

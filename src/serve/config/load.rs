@@ -120,7 +120,7 @@ mod tests {
         let e = load_with(text, &[]).unwrap_err();
         assert_eq!(positions(&e), vec![(1, 10), (3, 12), (4, 16), (6, 14), (12, 8), (13, 8)], "{e}");
         assert!(e.0[4].message.contains("defined twice"), "{e}");
-        assert!(e.0[5].message.contains("unknown kind `pager` (webhook, email, telegram, slack)"), "{e}");
+        assert!(e.0[5].message.contains("unknown kind `pager` (webhook, email, telegram, slack, teams)"), "{e}");
     }
 
     #[test]
@@ -310,6 +310,50 @@ mod tests {
                     (&b"xoxb-tokensecret"[..], "C0123456789", "https://slack.com/api")
                 );
                 assert_eq!(signing_secret.as_ref().map(|s| s.0.as_slice()), Some(&b"signingsecret"[..]));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn teams_receivers_need_url_env_holding_an_https_url_each_error_at_its_value() {
+        let r =
+            |name: &str, fields: &str| format!("[[notify.receiver]]\nname = \"{name}\"\nkind = \"teams\"\n{fields}");
+        let text = [
+            "[notify]\n".to_string(),
+            r("no-url", ""),                                                  // lines 2-4
+            r("extras", "url_env = \"TW\"\nchannel = \"C1\"\nurl = \"https://x\"\n"), // 5-10
+            "[[notify.receiver]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/\"\nsecret_env = \"W\"\nurl_env = \"TW\"\n".into(),
+        ]
+        .concat();
+        let e = load_with(&text, &[("W", "x"), ("TW", "https://h/x")]).unwrap_err();
+        let mut at = positions(&e);
+        at.sort();
+        assert_eq!(at, vec![(4, 8), (9, 11), (10, 7), (16, 11)], "{e}");
+        let said = |s: &str| e.0.iter().any(|d| d.message.contains(s));
+        assert!(said("receiver `no-url`: a teams receiver needs `url_env`"), "{e}");
+        assert!(said("receiver `extras`: `channel` is not a field of a teams receiver"), "{e}");
+        assert!(said("receiver `hook`: `url_env` is not a field of a webhook receiver"), "{e}");
+        let text = [
+            "[notify]\n".to_string(),
+            r("comms", "url_env = \"CW_TEAMS_WEBHOOK\"\n"), // 2-5
+            r("relay", "url_env = \"CW_TEAMS_RELAY\"\n"),   // 6-9
+        ]
+        .concat();
+        let e = load_with(&text, &[("CW_TEAMS_RELAY", "http://127.0.0.1:8080/relay")]).unwrap_err();
+        assert_eq!(positions(&e), vec![(5, 11)], "unset, at the name: {e}");
+        assert!(e.0[0].message.contains("environment variable `CW_TEAMS_WEBHOOK` is not set"), "{e}");
+        let plain_http = "http://teams.example.com/workflows/abc?sig=plainS3cr3t";
+        let e = load_with(&text, &[("CW_TEAMS_WEBHOOK", plain_http), ("CW_TEAMS_RELAY", "ftp://h/x")]).unwrap_err();
+        assert_eq!(positions(&e), vec![(5, 11), (9, 11)], "{e}");
+        assert!(e.0[0].message.contains("does not hold an https:// URL"), "{e}");
+        assert!(!e.to_string().contains("plainS3cr3t"), "the value is never shown: {e}");
+        let url = "https://prod-1.westeurope.logic.azure.com/workflows/w1/triggers/manual/paths/invoke?sig=teamsS3cr3t";
+        let c = load_with(&text, &[("CW_TEAMS_WEBHOOK", url), ("CW_TEAMS_RELAY", "http://[::1]:8080/relay")]).unwrap();
+        assert!(!format!("{c:?}").contains("teamsS3cr3t"), "the URL stays out of Debug");
+        match &c.notify.receivers[0] {
+            crate::notify::config::Receiver::Teams { name, url: u } => {
+                assert_eq!((name.as_str(), u.0.as_slice()), ("comms", url.as_bytes()));
             }
             other => panic!("{other:?}"),
         }
