@@ -14,6 +14,7 @@
 //! * `login`: the login and logout pages;
 //! * `links`: the signed acknowledge and open links of notifications;
 //! * `slack`: the button presses of Slack messages (signed by Slack);
+//! * `silences`: `/v1/silences`: hold a brand's (or some rules') incidents from notification;
 //! * `listener`: the accept loop: a connection cap, header and body read timeouts;
 //! * `sources`: the built-in sources (`[[source]]`: RSS/Atom, Mastodon, Bluesky, Telegram,
 //!   Hacker News), feeding the same path as HTTP ingest;
@@ -36,6 +37,7 @@ pub mod login;
 pub mod order;
 pub mod pipeline;
 pub mod sequencer;
+pub mod silences;
 pub mod slack;
 pub mod sources;
 
@@ -205,6 +207,7 @@ pub fn run_until(
         )),
         stopping: tokio_util::sync::CancellationToken::new(),
         sources: Arc::new(sources),
+        known: Arc::new(crate::rules::names::Names::of(&rules)),
     };
     let stopping = app.stopping.clone();
     let shutdown = async move {
@@ -226,7 +229,7 @@ pub fn run_until(
         };
         tracing::info!(addr = %bound, clock = ?cfg.clock, auth = !app.auth.is_open(),
             max_connections = limits.max_connections, "listening");
-        let router = api::router(app.clone()).merge(dashboard::router(app));
+        let router = api::router(app.clone()).merge(silences::router(app.clone())).merge(dashboard::router(app));
         listener::serve(listener, router, limits, shared.metrics.connections.clone(), shutdown).await;
         anyhow::Ok(())
     });
