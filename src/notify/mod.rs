@@ -4,8 +4,11 @@
 //! 1. **route**: an incident's brand and severity pick the first matching route and its ladder;
 //! 2. **group**: a new incident waits `group_wait` so that other rules firing for the same
 //!    brand join it; everything due for one receiver and brand goes out as one notification;
-//! 3. **inhibit**: while a brand has an unresolved `critical` incident, its lesser incidents
-//!    are not notified (the critical one says it all);
+//! 3. **hold** and **inhibit**: an incident an active silence covers (its brand, rule and
+//!    metric; "Mute" buttons are silences too) is recorded but left out of the ladders until
+//!    no silence holds it ([`crate::store::outbox::open_not_held`]); while a brand has an
+//!    unresolved `critical` incident, its lesser incidents are not notified (the critical one
+//!    says it all);
 //! 4. **dedup**: every (incident, ladder step or state change, receiver) is notified once:
 //!    the `notified` table's key;
 //! 5. **render**: the message is built when it is queued, so retries send identical bytes;
@@ -76,7 +79,7 @@ pub fn plan(c: &mut Connection, n: &Notify, now: i64, charts: Option<&Charts<'_>
     let cursor = outbox::cursor(c)?;
     let (changes, last) = outbox::state_changes(c, cursor, 1000)?;
     let mut due = stages::state_changes(&changes, n);
-    due.extend(stages::ladders(&outbox::open_unmuted(c, now)?, n, now));
+    due.extend(stages::ladders(&outbox::open_not_held(c, now)?, n, now));
     let already = outbox::notified(c, due.iter().map(|d| d.key.as_str()))?;
     let fresh = stages::dedup(due, &already);
     let batch: Vec<outbox::NewNotification> = stages::group(fresh)
@@ -437,14 +440,14 @@ mod tests {
         assert_eq!((queued(&c, "pr"), queued(&c, "ceo")), (2, 0));
         assert_eq!(plan(&mut c, &n, now, None).unwrap(), 0, "dedup: nothing new");
         crate::store::escalate_now(&mut c, "i1", "dana", None, now).unwrap().unwrap();
-        crate::store::mute(&mut c, "i2", "dana", None, now, 3_600_000).unwrap().unwrap();
+        crate::store::silences::mute_incident(&mut c, "i2", "dana", "Mute 1h", now, 3_600_000).unwrap().unwrap();
         plan(&mut c, &n, now, None).unwrap();
         assert_eq!(queued(&c, "ceo"), 1, "escalated at once");
         // two hours later: i2's mute has run out, its second step is due
         plan(&mut c, &n, now + 7_200_000, None).unwrap();
         assert_eq!(queued(&c, "ceo"), 2);
         assert_eq!(
-            crate::store::mute(&mut c, "nope", "dana", None, now, 1).unwrap(),
+            crate::store::silences::mute_incident(&mut c, "nope", "dana", "x", now, 1).unwrap(),
             Err(crate::store::ActionError::NotFound)
         );
     }

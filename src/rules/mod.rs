@@ -8,6 +8,8 @@
 //! sources or languages. A brand file's rule with the same name as a default replaces it;
 //! `disable = ["reach-spike"]` removes a default.
 
+pub mod names;
+
 use crate::detect::baseline::BaselineParams;
 pub use crate::detect::{Detector, DetectorKind};
 use crate::diag::{Diagnostic, Diagnostics};

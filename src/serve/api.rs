@@ -57,6 +57,8 @@ pub struct App {
     pub sources: Arc<Vec<Arc<crate::serve::sources::Running>>>,
     /// `POST /v1/reload`.
     pub reloader: Arc<crate::serve::reload::Reloader>,
+    /// What silences may name (brands, rules, metrics of the rules files).
+    pub known: Arc<crate::rules::names::Names>,
 }
 
 impl FromRef<App> for Arc<Auth> {
@@ -103,7 +105,12 @@ pub fn router(app: App) -> Router {
 
 /// The identity of the request if it has `scope` (see [`auth`]); `bearer_only` for the
 /// routes that change state. Refusals are counted.
-fn authenticate(app: &App, headers: &HeaderMap, scope: Scope, bearer_only: bool) -> Result<Identity, Response> {
+pub(crate) fn authenticate(
+    app: &App,
+    headers: &HeaderMap,
+    scope: Scope,
+    bearer_only: bool,
+) -> Result<Identity, Response> {
     let r = if bearer_only {
         auth::require_bearer(&app.auth, headers, scope)
     } else {
@@ -315,14 +322,22 @@ pub(crate) async fn with_db<T: Send + 'static>(
     app: &App,
     f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
 ) -> Result<T, Response> {
+    run_db(app, f).await.map_err(IntoResponse::into_response)
+}
+
+/// [`with_db`], failing with the typed error.
+pub(crate) async fn run_db<T: Send + 'static>(
+    app: &App,
+    f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
     let db = app.db.clone();
     tokio::task::spawn_blocking(move || {
         let mut c = db.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut c)
     })
     .await
-    .map_err(|e| ApiError::Internal(e.to_string()).into_response())?
-    .map_err(|e| ApiError::Internal(format!("store: {e}")).into_response())
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(ApiError::from)
 }
 
 /// A query string, or the `400` that says what is wrong with it.
@@ -367,7 +382,10 @@ async fn list_alerts(
     };
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     match with_db(&app, move |c| {
-        store::list_incidents(c, q.status.as_deref(), q.brand.as_deref(), since.as_deref(), q.cursor, limit)
+        let (mut alerts, next) =
+            store::list_incidents(c, q.status.as_deref(), q.brand.as_deref(), since.as_deref(), q.cursor, limit)?;
+        store::silences::annotate(c, &mut alerts, wall_ms())?;
+        Ok((alerts, next))
     })
     .await
     {
@@ -380,7 +398,14 @@ async fn get_alert(State(app): State<App>, headers: HeaderMap, Path(id): Path<St
     if let Err(r) = authenticate(&app, &headers, Scope::Read, false) {
         return r;
     }
-    match with_db(&app, move |c| store::incident_history(c, &id)).await {
+    let found = with_db(&app, move |c| {
+        let mut h = store::incident_history(c, &id)?;
+        if let Some(h) = &mut h {
+            store::silences::annotate_history(c, h, wall_ms())?;
+        }
+        Ok(h)
+    });
+    match found.await {
         Ok(Some(v)) => Json(v).into_response(),
         Ok(None) => ApiError::NotFound("no such incident".into()).into_response(),
         Err(r) => r,

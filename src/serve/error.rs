@@ -1,7 +1,7 @@
 //! Every way a request can fail, and the one place where each maps to its HTTP status,
 //! body (`{"error": …}`) and headers (`Retry-After`, `WWW-Authenticate`). Handlers return
 //! [`ApiError`]; the typed errors of the layers below (the sequencer's [`IngestError`],
-//! the store's action refusals) convert into it.
+//! the store's action and silence refusals) convert into it.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -102,6 +102,17 @@ impl From<crate::store::ActionError> for ApiError {
     }
 }
 
+impl From<crate::store::silences::SilenceRefused> for ApiError {
+    fn from(e: crate::store::silences::SilenceRefused) -> Self {
+        use crate::store::silences::SilenceRefused;
+        match e {
+            SilenceRefused::NotFound(_) => ApiError::NotFound(e.to_string()),
+            SilenceRefused::Over(..) | SilenceRefused::TooMany(_) => ApiError::Conflict(e.to_string()),
+            SilenceRefused::Invalid(msg) => ApiError::BadRequest(msg),
+        }
+    }
+}
+
 impl From<rusqlite::Error> for ApiError {
     fn from(e: rusqlite::Error) -> Self {
         ApiError::Internal(format!("store: {e}"))
@@ -168,6 +179,15 @@ mod tests {
         let d = crate::diag::Diagnostic::at(std::path::Path::new("r.toml"), "a = 1\nb = x\n", Some(10..11), "bad");
         let r = ApiError::InvalidConfig("invalid".into(), crate::diag::Diagnostics(vec![d])).into_response();
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        use crate::store::silences::SilenceRefused;
+        assert_eq!(ApiError::from(SilenceRefused::NotFound(7)).status(), StatusCode::NOT_FOUND);
+        assert_eq!(ApiError::from(SilenceRefused::TooMany(1000)).status(), StatusCode::CONFLICT);
+        assert_eq!(
+            ApiError::from(SilenceRefused::Over(7, "t".into())).to_string(),
+            "silence 7 is already over (it ended at t)"
+        );
+        let bad = SilenceRefused::Invalid("`reason` is required".into());
+        assert_eq!(ApiError::from(bad).to_string(), "`reason` is required");
         let io = IngestError::Log(std::io::Error::other("disk full"));
         assert_eq!(ApiError::from(io).to_string(), "ingest log write failed: disk full");
     }

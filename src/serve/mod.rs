@@ -16,6 +16,7 @@
 //! * `slack`: the button presses of Slack messages (signed by Slack);
 //! * `reload`: reading the configuration, rules and playbooks again (`SIGHUP`,
 //!   `POST /v1/reload`), validated first; `live`: the value a reload replaces;
+//! * `silences`: `/v1/silences`: hold a brand's (or some rules') incidents from notification;
 //! * `listener`: the accept loop: a connection cap, header and body read timeouts;
 //! * `sources`: the built-in sources (`[[source]]`: RSS/Atom, Mastodon, Bluesky, Telegram,
 //!   Hacker News), feeding the same path as HTTP ingest;
@@ -40,6 +41,7 @@ pub mod order;
 pub mod pipeline;
 pub mod reload;
 pub mod sequencer;
+pub mod silences;
 pub mod slack;
 pub mod sources;
 
@@ -223,6 +225,7 @@ pub fn run_until(
         )),
         stopping: tokio_util::sync::CancellationToken::new(),
         sources: Arc::new(sources),
+        known: Arc::new(crate::rules::names::Names::of(&rules)),
     };
     let stopping = app.stopping.clone();
     let shutdown = async move {
@@ -245,7 +248,7 @@ pub fn run_until(
         };
         tracing::info!(addr = %bound, clock = ?cfg.clock, auth = !app.auth.is_open(),
             max_connections = limits.max_connections, "listening");
-        let router = api::router(app.clone()).merge(dashboard::router(app));
+        let router = api::router(app.clone()).merge(silences::router(app.clone())).merge(dashboard::router(app));
         listener::serve(listener, router, limits, shared.metrics.connections.clone(), shutdown).await;
         anyhow::Ok(())
     });

@@ -1,11 +1,13 @@
 //! The SQLite store (bundled SQLite, WAL): incidents and every event of each, who
-//! acknowledged or resolved what, the signed links already used, the Slack message of each incident, dead letters, and the engine snapshot with the log
+//! acknowledged or resolved what, the signed links already used, the Slack message of each
+//! incident, the silences (`silences`), dead letters, and the engine snapshot with the log
 //! position it covers. Each thread opens its own connection; WAL lets the API read while the
 //! engine writes.
 
 pub mod cursors;
 pub mod installation;
 pub mod outbox;
+pub mod silences;
 pub mod slack;
 
 use crate::alert::{AlertEvent, Status};
@@ -38,6 +40,7 @@ CREATE TABLE IF NOT EXISTS incidents (
     latest TEXT NOT NULL,
     seq INTEGER NOT NULL,
     created_ms INTEGER NOT NULL DEFAULT 0,
+    -- no longer read: mutes are silences (`silences`, see store::silences)
     muted_until_ms INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS incidents_seq ON incidents(seq);
@@ -116,6 +119,21 @@ CREATE TABLE IF NOT EXISTS slack_messages (
     posted_ms INTEGER NOT NULL,
     PRIMARY KEY (receiver, incident)
 );
+CREATE TABLE IF NOT EXISTS silences (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    brand TEXT NOT NULL,
+    rules TEXT NOT NULL DEFAULT '[]',
+    metrics TEXT NOT NULL DEFAULT '[]',
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    creator TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    incident TEXT,
+    ended_by TEXT
+);
+CREATE INDEX IF NOT EXISTS silences_end ON silences(end_ms);
+CREATE INDEX IF NOT EXISTS silences_incident ON silences(incident);
 CREATE TABLE IF NOT EXISTS snapshots (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     taken_at TEXT NOT NULL,
@@ -311,7 +329,8 @@ fn open_incident(tx: &rusqlite::Transaction<'_>, id: &str) -> Result<std::result
     })
 }
 
-/// "Escalate now": every ladder step is reached at once (as if the ack timeout had passed).
+/// "Escalate now": every ladder step is reached at once (as if the ack timeout had passed),
+/// and the mutes of the incident end (see [`silences::mute_incident`]).
 ///
 /// # Errors
 /// SQLite errors.
@@ -326,7 +345,9 @@ pub fn escalate_now(
     if let Err(e) = open_incident(&tx, id)? {
         return Ok(Err(e));
     }
-    tx.execute("UPDATE incidents SET created_ms = 0, muted_until_ms = 0 WHERE id = ?1", [id])?;
+    tx.execute("UPDATE incidents SET created_ms = 0 WHERE id = ?1", [id])?;
+    // the incident's own mutes end; silences set for the brand stay
+    end_mutes(&tx, id, who, now)?;
     tx.execute(
         "INSERT INTO actions (incident_id, action, who, note, at) VALUES (?1, 'escalate', ?2, ?3, ?4)",
         params![id, who, note, format_rfc3339(now)],
@@ -335,37 +356,13 @@ pub fn escalate_now(
     Ok(Ok(()))
 }
 
-/// Mutes an incident's further notifications (ladder steps, repeats) for `ms`.
-///
-/// # Errors
-/// SQLite errors.
-pub fn mute(
-    c: &mut Connection,
-    id: &str,
-    who: &str,
-    note: Option<&str>,
-    now: Millis,
-    ms: i64,
-) -> Result<std::result::Result<(), ActionError>> {
-    let tx = c.transaction()?;
-    if let Err(e) = open_incident(&tx, id)? {
-        return Ok(Err(e));
-    }
-    tx.execute("UPDATE incidents SET muted_until_ms = ?2 WHERE id = ?1", params![id, now + ms])?;
+/// Ends the current mutes of incident `id` (the silences its "Mute" made, not the ones set
+/// for its brand), inside the caller's transaction: "Escalate now" and a new mute do this.
+fn end_mutes(tx: &rusqlite::Transaction<'_>, id: &str, who: &str, now: Millis) -> Result<usize> {
     tx.execute(
-        "INSERT INTO actions (incident_id, action, who, note, at) VALUES (?1, 'mute', ?2, ?3, ?4)",
-        params![
-            id,
-            who,
-            match note {
-                Some(n) => format!("{} min: {n}", ms / 60_000),
-                None => format!("{} min", ms / 60_000),
-            },
-            format_rfc3339(now)
-        ],
-    )?;
-    tx.commit()?;
-    Ok(Ok(()))
+        "UPDATE silences SET end_ms = ?2, start_ms = min(start_ms, ?2), ended_by = ?3 WHERE incident = ?1 AND end_ms > ?2",
+        params![id, now, who],
+    )
 }
 
 /// A rejected item to keep: line number, reason, raw bytes.
@@ -586,15 +583,16 @@ pub fn notifications_for(c: &Connection, id: &str) -> Result<Vec<NotificationRow
     rows.collect()
 }
 
-/// A number that changes whenever an alert event, an action or a notification is recorded
-/// (the dashboard's live updates poll it).
+/// A number that changes whenever an alert event, an action, a notification or a silence is
+/// recorded (the dashboard's live updates poll it).
 ///
 /// # Errors
 /// SQLite errors.
 pub fn change_mark(c: &Connection) -> Result<String> {
     c.query_row(
         "SELECT coalesce((SELECT max(seq) FROM events), 0) || ':' || coalesce((SELECT max(seq) FROM actions), 0)
-           || ':' || (SELECT count(*) || ':' || coalesce(sum(attempts), 0) || ':' || count(delivered_ms) FROM notifications)",
+           || ':' || (SELECT count(*) || ':' || coalesce(sum(attempts), 0) || ':' || count(delivered_ms) FROM notifications)
+           || ':' || (SELECT count(*) || ':' || coalesce(sum(end_ms), 0) FROM silences)",
         [],
         |r| r.get(0),
     )

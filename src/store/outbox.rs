@@ -26,7 +26,7 @@ pub struct StateChange {
     pub told: Vec<String>,
 }
 
-/// An open, unmuted incident, for the escalation ladders.
+/// An open incident no silence holds, for the escalation ladders.
 #[derive(Debug, Clone)]
 pub struct OpenIncident {
     /// Incident id.
@@ -114,29 +114,38 @@ pub fn state_changes(c: &Connection, after: i64, limit: u32) -> Result<(Vec<Stat
     Ok((out, last))
 }
 
-/// Every open (firing or escalated) incident not muted at `now`.
+/// Every open (firing or escalated) incident not held at `now`: the one notion of "held"
+/// for the notifier is an active silence covering the incident (brand, rule, metric; see
+/// [`super::silences`]), a mute from a button included. Once none holds it, the incident is
+/// here again and its ladder goes on where it stands.
 ///
 /// # Errors
 /// SQLite errors.
-pub fn open_unmuted(c: &Connection, now: Millis) -> Result<Vec<OpenIncident>> {
+pub fn open_not_held(c: &Connection, now: Millis) -> Result<Vec<OpenIncident>> {
     let mut st = c.prepare_cached(
-        "SELECT id, brand, severity, created_ms, latest FROM incidents
-         WHERE status IN ('firing', 'escalated') AND muted_until_ms <= ?1",
+        "SELECT id, brand, rule, severity, created_ms, latest FROM incidents WHERE status IN ('firing', 'escalated')",
     )?;
-    let rows: Vec<(String, String, String, i64, String)> =
-        st.query_map([now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?.collect::<Result<_>>()?;
+    let rows: Vec<(String, String, String, String, i64, String)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
+        .collect::<Result<_>>()?;
+    let silences = super::silences::active(c, now)?;
     let mut crit = c.prepare_cached(
         "SELECT count(*) FROM incidents WHERE brand = ?1 AND severity = 'critical' AND status != 'resolved'",
     )?;
     let mut out = Vec::with_capacity(rows.len());
-    for (id, brand, severity, created_ms, latest) in rows {
+    for (id, brand, rule, severity, created_ms, latest) in rows {
+        let latest: Value = serde_json::from_str(&latest).unwrap_or(Value::Null);
+        let metric = latest["metric"].as_str().unwrap_or("");
+        if silences.iter().any(|s| s.holds(&brand, &rule, metric, now)) {
+            continue;
+        }
         let brand_has_critical = crit.query_row([&brand], |r| r.get::<_, i64>(0))? > 0;
         out.push(OpenIncident {
             id,
             brand,
             severity: Severity::parse(&severity).unwrap_or(Severity::Watch),
             created_ms,
-            latest: serde_json::from_str(&latest).unwrap_or(Value::Null),
+            latest,
             brand_has_critical,
         });
     }

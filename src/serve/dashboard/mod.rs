@@ -6,6 +6,8 @@
 //! * `/incidents/{id}`: what happened in one sentence, the curves, the odds in words, the
 //!   posts (re-shares collapsed), terms, sources, first-reply drafts with a copy button, the
 //!   timeline, and the actions (acknowledge, resolve, escalate now, mute) with a note;
+//! * `/silences`: the active and pending silences, a form to make one, delete buttons
+//!   (`silences`);
 //! * `/events`: server-sent events telling open pages that something changed, so they update
 //!   without a reload.
 //!
@@ -18,23 +20,24 @@
 
 pub mod chart;
 pub mod page;
+pub mod reply;
+pub mod silences;
 
 use crate::serve::api::{resolve_in_engine, with_db, App};
-use crate::serve::auth::{self, Scope};
 use crate::serve::pipeline::EngineMsg;
 use crate::store;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use page::{badge, count, dir_of, esc, frame, odds, rank, summary_html, time, Viewer};
+use reply::{error_page, html_for, same_origin, urlencode, viewer};
 use serde::Deserialize;
 use serde_json::Value;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use tokio::sync::oneshot;
 
 /// The dashboard's routes, with their state (the service merges them beside the API's).
@@ -44,6 +47,8 @@ pub fn router(app: App) -> Router {
         .route("/incidents", get(incidents_page))
         .route("/incidents/{id}", get(incident_page))
         .route("/incidents/{id}/act", post(act))
+        .route("/silences", get(silences::page).post(silences::create))
+        .route("/silences/{id}/delete", post(silences::delete))
         .route("/events", get(events))
         .route("/assets/app.css", get(|| async { asset("text/css; charset=utf-8", include_str!("app.css")) }))
         .route("/assets/app.js", get(|| async { asset("text/javascript; charset=utf-8", include_str!("app.js")) }))
@@ -53,95 +58,6 @@ pub fn router(app: App) -> Router {
 
 fn asset(ct: &'static str, body: &'static str) -> Response {
     ([(header::CONTENT_TYPE, ct), (header::CACHE_CONTROL, "max-age=300")], body).into_response()
-}
-
-/// Security headers of every page: no framing, no sniffing, scripts and styles from here only.
-fn html(status: StatusCode, body: String) -> Response {
-    (status, SECURITY, Html(body)).into_response()
-}
-
-const SECURITY: [(header::HeaderName, &str); 4] = [
-    (
-        header::CONTENT_SECURITY_POLICY,
-        "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
-    ),
-    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-    (header::REFERRER_POLICY, "same-origin"),
-    (header::CACHE_CONTROL, "no-store"),
-];
-
-/// [`html`], gzipped when the browser accepts it (a hundred brands' page is ~4x smaller).
-fn html_for(headers: &HeaderMap, body: String) -> Response {
-    let gzip = headers
-        .get(header::ACCEPT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|e| e.trim().split(';').next() == Some("gzip")));
-    if !gzip || body.len() < 2048 {
-        return html(StatusCode::OK, body);
-    }
-    let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::new(5));
-    if enc.write_all(body.as_bytes()).is_err() {
-        return html(StatusCode::OK, body);
-    }
-    match enc.finish() {
-        Ok(z) => (
-            StatusCode::OK,
-            SECURITY,
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CONTENT_ENCODING, "gzip")],
-            [(header::VARY, "Accept-Encoding")],
-            z,
-        )
-            .into_response(),
-        Err(_) => html(StatusCode::OK, body),
-    }
-}
-
-/// Who is looking (a session cookie, a bearer token, or anybody when the service is open),
-/// or the answer that sends them to log in.
-fn viewer(app: &App, headers: &HeaderMap, path: &str) -> Result<Viewer, Response> {
-    match auth::require(&app.auth, headers, Scope::Read) {
-        Ok(id) => {
-            Ok(Viewer { can_respond: id.can(Scope::Respond), session: id.csrf.is_some(), csrf: id.csrf, name: id.name })
-        }
-        Err(r) if r.status() == StatusCode::UNAUTHORIZED => {
-            Err(Redirect::to(&format!("/login?next={}", urlencode(path))).into_response())
-        }
-        Err(r) => Err(r),
-    }
-}
-
-fn urlencode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_./~".contains(&b) {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
-}
-
-/// A form post from another site is refused whatever its cookies (`Origin`, and
-/// `Sec-Fetch-Site` where the browser sends it, must name this site).
-fn same_origin(headers: &HeaderMap) -> bool {
-    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-    if let Some(site) = h("sec-fetch-site") {
-        if site != "same-origin" && site != "none" {
-            return false;
-        }
-    }
-    match (h("origin"), h("host")) {
-        (Some(origin), Some(host)) => origin.split_once("://").is_some_and(|(_, o)| o == host),
-        (Some(_), None) => false,
-        (None, _) => true,
-    }
-}
-
-fn error_page(viewer: &Viewer, status: StatusCode, msg: &str) -> Response {
-    let body =
-        format!(r#"<h1>{}</h1><p class="error">{}</p><p><a href="/">Back to the brands</a></p>"#, status, esc(msg));
-    html(status, frame("Error", viewer, "", false, &body))
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -313,11 +229,16 @@ async fn incidents_page(
     };
     let brand = q.brand.clone().filter(|b| !b.is_empty());
     let (f2, b2) = (filter.clone(), brand.clone());
-    let alerts =
-        match with_db(&app, move |c| store::list_incidents(c, f2.as_deref(), b2.as_deref(), None, None, 200)).await {
-            Ok((a, _)) => a,
-            Err(r) => return r,
-        };
+    let alerts = match with_db(&app, move |c| {
+        let (mut a, _) = store::list_incidents(c, f2.as_deref(), b2.as_deref(), None, None, 200)?;
+        store::silences::annotate(c, &mut a, crate::clock::wall_ms())?;
+        Ok(a)
+    })
+    .await
+    {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
     let mut body = String::from("<h1>Incidents</h1><nav class=\"tabs\" aria-label=\"Status\">");
     for s in ["open", "firing", "acknowledged", "resolved", "all"] {
         let cur = if s == status { r#" aria-current="page""# } else { "" };
@@ -340,9 +261,10 @@ async fn incidents_page(
         for a in &alerts {
             let st = a["status"].as_str().unwrap_or("");
             let acked = a["acknowledged_by"].as_str().map(|w| format!(" by {}", esc(w))).unwrap_or_default();
+            let held = if a.get("silenced_by").is_some() { r#" <span class="usual">silenced</span>"# } else { "" };
             let _ = write!(
                 body,
-                r#"<tr class="incident" data-id="{id}"><td data-label="When">{t}</td><td data-label="Brand">{brand}</td><td>{sev}</td><td data-label="Status">{st}{acked}</td><td><a href="/incidents/{id}">{sum}</a></td></tr>"#,
+                r#"<tr class="incident" data-id="{id}"><td data-label="When">{t}</td><td data-label="Brand">{brand}</td><td>{sev}</td><td data-label="Status">{st}{acked}{held}</td><td><a href="/incidents/{id}">{sum}</a></td></tr>"#,
                 id = esc(a["id"].as_str().unwrap_or("")),
                 t = time(a["at"].as_str().unwrap_or("")),
                 brand = esc(a["brand_name"].as_str().or(a["brand"].as_str()).unwrap_or("")),
@@ -363,7 +285,10 @@ async fn incident_page(State(app): State<App>, headers: HeaderMap, Path(id): Pat
     };
     let id2 = id.clone();
     let found = with_db(&app, move |c| {
-        let h = store::incident_history(c, &id2)?;
+        let mut h = store::incident_history(c, &id2)?;
+        if let Some(h) = &mut h {
+            store::silences::annotate_history(c, h, crate::clock::wall_ms())?;
+        }
         let n = store::notifications_for(c, &id2)?;
         Ok(h.map(|h| (h, n)))
     })
@@ -416,6 +341,7 @@ pub fn incident_body(
     if let Some(who) = hist["acknowledged_by"].as_str() {
         let _ = write!(b, r#"<p class="acked">Acknowledged by <b>{}</b>.</p>"#, esc(who));
     }
+    b.push_str(&silences::held_note(hist));
     // actions first: in the first ten minutes this is what the page is for
     if status != "resolved" {
         if v.can_respond {
@@ -637,7 +563,14 @@ async fn act(State(app): State<App>, headers: HeaderMap, Path(id): Path<String>,
         "ack" => store::record_action(c, &id2, "ack", &who, note.as_deref(), now).map(Some),
         "resolve" => store::record_action(c, &id2, "resolve", &who, note.as_deref(), now).map(Some),
         "escalate" => store::escalate_now(c, &id2, &who, note.as_deref(), now).map(Some),
-        "mute" => store::mute(c, &id2, &who, note.as_deref(), now, minutes * 60_000).map(Some),
+        "mute" => {
+            let span = crate::serve::actions::span(minutes * 60_000);
+            let reason = match note.as_deref() {
+                Some(n) => format!("Mute {span} from the dashboard: {n}"),
+                None => format!("Mute {span} from the dashboard"),
+            };
+            store::silences::mute_incident(c, &id2, &who, &reason, now, minutes * 60_000).map(|r| Some(r.map(|_| ())))
+        }
         _ => Ok(None),
     })
     .await;

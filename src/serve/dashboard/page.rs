@@ -48,12 +48,13 @@ pub fn frame(title: &str, viewer: &Viewer, active: &str, live: bool, body: &str)
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} · crisiswatch</title><link rel="stylesheet" href="/assets/app.css"><script src="/assets/app.js" defer></script></head>
-<body{live}><header><a class="logo" href="/">crisiswatch</a><nav>{brands}{incidents}</nav><div class="zone" id="zone"></div>{who}</header>
+<body{live}><header><a class="logo" href="/">crisiswatch</a><nav>{brands}{incidents}{silences}</nav><div class="zone" id="zone"></div>{who}</header>
 <main id="main">{body}</main></body></html>"#,
         title = esc(title),
         live = if live { r#" data-live="1""# } else { "" },
         brands = nav("/", "Brands", "brands"),
         incidents = nav("/incidents", "Incidents", "incidents"),
+        silences = nav("/silences", "Silences", "silences"),
     )
 }
 
