@@ -4,10 +4,11 @@
 //! ("است", "می", "را" against "في", "على", "الذي"). Latin text is taken as English, the only
 //! Latin-script language with a tone model. A `lang` field on the mention wins when present.
 
-/// The languages with a tone model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// The languages with a tone model (and of the messages' fixed wording, `notify::words`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub enum Lang {
     /// English.
+    #[default]
     En,
     /// Hebrew.
     He,
@@ -31,6 +32,20 @@ impl Lang {
             Lang::Fa => "fa",
             Lang::Ru => "ru",
             Lang::Ar => "ar",
+        }
+    }
+
+    /// Written right to left (Hebrew, Persian, Arabic).
+    pub fn is_rtl(self) -> bool {
+        matches!(self, Lang::He | Lang::Fa | Lang::Ar)
+    }
+
+    /// `rtl` or `ltr`, for HTML's `dir`.
+    pub fn dir(self) -> &'static str {
+        if self.is_rtl() {
+            "rtl"
+        } else {
+            "ltr"
         }
     }
 

@@ -6,55 +6,11 @@
 use crate::time::Millis;
 use jiff::tz::TimeZone;
 
-/// A language of the fixed wording of messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
-pub enum Lang {
-    /// English (the default).
-    #[default]
-    En,
-    /// Hebrew (right to left).
-    He,
-    /// Persian (right to left).
-    Fa,
-    /// Russian.
-    Ru,
-    /// Arabic (right to left).
-    Ar,
-}
+pub use crate::ingest::lang::Lang;
 
-impl Lang {
-    /// Every language, in the order of the words table.
-    pub const ALL: [Lang; 5] = [Lang::En, Lang::He, Lang::Fa, Lang::Ru, Lang::Ar];
-
-    /// `en`, `he`, `fa`, `ru` or `ar`.
-    pub fn parse(code: &str) -> Option<Lang> {
-        Lang::ALL.into_iter().find(|l| l.code() == code)
-    }
-
-    /// The ISO 639-1 code.
-    pub fn code(self) -> &'static str {
-        match self {
-            Lang::En => "en",
-            Lang::He => "he",
-            Lang::Fa => "fa",
-            Lang::Ru => "ru",
-            Lang::Ar => "ar",
-        }
-    }
-
-    /// Written right to left.
-    pub fn is_rtl(self) -> bool {
-        matches!(self, Lang::He | Lang::Fa | Lang::Ar)
-    }
-
-    /// `rtl` or `ltr`, for HTML's `dir`.
-    pub fn dir(self) -> &'static str {
-        if self.is_rtl() {
-            "rtl"
-        } else {
-            "ltr"
-        }
-    }
+/// A configured `lang`: exactly one of the codes (`en`, `he`, `fa`, `ru`, `ar`).
+pub fn parse_lang(code: &str) -> Option<Lang> {
+    Lang::ALL.into_iter().find(|l| l.code() == code)
 }
 
 /// A receiver's reader: language and time zone.
@@ -97,7 +53,7 @@ impl Locale {
     /// # Errors
     /// The code or the zone is unknown (the message says which and what is allowed).
     pub fn new(lang: &str, zone_name: &str) -> Result<Locale, String> {
-        let lang = Lang::parse(lang)
+        let lang = parse_lang(lang)
             .ok_or_else(|| format!("`lang`: `{lang}` is not one of \"en\", \"he\", \"fa\", \"ru\", \"ar\""))?;
         Ok(Locale { lang, zone: zone(zone_name)?, zone_name: zone_name.to_string() })
     }

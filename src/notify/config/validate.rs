@@ -8,7 +8,7 @@ use super::raw::{NotifyConfig, ReceiverConfig};
 use super::secrets::{SecretSlot, SecretTarget};
 use crate::alert::Severity;
 use crate::diag::{Diagnostic, Source};
-use crate::notify::locale::{Lang, Locale};
+use crate::notify::locale::Locale;
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::time::Duration;
@@ -58,7 +58,7 @@ fn locale(r: &ReceiverConfig, zone: &Locale, src: &Source<'_>, errs: &mut Vec<Di
     }
     let mut out = zone.clone();
     if let Some(l) = &r.lang {
-        match Lang::parse(l.get_ref()) {
+        match crate::notify::locale::parse_lang(l.get_ref()) {
             Some(lang) => out.lang = lang,
             None => errs.push(src.at(
                 l.span(),
