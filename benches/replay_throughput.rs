@@ -162,6 +162,7 @@ fn bench_brands(scale: f64) {
             exclusions: vec![],
             rules: set.default_rules.clone(),
             sensitivity: None,
+            planned: Vec::new(),
         });
     }
     let mut engine = Engine::new(&set).expect("engine with many brands");

@@ -151,6 +151,7 @@ fn rules(n: usize) -> crate::rules::RuleSet {
             exclusions: Vec::new(),
             rules: set.default_rules.clone(),
             sensitivity: None,
+            planned: Vec::new(),
         });
     }
     set

@@ -167,6 +167,12 @@ impl Baseline {
         self.learn_volume(p, hour, f64::from(b.count), anomalous);
     }
 
+    /// Passes over hour `hour` without learning from it: an hour of a planned event is not a
+    /// sample of the usual (see [`super::planned`]).
+    pub fn skip_hour(&mut self, hour: i64) {
+        self.last_hour = hour;
+    }
+
     /// Learns the volume `y` of one closed hour (also used by the NAB runner with
     /// non-integer values).
     pub fn learn_volume(&mut self, p: &BaselineParams, hour: i64, y: f64, anomalous: bool) {

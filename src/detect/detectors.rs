@@ -34,6 +34,10 @@ pub struct Expectation {
     pub phi: f64,
     /// Dispersion φ_w learned at each window length.
     pub phi_w: [f64; 4],
+    /// Dispersion added to φ_w by the forecast error of planned events in each window
+    /// ([`super::planned`]); set with the expectation every minute, so not stored.
+    #[serde(skip)]
+    pub planned_phi: [f64; 4],
     /// Usual negative share.
     pub negative_share: f64,
     /// Its overdispersion ρ (hourly, from the baseline).
@@ -61,6 +65,7 @@ impl Default for Expectation {
             mentions: [0.0; 4],
             phi: 0.0,
             phi_w: [0.0; 4],
+            planned_phi: [0.0; 4],
             negative_share: 0.2,
             rho: 0.0,
             influential_share: 0.0,
@@ -93,11 +98,11 @@ pub fn statistic(kind: &DetectorKind, s: &Bucket, ex: &Expectation, w: usize, mu
     match kind {
         DetectorKind::Volume => {
             let n = f64::from(s.count);
-            Some((count_z(n, mu, ex.phi_w[w]), n, mu))
+            Some((count_z(n, mu, ex.phi_w[w] + ex.planned_phi[w]), n, mu))
         }
         DetectorKind::Reach => {
             let (c, mu) = (f64::from(s.influential), mu * ex.influential_share);
-            Some((count_z(c, mu, ex.phi_w[w]), c, mu))
+            Some((count_z(c, mu, ex.phi_w[w] + ex.planned_phi[w]), c, mu))
         }
         DetectorKind::Negative => {
             let (n, k) = (f64::from(s.toned), f64::from(s.negative));
@@ -239,6 +244,7 @@ mod tests {
             mentions: [mu15 / 3.0, mu15, mu15 * 4.0, mu15 * 24.0],
             phi: 0.05,
             phi_w: [0.05; 4],
+            planned_phi: [0.0; 4],
             negative_share: 0.2,
             rho: 0.02,
             influential_share: 0.02,

@@ -5,6 +5,7 @@
 //! * [`stats`]: tail probabilities of the count models;
 //! * [`calibrate`]: raw statistics, per-scale dispersion and self-calibrating tails;
 //! * [`tracker`]: one scope's calibration state, learned per closed minute;
+//! * [`planned`]: what a planned event (a launch, a campaign) adds to the expectation;
 //! * [`spec`]: what a detector tests ([`DetectorKind`]) and its guards ([`Detector`]);
 //! * [`detectors`]: the tests of window sums against the expectation, and severity
 //!   grading ([`Severity`]).
@@ -15,6 +16,7 @@
 pub mod baseline;
 pub mod calibrate;
 pub mod detectors;
+pub mod planned;
 pub mod severity;
 pub mod spec;
 pub mod stats;
@@ -22,5 +24,6 @@ pub mod tracker;
 pub mod window;
 
 pub use detectors::{evaluate, p_value, severity, silence, still_anomalous, Expectation, Signal};
+pub use planned::Planned;
 pub use severity::Severity;
 pub use spec::{Detector, DetectorKind};

@@ -10,6 +10,8 @@
 
 mod emit;
 pub mod incident;
+#[cfg(test)]
+mod planned_tests;
 mod process;
 mod scope;
 mod silence;
@@ -24,7 +26,7 @@ pub use status::{BrandStatus, OpenStatus, SeriesPoint, WindowStatus};
 use crate::alert::explain::PostLog;
 use crate::alert::playbook::Playbooks;
 use crate::alert::AlertEvent;
-use crate::detect::Signal;
+use crate::detect::{Planned, Signal};
 use crate::ingest::brands::{BrandKeywords, BrandMatcher};
 use crate::rules::{BrandDef, EngineSettings, Rule, RuleSet};
 use crate::time::Millis;
@@ -97,6 +99,9 @@ pub struct Engine {
     tone_model: Box<dyn ToneModel>,
     /// Response playbooks: category and first-reply drafts of alerts.
     playbooks: Option<Arc<Playbooks>>,
+    /// Planned events per brand id: the rules files' and the API's ([`Engine::set_planned`]).
+    planned_rules: HashMap<String, Vec<Planned>>,
+    planned_api: Vec<(String, Planned)>,
     /// Tone mix per (brand, language), when asked for (`replay --tone-stats`).
     tone_mix: Option<HashMap<(u32, &'static str), ToneMix>>,
     /// Events produced since the caller last drained them, in event-time order.
@@ -131,10 +136,18 @@ impl Engine {
             silence_queue: BinaryHeap::new(),
             tone_model: Box::new(NoToneModel),
             playbooks: None,
+            planned_rules: HashMap::new(),
+            planned_api: Vec::new(),
             tone_mix: None,
             events: Vec::new(),
             stats: EngineStats::default(),
         };
+        for b in &rules.brands {
+            if !b.planned.is_empty() {
+                let plans = b.planned.iter().map(|p| Planned::from_millis(p.start_ms, p.end_ms, p.uplift)).collect();
+                e.planned_rules.insert(b.id.clone(), plans);
+            }
+        }
         let mut keywords = Vec::new();
         for b in &rules.brands {
             let idx = e.add_brand(b);
@@ -163,6 +176,7 @@ impl Engine {
             &self.settings,
             self.settings.false_alarms_per_week,
         ));
+        self.brands[idx as usize].planned = self.planned_of(&b.id);
         self.by_id.insert(b.id.clone(), idx);
         idx
     }
@@ -181,8 +195,33 @@ impl Engine {
             &self.settings,
             self.settings.false_alarms_per_week * self.settings.sensitivity.factor(),
         ));
+        self.brands[idx as usize].planned = self.planned_of(id);
         self.by_id.insert(id.to_string(), idx);
         idx
+    }
+
+    /// The planned events of brand `id`, the rules files' and the API's, by start.
+    fn planned_of(&self, id: &str) -> Arc<[Planned]> {
+        let mut all: Vec<Planned> = self.planned_rules.get(id).cloned().unwrap_or_default();
+        all.extend(self.planned_api.iter().filter(|(b, _)| b == id).map(|(_, p)| *p));
+        all.sort_by_key(|p| p.start_min);
+        Arc::from(all)
+    }
+
+    /// Replaces the planned events declared through the API (the rules files' stay): volume
+    /// and reach rules of their brands expect the uplift from then on (see
+    /// [`crate::detect::planned`]). Brands not seen yet get theirs when first seen.
+    pub fn set_planned(&mut self, api: Vec<(String, Planned)>) {
+        self.planned_api = api;
+        for i in 0..self.brands.len() {
+            self.brands[i].planned = self.planned_of(&self.brands[i].id);
+        }
+    }
+
+    /// The planned events declared through the API (to hand to the engine that replaces this
+    /// one at a reload).
+    pub fn planned_api(&self) -> Vec<(String, Planned)> {
+        self.planned_api.clone()
     }
 
     /// Starts counting the tone mix per brand and language.

@@ -100,7 +100,7 @@ impl Engine {
                 let lv = brand.levels(self.now_min, &self.priors);
                 let scope = &mut brand.scopes[si];
                 let first_in_scope = scope.last_seen == i64::MIN;
-                scope.sync(self.now_min, &self.settings, &lv);
+                scope.sync(self.now_min, &self.settings, &lv, &brand.planned);
                 bucket.new_authors = u32::from(scope.is_new_author(author_hash, minute));
                 scope.add(minute, &bucket);
                 if first_in_scope {
@@ -203,7 +203,7 @@ impl Engine {
         let lv = brand.levels(now_min, &self.priors);
         let rs = &brand.rules[ri];
         let scope = &mut brand.scopes[rs.scope];
-        scope.sync(now_min, &self.settings, &lv);
+        scope.sync(now_min, &self.settings, &lv, &brand.planned);
         let (fresh, anomalous) = match rs.rule.detector.kind {
             DetectorKind::Flatline { min_expected } => {
                 let expected = scope.baseline.expected_minutes(scope.last_seen + 1, now_min - 1);

@@ -4,6 +4,7 @@
 use super::incident::Incident;
 use crate::detect::baseline::Baseline;
 use crate::detect::calibrate::BudgetGuard;
+use crate::detect::planned::{self, Planned};
 use crate::detect::tracker::{Priors, ScopeCalibration};
 use crate::detect::window::{Bucket, MinuteHistory, Windows};
 use crate::detect::Expectation;
@@ -66,7 +67,7 @@ impl ScopeState {
 
     /// Brings the scope up to `now_min`: learns every closed hour and every closed minute,
     /// advances the windows and refreshes the expectation and its thresholds.
-    pub(super) fn sync(&mut self, now_min: i64, s: &EngineSettings, lv: &Levels<'_>) {
+    pub(super) fn sync(&mut self, now_min: i64, s: &EngineSettings, lv: &Levels<'_>, plans: &[Planned]) {
         if self.next_hour == i64::MIN {
             return;
         }
@@ -78,10 +79,14 @@ impl ScopeState {
             let h = self.next_hour;
             let slot = &mut self.hours[h.rem_euclid(2) as usize];
             let b = if slot.0 == h { std::mem::take(&mut slot.1) } else { Bucket::default() };
-            self.baseline.learn_hour(&s.baseline, h, &b, self.open_incidents > 0);
+            if planned::any_overlaps(plans, h * 60, h * 60 + 59) {
+                self.baseline.skip_hour(h); // a launch's hours are not the usual
+            } else {
+                self.baseline.learn_hour(&s.baseline, h, &b, self.open_incidents > 0);
+            }
             self.next_hour += 1;
         }
-        self.learn_closed_minutes(now_min, s);
+        self.learn_closed_minutes(now_min, s, plans);
         self.windows.advance(now_min);
         if self.ex_minute != now_min {
             // thresholds move slowly (a week of history each): refreshed every five minutes
@@ -89,9 +94,14 @@ impl ScopeState {
                 self.ex_minute == i64::MIN || now_min.div_euclid(REFRESH_MIN) != self.ex_minute.div_euclid(REFRESH_MIN);
             self.ex_minute = now_min;
             let mut mentions = [0.0; 4];
+            let mut planned_phi = [0.0; 4];
             for (i, m) in mentions.iter_mut().enumerate() {
-                *m = self.baseline.expected_minutes(self.windows.window_start(i), now_min);
+                let start = self.windows.window_start(i);
+                let usual = self.baseline.expected_minutes(start, now_min);
+                (*m, planned_phi[i]) = planned::expect(usual, planned::extra(plans, &self.baseline, start, now_min));
             }
+            let minute_rate = self.baseline.expected_minutes(now_min, now_min)
+                + planned::extra(plans, &self.baseline, now_min, now_min);
             self.ex = Expectation {
                 mentions,
                 phi: self.baseline.phi(),
@@ -99,7 +109,8 @@ impl ScopeState {
                 rho: self.baseline.rho(),
                 influential_share: self.baseline.influential_share(),
                 warm: self.baseline.is_warm(&s.baseline),
-                minute_rate: self.baseline.expected_minutes(now_min, now_min),
+                minute_rate,
+                planned_phi,
                 ..self.ex
             };
             if refresh_thresholds || !self.ex.warm {
@@ -111,7 +122,7 @@ impl ScopeState {
     /// Learns the windows ending at every minute closed since the head, up to `now_min`
     /// (exclusive): the samples the scope's tails are calibrated on. Not while an incident is
     /// open (a crisis is not a sample of normal noise); during warm-up only the tone.
-    fn learn_closed_minutes(&mut self, now_min: i64, s: &EngineSettings) {
+    fn learn_closed_minutes(&mut self, now_min: i64, s: &EngineSettings, plans: &[Planned]) {
         let head = self.windows.head();
         if head == i64::MIN || now_min <= head || self.open_incidents > 0 {
             return;
@@ -120,8 +131,12 @@ impl ScopeState {
         let last = (now_min - 1).min(head + MAX_CATCH_UP_MIN);
         let hourly_phi = self.baseline.phi();
         let mut ex = self.ex;
+        ex.planned_phi = [0.0; 4];
         for m in head..=last {
             self.windows.advance(m);
+            if planned::any_overlaps(plans, self.windows.window_start(3), m) {
+                continue; // a window holding planned minutes is no sample of normal noise
+            }
             for (i, mu) in ex.mentions.iter_mut().enumerate() {
                 *mu = self.baseline.expected_minutes(self.windows.window_start(i), m);
             }
@@ -181,6 +196,8 @@ pub(super) struct BrandState {
     pub(super) level: f64,
     /// Tightens the level when the brand's realised alarm rate runs above its budget.
     pub(super) guard: BudgetGuard,
+    /// Planned events (from the rules files and the API), by start.
+    pub(super) planned: Arc<[Planned]>,
 }
 
 impl BrandState {
@@ -214,6 +231,7 @@ impl BrandState {
             budget,
             level,
             guard: BudgetGuard::default(),
+            planned: Arc::from(Vec::new()),
         }
     }
 

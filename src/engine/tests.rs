@@ -9,10 +9,10 @@ use crate::ingest::parse_line;
 use crate::rules::RuleSet;
 use crate::time::{format_rfc3339, parse_timestamp, Millis, MINUTE_MS};
 
-const START: &str = "2026-03-02T00:00:00Z";
+pub(super) const START: &str = "2026-03-02T00:00:00Z";
 
 /// Feeds one mention of `brand` at `at`.
-fn feed(e: &mut Engine, id: &str, at: Millis, brand: Option<&str>, text: &str, sentiment: f64) {
+pub(super) fn feed(e: &mut Engine, id: &str, at: Millis, brand: Option<&str>, text: &str, sentiment: f64) {
     let mut v = serde_json::json!({"id": id, "ts": format_rfc3339(at), "text": text, "sentiment": sentiment});
     if let Some(b) = brand {
         v["brand"] = b.into();
@@ -24,7 +24,7 @@ fn feed(e: &mut Engine, id: &str, at: Millis, brand: Option<&str>, text: &str, s
 
 /// `days` of calm for brand `acme`: 3 to 5 mentions a minute (deterministic), one in ten
 /// negative. Returns the time after the last mention.
-fn calm(e: &mut Engine, from: Millis, minutes: i64, seq: &mut u64) -> Millis {
+pub(super) fn calm(e: &mut Engine, from: Millis, minutes: i64, seq: &mut u64) -> Millis {
     for k in 0..minutes {
         let n = 3 + (k * 7 % 3);
         for j in 0..n {

@@ -6,9 +6,11 @@
 //! A rule names exactly one detector kind as a sub-table: `[rule.volume]`,
 //! `[rule.negative]`, `[rule.reach]` or `[rule.flatline]`, and may narrow its scope to some
 //! sources or languages. A brand file's rule with the same name as a default replaces it;
-//! `disable = ["reach-spike"]` removes a default.
+//! `disable = ["reach-spike"]` removes a default. `[[planned]]` declares planned events
+//! ([`planned`]).
 
 pub mod names;
+pub mod planned;
 
 use crate::detect::baseline::BaselineParams;
 pub use crate::detect::{Detector, DetectorKind};
@@ -52,6 +54,8 @@ struct RawBrandFile {
     rule: Vec<RawRule>,
     #[serde(default)]
     disable: Vec<Spanned<String>>,
+    #[serde(default)]
+    planned: Vec<planned::RawPlanned>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -222,6 +226,8 @@ pub struct BrandDef {
     pub rules: Vec<Rule>,
     /// The brand's own sensitivity (else the engine's).
     pub sensitivity: Option<Sensitivity>,
+    /// Planned events (`[[planned]]`): volume expected to rise on purpose.
+    pub planned: Vec<planned::PlannedEvent>,
 }
 
 /// Everything loaded from a rules directory.
@@ -484,7 +490,9 @@ fn parse_brand(
         rules.push(r);
     }
     let sensitivity = cx.sensitivity(&raw.brand.sensitivity);
-    let def = BrandDef { id, name: raw.brand.name, keywords, exclusions: raw.brand.exclusions, rules, sensitivity };
+    let planned = planned::validate(&raw.planned, |span, msg| cx.err(span, msg));
+    let def =
+        BrandDef { id, name: raw.brand.name, keywords, exclusions: raw.brand.exclusions, rules, sensitivity, planned };
     (Some((def, raw.brand.id.span())), cx.diags)
 }
 

@@ -102,6 +102,17 @@ impl From<crate::store::ActionError> for ApiError {
     }
 }
 
+impl From<crate::store::planned::PlannedRefused> for ApiError {
+    fn from(e: crate::store::planned::PlannedRefused) -> Self {
+        use crate::store::planned::PlannedRefused;
+        match e {
+            PlannedRefused::NotFound(_) => ApiError::NotFound(e.to_string()),
+            PlannedRefused::Deleted(..) | PlannedRefused::TooMany(_) => ApiError::Conflict(e.to_string()),
+            PlannedRefused::Invalid(msg) => ApiError::BadRequest(msg),
+        }
+    }
+}
+
 impl From<crate::store::silences::SilenceRefused> for ApiError {
     fn from(e: crate::store::silences::SilenceRefused) -> Self {
         use crate::store::silences::SilenceRefused;

@@ -39,6 +39,7 @@ pub mod log;
 pub mod login;
 pub mod order;
 pub mod pipeline;
+pub mod planned;
 pub mod reload;
 pub mod sequencer;
 pub mod silences;
@@ -138,6 +139,9 @@ pub fn run_until(
     };
     let mut engine = Engine::new(&rules).context("cannot build the keyword matcher")?;
     engine.set_tone_model(tone);
+    engine.set_planned(
+        crate::store::planned::for_engine(&engine_db).context("cannot read the planned events from the store")?,
+    );
     if let Some(p) = playbooks {
         engine.set_playbooks(p);
     }
@@ -248,7 +252,10 @@ pub fn run_until(
         };
         tracing::info!(addr = %bound, clock = ?cfg.clock, auth = !app.auth.is_open(),
             max_connections = limits.max_connections, "listening");
-        let router = api::router(app.clone()).merge(silences::router(app.clone())).merge(dashboard::router(app));
+        let router = api::router(app.clone())
+            .merge(silences::router(app.clone()))
+            .merge(planned::router(app.clone()))
+            .merge(dashboard::router(app));
         listener::serve(listener, router, limits, shared.metrics.connections.clone(), shutdown).await;
         anyhow::Ok(())
     });

@@ -137,6 +137,8 @@ pub enum EngineMsg {
         /// What the restore kept and dropped, or why the engine could not be built.
         reply: oneshot::Sender<Result<snapshot::RestoreReport, String>>,
     },
+    /// The planned events declared through the API, all of them (`serve::planned`).
+    Planned(Vec<(String, crate::detect::Planned)>),
     /// Snapshot and stop.
     Shutdown,
 }
@@ -431,6 +433,7 @@ pub fn run_engine(
             Ok(EngineMsg::SeriesBlocking(id, minutes, reply)) => {
                 let _ = reply.send(engine.series(&id, minutes));
             }
+            Ok(EngineMsg::Planned(all)) => engine.set_planned(all),
             Ok(EngineMsg::Reload { rules, playbooks, reply }) => {
                 let mut fresh = match Engine::new(&rules) {
                     Ok(e) => e,
@@ -440,6 +443,7 @@ pub fn run_engine(
                     }
                 };
                 fresh.set_tone_model(engine.take_tone_model());
+                fresh.set_planned(engine.planned_api());
                 if let Some(p) = playbooks {
                     fresh.set_playbooks(p);
                 }

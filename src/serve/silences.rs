@@ -162,15 +162,22 @@ pub(crate) async fn engine_brands(app: &App) -> Result<Vec<String>, ApiError> {
     }
 }
 
+/// What a request naming `brand` must be checked against beyond the rules files: the
+/// brands the engine has seen, asked only when `brand` is not in the rules files (nor empty,
+/// nor `*`).
+pub(crate) async fn brands_seen_beyond_rules(app: &App, brand: Option<&str>) -> Result<Vec<String>, ApiError> {
+    let brand = brand.unwrap_or("").trim();
+    if brand.is_empty() || brand == "*" || app.known.brands.contains_key(brand) {
+        Ok(Vec::new())
+    } else {
+        engine_brands(app).await
+    }
+}
+
 /// Validates `body` for `creator` (asking the engine about brands not in the rules files)
 /// and stores it: the dashboard's form and the API share this.
 pub(crate) async fn create_silence(app: &App, body: SilenceBody, creator: &str) -> Result<stored::Silence, ApiError> {
-    let brand = body.brand.as_deref().unwrap_or("").trim().to_string();
-    let seen = if brand.is_empty() || brand == "*" || app.known.brands.contains_key(&brand) {
-        Vec::new()
-    } else {
-        engine_brands(app).await?
-    };
+    let seen = brands_seen_beyond_rules(app, body.brand.as_deref()).await?;
     let now = crate::clock::wall_ms();
     let new = validate(body, &app.known, &seen, creator, now)?;
     let made = run_db(app, move |c| stored::create(c, &new, now)).await??;

@@ -1,12 +1,14 @@
 //! The SQLite store (bundled SQLite, WAL): incidents and every event of each, who
 //! acknowledged or resolved what, the signed links already used, the Slack message of each
-//! incident, the silences (`silences`), dead letters, and the engine snapshot with the log
+//! incident, the silences (`silences`), the planned events declared through the API
+//! (`planned`), dead letters, and the engine snapshot with the log
 //! position it covers. Each thread opens its own connection; WAL lets the API read while the
 //! engine writes.
 
 pub mod cursors;
 pub mod installation;
 pub mod outbox;
+pub mod planned;
 pub mod silences;
 pub mod slack;
 
@@ -134,6 +136,18 @@ CREATE TABLE IF NOT EXISTS silences (
 );
 CREATE INDEX IF NOT EXISTS silences_end ON silences(end_ms);
 CREATE INDEX IF NOT EXISTS silences_incident ON silences(incident);
+CREATE TABLE IF NOT EXISTS planned (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    brand TEXT NOT NULL,
+    name TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER NOT NULL,
+    uplift REAL NOT NULL,
+    creator TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    deleted_by TEXT,
+    deleted_ms INTEGER
+);
 CREATE TABLE IF NOT EXISTS snapshots (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     taken_at TEXT NOT NULL,
