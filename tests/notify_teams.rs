@@ -5,8 +5,9 @@
 //! the card is posted again no sooner than a second later, identical, answered `202` and
 //! delivered once. The card's buttons open the service's signed links; the incident's
 //! escalation and its resolution each arrive as a new card. And `crisiswatch notify-test`
-//! through a Teams receiver: delivered, refused (the reason without the URL's secret), and
-//! without links when `public_url` is not an address people can open.
+//! through a Teams receiver: delivered, refused (the reason without the URL's secret),
+//! without links when `public_url` is not an address people can open, and in the receiver's
+//! `lang` and `timezone` (Russian, Moscow time).
 
 mod support;
 
@@ -181,4 +182,44 @@ fn notify_test_posts_a_sample_card_and_says_why_not_without_the_secret() {
     let card = teams.posts()[0].card().clone();
     assert!(card.get("actions").is_none(), "{card}");
     assert!(card.to_string().contains("No links"), "{card}");
+}
+
+#[test]
+fn a_receiver_with_lang_and_timezone_gets_its_card_in_russian_in_moscow_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    let text = config("public_url = \"https://cw.example.com\"\n").replace(
+        "url_env = \"CW_TEAMS_WEBHOOK\"\n",
+        "url_env = \"CW_TEAMS_WEBHOOK\"\nlang = \"ru\"\ntimezone = \"Europe/Moscow\"\n",
+    );
+    assert!(text.contains("lang = \"ru\""));
+    std::fs::write(&cfg, text).unwrap();
+    let teams = FakeTeams::start();
+    let o = Command::new(support::bin())
+        .args(["notify-test", "--config", cfg.to_str().unwrap(), "--receiver", "comms-teams"])
+        .env("CW_TEAMS_WEBHOOK", teams.url())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", support::stderr(&o));
+    let posts = teams.posts();
+    assert_eq!((posts.len(), teams.malformed()), (1, Vec::<String>::new()));
+    let card = posts[0].card();
+    assert_eq!(banner(&posts[0]), "🧪 ТЕСТ · ПРЕДУПРЕЖДЕНИЕ · Acme (TEST)");
+    assert!(card.get("rtl").is_none(), "Russian reads left to right");
+    let titles: Vec<String> = actions(card).into_iter().map(|(t, _)| t).collect();
+    assert_eq!(titles, ["Открыть в панели", "Беру в работу"]);
+    let facts: Vec<(&str, &str)> = card["body"][1]["facts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["title"].as_str().unwrap(), f["value"].as_str().unwrap()))
+        .collect();
+    let names: Vec<&str> = facts.iter().map(|f| f.0).collect();
+    assert_eq!(names, ["Сейчас", "Обычно", "Период", "Вероятность", "Доля негатива", "Тип"]);
+    // Moscow is UTC+3 all year; the zone is shown with the window
+    assert!(facts[2].1.ends_with("(Europe/Moscow, UTC+03:00)"), "{facts:?}");
+    let mut texts = Vec::new();
+    runs(card, &mut texts);
+    assert!(texts.iter().any(|t| t.starts_with("негативные упоминания: в 8 раз больше обычного")), "{texts:?}");
+    assert!(texts.iter().any(|t| t.contains("1 пост, репостнутый 120 раз")), "{texts:?}");
 }

@@ -169,7 +169,8 @@ fn render(receiver: &Receiver, kind: &str, items: &[Due], n: &Notify, charts: Op
         let related: Vec<Value> = events.iter().skip(1).map(|e| (*e).clone()).collect();
         // links people cannot open (no usable `public_url`) are left out, not sent broken
         let links = channel::teams::card::Links::checked(&open_url, &ack_url);
-        let message = channel::teams::card::render(kind, &lead, &related, &links);
+        let locale = n.locale(receiver.name());
+        let message = channel::teams::card::render(kind, &lead, &related, &links, &locale);
         return json!({ "teams": message, "incident": id, "id": id, "brand": lead["brand"], "severity": lead["severity"] })
             .to_string();
     }

@@ -198,9 +198,12 @@ mod tests {
         assert_eq!(at("not webhooks"), Some((7, 8)), "{d}");
         assert_eq!(at("`de`"), Some((12, 8)), "{d}");
         assert_eq!(at("`Jerusalem`"), Some((13, 12)), "{d}");
-        let ok = "[[receiver]]\nname = \"m\"\nkind = \"email\"\nto = [\"a@example.com\"]\nlang = \"fa\"\ntimezone = \"Asia/Tehran\"\n";
+        std::env::set_var("CW_STAGES_TEAMS", "https://example.com/workflows/x");
+        let ok = "[[receiver]]\nname = \"m\"\nkind = \"email\"\nto = [\"a@example.com\"]\nlang = \"fa\"\ntimezone = \"Asia/Tehran\"\n\
+            [[receiver]]\nname = \"t\"\nkind = \"teams\"\nurl_env = \"CW_STAGES_TEAMS\"\nlang = \"ru\"\ntimezone = \"Europe/Moscow\"\n";
         let n = from_toml_str(ok, "127.0.0.1:1").unwrap();
         assert_eq!((n.locale("m").lang.code(), n.locale("m").zone_name.as_str()), ("fa", "Asia/Tehran"));
+        assert_eq!((n.locale("t").lang.code(), n.locale("t").zone_name.as_str()), ("ru", "Europe/Moscow"));
         assert_eq!(n.locale("other").zone_name, "UTC");
     }
 

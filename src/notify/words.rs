@@ -1,4 +1,4 @@
-//! The fixed wording of the messages people read (email, Telegram, Slack), in each language
+//! The fixed wording of the messages people read (email, Telegram, Slack, Teams), in each language
 //! a receiver can ask for (`lang`). Placeholders in braces (`{brand}`, `{n}`) are filled by
 //! [`fill`]; the rest is said the way a comms team in that language would say it (short,
 //! plain, no calques), and right-to-left languages are marked as such by the renderers.
@@ -104,6 +104,22 @@ pub struct Words {
     pub window: &'static str,
     /// The chart's description.
     pub chart_alt: &'static str,
+    /// "TEST" (a test message's status, upper case where the script has it)
+    pub test: &'static str,
+    /// An escalation's status: "ESCALATED to `{severity}`" (the severity in upper case).
+    pub escalated_to: &'static str,
+    /// "Usual" (the usual count, as a label)
+    pub usual: &'static str,
+    /// "Chance" (the odds under the usual pattern, as a label)
+    pub chance: &'static str,
+    /// Button: "Open post"
+    pub open_post: &'static str,
+    /// The heading of the suggested first replies, short: "Suggested first replies (drafts)"
+    pub drafts: &'static str,
+    /// The brand's other open incidents: `{rules}`.
+    pub also_open_brand: &'static str,
+    /// Said when a message has no links because `[notify] public_url` cannot be opened.
+    pub no_links: &'static str,
 }
 
 const EN: Words = Words {
@@ -155,6 +171,14 @@ const EN: Words = Words {
     mute_1h: "Mute 1h",
     window: "Window",
     chart_alt: "mentions per minute, last 24 hours, with the usual band",
+    test: "TEST",
+    escalated_to: "ESCALATED to {severity}",
+    usual: "Usual",
+    chance: "Chance",
+    open_post: "Open post",
+    drafts: "Suggested first replies (drafts)",
+    also_open_brand: "Also open for this brand: {rules}",
+    no_links: "No links: [notify] public_url is not an address people can open.",
 };
 
 const HE: Words = Words {
@@ -205,6 +229,14 @@ const HE: Words = Words {
     mute_1h: "השתקה לשעה",
     window: "חלון זמן",
     chart_alt: "אזכורים לדקה ב-24 השעות האחרונות, מול הטווח הרגיל",
+    test: "בדיקה",
+    escalated_to: "הסלמה: {severity}",
+    usual: "הרגיל",
+    chance: "סיכוי",
+    open_post: "לפתוח את הפוסט",
+    drafts: "הצעות לתגובה ראשונה (טיוטות)",
+    also_open_brand: "פתוחים גם למותג הזה: {rules}",
+    no_links: "אין קישורים: הכתובת ב-[notify] public_url היא לא כתובת שאפשר לפתוח.",
 };
 
 const FA: Words = Words {
@@ -256,6 +288,14 @@ const FA: Words = Words {
     mute_1h: "بی‌صدا تا ۱ ساعت",
     window: "بازه زمانی",
     chart_alt: "اشاره‌ها در هر دقیقه در ۲۴ ساعت گذشته، همراه با محدوده معمول",
+    test: "آزمایشی",
+    escalated_to: "تشدید شد: {severity}",
+    usual: "مقدار معمول",
+    chance: "احتمال",
+    open_post: "باز کردن پست",
+    drafts: "پیشنهاد پاسخ اول (پیش‌نویس)",
+    also_open_brand: "موارد باز دیگر برای این برند: {rules}",
+    no_links: "بدون لینک: نشانی [notify] public_url قابل باز کردن نیست.",
 };
 
 const RU: Words = Words {
@@ -305,7 +345,14 @@ const RU: Words = Words {
     escalate_now: "Эскалировать",
     mute_1h: "Тишина на 1 ч",
     window: "Период",
-    chart_alt: "упоминания в минуту за последние 24 часа и обычный диапазон",
+    chart_alt: "упоминания в минуту за последние 24 часа и обычный диапазон",    test: "ТЕСТ",
+    escalated_to: "ЭСКАЛАЦИЯ: {severity}",
+    usual: "Обычно",
+    chance: "Вероятность",
+    open_post: "Открыть пост",
+    drafts: "Варианты первого ответа (черновики)",
+    also_open_brand: "Также открыты по этому бренду: {rules}",
+    no_links: "Ссылок нет: [notify] public_url — не адрес, который можно открыть.",
 };
 
 const AR: Words = Words {
@@ -356,6 +403,14 @@ const AR: Words = Words {
     mute_1h: "كتم لساعة",
     window: "الفترة الزمنية",
     chart_alt: "الإشارات في الدقيقة خلال آخر 24 ساعة مع النطاق المعتاد",
+    test: "اختبار",
+    escalated_to: "تصعيد: {severity}",
+    usual: "المعتاد",
+    chance: "الاحتمال",
+    open_post: "فتح المنشور",
+    drafts: "ردود أولى مقترحة (مسودات)",
+    also_open_brand: "مفتوحة أيضًا لهذه العلامة التجارية: {rules}",
+    no_links: "لا توجد روابط: عنوان [notify] public_url لا يمكن فتحه.",
 };
 
 /// The words of `lang`.

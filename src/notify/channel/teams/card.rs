@@ -16,7 +16,14 @@
 //! own words, and facts lose markdown's characters anyway. Links are parsed and
 //! re-serialised URLs in `Action.OpenUrl`, never markdown. The whole message is kept under
 //! Teams' 28 KB: the top posts go first, then the drafts, then the related incidents.
+//!
+//! The card is in the receiver's language and time zone ([`Locale`]): its fixed wording
+//! from [`words`], the window in the zone with the zone shown, and for Hebrew, Persian and
+//! Arabic the card marked right to left (`"rtl": true`, which Adaptive Cards have since
+//! schema 1.5, so such a card declares [`VERSION_RTL`]; the others stay at [`VERSION`]).
 
+use crate::notify::locale::Locale;
+use crate::notify::words;
 use serde_json::{json, Value};
 
 /// The most a message may weigh, in bytes of its JSON (Teams refuses messages over about
@@ -36,6 +43,8 @@ pub const MAX_RELATED: usize = 10;
 pub const MAX_URL: usize = 2048;
 /// The card schema version (Teams renders up to 1.5; 1.4 is what workflows document).
 pub const VERSION: &str = "1.4";
+/// The schema version of a right-to-left card: `rtl` came with 1.5.
+pub const VERSION_RTL: &str = "1.5";
 /// The card's `$schema`.
 pub const SCHEMA: &str = "http://adaptivecards.io/schemas/adaptive-card.json";
 /// The attachment's content type.
@@ -96,11 +105,19 @@ pub fn plain(s: &str, max: usize, lines: bool) -> String {
     out
 }
 
-/// Our own words for a fact (markdown-capable in Teams): markdown's characters dropped
-/// (parentheses stay: without brackets they make no link).
+/// Our own words for a fact (markdown-capable in Teams): markdown's characters dropped,
+/// `_` made a space (`America/New_York`, `positive_viral` stay readable); parentheses stay:
+/// without brackets they make no link.
 fn fact(s: &str) -> String {
-    let clean: String = s.chars().filter(|c| !"*_[]`~#<>|{}\\!".contains(*c)).collect();
+    let clean: String =
+        s.chars().filter(|c| !"*[]`~#<>|{}\\!".contains(*c)).map(|c| if c == '_' { ' ' } else { c }).collect();
     plain(&clean, 200, false)
+}
+
+/// `s` with its first letter in upper case (a label made of a phrase in lower case).
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
 }
 
 fn run(text: String) -> Value {
@@ -139,15 +156,15 @@ struct Amounts {
 }
 
 /// The message of a notification: `kind` (`alert`, `escalated`, `resolved`, `test`), `lead`
-/// the most severe incident's latest event, `related` the brand's other incidents in it.
-/// Within [`MAX_PAYLOAD`].
-pub fn render(kind: &str, lead: &Value, related: &[Value], links: &Links) -> Value {
-    render_within(kind, lead, related, links, MAX_PAYLOAD)
+/// the most severe incident's latest event, `related` the brand's other incidents in it; in
+/// `loc`'s language and zone. Within [`MAX_PAYLOAD`].
+pub fn render(kind: &str, lead: &Value, related: &[Value], links: &Links, loc: &Locale) -> Value {
+    render_within(kind, lead, related, links, loc, MAX_PAYLOAD)
 }
 
 /// [`render`] within `max` bytes: the top posts are dropped from the last first, then the
 /// drafts, then the related incidents, until the message fits (the rest is bounded).
-pub fn render_within(kind: &str, lead: &Value, related: &[Value], links: &Links, max: usize) -> Value {
+pub fn render_within(kind: &str, lead: &Value, related: &[Value], links: &Links, loc: &Locale, max: usize) -> Value {
     let count = |k: &str, cap: usize| lead[k].as_array().map_or(0, Vec::len).min(cap);
     let mut a = Amounts {
         posts: if kind == "resolved" { 0 } else { count("top_posts", MAX_POSTS) },
@@ -155,7 +172,7 @@ pub fn render_within(kind: &str, lead: &Value, related: &[Value], links: &Links,
         related: if kind == "resolved" { 0 } else { related.len().min(MAX_RELATED) },
     };
     loop {
-        let m = build(kind, lead, related, links, a);
+        let m = build(kind, lead, related, links, loc, a);
         if m.to_string().len() <= max {
             return m;
         }
@@ -171,22 +188,23 @@ pub fn render_within(kind: &str, lead: &Value, related: &[Value], links: &Links,
     }
 }
 
-fn build(kind: &str, lead: &Value, related: &[Value], links: &Links, a: Amounts) -> Value {
+fn build(kind: &str, lead: &Value, related: &[Value], links: &Links, loc: &Locale, a: Amounts) -> Value {
+    let w = words::of(loc.lang);
     let brand = lead["brand_name"].as_str().or(lead["brand"].as_str()).unwrap_or("");
     let severity = lead["severity"].as_str().unwrap_or("");
     let colour = colour(kind, severity);
-    let sev = severity.to_uppercase();
+    let sev = w.severity_name(severity).to_uppercase();
     let status = match kind {
-        "resolved" => "✅ RESOLVED".to_string(),
-        "escalated" => format!("⬆ ESCALATED to {sev}"),
-        "test" => format!("🧪 TEST · {sev}"),
+        "resolved" => format!("✅ {}", w.resolved),
+        "escalated" => format!("⬆ {}", words::fill(w.escalated_to, &[("severity", &sev)])),
+        "test" => format!("🧪 {} · {sev}", w.test),
         _ => match severity {
             "critical" => format!("🔴 {sev}"),
             "warning" => format!("🟠 {sev}"),
             _ => format!("🔵 {sev}"),
         },
     };
-    let headline = crate::notify::render::headline(lead, crate::notify::words::of(Default::default()));
+    let headline = crate::notify::render::headline(lead, w);
     let banner = json!({"type": "Container", "style": colour, "bleed": true, "items": [
         rich(vec![json!({"type": "TextRun", "text": plain(&format!("{status} · {brand}"), 200, false),
             "size": "Large", "weight": "Bolder", "color": colour})]),
@@ -194,31 +212,25 @@ fn build(kind: &str, lead: &Value, related: &[Value], links: &Links, a: Amounts)
     ]});
     let mut body = vec![banner];
     let pct = |k: &str| lead[k].as_f64().map_or("?".to_string(), |x| format!("{:.0}%", x * 100.0));
-    let time = |k: &str| {
-        let t = lead[k].as_str().unwrap_or("?");
-        t.get(..16).unwrap_or(t).replace('T', " ")
-    };
+    let window = crate::notify::render::window(lead, loc);
     let mut facts = vec![
-        ("Observed", crate::notify::render::thousands(lead["observed"].as_f64().unwrap_or(0.0))),
-        ("Usual", format!("{:.1}", lead["expected"].as_f64().unwrap_or(0.0))),
-        ("Window", format!("{} → {} UTC", time("window_start"), time("window_end"))),
+        (w.observed.to_string(), crate::notify::render::thousands(lead["observed"].as_f64().unwrap_or(0.0))),
+        (w.usual.to_string(), format!("{:.1}", lead["expected"].as_f64().unwrap_or(0.0))),
+        (w.window.to_string(), if window.is_empty() { "?".to_string() } else { window }),
+        (w.chance.to_string(), crate::notify::render::odds(lead["p_value"].as_f64().unwrap_or(1.0), w)),
         (
-            "Chance",
-            crate::notify::render::odds(
-                lead["p_value"].as_f64().unwrap_or(1.0),
-                crate::notify::words::of(Default::default()),
-            ),
+            capitalised(w.negative_share),
+            format!("{} ({} {})", pct("negative_share"), w.usually, pct("baseline_negative_share")),
         ),
-        ("Negative share", format!("{} (usually {})", pct("negative_share"), pct("baseline_negative_share"))),
     ];
     if let Some(c) = lead["category"].as_str() {
-        facts.push(("Category", c.to_string()));
+        facts.push((w.category.to_string(), c.to_string()));
     }
-    let facts: Vec<Value> = facts.iter().map(|(t, v)| json!({"title": t, "value": fact(v)})).collect();
+    let facts: Vec<Value> = facts.iter().map(|(t, v)| json!({"title": fact(t), "value": fact(v)})).collect();
     body.push(json!({"type": "FactSet", "facts": facts}));
     let posts: Vec<&Value> = lead["top_posts"].as_array().into_iter().flatten().take(a.posts).collect();
     if !posts.is_empty() {
-        body.push(heading("Top posts"));
+        body.push(heading(w.top_posts));
     }
     for p in posts {
         let mut items = vec![rich(vec![
@@ -233,7 +245,7 @@ fn build(kind: &str, lead: &Value, related: &[Value], links: &Links, a: Amounts)
         }
         let reshares = p["reshares"].as_u64().unwrap_or(0);
         if reshares > 0 {
-            by.push(format!("1 post re-shared {reshares} times"));
+            by.push(words::fill(w.reshared, &[("n", &reshares.to_string())]));
         }
         if !by.is_empty() {
             items.push(rich(vec![
@@ -241,13 +253,13 @@ fn build(kind: &str, lead: &Value, related: &[Value], links: &Links, a: Amounts)
             ]));
         }
         if let Some(u) = p["url"].as_str().and_then(usable_link) {
-            items.push(json!({"type": "ActionSet", "actions": [open_url("Open post", &u)]}));
+            items.push(json!({"type": "ActionSet", "actions": [open_url(w.open_post, &u)]}));
         }
         body.push(json!({"type": "Container", "separator": true, "items": items}));
     }
     let drafts: Vec<&Value> = lead["suggested_responses"].as_array().into_iter().flatten().take(a.drafts).collect();
     if !drafts.is_empty() {
-        body.push(heading("Suggested first replies (drafts)"));
+        body.push(heading(w.drafts));
     }
     for r in drafts {
         body.push(rich(vec![
@@ -258,40 +270,49 @@ fn build(kind: &str, lead: &Value, related: &[Value], links: &Links, a: Amounts)
     if a.related > 0 {
         let rules: Vec<String> =
             related.iter().take(a.related).map(|r| plain(r["rule"].as_str().unwrap_or(""), 64, false)).collect();
-        body.push(rich(vec![run(format!("Also open for this brand: {}", rules.join(", ")))]));
+        body.push(rich(vec![run(words::fill(w.also_open_brand, &[("rules", &rules.join(", "))]))]));
     }
     if links.open.is_none() && links.ack.is_none() {
-        let note = "No links: [notify] public_url is not an address people can open.";
-        body.push(rich(vec![json!({"type": "TextRun", "text": note, "isSubtle": true, "size": "Small"})]));
+        body.push(rich(vec![json!({"type": "TextRun", "text": w.no_links, "isSubtle": true, "size": "Small"})]));
     }
     let id = lead["id"].as_str().unwrap_or("");
     let rule = lead["rule"].as_str().unwrap_or("");
-    body.push(rich(vec![json!({"type": "TextRun",
-        "text": format!("Severity: {} · rule {} · {}", plain(severity, 16, false), plain(rule, 64, false), plain(id, 64, false)),
-        "isSubtle": true, "size": "Small"})]));
+    let footer = format!(
+        "{}: {} · {} {} · {}",
+        w.severity,
+        plain(w.severity_name(severity), 32, false),
+        w.rule,
+        plain(rule, 64, false),
+        plain(id, 64, false)
+    );
+    body.push(rich(vec![json!({"type": "TextRun", "text": footer, "isSubtle": true, "size": "Small"})]));
     let mut actions = Vec::new();
     if let Some(u) = &links.open {
-        actions.push(open_url("Open in dashboard", u));
+        actions.push(open_url(w.open_dashboard, u));
     }
     if let (Some(u), false) = (&links.ack, kind == "resolved") {
-        let mut ack = open_url("Acknowledge", u);
+        let mut ack = open_url(w.acknowledge, u);
         ack["style"] = json!("positive");
         actions.push(ack);
     }
     let fallback = plain(&format!("{status} · {brand}: {headline}"), 300, false);
-    message(body, actions, &fallback)
+    message(body, actions, &fallback, loc.lang.is_rtl())
 }
 
-/// The envelope a workflow webhook takes around a card of `body` and `actions`.
-fn message(body: Vec<Value>, actions: Vec<Value>, fallback: &str) -> Value {
+/// The envelope a workflow webhook takes around a card of `body` and `actions`; `rtl` for a
+/// card in a right-to-left language (then of schema [`VERSION_RTL`]).
+fn message(body: Vec<Value>, actions: Vec<Value>, fallback: &str, rtl: bool) -> Value {
     let mut card = json!({
         "$schema": SCHEMA,
         "type": "AdaptiveCard",
-        "version": VERSION,
+        "version": if rtl { VERSION_RTL } else { VERSION },
         "fallbackText": fallback,
         "msteams": {"width": "Full"},
         "body": body,
     });
+    if rtl {
+        card["rtl"] = json!(true);
+    }
     if !actions.is_empty() {
         card["actions"] = Value::Array(actions);
     }
@@ -308,13 +329,14 @@ pub fn notice(problem: &str) -> Value {
         ],
         Vec::new(),
         &plain(&format!("crisiswatch: {problem}"), 300, false),
+        false,
     )
 }
 
 /// The problems of a message against the workflow envelope and the Adaptive Card shapes
 /// used here (for tests and the example in `docs/`): the envelope, the card's required
-/// fields, unknown element types, empty texts, actions without an absolute http(s) URL, and
-/// the size.
+/// fields (the version [`VERSION`], or [`VERSION_RTL`] exactly when the card is `rtl`), unknown
+/// element types, empty texts, actions without an absolute http(s) URL, and the size.
 pub fn problems(message: &Value) -> Vec<String> {
     let mut out = Vec::new();
     let size = message.to_string().len();
@@ -333,8 +355,12 @@ pub fn problems(message: &Value) -> Vec<String> {
             out.push(format!("attachment `contentType` {} / `contentUrl` {}", att["contentType"], att["contentUrl"]));
         }
         let card = &att["content"];
-        if card["type"] != "AdaptiveCard" || card["version"] != VERSION || card["$schema"] != SCHEMA {
+        let version = if card["rtl"] == true { VERSION_RTL } else { VERSION };
+        if card["type"] != "AdaptiveCard" || card["version"] != version || card["$schema"] != SCHEMA {
             out.push("card `type`, `version` or `$schema` missing".into());
+        }
+        if !matches!(card.get("rtl"), None | Some(Value::Bool(true))) {
+            out.push(format!("card `rtl` {} (only `true` is set)", card["rtl"]));
         }
         match card["body"].as_array() {
             Some(b) if !b.is_empty() => b.iter().for_each(|e| element(e, &mut out)),
@@ -388,6 +414,7 @@ fn element(e: &Value, out: &mut Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::notify::locale::Lang;
 
     const OPEN: &str = "https://cw.example.com/l/eyJpIjoiaW5jLTEifQ.c2ln";
     const ACK: &str = "https://cw.example.com/l/eyJpIjoiaW5jLTEiLCJhIjoiYWNrIn0.c2ln";
@@ -467,7 +494,7 @@ mod tests {
     #[test]
     fn the_envelope_and_the_card_have_every_required_field() {
         let now = crate::time::parse_timestamp("2026-03-04T09:30:00Z").unwrap();
-        let m = render("alert", &crate::notify::sample_event(now), &[], &links());
+        let m = render("alert", &crate::notify::sample_event(now), &[], &links(), &Locale::default());
         assert_eq!(problems(&m), Vec::<String>::new(), "{m:#}");
         let keys: Vec<&String> = m.as_object().unwrap().keys().collect();
         assert_eq!(keys, ["attachments", "type"]);
@@ -498,7 +525,7 @@ mod tests {
 
     #[test]
     fn hostile_text_is_plain_and_within_every_limit() {
-        let m = render("alert", &hostile(), &[hostile(), hostile()], &links());
+        let m = render("alert", &hostile(), &[hostile(), hostile()], &links(), &Locale::default());
         assert_eq!(problems(&m), Vec::<String>::new(), "{m:#}");
         assert!(m.to_string().len() <= MAX_PAYLOAD);
         let (mut markdown, mut runs) = (Vec::new(), Vec::new());
@@ -521,32 +548,32 @@ mod tests {
 
     #[test]
     fn the_top_posts_go_first_then_the_drafts_to_stay_under_the_size_cap() {
-        let m = render("alert", &hostile(), &[], &links());
+        let m = render("alert", &hostile(), &[], &links(), &Locale::default());
         let posts = posts_shown(&m);
         assert!(!posts.is_empty() && posts.len() < MAX_POSTS, "some posts dropped: {}", posts.len());
         assert!(posts[0].starts_with("#0 "), "the first post is kept: {}", &posts[0][..10]);
         assert_eq!(drafts_shown(&m), MAX_DRAFTS, "drafts kept while posts can go");
         // a tighter cap: every post goes, then drafts
-        let m = render_within("alert", &hostile(), &[], &links(), 9_000);
+        let m = render_within("alert", &hostile(), &[], &links(), &Locale::default(), 9_000);
         assert_eq!(problems(&m).into_iter().filter(|p| !p.contains("bytes")).count(), 0);
         assert!(m.to_string().len() <= 9_000, "{}", m.to_string().len());
         assert!(posts_shown(&m).is_empty());
         assert!(drafts_shown(&m) < MAX_DRAFTS);
         // the headline and the actions stay whatever the cap
-        let m = render_within("alert", &hostile(), &[hostile()], &links(), 1);
+        let m = render_within("alert", &hostile(), &[hostile()], &links(), &Locale::default(), 1);
         assert_eq!(card(&m)["actions"].as_array().unwrap().len(), 2);
         assert!(m.to_string().len() < 8_000, "bounded without posts and drafts: {}", m.to_string().len());
     }
 
     #[test]
     fn resolved_and_escalated_cards_say_so_and_a_resolution_has_no_acknowledge() {
-        let r = render("resolved", &hostile(), &[hostile()], &links());
+        let r = render("resolved", &hostile(), &[hostile()], &links(), &Locale::default());
         assert_eq!(card(&r)["body"][0]["style"], "good");
         let titles: Vec<&str> =
             card(&r)["actions"].as_array().unwrap().iter().map(|a| a["title"].as_str().unwrap()).collect();
         assert_eq!(titles, ["Open in dashboard"]);
         assert!(posts_shown(&r).is_empty() && r.to_string().contains("RESOLVED"));
-        let e = render("escalated", &hostile(), &[], &links());
+        let e = render("escalated", &hostile(), &[], &links(), &Locale::default());
         assert_eq!(card(&e)["body"][0]["style"], "attention");
         assert!(e.to_string().contains("ESCALATED to CRITICAL"));
         assert_eq!(problems(&notice(&"<x> [y](z) ".repeat(2000))), Vec::<String>::new());
@@ -560,7 +587,7 @@ mod tests {
         }
         assert_eq!(usable_link(&format!("https://h/{}", "a".repeat(MAX_URL))), None, "too long");
         assert_eq!(usable_link("http://127.0.0.1:8686/l/a.b").as_deref(), Some("http://127.0.0.1:8686/l/a.b"));
-        let m = render("alert", &hostile(), &[], &Links::checked("http://0.0.0.0:1/l/x", "/l/y"));
+        let m = render("alert", &hostile(), &[], &Links::checked("http://0.0.0.0:1/l/x", "/l/y"), &Locale::default());
         assert_eq!(problems(&m), Vec::<String>::new());
         assert!(card(&m).get("actions").is_none(), "no broken actions");
         assert!(m.to_string().contains("No links: [notify] public_url"));
@@ -569,14 +596,146 @@ mod tests {
         assert_eq!(plain("a\nb\u{202e}", 10, false), "ab");
     }
 
+    /// The sample alert of 2026-03-04 09:30 UTC (window 09:15 to 09:30 UTC).
+    fn sample() -> Value {
+        let now = crate::time::parse_timestamp("2026-03-04T09:30:00Z").unwrap();
+        let mut lead = crate::notify::sample_event(now);
+        lead["brand_name"] = json!("Acme");
+        lead
+    }
+
+    fn titles(v: &Value, key: &str) -> Vec<String> {
+        v.as_array().into_iter().flatten().map(|x| x[key].as_str().unwrap_or("").to_string()).collect()
+    }
+
+    /// The card with every text emptied and the language's marks (`rtl`, `version`) taken
+    /// out: what does not depend on the language.
+    fn skeleton(v: &Value) -> Value {
+        match v {
+            Value::Object(o) => Value::Object(
+                o.iter()
+                    .filter(|(k, _)| !["rtl", "version"].contains(&k.as_str()))
+                    .map(|(k, x)| (k.clone(), if k == "type" { x.clone() } else { skeleton(x) }))
+                    .collect(),
+            ),
+            Value::Array(a) => Value::Array(a.iter().map(skeleton).collect()),
+            Value::String(_) => json!(""),
+            other => other.clone(),
+        }
+    }
+
+    #[test]
+    fn a_hebrew_card_is_right_to_left_in_hebrew_with_the_times_in_jerusalem() {
+        let he = Locale::new("he", "Asia/Jerusalem").unwrap();
+        let w = words::of(he.lang);
+        let m = render("alert", &sample(), &[], &links(), &he);
+        assert_eq!(problems(&m), Vec::<String>::new(), "{m:#}");
+        let c = card(&m);
+        assert_eq!((c["rtl"].as_bool(), c["version"].as_str()), (Some(true), Some("1.5")));
+        let banner = c["body"][0]["items"][0]["inlines"][0]["text"].as_str().unwrap();
+        assert_eq!(banner, "🟠 אזהרה · Acme");
+        let headline = c["body"][0]["items"][1]["inlines"][0]["text"].as_str().unwrap();
+        assert_eq!(headline, "אזכורים שליליים: פי 8 מהרגיל (240 ב-15 דק׳)");
+        let facts = &c["body"][1]["facts"];
+        assert_eq!(titles(facts, "title"), ["נספרו", "הרגיל", "חלון זמן", "סיכוי", "שיעור השליליים", "סוג"]);
+        // 09:15 UTC is 11:15 in Jerusalem in March (UTC+2), the zone shown
+        assert_eq!(facts[2]["value"], "2026-03-04 11:15 – 11:30 (Asia/Jerusalem, UTC+02:00)");
+        assert_eq!(facts[4]["value"], "64% (בדרך כלל 19%)");
+        assert_eq!(titles(&c["actions"], "title"), [w.open_dashboard, w.acknowledge]);
+        let all = m.to_string();
+        for he_word in
+            [w.top_posts, w.drafts, w.open_post, "פוסט אחד ששותף 120 פעמים", "חומרה: אזהרה · כלל negative-surge"]
+        {
+            assert!(all.contains(he_word), "{he_word}: {all}");
+        }
+        for en_word in [
+            "Observed",
+            "Usual",
+            "Window",
+            "Chance",
+            "Top posts",
+            "Open post",
+            "Open in",
+            "Acknowledge",
+            "re-shared",
+            "Severity",
+        ] {
+            assert!(!all.contains(en_word), "{en_word} left in English: {all}");
+        }
+        let e = render("escalated", &hostile(), &[hostile()], &links(), &he);
+        assert!(
+            e.to_string().contains("⬆ הסלמה: קריטי · A")
+                && e.to_string().contains("פתוחים גם למותג הזה: negative_surge")
+        );
+        let r = render("resolved", &hostile(), &[], &Links::default(), &he);
+        assert!(r.to_string().contains("✅ נסגר") && r.to_string().contains(w.no_links), "{r}");
+    }
+
+    #[test]
+    fn an_english_card_keeps_its_shape_and_every_language_the_same_shape() {
+        let en = render("alert", &sample(), &[], &links(), &Locale::default());
+        let c = card(&en);
+        assert_eq!((c.get("rtl"), c["version"].as_str()), (None, Some(VERSION)), "no `rtl`, schema 1.4");
+        assert_eq!(
+            titles(&c["body"][1]["facts"], "title"),
+            ["Observed", "Usual", "Window", "Chance", "Negative share", "Category"]
+        );
+        assert_eq!(c["body"][1]["facts"][2]["value"], "2026-03-04 09:15 – 09:30 UTC");
+        assert_eq!(titles(&c["actions"], "title"), ["Open in dashboard", "Acknowledge"]);
+        for lang in Lang::ALL {
+            let other = render("alert", &sample(), &[], &links(), &Locale::new(lang.code(), "Asia/Tehran").unwrap());
+            assert_eq!(skeleton(&other), skeleton(&en), "{}", lang.code());
+            assert_eq!(card(&other).get("rtl").is_some(), lang.is_rtl(), "{}", lang.code());
+        }
+        // a zone name's `_` (markdown's emphasis) is a space in a fact, not dropped
+        let ny = render("alert", &sample(), &[], &links(), &Locale::new("en", "America/New_York").unwrap());
+        assert_eq!(card(&ny)["body"][1]["facts"][2]["value"], "2026-03-04 04:15 – 04:30 (America/New York, UTC-05:00)");
+    }
+
+    #[test]
+    fn every_language_renders_hostile_text_plain_and_within_every_limit() {
+        let zones = [
+            ("en", "UTC"),
+            ("he", "Asia/Jerusalem"),
+            ("fa", "Asia/Tehran"),
+            ("ru", "Europe/Moscow"),
+            ("ar", "Asia/Riyadh"),
+        ];
+        for (code, zone) in zones {
+            let loc = Locale::new(code, zone).unwrap();
+            let w = words::of(loc.lang);
+            for kind in ["alert", "escalated", "resolved", "test"] {
+                let m = render(kind, &hostile(), &[hostile(), hostile()], &links(), &loc);
+                assert_eq!(problems(&m), Vec::<String>::new(), "{code} {kind}: {m:#}");
+                assert!(m.to_string().len() <= MAX_PAYLOAD, "{code} {kind}");
+                assert_eq!(card(&m)["rtl"] == true, loc.lang.is_rtl(), "{code} {kind}");
+                let (mut markdown, mut runs) = (Vec::new(), Vec::new());
+                texts(&m, &mut markdown, &mut runs);
+                for t in &markdown {
+                    assert!(!t.contains(['[', ']', '*', '_', '<', '{']) && !t.contains("evil"), "{code}: {t:?}");
+                }
+                for r in &runs {
+                    assert!(!r.contains(['\u{202e}', '\u{202c}', '\u{7}']) && !r.contains("{{"), "{code}: {r:?}");
+                }
+                let banner = card(&m)["body"][0]["items"][0]["inlines"][0]["text"].as_str().unwrap().to_string();
+                let expect = if kind == "resolved" { w.resolved.to_string() } else { w.critical.to_uppercase() };
+                assert!(banner.contains(&expect), "{code} {kind}: {banner}");
+                if kind == "alert" {
+                    assert!(!posts_shown(&m).is_empty(), "{code}: a post fits");
+                    assert_eq!(drafts_shown(&m), MAX_DRAFTS, "{code}");
+                }
+            }
+            let m = render_within("alert", &hostile(), &[hostile()], &links(), &loc, 9_000);
+            assert!(m.to_string().len() <= 9_000, "{code}: {}", m.to_string().len());
+            assert_eq!(card(&m)["actions"].as_array().map(Vec::len), Some(2), "{code}");
+        }
+    }
+
     /// `docs/example-teams-message.json` is this rendering of the sample alert
     /// (`CW_WRITE_DOCS=1` writes it again).
     #[test]
     fn the_example_in_docs_is_the_rendered_sample() {
-        let now = crate::time::parse_timestamp("2026-03-04T09:30:00Z").unwrap();
-        let mut lead = crate::notify::sample_event(now);
-        lead["brand_name"] = json!("Acme");
-        let m = render("alert", &lead, &[], &links());
+        let m = render("alert", &sample(), &[], &links(), &Locale::default());
         assert_eq!(problems(&m), Vec::<String>::new());
         let text = format!("{}\n", serde_json::to_string_pretty(&m).unwrap());
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/example-teams-message.json");
