@@ -427,6 +427,25 @@ mod tests {
         assert!(fa.contains("میلیون") && fa.contains("322.6"), "{fa}");
     }
 
+    /// `docs/example-alert-email-he.{html,txt}` are this rendering of the sample alert for a
+    /// Hebrew receiver in Jerusalem; `CW_WRITE_DOCS=1 cargo test --lib hebrew_email` rewrites them.
+    #[test]
+    fn the_hebrew_example_email_in_docs_is_the_current_rendering() {
+        let loc = Locale::new("he", "Asia/Jerusalem").unwrap();
+        let (ack, open) = ("https://cw.example.com/l/ack.sig", "https://cw.example.com/incidents/sample");
+        let m = email("alert", &sample(), &[], ack, open, None, &loc, &Templates::default());
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+        let text = format!("Subject: {}\n\n{}", m.subject, m.text);
+        if std::env::var_os("CW_WRITE_DOCS").is_some() {
+            std::fs::write(docs.join("example-alert-email-he.html"), &m.html).unwrap();
+            std::fs::write(docs.join("example-alert-email-he.txt"), &text).unwrap();
+        }
+        let read = |f: &str| std::fs::read_to_string(docs.join(f)).unwrap_or_default();
+        assert_eq!(read("example-alert-email-he.html"), m.html, "CW_WRITE_DOCS=1 cargo test --lib hebrew_email");
+        assert_eq!(read("example-alert-email-he.txt"), text, "CW_WRITE_DOCS=1 cargo test --lib hebrew_email");
+        assert!(m.html.contains("dir=\"rtl\"") && text.contains("(Asia/Jerusalem, UTC+02:00)"));
+    }
+
     #[test]
     fn templates_from_a_directory_replace_the_built_in_ones_and_bad_ones_are_positioned() {
         let dir = tempfile::tempdir().unwrap();
