@@ -71,6 +71,10 @@ pub struct Metrics {
     pub events: AtomicU64,
     /// Snapshots taken.
     pub snapshots: AtomicU64,
+    /// Reloads applied (SIGHUP, `POST /v1/reload`).
+    pub reloads: AtomicU64,
+    /// Reloads refused (invalid files: the running configuration stayed).
+    pub reloads_refused: AtomicU64,
     /// Mentions refused as too late for the engine's clock.
     pub refused_late: AtomicU64,
     /// Mentions refused as too far ahead of the clock.
@@ -119,6 +123,8 @@ impl Default for Metrics {
             processed: AtomicU64::new(0),
             events: AtomicU64::new(0),
             snapshots: AtomicU64::new(0),
+            reloads: AtomicU64::new(0),
+            reloads_refused: AtomicU64::new(0),
             refused_late: AtomicU64::new(0),
             refused_future: AtomicU64::new(0),
             refused_brand: AtomicU64::new(0),
@@ -166,7 +172,7 @@ impl Metrics {
     pub fn render(&self, g: Gauges) -> String {
         let mut s = String::with_capacity(4096);
         let c = &self.connections;
-        let counters: [(&str, &str, &AtomicU64); 17] = [
+        let counters: [(&str, &str, &AtomicU64); 19] = [
             ("mentions_accepted_total", "mentions accepted and made durable", &self.accepted),
             ("mentions_rejected_total", "items rejected and dead-lettered", &self.rejected),
             ("mentions_duplicate_total", "mentions whose id was already accepted", &self.duplicates),
@@ -176,6 +182,12 @@ impl Metrics {
             ("mentions_processed_total", "mentions processed by the engine", &self.processed),
             ("alert_events_total", "alert events recorded", &self.events),
             ("snapshots_total", "engine snapshots taken", &self.snapshots),
+            ("reloads_total", "reloads applied (SIGHUP or POST /v1/reload)", &self.reloads),
+            (
+                "reloads_refused_total",
+                "reloads refused: invalid files, the running configuration stayed",
+                &self.reloads_refused,
+            ),
             ("mentions_refused_late_total", "mentions refused as too late for the engine clock", &self.refused_late),
             ("mentions_refused_future_total", "mentions refused as too far ahead of the clock", &self.refused_future),
             (

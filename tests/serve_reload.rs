@@ -156,5 +156,7 @@ fn reload_applies_valid_changes_refuses_invalid_ones_whole_and_answers_sighup() 
     wait_for("the SIGHUP reload", 30, || s.logs().matches("configuration reloaded").count() == 2);
     post(&s, keyword_mention("i1", "2026-03-04T00:30:00Z", "initech printer jammed"));
     wait_for("initech in /v1/brands", 30, || brands(&s).contains(&"initech".to_string()));
+    // counted: two applied (the API's and SIGHUP's), two refused
+    assert_eq!((s.metric("crisiswatch_reloads_total"), s.metric("crisiswatch_reloads_refused_total")), (2.0, 2.0));
     s.terminate();
 }

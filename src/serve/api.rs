@@ -57,8 +57,6 @@ pub struct App {
     pub sources: Arc<Vec<Arc<crate::serve::sources::Running>>>,
     /// `POST /v1/reload`.
     pub reloader: Arc<crate::serve::reload::Reloader>,
-    /// What silences may name (brands, rules, metrics of the rules files).
-    pub known: Arc<crate::rules::names::Names>,
 }
 
 impl FromRef<App> for Arc<Auth> {

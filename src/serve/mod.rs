@@ -135,6 +135,7 @@ pub fn run_until(
         log_dir,
         db_path: db_path.clone(),
         notify: live::Live::new(cfg.notify.clone()),
+        known: live::Live::new(crate::rules::names::Names::of(&rules)),
         cfg,
     };
     let mut engine = Engine::new(&rules).context("cannot build the keyword matcher")?;
@@ -229,7 +230,6 @@ pub fn run_until(
         )),
         stopping: tokio_util::sync::CancellationToken::new(),
         sources: Arc::new(sources),
-        known: Arc::new(crate::rules::names::Names::of(&rules)),
     };
     let stopping = app.stopping.clone();
     let shutdown = async move {

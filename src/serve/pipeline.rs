@@ -58,6 +58,9 @@ pub struct Shared {
     /// The notification settings in force: `cfg.notify` at start, replaced by a reload
     /// (read them here, never from `cfg`).
     pub notify: crate::serve::live::Live<crate::notify::config::Notify>,
+    /// What silences and planned events may name (brands, rules, metrics of the rules
+    /// files); replaced at a reload.
+    pub known: crate::serve::live::Live<crate::rules::names::Names>,
 }
 
 use crate::clock::wall_ms;

@@ -129,7 +129,7 @@ async fn create(AxState(app): AxState<App>, headers: HeaderMap, body: Bytes) -> 
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };
-    let new = match validate(body, &app.known, &seen, &identity.name) {
+    let new = match validate(body, &app.shared.known.get(), &seen, &identity.name) {
         Ok(n) => n,
         Err(e) => return ApiError::from(e).into_response(),
     };

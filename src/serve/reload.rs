@@ -128,6 +128,17 @@ impl Reloader {
     /// [`ReloadError::Invalid`] with every problem (nothing changed), or no origin, or a
     /// stopping service.
     pub async fn reload(&self, by: &str) -> Result<Summary, ReloadError> {
+        let result = self.apply(by).await;
+        let m = &self.shared.metrics;
+        match &result {
+            Ok(_) => m.reloads.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            Err(ReloadError::Invalid(_)) => m.reloads_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            Err(_) => 0,
+        };
+        result
+    }
+
+    async fn apply(&self, by: &str) -> Result<Summary, ReloadError> {
         let origin = self.origin.clone().ok_or(ReloadError::NoOrigin)?;
         let mut applied = self.applied.lock().await;
         let running_rules_dir = applied.cfg.rules.clone();
@@ -183,6 +194,7 @@ impl Reloader {
             restart_needed: restart_needed.iter().map(|s| s.to_string()).collect(),
         };
         self.shared.notify.set(notify);
+        self.shared.known.set(crate::rules::names::Names::of(&rules));
         self.shared.notify_wake.notify_one();
         *applied = Applied { cfg, rules };
         tracing::info!(

@@ -167,7 +167,7 @@ pub(crate) async fn engine_brands(app: &App) -> Result<Vec<String>, ApiError> {
 /// nor `*`).
 pub(crate) async fn brands_seen_beyond_rules(app: &App, brand: Option<&str>) -> Result<Vec<String>, ApiError> {
     let brand = brand.unwrap_or("").trim();
-    if brand.is_empty() || brand == "*" || app.known.brands.contains_key(brand) {
+    if brand.is_empty() || brand == "*" || app.shared.known.get().brands.contains_key(brand) {
         Ok(Vec::new())
     } else {
         engine_brands(app).await
@@ -179,7 +179,7 @@ pub(crate) async fn brands_seen_beyond_rules(app: &App, brand: Option<&str>) -> 
 pub(crate) async fn create_silence(app: &App, body: SilenceBody, creator: &str) -> Result<stored::Silence, ApiError> {
     let seen = brands_seen_beyond_rules(app, body.brand.as_deref()).await?;
     let now = crate::clock::wall_ms();
-    let new = validate(body, &app.known, &seen, creator, now)?;
+    let new = validate(body, &app.shared.known.get(), &seen, creator, now)?;
     let made = run_db(app, move |c| stored::create(c, &new, now)).await??;
     tracing::info!(silence = made.id, brand = %made.brand, creator = %made.creator, "silence created");
     Ok(made)

@@ -35,9 +35,10 @@ pub async fn page(State(app): State<App>, headers: HeaderMap) -> Response {
         Ok(l) => l,
         Err(e) => return error_page(&v, e.status(), &e.to_string()),
     };
-    let mut brands: BTreeSet<String> = app.known.brands.keys().cloned().collect();
+    let known = app.shared.known.get();
+    let mut brands: BTreeSet<String> = known.brands.keys().cloned().collect();
     brands.extend(engine_brands(&app).await.unwrap_or_default());
-    let body = body(&list, &brands, &app.known.rules_of("*"), &v, now);
+    let body = body(&list, &brands, &known.rules_of("*"), &v, now);
     html_for(&headers, frame("Silences", &v, "silences", true, &body))
 }
 
