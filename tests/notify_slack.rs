@@ -98,6 +98,17 @@ fn slack_message_with_buttons_a_signed_acknowledgement_and_the_message_updated_i
         "no buttons on a webhook"
     );
     assert!(s.logs().find(TOKEN).is_none() && s.logs().find("XXXXsecretXXXX").is_none(), "secrets never logged");
+    // the chart, in the first message's thread, through Slack's upload flow
+    let done = slack.wait_for("files.completeUploadExternal", 1, 30);
+    assert_eq!(done.len(), 1, "{:?}\n{}", slack.calls(), s.logs());
+    let posted_ts = slack.calls().into_iter().rev().find(|c| c.method == "chat.postMessage").map(|c| c.at);
+    assert!(posted_ts.is_some_and(|at| at <= done[0].at), "uploaded after the message was posted");
+    assert_eq!(done[0].body["channel_id"], CHANNEL);
+    assert!(done[0].body["thread_ts"].as_str().is_some_and(|t| t.ends_with(".000100")), "{:?}", done[0].body);
+    let uploads = slack.uploads();
+    assert_eq!(uploads.len(), 1);
+    assert_eq!(&uploads[0].1[..4], b"\x89PNG", "a PNG chart");
+    assert!(done[0].body["files"].as_str().unwrap().contains(&uploads[0].0), "{:?}", done[0].body);
     let incident = actions["elements"][0]["value"].as_str().unwrap().to_string();
     let posted_ts = "1700000001.000100"; // the fake's first ts
     let payload = json!({

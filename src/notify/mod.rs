@@ -161,9 +161,15 @@ fn render(receiver: &Receiver, kind: &str, items: &[Due], n: &Notify, charts: Op
         let buttons = matches!(via, config::SlackVia::Bot { .. });
         let locale = n.locale(receiver.name());
         let message = channel::slack::blocks::render(kind, &lead, &related, &open_url, buttons, &locale);
+        // the chart goes into the first message's thread: only with a bot token (a webhook
+        // cannot upload files)
+        let chart = if kind == "resolved" || !buttons { None } else { charts.and_then(|f| f(&lead)) };
+        use base64::Engine as _;
+        let chart = chart.map(|c| base64::engine::general_purpose::STANDARD.encode(c));
         // `id`, `brand`, `severity`: for the ops notice should it fail
-        return json!({ "slack": message, "incident": id, "id": id, "brand": lead["brand"], "severity": lead["severity"] })
-            .to_string();
+        return json!({ "slack": message, "incident": id, "id": id, "brand": lead["brand"], "severity": lead["severity"],
+            "chart_png": chart })
+        .to_string();
     }
     if let Receiver::Teams { .. } = receiver {
         let related: Vec<Value> = events.iter().skip(1).map(|e| (*e).clone()).collect();

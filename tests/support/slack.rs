@@ -1,5 +1,8 @@
 //! The fake Slack (the parts crisiswatch uses), on [`HttpFake`]: the Web API
-//! (`POST /api/chat.postMessage`, `POST /api/chat.update`, with `Authorization: Bearer`) and
+//! (`POST /api/chat.postMessage`, `POST /api/chat.update`, with `Authorization: Bearer`; the
+//! file upload flow: form-encoded `files.getUploadURLExternal` giving an upload URL here, the
+//! bytes POSTed to it, checked against the declared `length`, and
+//! `files.completeUploadExternal` naming an uploaded file) and
 //! an incoming webhook (`POST /hooks/…`). Every message is checked as Slack would check it:
 //! JSON, a `text` fallback, only known block types, Block Kit's limits (50 blocks, 3,000
 //! characters per section, 150 per header, 75 per button, 255 per `action_id`); a malformed
@@ -32,6 +35,16 @@ pub struct FakeSlack {
     http: HttpFake,
     calls: Arc<Mutex<Vec<Call>>>,
     malformed: Arc<Mutex<Vec<String>>>,
+    uploads: Uploads,
+}
+
+/// The files uploaded: (file id, bytes).
+type Uploads = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// The fields of a form-encoded body, as a JSON object of strings.
+fn form_fields(body: &[u8]) -> Value {
+    let url = reqwest::Url::parse(&format!("http://f.invalid/?{}", String::from_utf8_lossy(body))).unwrap();
+    Value::Object(url.query_pairs().map(|(k, v)| (k.into_owned(), Value::String(v.into_owned()))).collect())
 }
 
 /// A Web API error: HTTP `status`, `{"ok": false, "error": error}`.
@@ -115,12 +128,31 @@ impl FakeSlack {
         let calls: Arc<Mutex<Vec<Call>>> = Arc::default();
         let malformed: Arc<Mutex<Vec<String>>> = Arc::default();
         let plan = Arc::new(Mutex::new(VecDeque::from(plan)));
-        let (c, bad) = (calls.clone(), malformed.clone());
+        let uploads: Uploads = Arc::default();
+        let (c, bad, up) = (calls.clone(), malformed.clone(), uploads.clone());
+        // file id → declared length, and whether its bytes came
+        let pending: Arc<Mutex<Vec<(String, usize, bool)>>> = Arc::default();
         let bearer = format!("Bearer {token}");
         let next_ts = Arc::new(Mutex::new(1_700_000_000u64));
+        let base: Arc<Mutex<String>> = Arc::default();
+        let base2 = base.clone();
         let http = HttpFake::start(move |req: &Request| {
             let path = req.path.split('?').next().unwrap_or("");
-            let body: Value = req.json();
+            if let Some(id) = path.strip_prefix("/upload/") {
+                // the upload URL: no token, the raw bytes (or a multipart form)
+                let mut p = pending.lock().unwrap();
+                let Some(entry) = p.iter_mut().find(|(f, _, _)| f == id) else {
+                    return Reply::status(404).body(b"no such upload".to_vec());
+                };
+                if req.body.len() != entry.1 {
+                    return Reply::status(400).body(b"length mismatch".to_vec());
+                }
+                entry.2 = true;
+                up.lock().unwrap().push((id.to_string(), req.body.clone()));
+                return Reply::status(200).body(format!("OK - {}", req.body.len()).into_bytes());
+            }
+            let files_method = path.starts_with("/api/files.");
+            let body: Value = if files_method { form_fields(&req.body) } else { req.json() };
             let method = if path == HOOK_PATH {
                 "webhook".to_string()
             } else if let Some(m) = path.strip_prefix("/api/") {
@@ -129,7 +161,7 @@ impl FakeSlack {
                 return Reply::status(404).body(b"no_service".to_vec());
             };
             c.lock().unwrap().push(Call { method: method.clone(), body: body.clone(), at: Instant::now() });
-            let problems = block_kit_problems(&body);
+            let problems = if files_method { Vec::new() } else { block_kit_problems(&body) };
             if !problems.is_empty() {
                 bad.lock().unwrap().push(format!("{method}: {problems:?}"));
             }
@@ -142,6 +174,41 @@ impl FakeSlack {
             }
             if req.header("authorization") != bearer {
                 return error(200, "invalid_auth");
+            }
+            if files_method {
+                if !req.header("content-type").starts_with("application/x-www-form-urlencoded") {
+                    return error(200, "invalid_arguments");
+                }
+                return match method.as_str() {
+                    "files.getUploadURLExternal" => {
+                        let len = body["length"].as_str().and_then(|l| l.parse::<usize>().ok()).unwrap_or(0);
+                        if len == 0 || body["filename"].as_str().is_none_or(str::is_empty) {
+                            return error(200, "missing_argument");
+                        }
+                        let mut p = pending.lock().unwrap();
+                        let id = format!("F{:09}", p.len() + 1);
+                        p.push((id.clone(), len, false));
+                        let url = format!("{}/upload/{id}", base2.lock().unwrap());
+                        Reply::json(200, &json!({"ok": true, "upload_url": url, "file_id": id}))
+                    }
+                    "files.completeUploadExternal" => {
+                        let files: Value =
+                            body["files"].as_str().and_then(|f| serde_json::from_str(f).ok()).unwrap_or_default();
+                        let p = pending.lock().unwrap();
+                        let all_up = files.as_array().is_some_and(|a| {
+                            !a.is_empty()
+                                && a.iter().all(|f| p.iter().any(|(id, _, done)| f["id"] == id.as_str() && *done))
+                        });
+                        if !all_up {
+                            return error(200, "file_not_found");
+                        }
+                        if body["thread_ts"].is_string() && !body["channel_id"].is_string() {
+                            return error(200, "invalid_arguments");
+                        }
+                        Reply::json(200, &json!({"ok": true, "files": files}))
+                    }
+                    _ => error(200, "unknown_method"),
+                };
             }
             if !req.header("content-type").starts_with("application/json") || body.is_null() {
                 return error(200, "invalid_arguments");
@@ -172,7 +239,13 @@ impl FakeSlack {
                 _ => error(200, "unknown_method"),
             }
         });
-        FakeSlack { http, calls, malformed }
+        *base.lock().unwrap() = http.base();
+        FakeSlack { http, calls, malformed, uploads }
+    }
+
+    /// The files uploaded (file id, bytes), in order.
+    pub fn uploads(&self) -> Vec<(String, Vec<u8>)> {
+        self.uploads.lock().unwrap().clone()
     }
 
     /// The `api_url` to configure: `http://127.0.0.1:PORT/api`.

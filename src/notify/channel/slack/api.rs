@@ -8,7 +8,11 @@
 //!   first notification of an incident, whose `channel` and `ts` are remembered through
 //!   [`MessageRefs`]; later notifications of the same incident (escalated, resolved, a
 //!   further ladder step or repeat) edit that message with `chat.update`, and, but for a
-//!   resolution, add a reply in its thread, broadcast to the channel (an edit alerts nobody). The Web API answers HTTP 200 with `{"ok": false,
+//!   resolution, add a reply in its thread, broadcast to the channel (an edit alerts nobody).
+//!   The first message of an alert gets its chart as a reply in its thread, through Slack's
+//!   upload flow (`files.getUploadURLExternal`, the bytes to the URL it gives,
+//!   `files.completeUploadExternal` with the channel and thread; scope `files:write`); a
+//!   failed upload is logged, the alert stays delivered. The Web API answers HTTP 200 with `{"ok": false,
 //!   "error": …}`: `ratelimited` (HTTP 429 with `Retry-After`) and unknown errors are
 //!   retried; `invalid_auth`, `channel_not_found`, `not_in_channel` and the other errors that
 //!   a retry cannot cure fail at once.
@@ -126,6 +130,20 @@ fn message_of(body: &str) -> (Value, Option<String>) {
     }
 }
 
+/// The chart PNG a notification body carries (`chart_png`, base64), if any.
+fn chart_of(body: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let v: Value = serde_json::from_str(body).ok()?;
+    base64::engine::general_purpose::STANDARD.decode(v["chart_png"].as_str()?).ok()
+}
+
+/// `application/x-www-form-urlencoded` of `args`.
+fn form(args: &[(&str, &str)]) -> String {
+    let mut u = reqwest::Url::parse("http://form.invalid/").expect("a valid URL");
+    u.query_pairs_mut().extend_pairs(args);
+    u.query().unwrap_or("").to_string()
+}
+
 fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
     h.get("retry-after")
         .and_then(|v| v.to_str().ok())
@@ -162,12 +180,21 @@ fn classify_api(status: u16, after: Option<Duration>, body: &[u8], method: &str)
 impl Slack {
     /// Calls Web API `method` with a JSON body.
     async fn call(&self, token: &str, api: &str, method: &str, body: &Value) -> Result<Value, Delivery> {
+        self.send(token, api, method, "application/json; charset=utf-8", body.to_string()).await
+    }
+
+    /// Calls Web API `method` with form-encoded arguments (the upload methods).
+    async fn call_form(&self, token: &str, api: &str, method: &str, args: &[(&str, &str)]) -> Result<Value, Delivery> {
+        self.send(token, api, method, "application/x-www-form-urlencoded", form(args)).await
+    }
+
+    async fn send(&self, token: &str, api: &str, method: &str, ctype: &str, body: String) -> Result<Value, Delivery> {
         let r = self
             .client
             .post(format!("{api}/{method}"))
             .bearer_auth(token)
-            .header("content-type", "application/json; charset=utf-8")
-            .body(body.to_string())
+            .header("content-type", ctype)
+            .body(body)
             .send()
             .await
             .map_err(|e| Delivery::Retry { after: None, error: format!("Slack {method}: {}", e.without_url()) })?;
@@ -213,15 +240,64 @@ impl Slack {
         message["channel"] = json!(channel);
         match self.call(token, api, "chat.postMessage", &message).await {
             Ok(answer) => {
-                if let (Some(refs), Some(id), Some(ch), Some(ts)) =
-                    (&self.refs, &incident, answer["channel"].as_str(), answer["ts"].as_str())
-                {
-                    refs.put(&self.name, id, ch, ts);
+                if let (Some(ch), Some(ts)) = (answer["channel"].as_str(), answer["ts"].as_str()) {
+                    if let (Some(refs), Some(id)) = (&self.refs, &incident) {
+                        refs.put(&self.name, id, ch, ts);
+                    }
+                    if let Some(png) = chart_of(&n.body) {
+                        let title = message["text"].as_str().unwrap_or("chart");
+                        if let Err(e) = self.upload_chart(token, api, ch, ts, &png, title).await {
+                            tracing::warn!(receiver = %self.name, error = %e, "Slack: the chart could not be uploaded (the alert is delivered)");
+                        }
+                    }
                 }
                 Delivery::Delivered
             }
             Err(d) => d,
         }
+    }
+
+    /// Shares `png` as a reply in the thread of message `ts` in `channel`, through Slack's
+    /// upload flow.
+    async fn upload_chart(
+        &self,
+        token: &str,
+        api: &str,
+        channel: &str,
+        ts: &str,
+        png: &[u8],
+        title: &str,
+    ) -> Result<(), String> {
+        let why = |d: Delivery| match d {
+            Delivery::Fail(e) | Delivery::Retry { error: e, .. } => e,
+            Delivery::Delivered => String::new(),
+        };
+        let len = png.len().to_string();
+        let title = blocks::cut(title, 200);
+        let args = [("filename", "chart.png"), ("length", len.as_str()), ("alt_txt", title.as_str())];
+        let got = self.call_form(token, api, "files.getUploadURLExternal", &args).await.map_err(why)?;
+        let (Some(url), Some(id)) = (got["upload_url"].as_str(), got["file_id"].as_str()) else {
+            return Err("Slack files.getUploadURLExternal: no upload_url or file_id in the answer".into());
+        };
+        let url = reqwest::Url::parse(url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .ok_or("Slack files.getUploadURLExternal: the upload_url is not an http(s) URL")?;
+        let r = self
+            .client
+            .post(url)
+            .header("content-type", "application/octet-stream")
+            .body(png.to_vec())
+            .send()
+            .await
+            .map_err(|e| format!("Slack file upload: {}", e.without_url()))?;
+        if !r.status().is_success() {
+            return Err(format!("Slack file upload: HTTP {}", r.status().as_u16()));
+        }
+        let files = json!([{ "id": id, "title": title }]).to_string();
+        let args = [("files", files.as_str()), ("channel_id", channel), ("thread_ts", ts)];
+        self.call_form(token, api, "files.completeUploadExternal", &args).await.map_err(why)?;
+        Ok(())
     }
 
     async fn deliver_webhook(&self, url: &reqwest::Url, n: &Outgoing) -> Delivery {
