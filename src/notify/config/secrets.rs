@@ -1,5 +1,6 @@
 //! The step after validation that reads secrets: every secret the file names (by
-//! environment variable, never inline) is looked up through an injected environment, and
+//! environment variable, never inline) is looked up through an injected environment (or,
+//! when the variable is unset, read from the file `{VAR}_FILE` names), and
 //! each one missing is reported at the place that names it. Secret values never reach a
 //! log or a diagnostic.
 
@@ -86,9 +87,22 @@ pub fn resolve(
     let mut password = None;
     for s in slots {
         let may_be_empty = matches!(s.target, SecretTarget::SmtpUser | SecretTarget::SmtpPassword);
-        let Some(value) = env(&s.var).filter(|v| may_be_empty || !v.is_empty()) else {
-            errs.push(src.at(s.span.clone(), format!("{} environment variable `{}` is not set", s.context, s.var)));
-            continue;
+        let value = match env_or_file(&s.var, env) {
+            Ok(v) if may_be_empty || !v.is_empty() => v,
+            Ok(_) | Err(None) => {
+                errs.push(src.at(
+                    s.span.clone(),
+                    format!(
+                        "{} environment variable `{}` is not set (nor `{}_FILE`, the path of a file holding it)",
+                        s.context, s.var, s.var
+                    ),
+                ));
+                continue;
+            }
+            Err(Some(why)) => {
+                errs.push(src.at(s.span.clone(), format!("{} {why}", s.context)));
+                continue;
+            }
         };
         match s.target {
             SecretTarget::WebhookKey(i) => {
@@ -142,7 +156,51 @@ pub fn resolve(
     }
 }
 
+/// A secret named by environment variable `var`: its value; or, when it is unset, the first
+/// line (trimmed) of the file that `{var}_FILE` names (the convention of container secrets,
+/// e.g. `CW_SLACK_BOT_TOKEN_FILE=/run/secrets/slack`).
+///
+/// # Errors
+/// `None` when neither is set; `Some(why)` when the file cannot be read (the path is said,
+/// the contents never).
+pub fn env_or_file(var: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, Option<String>> {
+    if let Some(v) = env(var) {
+        return Ok(v);
+    }
+    let file_var = format!("{var}_FILE");
+    let Some(path) = env(&file_var).filter(|p| !p.trim().is_empty()) else { return Err(None) };
+    match std::fs::read_to_string(path.trim()) {
+        Ok(text) => Ok(text.lines().next().unwrap_or("").trim().to_string()),
+        Err(e) => Err(Some(format!("`{file_var}` names `{}`, which cannot be read: {e}", path.trim()))),
+    }
+}
+
 /// The process environment, for [`resolve`].
 pub fn process_env(var: &str) -> Option<String> {
     std::env::var(var).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_comes_from_its_variable_or_from_the_file_its_file_variable_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("slack-token");
+        std::fs::write(&path, "xoxb-from-file \n").unwrap();
+        let file = path.to_str().unwrap().to_string();
+        let missing = dir.path().join("nope").to_str().unwrap().to_string();
+        let env = move |v: &str| match v {
+            "SET" => Some("xoxb-from-env".to_string()),
+            "SET_FILE" | "VIA_FILE" => Some(file.clone()),
+            "BROKEN_FILE" => Some(missing.clone()),
+            _ => None,
+        };
+        assert_eq!(env_or_file("SET", &env), Ok("xoxb-from-env".into()), "the variable wins");
+        assert_eq!(env_or_file("VIA", &env), Ok("xoxb-from-file".into()));
+        assert_eq!(env_or_file("UNSET", &env), Err(None));
+        let why = env_or_file("BROKEN", &env).unwrap_err().unwrap();
+        assert!(why.starts_with("`BROKEN_FILE` names `") && why.contains("cannot be read"), "{why}");
+    }
 }

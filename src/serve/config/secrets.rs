@@ -29,9 +29,10 @@ impl Env<'static> {
 /// Why it could not be read (`environment variable `X` is not set or empty`, ...).
 fn read(from: &TokenFrom, env: &Env<'_>) -> Result<String, String> {
     match from {
-        TokenFrom::Env(var) => match (env.var)(var) {
-            Some(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
-            _ => Err(format!("environment variable `{var}` is not set or empty")),
+        TokenFrom::Env(var) => match crate::notify::config::secrets::env_or_file(var, env.var) {
+            Ok(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
+            Err(Some(why)) => Err(why),
+            _ => Err(format!("environment variable `{var}` is not set or empty (nor `{var}_FILE`, a file holding it)")),
         },
         TokenFrom::File(p) => match (env.file)(p) {
             Ok(v) if !v.trim().is_empty() => Ok(v.lines().next().unwrap_or("").trim().to_string()),
