@@ -231,6 +231,19 @@ fn teams_receivers_are_checked_with_positions() {
     let o = check(&cfg, None);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains(&at(4, 11)) && stderr(&o).contains("`CW_TEAMS_WEBHOOK` is not set"), "{}", stderr(&o));
+    // or from the file `CW_TEAMS_WEBHOOK_FILE` names; an unreadable one is said, by path
+    let file = dir.path().join("teams-url");
+    std::fs::write(&file, format!("{url}\n")).unwrap();
+    let with_file = |f: &std::path::Path| {
+        let mut c = std::process::Command::new(support::bin());
+        c.args(["check", "--config", cfg.to_str().unwrap()]).env_remove("CW_TEAMS_WEBHOOK");
+        c.env("CW_TEAMS_WEBHOOK_FILE", f).output().unwrap()
+    };
+    let o = with_file(&file);
+    assert!(o.status.success(), "the secret from a file: {}", stderr(&o));
+    let o = with_file(&dir.path().join("missing"));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains(&at(4, 11)) && stderr(&o).contains("cannot be read"), "{}", stderr(&o));
     let o = check(&cfg, Some(&url.replace("https://", "http://")));
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains(&at(4, 11)) && stderr(&o).contains("does not hold an https:// URL"), "{}", stderr(&o));
