@@ -335,6 +335,7 @@ fn telegram_message_with_buttons_and_an_acknowledging_callback() {
     let receivers = format!(
         "[notify.telegram]\ntoken_env = \"CW_HOOK_SECRET\"\napi_url = \"{}\"\n\
          [[notify.receiver]]\nname = \"pr-hook\"\nkind = \"telegram\"\nchat_id = 4242\n\
+         [[notify.receiver]]\nname = \"pr-ru\"\nkind = \"telegram\"\nchat_id = 4343\nlang = \"ru\"\n\
          [[notify.receiver]]\nname = \"exec-hook\"\nkind = \"webhook\"\nurl = \"{}\"\nsecret_env = \"CW_HOOK_SECRET\"\n",
         tg.api_url(),
         execs.url()
@@ -372,6 +373,25 @@ fn telegram_message_with_buttons_and_an_acknowledging_callback() {
     assert!(edited["text"].as_str().unwrap().contains("Acknowledged by @dana (Telegram)"), "{edited}");
     let h: Value = reqwest::blocking::get(format!("{}/v1/alerts/{incident}", s.base)).unwrap().json().unwrap();
     assert_eq!(h["acknowledged_by"], "@dana (Telegram)", "{h}");
+    // a press on a message of the Russian receiver's chat is answered in Russian
+    tg.push_update(serde_json::json!({
+        "update_id": 8,
+        "callback_query": {
+            "id": "cb2", "chat_instance": "ci", "data": format!("mute:{incident}"),
+            "from": {"id": 9, "is_bot": false, "first_name": "Dana", "username": "dana"},
+            "message": {"message_id": 102, "date": 1_700_000_000, "text": "alert", "chat": {"id": 4343, "type": "private", "first_name": "PR"}}
+        }
+    }));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let russian = loop {
+        let edits: Vec<Value> =
+            tg.calls().into_iter().filter(|(m, _)| m == "editmessagetext").map(|(_, v)| v).collect();
+        if edits.len() >= 2 || std::time::Instant::now() > deadline {
+            break edits.get(1).cloned().unwrap_or_default();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(russian["text"].as_str().unwrap_or("").contains("Тишина на 1 ч: @dana (Telegram)"), "{russian}");
     s.terminate();
 }
 

@@ -544,9 +544,20 @@ pub fn run_notifier(
                     }
                 };
                 let actions = Box::new(crate::serve::actions::StoreActions(conn));
+                let locales = n
+                    .receivers
+                    .iter()
+                    .filter_map(|r| match r {
+                        crate::notify::config::Receiver::Telegram { name, chat_id, .. } => {
+                            Some((*chat_id, n.locale(name)))
+                        }
+                        _ => None,
+                    })
+                    .collect();
                 Some(tokio::spawn(crate::notify::channel::telegram::poll_callbacks(
                     bot,
                     actions,
+                    locales,
                     shared.shutdown.clone(),
                 )))
             });

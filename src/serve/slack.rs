@@ -23,6 +23,8 @@ pub struct Hook {
     secret: Vec<u8>,
     /// Its Web API client, to edit the message.
     client: Slack,
+    /// The language its messages (and so what a press says) are in.
+    lang: crate::notify::locale::Lang,
 }
 
 /// What the route needs.
@@ -66,7 +68,7 @@ impl SlackHooks {
             } = r
             {
                 let client = Slack::bot(name, &String::from_utf8_lossy(&token.0), channel, api_url, None)?;
-                hooks.push(Hook { secret: secret.0.clone(), client });
+                hooks.push(Hook { secret: secret.0.clone(), client, lang: n.locale(name).lang });
             }
         }
         Ok(hooks)
@@ -113,12 +115,18 @@ async fn interactions(State(s): State<Arc<SlackHooks>>, headers: HeaderMap, body
         crate::serve::actions::apply(&mut c, &id, action, &who, "via Slack", crate::clock::wall_ms())
     })
     .await;
+    let w = crate::notify::words::of(hooks[i].lang);
     let said = match done {
         Ok(Ok(())) => {
             tracing::info!(incident = %press.incident, who = %press.who, action = press.label, "Slack button");
-            format!("{} by {}", press.label, press.who)
+            let phrase = match press.action {
+                crate::notify::channel::IncidentAction::Acknowledge => w.acked_by,
+                crate::notify::channel::IncidentAction::EscalateNow => w.escalated_by,
+                crate::notify::channel::IncidentAction::Mute(_) => w.muted_by,
+            };
+            crate::notify::words::fill(phrase, &[("who", &press.who)])
         }
-        Ok(Err(e)) => format!("Not done ({e}): {} tried {}", press.who, press.label.to_lowercase()),
+        Ok(Err(e)) => crate::notify::words::fill(w.not_done, &[("reason", &format!("{e} ({})", press.who))]),
         Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     };
     // answer Slack at once (it waits 3 s); the message is edited after

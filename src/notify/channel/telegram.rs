@@ -230,6 +230,7 @@ impl Notifier for Telegram {
 pub async fn poll_callbacks(
     bot: Bot,
     mut actions: Box<dyn IncidentActions>,
+    locales: std::collections::HashMap<i64, Locale>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     let mut offset = 0i32;
@@ -255,15 +256,18 @@ pub async fn poll_callbacks(
                 Some(u) => format!("@{u} (Telegram)"),
                 None => format!("{} (Telegram)", q.from.first_name),
             };
-            let (action, label) = match action {
-                "ack" => (IncidentAction::Acknowledge, "Acknowledged"),
-                "esc" => (IncidentAction::EscalateNow, "Escalated"),
-                "mute" => (IncidentAction::Mute(std::time::Duration::from_secs(3600)), "Muted for 1 h"),
+            // said in the language of the receiver whose message it was
+            let chat = q.message.as_ref().map(|m| m.chat().id.0);
+            let w = words::of(chat.and_then(|c| locales.get(&c)).map(|l| l.lang).unwrap_or_default());
+            let (action, said) = match action {
+                "ack" => (IncidentAction::Acknowledge, w.acked_by),
+                "esc" => (IncidentAction::EscalateNow, w.escalated_by),
+                "mute" => (IncidentAction::Mute(std::time::Duration::from_secs(3600)), w.muted_by),
                 _ => continue,
             };
             let answer = match actions.act(id, action, &who, crate::clock::wall_ms()) {
-                Ok(()) => format!("{label} by {who}"),
-                Err(e) => format!("Not done: {e}"),
+                Ok(()) => words::fill(said, &[("who", &who)]),
+                Err(e) => words::fill(w.not_done, &[("reason", &e.to_string())]),
             };
             let _ = bot.answer_callback_query(q.id.clone()).text(answer.clone()).await;
             if let Some(m) = q.message.as_ref().and_then(|m| m.regular_message()) {
