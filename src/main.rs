@@ -456,32 +456,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Tone { text, input, models, lang } => {
             let model = load::tone(models.as_deref())?;
-            #[derive(serde::Serialize)]
-            struct Judged {
-                lang: Option<&'static str>,
-                p_negative: Option<f64>,
-                label: Option<&'static str>,
-            }
-            let judge = |t: &str| -> anyhow::Result<String> {
-                let j = match model.judge(t, lang.as_deref()) {
-                    Some((l, p, label)) => Judged {
-                        lang: Some(l.code()),
-                        p_negative: Some((f64::from(p) * 1000.0).round() / 1000.0),
-                        label: Some(label.as_str()),
-                    },
-                    None => Judged { lang: None, p_negative: None, label: None },
-                };
-                Ok(serde_json::to_string(&j)?)
-            };
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
             match (text, input) {
-                (Some(t), None) => writeln!(out, "{}", judge(&t)?)?,
+                (Some(t), None) => {
+                    serde_json::to_writer(&mut out, &crisiswatch::cmd::tone::judge(&model, &t, lang.as_deref()))?;
+                    writeln!(out)?;
+                }
                 (None, Some(path)) => {
                     let reader = replay::open_input(&path, false)?;
-                    for line in std::io::BufRead::lines(reader) {
-                        let line = line.with_context(|| format!("reading `{}`", path.display()))?;
-                        writeln!(out, "{}", judge(&line)?)?;
+                    let (n, bad) = crisiswatch::cmd::tone::lines(&model, lang.as_deref(), reader, &mut out)
+                        .with_context(|| format!("reading `{}`", path.display()))?;
+                    out.flush()?;
+                    if bad > 0 {
+                        eprintln!("{bad} of {n} lines could not be scored (see their `error` lines)");
+                        return Ok(ExitCode::from(1));
                     }
                 }
                 _ => {

@@ -28,10 +28,31 @@ fn scores_a_text_and_a_file_in_order() {
 }
 
 #[test]
-fn persian_and_russian_need_their_share_alike_weights() {
+fn every_line_is_scored_and_a_bad_one_answered_with_its_line_number() {
+    // the example: the line after the bad one is scored too, outputs stay aligned
+    let o = run_with_stdin(
+        &["tone", "--input", "-"],
+        b"ok\n\xff\n\xd0\xbf\xd1\x80\xd0\xb8\xd0\xbb\xd0\xbe\xd0\xb6\xd0\xb5\xd0\xbd\xd0\xb8\xd0\xb5\n",
+    );
+    assert_eq!(o.status.code(), Some(1), "a line could not be scored");
+    assert!(stderr(&o).contains("1 of 3 lines could not be scored"), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(o.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines[1]["line"], 2);
+    assert!(lines[1]["error"].as_str().unwrap().contains("not UTF-8"), "{lines:?}");
+    assert_eq!(lines[2]["lang"], "ru");
+}
+
+#[test]
+fn russian_is_built_in_and_persian_needs_its_non_commercial_weights() {
+    let o = run(&["tone", "опять не работает, худший сервис, верните деньги"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((v["lang"].as_str(), v["label"].as_str()), (Some("ru"), Some("negative")), "{v}");
     let o = run(&["tone", "پشتیبانی این شرکت افتضاح است"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(v["label"].is_null(), "fa weights are not built in: {v}");
+    assert!(v["reason"].as_str().unwrap().contains("no tone model for `fa`"), "said, not a bare null: {v}");
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/tone/weights/share-alike");
     let o = run(&["tone", "--models", dir, "پشتیبانی این شرکت افتضاح است"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();

@@ -12,5 +12,6 @@ pub mod load;
 pub mod nab;
 pub mod replay;
 pub mod simulate;
+pub mod tone;
 pub mod tone_eval;
 pub mod zoo;

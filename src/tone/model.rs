@@ -21,9 +21,16 @@ impl MultilingualTone {
     }
 }
 
-/// Weights compiled in (MIT-licensed training data only).
-pub(super) const BUILTIN: &[&[u8]] =
-    &[include_bytes!("weights/en.bin"), include_bytes!("weights/he.bin"), include_bytes!("weights/ar.bin")];
+/// Weights compiled in: English, Hebrew and Arabic (MIT/Apache-2.0 training data), and
+/// Russian (CC BY-SA 3.0 training data: the weights file carries that licence, attributed in
+/// `NOTICE`; share-alike does not stop it being loaded by default). Persian's only model so
+/// far is trained on non-commercial data and stays opt-in (`--models`).
+pub(super) const BUILTIN: &[&[u8]] = &[
+    include_bytes!("weights/en.bin"),
+    include_bytes!("weights/he.bin"),
+    include_bytes!("weights/ar.bin"),
+    include_bytes!("weights/share-alike/ru.bin"),
+];
 
 thread_local! {
     static SCRATCH: std::cell::RefCell<Featurizer> = std::cell::RefCell::new(Featurizer::default());
