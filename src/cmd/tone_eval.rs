@@ -85,5 +85,33 @@ pub fn print_tables(rows: &[EvalRow], domain: &DomainSet, out: &mut impl Write) 
             after.macro_f1
         )?;
     }
+    writeln!(out)?;
+    writeln!(out, "In-domain test split (src/tone/weights/domain/test: brand mentions never trained on), and its")?;
+    writeln!(out, "tagged lines: sarcastic and negated praise (negative), negated complaints (positive):")?;
+    writeln!(out)?;
+    writeln!(out, "| lang | n | model neg P / R / F1 | model macro-F1 | sarcasm right | negated praise right | negated complaint right |")?;
+    writeln!(out, "|---|---:|---|---:|---:|---:|---:|")?;
+    for r in rows {
+        let group = |tag: &str| {
+            r.in_domain_groups
+                .iter()
+                .find(|g| g.0 == tag)
+                .map_or_else(|| "-".to_string(), |g| format!("{} / {}", g.1, g.2))
+        };
+        let t = r.in_domain_test;
+        writeln!(
+            out,
+            "| {} | {} | {:.3} / {:.3} / {:.3} | {:.3} | {} | {} | {} |",
+            r.lang.code(),
+            t.n,
+            t.precision,
+            t.recall,
+            t.f1,
+            t.macro_f1,
+            group("sarcasm"),
+            group("negated-praise"),
+            group("negated-complaint")
+        )?;
+    }
     Ok(())
 }

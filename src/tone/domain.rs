@@ -39,6 +39,35 @@ pub fn builtin_tsv(lang: Lang) -> &'static str {
     }
 }
 
+/// The held-out in-domain test split for `lang` (`weights/domain/test/<lang>.tsv`): brand
+/// mentions never trained on, to measure the model on what crisiswatch scores.
+pub fn builtin_test_tsv(lang: Lang) -> &'static str {
+    match lang {
+        Lang::En => include_str!("weights/domain/test/en.tsv"),
+        Lang::He => include_str!("weights/domain/test/he.tsv"),
+        Lang::Fa => include_str!("weights/domain/test/fa.tsv"),
+        Lang::Ru => include_str!("weights/domain/test/ru.tsv"),
+        Lang::Ar => include_str!("weights/domain/test/ar.tsv"),
+    }
+}
+
+/// The tags of the test split's special lines (`line<TAB>tag`, 1-based data rows):
+/// `sarcasm`, `negated-praise`, `negated-complaint`.
+pub fn builtin_test_tags(lang: Lang) -> Vec<(usize, &'static str)> {
+    let text = match lang {
+        Lang::En => include_str!("weights/domain/test/en.tags.tsv"),
+        Lang::He => include_str!("weights/domain/test/he.tags.tsv"),
+        Lang::Fa => include_str!("weights/domain/test/fa.tags.tsv"),
+        Lang::Ru => include_str!("weights/domain/test/ru.tags.tsv"),
+        Lang::Ar => include_str!("weights/domain/test/ar.tags.tsv"),
+    };
+    text.lines()
+        .skip(1)
+        .filter_map(|l| l.split_once('\t'))
+        .filter_map(|(n, t)| Some((n.trim().parse().ok()?, t.trim())))
+        .collect()
+}
+
 /// Fictional brand names put in place of `{b}`, in turn (a Latin-script name among them:
 /// brands are often written in Latin letters in Hebrew, Persian, Russian and Arabic posts).
 fn brand_names(lang: Lang) -> &'static [&'static str] {
@@ -103,6 +132,24 @@ mod tests {
     use super::*;
     use crate::tone::eval::cross_validate;
     use crate::tone::{read_tsv, Label};
+
+    #[test]
+    fn every_test_split_reads_and_its_tags_point_at_rows_of_the_right_label() {
+        for lang in Lang::ALL {
+            let ex = read(builtin_test_tsv(lang), lang, 1.0).unwrap();
+            assert!(ex.len() >= 100, "{lang:?}");
+            let train = builtin_tsv(lang);
+            for line in builtin_test_tsv(lang).lines().skip(1) {
+                assert!(!train.lines().any(|t| t == line), "{lang:?}: a test line is in the training set: {line}");
+            }
+            let tags = builtin_test_tags(lang);
+            assert!(tags.len() >= 15, "{lang:?}");
+            for (row, tag) in tags {
+                let want = if tag == "negated-complaint" { Label::Positive } else { Label::Negative };
+                assert_eq!(ex[row - 1].label, want, "{lang:?} row {row} ({tag})");
+            }
+        }
+    }
 
     #[test]
     fn every_seed_set_reads_with_all_three_labels_and_brand_names() {

@@ -115,6 +115,11 @@ pub struct EvalRow {
     /// 5-fold cross-validation on the in-domain text: (retrained on the public data alone,
     /// retrained with the other four fifths added).
     pub in_domain_cv: (Scores, Scores),
+    /// The model on the held-out in-domain test split (never trained on).
+    pub in_domain_test: Scores,
+    /// On its tagged lines, per tag (`sarcasm`, `negated-praise`, `negated-complaint`):
+    /// (tag, lines labelled right, lines).
+    pub in_domain_groups: Vec<(&'static str, usize, usize)>,
     /// In-domain texts the evaluated weights were trained with (their file says so): when
     /// they are the texts evaluated on, `in_domain` is in-sample and only the cross-validation
     /// says how the model does on unseen ones.
@@ -225,6 +230,22 @@ pub fn eval_dir(
         add_permissive_extra(data, w.lang, &mut public)?;
         let in_domain = score(&predict_all(w, &in_domain_texts));
         let in_domain_cv = cross_validate(w.lang, &public, &in_domain_texts, 5);
+        let held_out = crate::tone::domain::read(crate::tone::domain::builtin_test_tsv(w.lang), w.lang, 1.0)?;
+        let held_out_pairs = predict_all(w, &held_out);
+        let mut in_domain_groups: Vec<(&'static str, usize, usize)> = Vec::new();
+        for (row, tag) in crate::tone::domain::builtin_test_tags(w.lang) {
+            let Some((pred, gold)) = held_out_pairs.get(row.wrapping_sub(1)) else { continue };
+            let i = match in_domain_groups.iter().position(|g| g.0 == tag) {
+                Some(i) => i,
+                None => {
+                    in_domain_groups.push((tag, 0, 0));
+                    in_domain_groups.len() - 1
+                }
+            };
+            in_domain_groups[i].1 += usize::from(pred == gold);
+            in_domain_groups[i].2 += 1;
+        }
+        in_domain_groups.sort_by_key(|g| g.0);
         rows.push(EvalRow {
             lang: w.lang,
             model,
@@ -236,6 +257,8 @@ pub fn eval_dir(
             ece,
             in_domain,
             in_domain_cv,
+            in_domain_test: score(&held_out_pairs),
+            in_domain_groups,
             trained_with_domain: w.domain_texts,
         });
     }
