@@ -4,8 +4,10 @@
 //! None of the public labelled sets is what crisiswatch scores: they are tweets about
 //! anything, comments on a president's page, film and food reviews, publicistic prose. The
 //! seed set in `src/tone/weights/domain/<lang>.tsv` is written by the project: per language
-//! 50 complaints (billing, delivery, outages, support, quality, safety, data leaks, prices,
-//! calls to stop buying), 40 neutral posts (questions, company news) and 40 praises. Texts
+//! 90 complaints (billing, delivery, outages, support, quality, safety, data leaks, prices,
+//! calls to stop buying), 70 neutral posts (questions, company news) and 70 praises, and a
+//! held-out test split of 100 more (`test/<lang>.tsv`, never trained on, its sarcastic,
+//! negated-praise and negated-complaint lines tagged in `test/<lang>.tags.tsv`). Texts
 //! say `{b}` where the brand goes; each line is given one of several fictional brand names
 //! in turn, so no name is tied to a label.
 //!
