@@ -144,7 +144,12 @@ fn tone_eval_reports_in_domain_scores_and_says_when_they_are_in_sample() {
     assert!(o.status.success(), "{}", stderr(&o));
     let table = String::from_utf8(o.stdout).unwrap();
     assert!(table.contains(&format!("`{mine_s}`")), "{table}");
-    let rows: Vec<&str> = table.lines().skip_while(|l| !l.starts_with("| lang | n | model trained")).skip(2).collect();
+    let rows: Vec<&str> = table
+        .lines()
+        .skip_while(|l| !l.starts_with("| lang | n | model trained"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .collect();
     assert_eq!(rows.len(), 5, "{table}");
     for row in &rows {
         let cells: Vec<&str> = row.split('|').map(str::trim).collect();

@@ -19,9 +19,10 @@ pub fn from_raw(
     src: &Source<'_>,
     listen: &str,
     env: &dyn Fn(&str) -> Option<String>,
+    file: secrets::ReadFile<'_>,
 ) -> Result<Notify, Vec<Diagnostic>> {
     let mut v = validate::validate(c, src, listen)?;
-    secrets::resolve(&mut v.notify, &v.secrets, src, env)?;
+    secrets::resolve(&mut v.notify, &v.secrets, src, env, file)?;
     v.notify.templates = templates(c, src)?;
     Ok(v.notify)
 }
@@ -65,5 +66,5 @@ pub fn from_toml_str(text: &str, listen: &str) -> Result<Notify, Diagnostics> {
     let path = Path::new("<notify>");
     let raw: NotifyConfig = toml::from_str(text)
         .map_err(|e| Diagnostics(vec![Diagnostic::at(path, text, e.span(), e.message().trim().to_string())]))?;
-    from_raw(&raw, &Source { path, text }, listen, &process_env).map_err(Diagnostics)
+    from_raw(&raw, &Source { path, text }, listen, &process_env, &secrets::read_small_file).map_err(Diagnostics)
 }

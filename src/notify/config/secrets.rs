@@ -81,13 +81,14 @@ pub fn resolve(
     slots: &[SecretSlot],
     src: &Source<'_>,
     env: &dyn Fn(&str) -> Option<String>,
+    file: ReadFile<'_>,
 ) -> Result<(), Vec<Diagnostic>> {
     let mut errs = Vec::new();
     let mut user = None;
     let mut password = None;
     for s in slots {
         let may_be_empty = matches!(s.target, SecretTarget::SmtpUser | SecretTarget::SmtpPassword);
-        let value = match env_or_file(&s.var, env) {
+        let value = match env_or_file(&s.var, env, file) {
             Ok(v) if may_be_empty || !v.is_empty() => v,
             Ok(_) | Err(None) => {
                 errs.push(src.at(
@@ -156,23 +157,38 @@ pub fn resolve(
     }
 }
 
+/// Reads a file's contents (the filesystem, or a test's).
+pub type ReadFile<'a> = &'a dyn Fn(&std::path::Path) -> std::io::Result<String>;
+
 /// A secret named by environment variable `var`: its value; or, when it is unset, the first
 /// line (trimmed) of the file that `{var}_FILE` names (the convention of container secrets,
-/// e.g. `CW_SLACK_BOT_TOKEN_FILE=/run/secrets/slack`).
+/// e.g. `CW_SLACK_BOT_TOKEN_FILE=/run/secrets/slack`), read through `file`.
 ///
 /// # Errors
-/// `None` when neither is set; `Some(why)` when the file cannot be read (the path is said,
-/// the contents never).
-pub fn env_or_file(var: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, Option<String>> {
+/// `None` when neither is set; `Some(why)` when the file cannot be read (neither the path
+/// nor the contents are shown: both come from the environment).
+pub fn env_or_file(
+    var: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    file: ReadFile<'_>,
+) -> Result<String, Option<String>> {
     if let Some(v) = env(var) {
         return Ok(v);
     }
     let file_var = format!("{var}_FILE");
     let Some(path) = env(&file_var).filter(|p| !p.trim().is_empty()) else { return Err(None) };
-    match std::fs::read_to_string(path.trim()) {
+    match file(std::path::Path::new(path.trim())) {
         Ok(text) => Ok(text.lines().next().unwrap_or("").trim().to_string()),
-        Err(e) => Err(Some(format!("`{file_var}` names `{}`, which cannot be read: {e}", path.trim()))),
+        Err(e) => Err(Some(format!("the file `{file_var}` names cannot be read: {}", e.kind()))),
     }
+}
+
+/// Reads at most 64 KiB of a real file (a secret is short; `/dev/zero` must not hang a start).
+pub fn read_small_file(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut s = String::new();
+    std::fs::File::open(path)?.take(64 << 10).read_to_string(&mut s)?;
+    Ok(s)
 }
 
 /// The process environment, for [`resolve`].
@@ -197,10 +213,10 @@ mod tests {
             "BROKEN_FILE" => Some(missing.clone()),
             _ => None,
         };
-        assert_eq!(env_or_file("SET", &env), Ok("xoxb-from-env".into()), "the variable wins");
-        assert_eq!(env_or_file("VIA", &env), Ok("xoxb-from-file".into()));
-        assert_eq!(env_or_file("UNSET", &env), Err(None));
-        let why = env_or_file("BROKEN", &env).unwrap_err().unwrap();
-        assert!(why.starts_with("`BROKEN_FILE` names `") && why.contains("cannot be read"), "{why}");
+        assert_eq!(env_or_file("SET", &env, &read_small_file), Ok("xoxb-from-env".into()), "the variable wins");
+        assert_eq!(env_or_file("VIA", &env, &read_small_file), Ok("xoxb-from-file".into()));
+        assert_eq!(env_or_file("UNSET", &env, &read_small_file), Err(None));
+        let why = env_or_file("BROKEN", &env, &read_small_file).unwrap_err().unwrap();
+        assert_eq!(why, "the file `BROKEN_FILE` names cannot be read: entity not found");
     }
 }

@@ -19,7 +19,7 @@ pub struct Env<'a> {
 impl Env<'static> {
     /// The process environment and the real filesystem.
     pub fn process() -> Self {
-        Env { var: &|v| std::env::var(v).ok(), file: &|p| std::fs::read_to_string(p) }
+        Env { var: &|v| std::env::var(v).ok(), file: &crate::notify::config::secrets::read_small_file }
     }
 }
 
@@ -29,7 +29,7 @@ impl Env<'static> {
 /// Why it could not be read (`environment variable `X` is not set or empty`, ...).
 fn read(from: &TokenFrom, env: &Env<'_>) -> Result<String, String> {
     match from {
-        TokenFrom::Env(var) => match crate::notify::config::secrets::env_or_file(var, env.var) {
+        TokenFrom::Env(var) => match crate::notify::config::secrets::env_or_file(var, env.var, env.file) {
             Ok(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
             Err(Some(why)) => Err(why),
             _ => Err(format!("environment variable `{var}` is not set or empty (nor `{var}_FILE`, a file holding it)")),
@@ -106,7 +106,9 @@ pub fn resolve(cfg: &mut ServeConfig, v: &Validated, src: &Source<'_>, env: &Env
             ),
         ));
     }
-    if let Err(list) = crate::notify::config::secrets::resolve(&mut cfg.notify, &v.notify_secrets, src, env.var) {
+    if let Err(list) =
+        crate::notify::config::secrets::resolve(&mut cfg.notify, &v.notify_secrets, src, env.var, env.file)
+    {
         errs.extend(list);
     }
     if errs.is_empty() {
