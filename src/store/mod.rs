@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS incidents (
     latest TEXT NOT NULL,
     seq INTEGER NOT NULL,
     created_ms INTEGER NOT NULL DEFAULT 0,
-    -- no longer read: mutes are silences (`silences`, see store::silences)
+    -- no longer written: mutes are silences (`silences`, see store::silences); old ones
+    -- are carried over at open (`carry_over_old_mutes`)
     muted_until_ms INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS incidents_seq ON incidents(seq);
@@ -174,7 +175,31 @@ pub fn open(path: &Path, full_sync: bool) -> Result<Connection> {
     // (dead letters of junk bodies) does not leave it large
     c.pragma_update(None, "journal_size_limit", 64i64 << 20)?;
     c.execute_batch(SCHEMA)?;
+    carry_over_old_mutes(&c, crate::clock::wall_ms())?;
     Ok(c)
+}
+
+/// Mutes from before silences existed (`incidents.muted_until_ms`) become silences of their
+/// incident's brand and rule, as a "Mute" makes them now, so an upgrade does not wake a muted
+/// incident early. Idempotent: a carried mute is cleared.
+fn carry_over_old_mutes(c: &Connection, now: Millis) -> Result<usize> {
+    let any: bool =
+        c.query_row("SELECT EXISTS (SELECT 1 FROM incidents WHERE muted_until_ms != 0)", [], |r| r.get(0))?;
+    if !any {
+        return Ok(0);
+    }
+    // one writer at a time: connections opened together must not carry a mute twice
+    let tx = rusqlite::Transaction::new_unchecked(c, rusqlite::TransactionBehavior::Immediate)?;
+    let n = tx.execute(
+        "INSERT INTO silences (brand, rules, metrics, start_ms, end_ms, reason, creator, created_ms, incident)
+         SELECT brand, json_array(rule), '[]', ?1, muted_until_ms, 'Mute carried over from before silences',
+                'crisiswatch (upgrade)', ?1, id
+         FROM incidents WHERE muted_until_ms > ?1 AND status != 'resolved'",
+        [now],
+    )?;
+    tx.execute("UPDATE incidents SET muted_until_ms = 0 WHERE muted_until_ms != 0", [])?;
+    tx.commit()?;
+    Ok(n)
 }
 
 /// Records engine events: each at most once (replaying the ingest log after a crash
@@ -637,4 +662,36 @@ pub fn counts(c: &Connection) -> Result<Counts> {
         notifications_pending: n("SELECT count(*) FROM notifications WHERE status = 'pending'")?,
         notifications_dead: n("SELECT count(*) FROM notifications WHERE status = 'dead'")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mute_from_before_silences_becomes_a_silence_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let c = open(&path, false).unwrap();
+        let insert = "INSERT INTO incidents (id, brand, rule, dedup_key, status, severity, opened_at, updated_at, latest, seq, muted_until_ms)
+                      VALUES (?1, 'acme', 'volume-spike', 'k', ?2, 'warning', 't', 't', '{}', 1, ?3)";
+        let later = crate::clock::wall_ms() + 3_600_000;
+        c.execute(insert, rusqlite::params!["muted", "firing", later]).unwrap();
+        c.execute(insert, rusqlite::params!["over", "firing", 1_000]).unwrap();
+        c.execute(insert, rusqlite::params!["closed", "resolved", later]).unwrap();
+        drop(c);
+        let c = open(&path, false).unwrap();
+        let _again = open(&path, false).unwrap();
+        let rows: Vec<(String, String, i64, Option<String>)> = c
+            .prepare("SELECT brand, rules, end_ms, incident FROM silences")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(rows, vec![("acme".into(), "[\"volume-spike\"]".into(), later, Some("muted".into()))]);
+        let left: i64 =
+            c.query_row("SELECT count(*) FROM incidents WHERE muted_until_ms != 0", [], |r| r.get(0)).unwrap();
+        assert_eq!(left, 0);
+    }
 }
