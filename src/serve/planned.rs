@@ -134,9 +134,8 @@ async fn create(AxState(app): AxState<App>, headers: HeaderMap, body: Bytes) -> 
         Err(e) => return ApiError::from(e).into_response(),
     };
     let now = crate::clock::wall_ms();
-    let made = match run_db(&app, move |c| stored::create(c, &new, now)).await {
-        Ok(Ok(p)) => p,
-        Ok(Err(refused)) => return ApiError::from(refused).into_response(),
+    let made = match run_db(&app, move |c| stored::create(c, &new, now)).await.and_then(|r| r.map_err(ApiError::from)) {
+        Ok(p) => p,
         Err(e) => return e.into_response(),
     };
     if let Err(e) = refresh_engine(&app).await {
@@ -187,11 +186,11 @@ async fn remove(AxState(app): AxState<App>, headers: HeaderMap, Path(id): Path<S
     };
     let now = crate::clock::wall_ms();
     let who = identity.name.clone();
-    let gone = match run_db(&app, move |c| stored::delete(c, id, &who, now)).await {
-        Ok(Ok(p)) => p,
-        Ok(Err(refused)) => return ApiError::from(refused).into_response(),
-        Err(e) => return e.into_response(),
-    };
+    let gone =
+        match run_db(&app, move |c| stored::delete(c, id, &who, now)).await.and_then(|r| r.map_err(ApiError::from)) {
+            Ok(p) => p,
+            Err(e) => return e.into_response(),
+        };
     if let Err(e) = refresh_engine(&app).await {
         return e.into_response();
     }

@@ -120,21 +120,20 @@ impl Slack {
     }
 }
 
-/// The message of a notification body and its lead incident: the rendered Block Kit message
-/// (`{"slack": …, "incident": …}`), or a notice of anything else (ops notices).
-fn message_of(body: &str) -> (Value, Option<String>) {
+/// The message of a notification body, its lead incident and its chart: the rendered Block
+/// Kit message (`{"slack": …, "incident": …, "chart_png": …}`), or a notice of anything
+/// else (ops notices).
+fn message_of(body: &str) -> (Value, Option<String>, Option<Vec<u8>>) {
+    use base64::Engine as _;
     let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
     match v.get("slack") {
-        Some(m) if m.is_object() => (m.clone(), v["incident"].as_str().map(String::from)),
-        _ => (blocks::notice(v["problem"].as_str().unwrap_or(body)), None),
+        Some(m) if m.is_object() => {
+            // the chart PNG the body carries (`chart_png`, base64), if any
+            let chart = v["chart_png"].as_str().and_then(|c| base64::engine::general_purpose::STANDARD.decode(c).ok());
+            (m.clone(), v["incident"].as_str().map(String::from), chart)
+        }
+        _ => (blocks::notice(v["problem"].as_str().unwrap_or(body)), None, None),
     }
-}
-
-/// The chart PNG a notification body carries (`chart_png`, base64), if any.
-fn chart_of(body: &str) -> Option<Vec<u8>> {
-    use base64::Engine as _;
-    let v: Value = serde_json::from_str(body).ok()?;
-    base64::engine::general_purpose::STANDARD.decode(v["chart_png"].as_str()?).ok()
 }
 
 /// `application/x-www-form-urlencoded` of `args`.
@@ -208,7 +207,7 @@ impl Slack {
     }
 
     async fn deliver_bot(&self, token: &str, channel: &str, api: &str, n: &Outgoing) -> Delivery {
-        let (mut message, incident) = message_of(&n.body);
+        let (mut message, incident, chart) = message_of(&n.body);
         let known = match (&self.refs, &incident) {
             (Some(refs), Some(id)) => refs.get(&self.name, id),
             _ => None,
@@ -244,9 +243,9 @@ impl Slack {
                     if let (Some(refs), Some(id)) = (&self.refs, &incident) {
                         refs.put(&self.name, id, ch, ts);
                     }
-                    if let Some(png) = chart_of(&n.body) {
+                    if let Some(png) = &chart {
                         let title = message["text"].as_str().unwrap_or("chart");
-                        if let Err(e) = self.upload_chart(token, api, ch, ts, &png, title).await {
+                        if let Err(e) = self.upload_chart(token, api, ch, ts, png, title).await {
                             tracing::warn!(receiver = %self.name, error = %e, "Slack: the chart could not be uploaded (the alert is delivered)");
                         }
                     }
@@ -301,7 +300,7 @@ impl Slack {
     }
 
     async fn deliver_webhook(&self, url: &reqwest::Url, n: &Outgoing) -> Delivery {
-        let (message, _) = message_of(&n.body);
+        let (message, _, _) = message_of(&n.body);
         let sent = self
             .client
             .post(url.clone())
