@@ -183,6 +183,15 @@ enum Command {
         /// How many public texts one text of `--domain` counts as.
         #[arg(long, default_value_t = crisiswatch::tone::domain::DOMAIN_WEIGHT)]
         domain_weight: f32,
+        /// Extra training sets instead of the built-in choice: `LANG:PATH=WEIGHT` (PATH under
+        /// `--data`, each text counting WEIGHT), e.g. `he:extra/he/xed.tsv=0.3`; `none` for
+        /// none. Default: the sets the shipped weights were trained with.
+        #[arg(long, value_delimiter = ',')]
+        extra: Vec<String>,
+        /// Leave out `DATA/<lang>/train.tsv` (train on `--extra` and `--domain` only): for a
+        /// language whose public set may not ship in weights, like Persian's (CC BY-NC-SA).
+        #[arg(long)]
+        without_public: bool,
     },
     /// Evaluate tone weights on `DATA/<lang>/test.tsv` beside baselines (a Markdown table).
     ToneEval {
@@ -202,6 +211,9 @@ enum Command {
         /// How many public texts one in-domain text counts as in the cross-validation.
         #[arg(long, default_value_t = crisiswatch::tone::domain::DOMAIN_WEIGHT)]
         domain_weight: f32,
+        /// Only these languages (default: every loaded model).
+        #[arg(long, value_delimiter = ',')]
+        langs: Vec<String>,
     },
     /// Run the live service: HTTP ingest, alert API, durable state, metrics.
     Serve {
@@ -480,26 +492,41 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             out.flush()?;
         }
-        Command::ToneTrain { data, out, langs, domain, domain_weight } => {
+        Command::ToneTrain { data, out, langs, domain, domain_weight, extra, without_public } => {
             let langs = parse_langs(&langs)?;
             check_domain_weight(domain_weight)?;
+            let extras = if extra.is_empty() {
+                crisiswatch::tone::Extras::Default
+            } else if extra.len() == 1 && extra[0] == "none" {
+                crisiswatch::tone::Extras::Given(Vec::new())
+            } else {
+                let sets: Result<Vec<crisiswatch::tone::ExtraSet>, String> = extra.iter().map(|s| s.parse()).collect();
+                crisiswatch::tone::Extras::Given(sets.map_err(|e| anyhow::anyhow!("--extra {e}"))?)
+            };
             let domain =
                 domain.map(|dir| crisiswatch::tone::domain::DomainSet { dir: Some(dir), weight: domain_weight });
-            let done =
-                crisiswatch::tone::train_dir(&data, &out, &langs, domain.as_ref()).map_err(anyhow::Error::msg)?;
-            for (lang, n, n_domain, f1) in done {
+            let done = crisiswatch::tone::train_dir(&data, &out, &langs, &extras, domain.as_ref(), without_public)
+                .map_err(anyhow::Error::msg)?;
+            for t in done {
+                let extras: Vec<String> = t.extras.iter().map(|(p, n, w)| format!(" + {n} from {p} (×{w})")).collect();
                 eprintln!(
-                    "{}: trained on {n} public + {n_domain} in-domain texts (negative F1 {f1:.3} on the held-out seventh) → {}",
-                    lang.code(),
-                    out.join(format!("{}.bin", lang.code())).display()
+                    "{}: trained on {} public{} + {} in-domain texts (negative F1 {:.3} on the held-out seventh) → {}",
+                    t.lang.code(),
+                    t.public,
+                    extras.concat(),
+                    t.in_domain,
+                    t.held_out_f1,
+                    t.dest.display()
                 );
             }
         }
-        Command::ToneEval { data, models, lexicons, domain, domain_weight } => {
+        Command::ToneEval { data, models, lexicons, domain, domain_weight, langs } => {
             let model = load::tone(models.as_deref())?;
             check_domain_weight(domain_weight)?;
+            let langs = parse_langs(&langs)?;
+            let weights: Vec<_> = model.weights().iter().filter(|w| langs.contains(&w.lang)).cloned().collect();
             let domain = crisiswatch::tone::domain::DomainSet { dir: domain, weight: domain_weight };
-            let rows = crisiswatch::tone::eval_dir(&data, model.weights(), lexicons.as_deref(), &domain)
+            let rows = crisiswatch::tone::eval_dir(&data, &weights, lexicons.as_deref(), &domain)
                 .map_err(anyhow::Error::msg)?;
             crisiswatch::cmd::tone_eval::print_tables(&rows, &domain, &mut std::io::stdout().lock())?;
         }

@@ -45,19 +45,36 @@ fn every_line_is_scored_and_a_bad_one_answered_with_its_line_number() {
 }
 
 #[test]
-fn russian_is_built_in_and_persian_needs_its_non_commercial_weights() {
-    let o = run(&["tone", "опять не работает, худший сервис, верните деньги"]);
+fn all_five_languages_are_built_in_and_the_issues_complaints_come_out_negative() {
+    // the examples of issue 16, with the binary as shipped (no flags)
+    for (text, lang) in [
+        ("دوباره قطع است، نمی‌توانم وارد شوم. بدترین خدمات", "fa"),
+        ("опять не работает, худший сервис, верните деньги", "ru"),
+        ("השירות הכי גרוע שיש, מבטל", "he"),
+        ("the app is down again, worst service, refund me", "en"),
+        ("خدمة سيئة جدا والتطبيق لا يعمل", "ar"),
+    ] {
+        let o = run(&["tone", text]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!((v["lang"].as_str(), v["label"].as_str()), (Some(lang), Some("negative")), "{text}: {v}");
+        assert!(v["p_negative"].as_f64().unwrap() >= 0.5, "the windows count it too: {v}");
+    }
+    // no judgement is said, not a bare null
+    let o = run(&["tone", "12345 !!!"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!((v["lang"].as_str(), v["label"].as_str()), (Some("ru"), Some("negative")), "{v}");
-    let o = run(&["tone", "پشتیبانی این شرکت افتضاح است"]);
+    assert!(v["label"].is_null() && v["reason"].as_str().unwrap().contains("no language identified"), "{v}");
+    let o = run(&["tone", "--lang", "de", "hallo"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert!(v["label"].is_null(), "fa weights are not built in: {v}");
-    assert!(v["reason"].as_str().unwrap().contains("no tone model for `fa`"), "said, not a bare null: {v}");
+    assert!(v["reason"].as_str().unwrap().contains("(loaded: en, he, ar, fa, ru)"), "{v}");
+    // the non-commercial Persian model stays opt-in, and overrides the built-in one
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/tone/weights/share-alike");
-    let o = run(&["tone", "--models", dir, "پشتیبانی این شرکت افتضاح است"]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["lang"], "fa");
-    assert_eq!(v["label"], "negative");
+    let text = "پشتیبانی این شرکت افتضاح است";
+    let p = |args: &[&str]| -> f64 {
+        let v: serde_json::Value = serde_json::from_slice(&run(args).stdout).unwrap();
+        assert_eq!((v["lang"].as_str(), v["label"].as_str()), (Some("fa"), Some("negative")), "{v}");
+        v["p_negative"].as_f64().unwrap()
+    };
+    assert_ne!(p(&["tone", text]), p(&["tone", "--models", dir, text]), "other weights were used");
 }
 
 #[test]

@@ -59,13 +59,13 @@ pub fn print_tables(rows: &[EvalRow], domain: &DomainSet, out: &mut impl Write) 
     )?;
     writeln!(out, "cross-validation: retrained on the public data alone → with the other four fifths added:")?;
     writeln!(out)?;
-    writeln!(out, "| lang | n | model trained with in-domain texts | model neg P / R / F1 | model macro-F1 | CV neg F1 public only → with in-domain | CV macro-F1 |")?;
-    writeln!(out, "|---|---:|---:|---|---:|---|---|")?;
+    writeln!(out, "| lang | n | model trained with in-domain texts | model neg P / R / F1 | model macro-F1 | CV neg F1 public only → with in-domain | CV macro-F1 | as the windows count (p ≥ 0.5): model / CV neg F1 |")?;
+    writeln!(out, "|---|---:|---:|---|---:|---|---|---|")?;
     for r in rows {
         let (before, after) = r.in_domain_cv;
         writeln!(
             out,
-            "| {} | {} | {} | {:.3} / {:.3} / {:.3} | {:.3} | {:.3} → {:.3} | {:.3} → {:.3} |",
+            "| {} | {} | {} | {:.3} / {:.3} / {:.3} | {:.3} | {:.3} → {:.3} | {:.3} → {:.3} | {:.3} / {:.3} |",
             r.lang.code(),
             r.in_domain.n,
             if r.trained_with_domain == 0 {
@@ -82,15 +82,17 @@ pub fn print_tables(rows: &[EvalRow], domain: &DomainSet, out: &mut impl Write) 
             before.f1,
             after.f1,
             before.macro_f1,
-            after.macro_f1
+            after.macro_f1,
+            r.in_domain_windows.0.f1,
+            r.in_domain_windows.1.f1
         )?;
     }
     writeln!(out)?;
     writeln!(out, "In-domain test split (src/tone/weights/domain/test: brand mentions never trained on), and its")?;
     writeln!(out, "tagged lines: sarcastic and negated praise (negative), negated complaints (positive):")?;
     writeln!(out)?;
-    writeln!(out, "| lang | n | model neg P / R / F1 | model macro-F1 | sarcasm right | negated praise right | negated complaint right |")?;
-    writeln!(out, "|---|---:|---|---:|---:|---:|---:|")?;
+    writeln!(out, "| lang | n | model neg P / R / F1 | model macro-F1 | as the windows count (p ≥ 0.5): neg P / R / F1 | sarcasm right | negated praise right | negated complaint right |")?;
+    writeln!(out, "|---|---:|---|---:|---|---:|---:|---:|")?;
     for r in rows {
         let group = |tag: &str| {
             r.in_domain_groups
@@ -98,16 +100,19 @@ pub fn print_tables(rows: &[EvalRow], domain: &DomainSet, out: &mut impl Write) 
                 .find(|g| g.0 == tag)
                 .map_or_else(|| "-".to_string(), |g| format!("{} / {}", g.1, g.2))
         };
-        let t = r.in_domain_test;
+        let (t, tw) = (r.in_domain_test, r.in_domain_test_windows);
         writeln!(
             out,
-            "| {} | {} | {:.3} / {:.3} / {:.3} | {:.3} | {} | {} | {} |",
+            "| {} | {} | {:.3} / {:.3} / {:.3} | {:.3} | {:.3} / {:.3} / {:.3} | {} | {} | {} |",
             r.lang.code(),
             t.n,
             t.precision,
             t.recall,
             t.f1,
             t.macro_f1,
+            tw.precision,
+            tw.recall,
+            tw.f1,
             group("sarcasm"),
             group("negated-praise"),
             group("negated-complaint")

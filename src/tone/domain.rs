@@ -227,7 +227,7 @@ mod tests {
             DOMAIN_WEIGHT,
         )
         .unwrap();
-        let (before, after) = cross_validate(Lang::En, &public, &domain, 5);
+        let (before, after, _) = cross_validate(Lang::En, &public, &domain, 5);
         assert_eq!((before.n, after.n), (60, 60));
         assert!(after.f1 > before.f1 + 0.3, "before {before:?} after {after:?}");
         assert!(after.macro_f1 > 0.9, "{after:?}");

@@ -63,6 +63,9 @@ pub enum ToneError {
     /// A weights directory without weights.
     #[error("no `<lang>.bin` weights in `{}`", .0.display())]
     NoWeights(PathBuf),
+    /// Nothing to train a language on.
+    #[error("no training texts for `{0}`: without its public set, give --extra or --domain texts for it")]
+    NoTrainingData(&'static str),
 }
 
 impl ToneError {

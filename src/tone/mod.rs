@@ -22,7 +22,7 @@ pub use example::{read_tsv, Example};
 pub use features::{FeatureSink, Featurizer};
 pub use label::Label;
 pub use model::MultilingualTone;
-pub use train::{train, train_dir};
+pub use train::{train, train_dir, ExtraSet, Extras, Trained};
 pub use weights::ToneWeights;
 
 use crate::ingest::Mention;

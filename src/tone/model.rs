@@ -1,5 +1,5 @@
 //! [`MultilingualTone`]: the built-in model as the engine uses it: language identification,
-//! then the weights of that language (en, he, ar compiled in; more from a directory).
+//! then the weights of that language (all five compiled in; others from a directory).
 
 use super::error::ToneError;
 use super::features::*;
@@ -21,14 +21,17 @@ impl MultilingualTone {
     }
 }
 
-/// Weights compiled in: English, Hebrew and Arabic (MIT/Apache-2.0 training data), and
-/// Russian (CC BY-SA 3.0 training data: the weights file carries that licence, attributed in
-/// `NOTICE`; share-alike does not stop it being loaded by default). Persian's only model so
-/// far is trained on non-commercial data and stays opt-in (`--models`).
+/// Weights compiled in, all five languages: English, Hebrew and Arabic (MIT/Apache-2.0/
+/// CC BY training data and the project's own texts), Persian (the project's own texts
+/// only: its public set is non-commercial, so the model trained on it stays opt-in,
+/// `share-alike/fa.bin` with `--models`), and Russian (CC BY-SA 3.0 training data: the
+/// weights file carries that licence, attributed in `NOTICE`; share-alike does not stop it
+/// being loaded by default).
 pub(super) const BUILTIN: &[&[u8]] = &[
     include_bytes!("weights/en.bin"),
     include_bytes!("weights/he.bin"),
     include_bytes!("weights/ar.bin"),
+    include_bytes!("weights/fa.bin"),
     include_bytes!("weights/share-alike/ru.bin"),
 ];
 

@@ -98,84 +98,179 @@ pub fn train(lang: Lang, train: &[Example]) -> ToneWeights {
     w
 }
 
-/// Trains every language found under `data/<lang>/train.tsv`, plus the in-domain texts of
-/// `domain` if any, and writes `out/<lang>.bin`; returns (language, public training texts,
-/// in-domain texts, held-out negative F1) per model written.
+/// Trains every language of `langs` on `data/<lang>/train.tsv` (unless `without_public`:
+/// for a language whose public set may not ship in weights, like Persian's), `extras` and
+/// the in-domain texts of `domain` if any, and writes `out/<lang>.bin`; returns one
+/// [`Trained`] per model written.
 ///
 /// # Errors
-/// Unreadable or malformed data, or a write failure, naming the file.
+/// Unreadable or malformed data (an extra set named on the command line included), or a
+/// write failure, naming the file.
 pub fn train_dir(
     data: &std::path::Path,
     out: &std::path::Path,
     langs: &[Lang],
+    extras: &Extras,
     domain: Option<&crate::tone::domain::DomainSet>,
-) -> Result<Vec<(Lang, usize, usize, f32)>, ToneError> {
+    without_public: bool,
+) -> Result<Vec<Trained>, ToneError> {
     std::fs::create_dir_all(out).map_err(|source| ToneError::Write { path: out.to_path_buf(), source })?;
     let mut done = Vec::new();
     for &lang in langs {
-        let mut examples = public_training(data, lang)?;
+        let mut examples = Vec::new();
+        if !without_public {
+            let path = data.join(lang.code()).join("train.tsv");
+            let text =
+                std::fs::read_to_string(&path).map_err(|source| ToneError::Read { path: path.clone(), source })?;
+            examples = read_tsv(&text, lang).map_err(|e| e.in_file(&path))?;
+        }
+        let public = examples.len();
+        let extra_used = add_extras(data, lang, extras, &mut examples)?;
         let in_domain = match domain {
             Some(d) => d.examples(lang)?,
             None => Vec::new(),
         };
-        let public = examples.len();
+        let with_extras = examples.len();
         examples.extend(in_domain);
+        if examples.is_empty() {
+            return Err(ToneError::NoTrainingData(lang.code()));
+        }
         let mut w = train(lang, &examples);
-        w.domain_texts = u32::try_from(examples.len() - public).unwrap_or(u32::MAX);
+        w.domain_texts = u32::try_from(examples.len() - with_extras).unwrap_or(u32::MAX);
         let dest = out.join(format!("{}.bin", lang.code()));
         std::fs::write(&dest, w.to_bytes()).map_err(|source| ToneError::Write { path: dest.clone(), source })?;
-        done.push((lang, public, examples.len() - public, w.held_out_f1.unwrap_or(0.0)));
+        done.push(Trained {
+            lang,
+            public,
+            extras: extra_used,
+            in_domain: examples.len() - with_extras,
+            held_out_f1: w.held_out_f1.unwrap_or(0.0),
+            dest,
+        });
     }
     Ok(done)
 }
 
-/// The public training texts of `lang`: `data/<lang>/train.tsv` and the permissive extra
-/// sets.
-pub(super) fn public_training(data: &std::path::Path, lang: Lang) -> Result<Vec<Example>, ToneError> {
-    let path = data.join(lang.code()).join("train.tsv");
-    let text = std::fs::read_to_string(&path).map_err(|source| ToneError::Read { path: path.clone(), source })?;
-    let mut examples = read_tsv(&text, lang).map_err(|e| e.in_file(&path))?;
-    add_permissive_extra(data, lang, &mut examples)?;
-    Ok(examples)
+/// What [`train_dir`] trained for one language.
+#[derive(Debug, Clone)]
+pub struct Trained {
+    /// The language.
+    pub lang: Lang,
+    /// Texts of `data/<lang>/train.tsv`.
+    pub public: usize,
+    /// Extra sets used: (path under the data directory, texts, weight of each).
+    pub extras: Vec<(String, usize, f32)>,
+    /// In-domain texts.
+    pub in_domain: usize,
+    /// Negative F1 on the held-out seventh.
+    pub held_out_f1: f32,
+    /// The weights file written.
+    pub dest: std::path::PathBuf,
 }
 
-/// Adds the extra training sets of `lang` under permissive terms (GPL ones, like ASTD, are
-/// never used) to `examples`.
-pub(super) fn add_permissive_extra(
+/// One training-only extra set: the TSV at `path` under the data directory, trained into
+/// `lang`'s model with each text counting `weight` public texts (a weak or off-domain set
+/// counts less).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExtraSet {
+    /// The model it trains.
+    pub lang: Lang,
+    /// Relative to the data directory, e.g. `extra/he/hebert.tsv`.
+    pub path: String,
+    /// How many public texts one of its texts counts as (0 to 100].
+    pub weight: f32,
+}
+
+impl std::str::FromStr for ExtraSet {
+    type Err = String;
+
+    /// `LANG:PATH=WEIGHT`, e.g. `he:extra/he/xed.tsv=0.3`, or `LANG:PATH` (weight 1).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (lang, rest) = s
+            .split_once(':')
+            .ok_or_else(|| format!("`{s}`: expected LANG:PATH=WEIGHT, e.g. he:extra/he/xed.tsv=0.3"))?;
+        let lang = Lang::from_code(lang.trim())
+            .ok_or_else(|| format!("`{s}`: unknown language `{lang}` (one of en, he, fa, ru, ar)"))?;
+        let (path, weight) = match rest.rsplit_once('=') {
+            Some((p, w)) => {
+                let weight: f32 = w.trim().parse().map_err(|_| format!("`{s}`: weight `{w}` is not a number"))?;
+                (p, weight)
+            }
+            None => (rest, 1.0),
+        };
+        if !(weight > 0.0 && weight <= 100.0) {
+            return Err(format!("`{s}`: weight must be above 0 and at most 100"));
+        }
+        let path = path.trim();
+        if path.is_empty() || path.starts_with('/') || path.split('/').any(|c| c == "..") {
+            return Err(format!("`{s}`: PATH must be a relative path inside the data directory"));
+        }
+        Ok(ExtraSet { lang, path: path.to_string(), weight })
+    }
+}
+
+/// Which extra sets to train with: the built-in choice ([`DEFAULT_EXTRAS`], each skipped
+/// when its file is absent from the data directory) or the ones given (each must exist).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Extras {
+    /// [`DEFAULT_EXTRAS`], those present.
+    Default,
+    /// Exactly these (empty: none).
+    Given(Vec<ExtraSet>),
+}
+
+/// The extra sets the built-in weights are trained with (language, path under the data
+/// directory, weight); see the model card for what each was measured to add. Sets measured
+/// and left out: XED for en, he, ar, ru; CEDR for ru; the emoji-labelled Arabic tweets.
+pub const DEFAULT_EXTRAS: &[(&str, &str, f32)] = &[
+    ("ar", "ar/extra/semeval2017_xlmt/train.tsv", 1.0),
+    ("he", "extra/he/hebert.tsv", 1.0),
+    ("ru", "extra/ru/xed.tsv", 0.3),
+];
+
+impl Extras {
+    fn sets(&self) -> (Vec<ExtraSet>, bool) {
+        match self {
+            Extras::Default => (
+                DEFAULT_EXTRAS
+                    .iter()
+                    .filter_map(|&(lang, path, weight)| {
+                        Some(ExtraSet { lang: Lang::from_code(lang)?, path: path.to_string(), weight })
+                    })
+                    .collect(),
+                false,
+            ),
+            Extras::Given(sets) => (sets.clone(), true),
+        }
+    }
+}
+
+/// Adds `lang`'s extra sets to `examples`, each text weighted; returns (path, texts,
+/// weight) per set used.
+pub(super) fn add_extras(
     data: &std::path::Path,
     lang: Lang,
+    extras: &Extras,
     examples: &mut Vec<Example>,
-) -> Result<(), ToneError> {
-    for (code, name) in PERMISSIVE_EXTRA {
-        if *code != lang.code() {
-            continue;
+) -> Result<Vec<(String, usize, f32)>, ToneError> {
+    let (sets, required) = extras.sets();
+    let mut used = Vec::new();
+    for set in sets.iter().filter(|s| s.lang == lang) {
+        let path = data.join(&set.path);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(source) => return Err(ToneError::Read { path, source }),
+        };
+        let mut more = read_tsv(&text, lang).map_err(|e| e.in_file(&path))?;
+        for e in &mut more {
+            e.weight = set.weight;
         }
-        let extra = data.join(code).join("extra").join(name).join("train.tsv");
-        if let Ok(text) = std::fs::read_to_string(&extra) {
-            examples.extend(read_tsv(&text, lang).map_err(|e| e.in_file(&extra))?);
-        }
+        used.push((set.path.clone(), more.len(), set.weight));
+        examples.extend(more);
     }
-    for (code, name) in TRAINING_EXTRA {
-        if *code != lang.code() {
-            continue;
-        }
-        let extra = data.join("extra").join(code).join(format!("{name}.tsv"));
-        if let Ok(text) = std::fs::read_to_string(&extra) {
-            examples.extend(read_tsv(&text, lang).map_err(|e| e.in_file(&extra))?);
-        }
-    }
-    Ok(())
+    Ok(used)
 }
-
-/// Extra training sets whose licence allows shipping weights in the default build
-/// (`data/<lang>/extra/<name>/train.tsv`).
-pub(super) const PERMISSIVE_EXTRA: &[(&str, &str)] = &[("ar", "semeval2017_xlmt")];
-
-/// Training-only extra sets kept where they helped (`data/extra/<lang>/<name>.tsv`, each
-/// text counting once): HeBERT news comments for Hebrew (MIT). Measured unweighted, the
-/// others did not help (XED for en, he, ar, ru; CEDR for ru; the emoji-labelled Arabic
-/// tweets): see the model card.
-pub(super) const TRAINING_EXTRA: &[(&str, &str)] = &[("he", "hebert")];
 
 /// A word lexicon induced from labelled training text (`label<TAB>text`): every normalised
 /// word seen in at least 5 texts whose negative and positive rates differ by a factor of 2
@@ -213,4 +308,58 @@ pub fn induce_lexicon(train_tsv: &str) -> HashMap<String, f32> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(path: &std::path::Path, text: &str) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    #[test]
+    fn an_extra_set_is_language_path_and_weight_and_a_bad_one_says_why() {
+        let e: ExtraSet = "he:extra/he/xed.tsv=0.3".parse().unwrap();
+        assert_eq!((e.lang, e.path.as_str(), e.weight), (Lang::He, "extra/he/xed.tsv", 0.3));
+        assert_eq!("fa:ar/train.tsv".parse::<ExtraSet>().unwrap().weight, 1.0);
+        for (bad, why) in [
+            ("extra/he/xed.tsv=1", "expected LANG:PATH=WEIGHT"),
+            ("de:x.tsv=1", "unknown language `de`"),
+            ("he:x.tsv=lots", "weight `lots` is not a number"),
+            ("he:x.tsv=0", "above 0"),
+            ("he:../secret.tsv=1", "relative path inside the data directory"),
+            ("he:/etc/passwd=1", "relative path inside the data directory"),
+        ] {
+            let err = bad.parse::<ExtraSet>().unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn extras_are_weighted_a_named_missing_one_is_an_error_and_no_texts_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path();
+        write(&data.join("en/train.tsv"), "label\ttext\nnegative\tawful\npositive\tlovely\n");
+        write(&data.join("extra/en/more.tsv"), "label\ttext\nnegative\tbad\nneutral\tok\npositive\tgood\n");
+        let mut ex = Vec::new();
+        let given = Extras::Given(vec!["en:extra/en/more.tsv=0.25".parse().unwrap()]);
+        let used = add_extras(data, Lang::En, &given, &mut ex).unwrap();
+        assert_eq!(used, vec![("extra/en/more.tsv".to_string(), 3, 0.25)]);
+        assert!(ex.len() == 3 && ex.iter().all(|e| e.weight == 0.25));
+        // another language's set is not added
+        assert!(add_extras(data, Lang::He, &given, &mut ex).unwrap().is_empty());
+        let missing = Extras::Given(vec!["en:extra/en/nope.tsv=1".parse().unwrap()]);
+        let err = add_extras(data, Lang::En, &missing, &mut ex).unwrap_err().to_string();
+        assert!(err.contains("nope.tsv"), "{err}");
+        // the built-in choice skips sets this data directory does not have
+        assert!(add_extras(data, Lang::He, &Extras::Default, &mut ex).unwrap().is_empty());
+        let out = data.join("out");
+        let err = train_dir(data, &out, &[Lang::En], &Extras::Given(Vec::new()), None, true).unwrap_err();
+        assert!(err.to_string().contains("no training texts for `en`"), "{err}");
+        let done = train_dir(data, &out, &[Lang::En], &given, None, true).unwrap();
+        assert_eq!((done[0].public, done[0].extras.len()), (0, 1));
+        assert!(out.join("en.bin").exists());
+    }
 }
