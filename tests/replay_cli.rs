@@ -279,13 +279,16 @@ fn tone_stats_show_the_mix_per_brand_and_language() {
         mention("a", "2026-03-02T10:00:00Z", Some("acme"), "Acme charged me twice, terrible", Some(-0.8)),
         mention("b", "2026-03-02T10:00:10Z", Some("acme"), "worst service ever, Acme never answers, awful", None),
         mention("c", "2026-03-02T10:00:20Z", Some("acme"), "پشتیبانی این شرکت افتضاح است", None),
+        mention("d", "2026-03-02T10:00:30Z", Some("acme"), "👍👍 2026 !!!", None),
     ];
     let o = run_with_stdin(&["replay", "-", "--quiet", "--tone-stats"], (lines.join("\n") + "\n").as_bytes());
     let err = stderr(&o);
     assert!(o.status.success(), "{err}");
     assert!(err.contains("acme / en: 1 (1) · 1 (1) · 0"), "{err}");
-    // Persian weights are share-alike and not loaded by default: untoned
-    assert!(err.contains("acme / fa: 0 (0) · 0 (0) · 1"), "{err}");
+    // Persian has a built-in model (the project's own texts) since issue 16
+    assert!(err.contains("acme / fa: 0 (0) · 1 (1) · 0"), "{err}");
+    // no language identified: untoned
+    assert!(err.contains("acme / other: 0 (0) · 0 (0) · 1"), "{err}");
 }
 
 #[test]
