@@ -197,25 +197,44 @@ fn presentation_forms(text: &str) -> Option<Lang> {
 /// space-separated tokens, compared as packed integers. A lead byte of U+0600..U+06FF is
 /// never a continuation byte, so byte pairs need no decoding.
 fn persian_or_arabic(window: &[u8]) -> Lang {
-    const ARTICLE: &[u8] = "ال".as_bytes();
     let (mut persian, mut arabic) = count_marks(window);
-    for word in window.split(|&b| b == b' ') {
-        let n = word.len();
-        let packed = if n <= 8 { word.iter().fold(0u64, |v, &b| (v << 8) | u64::from(b)) } else { 0 };
-        let listed = n <= 8 && maybe_listed(packed);
-        if listed && PERSIAN_WORDS.contains(&packed) {
-            persian += 2;
-        } else if listed && ARABIC_WORDS.contains(&packed) {
-            arabic += 2;
-        } else if n >= 4 && word.starts_with(ARTICLE) {
-            arabic += 1;
-        }
+    // the spaces found by memchr (vector search), each word packed with one load
+    let mut start = 0;
+    for end in memchr::memchr_iter(b' ', window).chain(std::iter::once(window.len())) {
+        let (p, a) = word_points(window, start, end);
+        persian += p;
+        arabic += a;
+        start = end + 1;
     }
     if persian > arabic {
         Lang::Fa
     } else {
         Lang::Ar
     }
+}
+
+/// The points of the word `window[start..end]`: (Persian, Arabic).
+#[inline(always)]
+fn word_points(window: &[u8], start: usize, end: usize) -> (u32, u32) {
+    const ARTICLE: &[u8] = "ال".as_bytes();
+    let word = &window[start..end];
+    let n = word.len();
+    if (1..=8).contains(&n) {
+        // big-endian, as `pack` does: one 8-byte load when the window has the bytes
+        let packed = match window.get(start..start + 8) {
+            Some(&[a, b, c, d, e, f, g, h]) => u64::from_be_bytes([a, b, c, d, e, f, g, h]) >> (8 * (8 - n)),
+            _ => word.iter().fold(0u64, |v, &b| (v << 8) | u64::from(b)),
+        };
+        if maybe_listed(packed) {
+            if PERSIAN_WORDS.contains(&packed) {
+                return (2, 0);
+            }
+            if ARABIC_WORDS.contains(&packed) {
+                return (0, 2);
+            }
+        }
+    }
+    (0, u32::from(n >= 4 && word.starts_with(ARTICLE)))
 }
 
 /// Letters only Persian uses and letters only Arabic uses, in the window: byte pairs
