@@ -359,7 +359,9 @@ pub(super) fn decode(b: &[u8], i: usize) -> (u32, usize) {
 }
 
 /// The folded code point and kind of the character at `i`, and its width; `None` when an
-/// unfolded text needs NFKC.
+/// unfolded text needs NFKC. ASCII and the two-byte characters of the table are decoded
+/// here; everything else (three- and four-byte characters, the table's unstable entries)
+/// takes [`other_char`], out of line so that the hot loop keeps its registers.
 #[inline(always)]
 pub(super) fn next_char(
     bytes: &[u8],
@@ -367,8 +369,29 @@ pub(super) fn next_char(
     folded: bool,
     table: &[(u16, CharKind); 0x700],
 ) -> Option<(u32, CharKind, usize)> {
+    let lead = bytes[i];
+    if lead < 0x80 {
+        // ASCII is never unstable (fold_stable lower-cases it)
+        let (f, kind) = table[usize::from(lead)];
+        return Some((u32::from(f), kind, 1));
+    }
+    if lead < 0xE0 {
+        let cont = u32::from(bytes.get(i + 1).copied().unwrap_or(0x80) & 0x3F);
+        if let Some(&(f, kind)) = table.get(((u32::from(lead & 0x1F) << 6) | cont) as usize) {
+            if kind != CharKind::Unstable {
+                return Some((u32::from(f), kind, 2));
+            }
+        }
+    }
+    other_char(bytes, i, folded)
+}
+
+/// [`next_char`] for characters outside the table's fast path.
+#[cold]
+#[inline(never)]
+pub(super) fn other_char(bytes: &[u8], i: usize, folded: bool) -> Option<(u32, CharKind, usize)> {
     let (cp, width) = decode(bytes, i);
-    if let Some(&(f, kind)) = table.get(cp as usize) {
+    if let Some(&(f, kind)) = char_table().get(cp as usize) {
         if kind != CharKind::Unstable {
             return Some((u32::from(f), kind, width));
         }
@@ -394,8 +417,19 @@ pub(super) fn next_char(
 /// The pass behind [`Featurizer::extract_into`]. `folded`: `text` is already normalised.
 /// Returns false (features incomplete) when an unfolded text needs NFKC.
 pub(super) fn extract_from(text: &str, lang: Lang, folded: bool, sink: &mut impl FeatureSink) -> bool {
+    // character 4-grams inside words: inflections and spelling variants of Hebrew, Arabic,
+    // Persian and Russian (English gains nothing from them); one loop for each case
+    if lang == Lang::En {
+        scan::<false>(text, lang, folded, sink)
+    } else {
+        scan::<true>(text, lang, folded, sink)
+    }
+}
+
+/// [`extract_from`] with or without character 4-grams.
+#[inline(always)]
+fn scan<const GRAMS: bool>(text: &str, lang: Lang, folded: bool, sink: &mut impl FeatureSink) -> bool {
     sink.add(index(BIAS));
-    let grams = lang != Lang::En;
     let ctx = LangContext { negators: negators(lang), lexicon: Lexicon::of(lang) };
     let mut prev: u64 = 0x5eed;
     let mut neg_left = 0u8;
@@ -430,9 +464,7 @@ pub(super) fn extract_from(text: &str, lang: Lang, folded: bool, sink: &mut impl
                     if w.len == 4 {
                         w.prefix = w.hash;
                     }
-                    // character 4-grams inside words: inflections and spelling variants of
-                    // Hebrew, Arabic, Persian and Russian (English gains nothing from them)
-                    if grams {
+                    if GRAMS {
                         w.grams = (w.grams << 16) | u64::from(cp & 0xFFFF);
                         if w.len >= 4 {
                             sink.add(index(w.grams ^ CHAR_SALT ^ w.salt));
