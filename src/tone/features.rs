@@ -262,14 +262,15 @@ pub(super) fn classify(c: char) -> CharKind {
     }
 }
 
-/// Folded character and kind of U+0000..U+06FF (ASCII, Cyrillic, Hebrew, Arabic), where
-/// nearly every character of the posts we score comes from; one lookup instead of the
-/// folding and word-character rules. Everything here is NFKC-stable.
-pub(super) fn char_table() -> &'static [(u16, CharKind); 0x700] {
+/// Folded character and kind of U+0000..U+07FF (every one- and two-byte character: ASCII,
+/// Cyrillic, Hebrew, Arabic), where nearly every character of the posts we score comes
+/// from; one lookup instead of the folding and word-character rules. Entries that NFKC may
+/// change (Latin-1, Greek, U+0700 on…) are [`CharKind::Unstable`] and take the general path.
+pub(super) fn char_table() -> &'static [(u16, CharKind); 0x800] {
     use std::sync::OnceLock;
-    static TABLE: OnceLock<Box<[(u16, CharKind); 0x700]>> = OnceLock::new();
+    static TABLE: OnceLock<Box<[(u16, CharKind); 0x800]>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut t = Box::new([(0u16, CharKind::Dropped); 0x700]);
+        let mut t = Box::new([(0u16, CharKind::Dropped); 0x800]);
         for (cp, slot) in t.iter_mut().enumerate() {
             let c = char::from_u32(cp as u32).unwrap_or(' ');
             match fold_stable(c) {
@@ -358,30 +359,38 @@ pub(super) fn decode(b: &[u8], i: usize) -> (u32, usize) {
     }
 }
 
+/// The table's entry for the character at `i` and its width, without the general path:
+/// [`CharKind::Unstable`] for a character of three or four bytes or one the table does not
+/// fold (the caller then takes [`other_char`]).
+#[inline(always)]
+pub(super) fn table_char(bytes: &[u8], i: usize, table: &[(u16, CharKind); 0x800]) -> (u32, CharKind, usize) {
+    let lead = bytes[i];
+    if lead < 0x80 {
+        let (f, kind) = table[usize::from(lead)];
+        return (u32::from(f), kind, 1);
+    }
+    if lead < 0xE0 {
+        // two bytes: below U+0800, so inside the table
+        let cont = usize::from(bytes.get(i + 1).copied().unwrap_or(0x80) & 0x3F);
+        let (f, kind) = table[(usize::from(lead & 0x1F) << 6) | cont];
+        return (u32::from(f), kind, 2);
+    }
+    (0, CharKind::Unstable, 0)
+}
+
 /// The folded code point and kind of the character at `i`, and its width; `None` when an
-/// unfolded text needs NFKC. ASCII and the two-byte characters of the table are decoded
-/// here; everything else (three- and four-byte characters, the table's unstable entries)
-/// takes [`other_char`], out of line so that the hot loop keeps its registers.
+/// unfolded text needs NFKC. ASCII and two-byte characters are looked up inline; everything
+/// else takes [`other_char`], out of line so that the hot loop keeps its registers.
 #[inline(always)]
 pub(super) fn next_char(
     bytes: &[u8],
     i: usize,
     folded: bool,
-    table: &[(u16, CharKind); 0x700],
+    table: &[(u16, CharKind); 0x800],
 ) -> Option<(u32, CharKind, usize)> {
-    let lead = bytes[i];
-    if lead < 0x80 {
-        // ASCII is never unstable (fold_stable lower-cases it)
-        let (f, kind) = table[usize::from(lead)];
-        return Some((u32::from(f), kind, 1));
-    }
-    if lead < 0xE0 {
-        let cont = u32::from(bytes.get(i + 1).copied().unwrap_or(0x80) & 0x3F);
-        if let Some(&(f, kind)) = table.get(((u32::from(lead & 0x1F) << 6) | cont) as usize) {
-            if kind != CharKind::Unstable {
-                return Some((u32::from(f), kind, 2));
-            }
-        }
+    let c = table_char(bytes, i, table);
+    if c.1 != CharKind::Unstable {
+        return Some(c);
     }
     other_char(bytes, i, folded)
 }
@@ -449,16 +458,24 @@ fn scan<const GRAMS: bool>(text: &str, lang: Lang, folded: bool, sink: &mut impl
                 let mut w = Word { hash: step(FNV_OFFSET, cp), prefix: 0, len: 1, grams: u64::from(cp & 0xFFFF), salt };
                 let mut after = None;
                 while i < bytes.len() {
-                    let Some((cp, kind, width)) = next_char(bytes, i, folded, table) else { return false };
-                    let at = i;
-                    i += width;
-                    if kind == CharKind::Dropped {
-                        continue;
-                    }
+                    // letters first: one comparison for the common case
+                    let (mut cp, mut kind, mut width) = table_char(bytes, i, table);
                     if kind != CharKind::Word {
-                        after = Some((kind, at));
-                        break;
+                        if kind == CharKind::Unstable {
+                            let Some(c) = other_char(bytes, i, folded) else { return false };
+                            (cp, kind, width) = c;
+                        }
+                        if kind != CharKind::Word {
+                            let at = i;
+                            i += width;
+                            if kind == CharKind::Dropped {
+                                continue;
+                            }
+                            after = Some((kind, at));
+                            break;
+                        }
                     }
+                    i += width;
                     w.hash = step(w.hash, cp);
                     w.len += 1;
                     if w.len == 4 {
