@@ -32,9 +32,12 @@ pub(super) const LEX_SALT: u64 = 0x85eb_ca77_c2b2_ae63;
 /// the Hebrew and Arabic clitic prefixes (ו ה ב ל מ ש כ; ال و ف ب ل) added here.
 ///
 /// Kept as word hashes with a 64 Kbit filter of them (8 KiB, stays in L1): most words of a
-/// post are not in the lexicon, and the filter says so without a table lookup.
+/// post are not in the lexicon, and the filter says so without a table lookup. The
+/// language's negation words are in the same map (flagged, valence 0 unless listed), so one
+/// probe per word answers both questions.
 pub(super) struct Lexicon {
-    pub(super) words: HashMap<u64, i8, PreHashed>,
+    /// Word hash → (valence, 0 when not in the lexicon; whether it is a negation word).
+    pub(super) words: HashMap<u64, (i8, bool), PreHashed>,
     pub(super) filter: Box<[u64; 1024]>,
 }
 
@@ -61,24 +64,39 @@ impl Lexicon {
             let h = word_hash(norm);
             // a word as listed wins over another word with a clitic added
             if listed {
-                words.insert(h, r);
+                words.insert(h, (r, false));
             } else {
-                words.entry(h).or_insert(r);
+                words.entry(h).or_insert((r, false));
             }
             let s = Lexicon::slot(h);
             filter[s >> 6] |= 1 << (s & 63);
         });
+        let mut norm = String::new();
+        for w in negator_words(lang) {
+            normalize_into(w, &mut norm);
+            let h = word_hash(&norm);
+            words.entry(h).or_insert((0, false)).1 = true;
+            let s = Lexicon::slot(h);
+            filter[s >> 6] |= 1 << (s & 63);
+        }
         Lexicon { words, filter }
     }
 
-    /// The valence of the word with hash `hash`, if listed.
+    /// The valence of the word with hash `hash` (if listed) and whether it is a negation
+    /// word; `None` for the other words.
     #[inline(always)]
-    pub(super) fn valence(&self, hash: u64) -> Option<i8> {
+    pub(super) fn lookup(&self, hash: u64) -> Option<(i8, bool)> {
         let s = Lexicon::slot(hash);
         if self.filter[s >> 6] >> (s & 63) & 1 == 0 {
             return None;
         }
         self.words.get(&hash).copied()
+    }
+
+    /// The valence of the word with hash `hash`, if listed.
+    #[cfg(test)]
+    pub(super) fn valence(&self, hash: u64) -> Option<i8> {
+        self.lookup(hash).map(|(v, _)| v).filter(|&v| v != 0)
     }
 }
 
@@ -147,25 +165,8 @@ impl std::hash::Hasher for KeyIsHash {
     }
 }
 
-/// Hashes of the negation words of `lang` (compared with each word's hash).
-pub(super) fn negators(lang: Lang) -> &'static [u64] {
-    use std::sync::OnceLock;
-    static HASHES: OnceLock<[Vec<u64>; 5]> = OnceLock::new();
-    let all = HASHES.get_or_init(|| {
-        let mut norm = String::new();
-        Lang::ALL.map(|l| {
-            negator_words(l)
-                .iter()
-                .map(|w| {
-                    normalize_into(w, &mut norm);
-                    word_hash(&norm)
-                })
-                .collect()
-        })
-    });
-    &all[lang as usize]
-}
-
+/// The negation words of `lang`: a word's features after one of them are salted, for
+/// [`NEGATION_SCOPE`] words or up to `.` `!` `?` `,` (flagged in [`Lexicon`]).
 pub(super) fn negator_words(lang: Lang) -> &'static [&'static str] {
     match lang {
         Lang::En => &[
@@ -439,7 +440,7 @@ pub(super) fn extract_from(text: &str, lang: Lang, folded: bool, sink: &mut impl
 #[inline(always)]
 fn scan<const GRAMS: bool>(text: &str, lang: Lang, folded: bool, sink: &mut impl FeatureSink) -> bool {
     sink.add(index(BIAS));
-    let ctx = LangContext { negators: negators(lang), lexicon: Lexicon::of(lang) };
+    let ctx = LangContext { lexicon: Lexicon::of(lang) };
     let mut prev: u64 = 0x5eed;
     let mut neg_left = 0u8;
     let bytes = text.as_bytes();
@@ -529,7 +530,7 @@ pub(super) fn separator(kind: CharKind, at: usize, bytes: &[u8], neg_left: &mut 
 
 /// What a word's features need of its language, looked up once per text.
 pub(super) struct LangContext {
-    pub(super) negators: &'static [u64],
+    /// Lexicon words and negation words.
     pub(super) lexicon: &'static Lexicon,
 }
 
@@ -539,22 +540,25 @@ pub(super) struct LangContext {
 pub(super) fn end_word(w: &Word, ctx: &LangContext, prev: &mut u64, neg_left: &mut u8, sink: &mut impl FeatureSink) {
     let h = if w.salt != 0 { mix(w.hash ^ NEG_SALT) } else { w.hash };
     sink.add(index(h));
-    if let Some(v) = ctx.lexicon.valence(w.hash) {
-        // the lexicon's polarity and strength, flipped side under negation
-        let class: u64 = match (v >= 0, v.unsigned_abs() >= 2) {
-            (true, false) => 1,
-            (true, true) => 2,
-            (false, false) => 3,
-            (false, true) => 4,
-        };
-        sink.add(index(class ^ LEX_SALT ^ w.salt));
+    if let Some((v, negator)) = ctx.lexicon.lookup(w.hash) {
+        if v != 0 {
+            // the lexicon's polarity and strength, flipped side under negation
+            let class: u64 = match (v >= 0, v.unsigned_abs() >= 2) {
+                (true, false) => 1,
+                (true, true) => 2,
+                (false, false) => 3,
+                (false, true) => 4,
+            };
+            sink.add(index(class ^ LEX_SALT ^ w.salt));
+        }
+        if negator {
+            // the scope starts with the next word (nothing below reads it)
+            *neg_left = NEGATION_SCOPE;
+        }
     }
     sink.add(index(h ^ prev.rotate_left(17) ^ BIGRAM_SALT));
     *prev = h;
     if w.len > 5 {
         sink.add(index(w.prefix ^ PREFIX_SALT ^ w.salt));
-    }
-    if ctx.negators.contains(&w.hash) {
-        *neg_left = NEGATION_SCOPE;
     }
 }
