@@ -32,9 +32,12 @@ pub(super) const LEX_SALT: u64 = 0x85eb_ca77_c2b2_ae63;
 /// the Hebrew and Arabic clitic prefixes (ו ה ב ל מ ש כ; ال و ف ب ل) added here.
 ///
 /// Kept as word hashes with a 64 Kbit filter of them (8 KiB, stays in L1): most words of a
-/// post are not in the lexicon, and the filter says so without a table lookup.
+/// post are not in the lexicon, and the filter says so without a table lookup. The
+/// language's negation words are in the same map (flagged, valence 0 unless listed), so one
+/// probe per word answers both questions.
 pub(super) struct Lexicon {
-    pub(super) words: HashMap<u64, i8, PreHashed>,
+    /// Word hash → (valence, 0 when not in the lexicon; whether it is a negation word).
+    pub(super) words: HashMap<u64, (i8, bool), PreHashed>,
     pub(super) filter: Box<[u64; 1024]>,
 }
 
@@ -61,24 +64,39 @@ impl Lexicon {
             let h = word_hash(norm);
             // a word as listed wins over another word with a clitic added
             if listed {
-                words.insert(h, r);
+                words.insert(h, (r, false));
             } else {
-                words.entry(h).or_insert(r);
+                words.entry(h).or_insert((r, false));
             }
             let s = Lexicon::slot(h);
             filter[s >> 6] |= 1 << (s & 63);
         });
+        let mut norm = String::new();
+        for w in negator_words(lang) {
+            normalize_into(w, &mut norm);
+            let h = word_hash(&norm);
+            words.entry(h).or_insert((0, false)).1 = true;
+            let s = Lexicon::slot(h);
+            filter[s >> 6] |= 1 << (s & 63);
+        }
         Lexicon { words, filter }
     }
 
-    /// The valence of the word with hash `hash`, if listed.
+    /// The valence of the word with hash `hash` (if listed) and whether it is a negation
+    /// word; `None` for the other words.
     #[inline(always)]
-    pub(super) fn valence(&self, hash: u64) -> Option<i8> {
+    pub(super) fn lookup(&self, hash: u64) -> Option<(i8, bool)> {
         let s = Lexicon::slot(hash);
         if self.filter[s >> 6] >> (s & 63) & 1 == 0 {
             return None;
         }
         self.words.get(&hash).copied()
+    }
+
+    /// The valence of the word with hash `hash`, if listed.
+    #[cfg(test)]
+    pub(super) fn valence(&self, hash: u64) -> Option<i8> {
+        self.lookup(hash).map(|(v, _)| v).filter(|&v| v != 0)
     }
 }
 
@@ -147,25 +165,8 @@ impl std::hash::Hasher for KeyIsHash {
     }
 }
 
-/// Hashes of the negation words of `lang` (compared with each word's hash).
-pub(super) fn negators(lang: Lang) -> &'static [u64] {
-    use std::sync::OnceLock;
-    static HASHES: OnceLock<[Vec<u64>; 5]> = OnceLock::new();
-    let all = HASHES.get_or_init(|| {
-        let mut norm = String::new();
-        Lang::ALL.map(|l| {
-            negator_words(l)
-                .iter()
-                .map(|w| {
-                    normalize_into(w, &mut norm);
-                    word_hash(&norm)
-                })
-                .collect()
-        })
-    });
-    &all[lang as usize]
-}
-
+/// The negation words of `lang`: a word's features after one of them are salted, for
+/// [`NEGATION_SCOPE`] words or up to `.` `!` `?` `,` (flagged in [`Lexicon`]).
 pub(super) fn negator_words(lang: Lang) -> &'static [&'static str] {
     match lang {
         Lang::En => &[
@@ -262,14 +263,15 @@ pub(super) fn classify(c: char) -> CharKind {
     }
 }
 
-/// Folded character and kind of U+0000..U+06FF (ASCII, Cyrillic, Hebrew, Arabic), where
-/// nearly every character of the posts we score comes from; one lookup instead of the
-/// folding and word-character rules. Everything here is NFKC-stable.
-pub(super) fn char_table() -> &'static [(u16, CharKind); 0x700] {
+/// Folded character and kind of U+0000..U+07FF (every one- and two-byte character: ASCII,
+/// Cyrillic, Hebrew, Arabic), where nearly every character of the posts we score comes
+/// from; one lookup instead of the folding and word-character rules. Entries that NFKC may
+/// change (Latin-1, Greek, U+0700 on…) are [`CharKind::Unstable`] and take the general path.
+pub(super) fn char_table() -> &'static [(u16, CharKind); 0x800] {
     use std::sync::OnceLock;
-    static TABLE: OnceLock<Box<[(u16, CharKind); 0x700]>> = OnceLock::new();
+    static TABLE: OnceLock<Box<[(u16, CharKind); 0x800]>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut t = Box::new([(0u16, CharKind::Dropped); 0x700]);
+        let mut t = Box::new([(0u16, CharKind::Dropped); 0x800]);
         for (cp, slot) in t.iter_mut().enumerate() {
             let c = char::from_u32(cp as u32).unwrap_or(' ');
             match fold_stable(c) {
@@ -358,17 +360,48 @@ pub(super) fn decode(b: &[u8], i: usize) -> (u32, usize) {
     }
 }
 
+/// The table's entry for the character at `i` and its width, without the general path:
+/// [`CharKind::Unstable`] for a character of three or four bytes or one the table does not
+/// fold (the caller then takes [`other_char`]).
+#[inline(always)]
+pub(super) fn table_char(bytes: &[u8], i: usize, table: &[(u16, CharKind); 0x800]) -> (u32, CharKind, usize) {
+    let lead = bytes[i];
+    if lead < 0x80 {
+        let (f, kind) = table[usize::from(lead)];
+        return (u32::from(f), kind, 1);
+    }
+    if lead < 0xE0 {
+        // two bytes: below U+0800, so inside the table
+        let cont = usize::from(bytes.get(i + 1).copied().unwrap_or(0x80) & 0x3F);
+        let (f, kind) = table[(usize::from(lead & 0x1F) << 6) | cont];
+        return (u32::from(f), kind, 2);
+    }
+    (0, CharKind::Unstable, 0)
+}
+
 /// The folded code point and kind of the character at `i`, and its width; `None` when an
-/// unfolded text needs NFKC.
+/// unfolded text needs NFKC. ASCII and two-byte characters are looked up inline; everything
+/// else takes [`other_char`], out of line so that the hot loop keeps its registers.
 #[inline(always)]
 pub(super) fn next_char(
     bytes: &[u8],
     i: usize,
     folded: bool,
-    table: &[(u16, CharKind); 0x700],
+    table: &[(u16, CharKind); 0x800],
 ) -> Option<(u32, CharKind, usize)> {
+    let c = table_char(bytes, i, table);
+    if c.1 != CharKind::Unstable {
+        return Some(c);
+    }
+    other_char(bytes, i, folded)
+}
+
+/// [`next_char`] for characters outside the table's fast path.
+#[cold]
+#[inline(never)]
+pub(super) fn other_char(bytes: &[u8], i: usize, folded: bool) -> Option<(u32, CharKind, usize)> {
     let (cp, width) = decode(bytes, i);
-    if let Some(&(f, kind)) = table.get(cp as usize) {
+    if let Some(&(f, kind)) = char_table().get(cp as usize) {
         if kind != CharKind::Unstable {
             return Some((u32::from(f), kind, width));
         }
@@ -394,9 +427,20 @@ pub(super) fn next_char(
 /// The pass behind [`Featurizer::extract_into`]. `folded`: `text` is already normalised.
 /// Returns false (features incomplete) when an unfolded text needs NFKC.
 pub(super) fn extract_from(text: &str, lang: Lang, folded: bool, sink: &mut impl FeatureSink) -> bool {
+    // character 4-grams inside words: inflections and spelling variants of Hebrew, Arabic,
+    // Persian and Russian (English gains nothing from them); one loop for each case
+    if lang == Lang::En {
+        scan::<false>(text, lang, folded, sink)
+    } else {
+        scan::<true>(text, lang, folded, sink)
+    }
+}
+
+/// [`extract_from`] with or without character 4-grams.
+#[inline(always)]
+fn scan<const GRAMS: bool>(text: &str, lang: Lang, folded: bool, sink: &mut impl FeatureSink) -> bool {
     sink.add(index(BIAS));
-    let grams = lang != Lang::En;
-    let ctx = LangContext { negators: negators(lang), lexicon: Lexicon::of(lang) };
+    let ctx = LangContext { lexicon: Lexicon::of(lang) };
     let mut prev: u64 = 0x5eed;
     let mut neg_left = 0u8;
     let bytes = text.as_bytes();
@@ -415,24 +459,30 @@ pub(super) fn extract_from(text: &str, lang: Lang, folded: bool, sink: &mut impl
                 let mut w = Word { hash: step(FNV_OFFSET, cp), prefix: 0, len: 1, grams: u64::from(cp & 0xFFFF), salt };
                 let mut after = None;
                 while i < bytes.len() {
-                    let Some((cp, kind, width)) = next_char(bytes, i, folded, table) else { return false };
-                    let at = i;
-                    i += width;
-                    if kind == CharKind::Dropped {
-                        continue;
-                    }
+                    // letters first: one comparison for the common case
+                    let (mut cp, mut kind, mut width) = table_char(bytes, i, table);
                     if kind != CharKind::Word {
-                        after = Some((kind, at));
-                        break;
+                        if kind == CharKind::Unstable {
+                            let Some(c) = other_char(bytes, i, folded) else { return false };
+                            (cp, kind, width) = c;
+                        }
+                        if kind != CharKind::Word {
+                            let at = i;
+                            i += width;
+                            if kind == CharKind::Dropped {
+                                continue;
+                            }
+                            after = Some((kind, at));
+                            break;
+                        }
                     }
+                    i += width;
                     w.hash = step(w.hash, cp);
                     w.len += 1;
                     if w.len == 4 {
                         w.prefix = w.hash;
                     }
-                    // character 4-grams inside words: inflections and spelling variants of
-                    // Hebrew, Arabic, Persian and Russian (English gains nothing from them)
-                    if grams {
+                    if GRAMS {
                         w.grams = (w.grams << 16) | u64::from(cp & 0xFFFF);
                         if w.len >= 4 {
                             sink.add(index(w.grams ^ CHAR_SALT ^ w.salt));
@@ -480,7 +530,7 @@ pub(super) fn separator(kind: CharKind, at: usize, bytes: &[u8], neg_left: &mut 
 
 /// What a word's features need of its language, looked up once per text.
 pub(super) struct LangContext {
-    pub(super) negators: &'static [u64],
+    /// Lexicon words and negation words.
     pub(super) lexicon: &'static Lexicon,
 }
 
@@ -490,22 +540,25 @@ pub(super) struct LangContext {
 pub(super) fn end_word(w: &Word, ctx: &LangContext, prev: &mut u64, neg_left: &mut u8, sink: &mut impl FeatureSink) {
     let h = if w.salt != 0 { mix(w.hash ^ NEG_SALT) } else { w.hash };
     sink.add(index(h));
-    if let Some(v) = ctx.lexicon.valence(w.hash) {
-        // the lexicon's polarity and strength, flipped side under negation
-        let class: u64 = match (v >= 0, v.unsigned_abs() >= 2) {
-            (true, false) => 1,
-            (true, true) => 2,
-            (false, false) => 3,
-            (false, true) => 4,
-        };
-        sink.add(index(class ^ LEX_SALT ^ w.salt));
+    if let Some((v, negator)) = ctx.lexicon.lookup(w.hash) {
+        if v != 0 {
+            // the lexicon's polarity and strength, flipped side under negation
+            let class: u64 = match (v >= 0, v.unsigned_abs() >= 2) {
+                (true, false) => 1,
+                (true, true) => 2,
+                (false, false) => 3,
+                (false, true) => 4,
+            };
+            sink.add(index(class ^ LEX_SALT ^ w.salt));
+        }
+        if negator {
+            // the scope starts with the next word (nothing below reads it)
+            *neg_left = NEGATION_SCOPE;
+        }
     }
     sink.add(index(h ^ prev.rotate_left(17) ^ BIGRAM_SALT));
     *prev = h;
     if w.len > 5 {
         sink.add(index(w.prefix ^ PREFIX_SALT ^ w.salt));
-    }
-    if ctx.negators.contains(&w.hash) {
-        *neg_left = NEGATION_SCOPE;
     }
 }

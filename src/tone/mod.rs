@@ -9,6 +9,8 @@ pub mod error;
 pub mod eval;
 pub mod example;
 pub mod features;
+#[cfg(test)]
+mod fixture_tests;
 pub mod label;
 pub mod model;
 #[cfg(test)]
