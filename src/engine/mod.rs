@@ -81,6 +81,9 @@ pub struct Engine {
     alpha: f64,
     /// Tail priors pooled over every warm scope, refreshed hourly in event time.
     priors: crate::detect::tracker::Priors,
+    /// With [`Engine::set_prior_pools`] above 1: the priors of each pool of brands
+    /// (`fnv1a(brand id) mod pools`, the cluster's partitions), used instead of `priors`.
+    pool_priors: Vec<crate::detect::tracker::Priors>,
     /// Minute of the last pooling.
     priors_minute: i64,
     brands: Vec<BrandState>,
@@ -123,6 +126,7 @@ impl Engine {
             alpha: rules.alpha(),
             priors: [[crate::detect::calibrate::TailFit::default_prior(); 4]; 3],
             priors_minute: i64::MIN,
+            pool_priors: Vec::new(),
             brands: Vec::with_capacity(rules.brands.len()),
             by_id: HashMap::with_capacity(rules.brands.len()),
             matcher: BrandMatcher::new(&[])?,
@@ -262,8 +266,39 @@ impl Engine {
         (self.now != i64::MIN).then_some(self.now)
     }
 
+    /// Pools the priors per group of brands, the groups being the partitions of a cluster
+    /// of `pools` partitions (`serve::cluster::partition::of`): an engine then decides for
+    /// every brand exactly as the cluster's engine of its partition, which pools over the
+    /// brands of that partition only (`replay --partitions`). 1 (the default) pools over
+    /// every brand. Snapshots keep the priors of pooling over every brand only: a setting
+    /// for replays, not for the live service.
+    pub fn set_prior_pools(&mut self, pools: u32) {
+        let default = [[crate::detect::calibrate::TailFit::default_prior(); 4]; 3];
+        self.pool_priors = if pools > 1 { vec![default; pools as usize] } else { Vec::new() };
+    }
+
     /// Pools the tails of every warm scope into the priors new scopes borrow.
     fn pool_priors(&mut self) {
+        if !self.pool_priors.is_empty() {
+            let pools = self.pool_priors.len() as u64;
+            for g in 0..pools {
+                let mut fits: [[Vec<crate::detect::calibrate::TailFit>; 4]; 3] = Default::default();
+                for brand in self.brands.iter().filter(|b| crate::hash::fnv1a(b.id.as_bytes()) % pools == g) {
+                    for scope in &brand.scopes {
+                        if !scope.baseline.is_warm(&self.settings.baseline) {
+                            continue;
+                        }
+                        for (v, f) in fits.iter_mut().flatten().zip(scope.cal.own_fits().iter().flatten()) {
+                            v.extend(f);
+                        }
+                    }
+                }
+                for (p, v) in self.pool_priors[g as usize].iter_mut().flatten().zip(fits.iter_mut().flatten()) {
+                    *p = crate::detect::tracker::pooled_prior(v);
+                }
+            }
+            return;
+        }
         let mut fits: [[Vec<crate::detect::calibrate::TailFit>; 4]; 3] = Default::default();
         for brand in &self.brands {
             for scope in &brand.scopes {

@@ -16,6 +16,22 @@ use crate::time::{minute_of, MINUTE_MS};
 use crate::tone::{self, ToneSource};
 use std::cmp::Reverse;
 
+/// The most minutes [`Engine::enter_minute`] enters one by one after a gap (a week); the
+/// minutes before them are skipped, as an engine restarted after a long stop would.
+pub const MAX_CATCH_UP_MIN: i64 = 7 * 1440;
+
+/// The priors a brand borrows: its pool's when the engine pools by partition.
+fn priors_of<'a>(
+    all: &'a crate::detect::tracker::Priors,
+    pools: &'a [crate::detect::tracker::Priors],
+    brand: &str,
+) -> &'a crate::detect::tracker::Priors {
+    if pools.is_empty() {
+        return all;
+    }
+    &pools[(crate::hash::fnv1a(brand.as_bytes()) % pools.len() as u64) as usize]
+}
+
 impl Engine {
     /// Processes one mention; alert events it causes are appended to [`Engine::events`].
     pub fn process(&mut self, m: &Mention<'_>) {
@@ -28,7 +44,7 @@ impl Engine {
         if m.at > self.now {
             self.now = m.at;
             if minute > self.now_min {
-                self.on_minute(minute);
+                self.enter_minute(minute);
             }
         }
         if minute < self.now_min - self.settings.allowed_lateness_min {
@@ -82,6 +98,12 @@ impl Engine {
             influential: u32::from(followers >= INFLUENTIAL_FOLLOWERS),
             reach: m.reach(),
         };
+        // What this mention makes the engine decide is decided at the mention's own time (the
+        // start of the current minute for a late one), not at the newest time any brand has
+        // reached: the same whichever other brands' mentions came first, so a cluster's
+        // partition decides as one engine does (see `enter_minute`). Restored below.
+        let newest = self.now;
+        self.now = m.at.max(self.now_min * MINUTE_MS);
         // a window ending now holds only the elapsed part of the current minute
         let elapsed = (self.now - self.now_min * MINUTE_MS) as f64 / MINUTE_MS as f64;
         let author_hash = fnv1a(m.raw.author.as_deref().unwrap_or(&m.raw.id).as_bytes());
@@ -97,7 +119,7 @@ impl Engine {
                 if !brand.scope_defs[si].contains(source, lang) {
                     continue;
                 }
-                let lv = brand.levels(self.now_min, &self.priors);
+                let lv = brand.levels(self.now_min, priors_of(&self.priors, &self.pool_priors, &brand.id));
                 let scope = &mut brand.scopes[si];
                 let first_in_scope = scope.last_seen == i64::MIN;
                 scope.sync(self.now_min, &self.settings, &lv, &brand.planned);
@@ -140,6 +162,7 @@ impl Engine {
                 }
             }
         }
+        self.now = newest;
         let matched = std::mem::take(&mut self.matched);
         self.posts.record(m, &matched, minute, negative);
         self.matched = matched;
@@ -174,10 +197,27 @@ impl Engine {
         self.emit(b, ri, &id, Status::Firing, severity, sig, None);
     }
 
+    /// Event time entered minute `minute`: every minute since the last one is entered in
+    /// turn (at most [`MAX_CATCH_UP_MIN`] of them), each at its first millisecond, so that
+    /// what the engine decides at a minute's start (re-tests, silences, their event times and
+    /// incident ids) does not depend on which mention, of which brand, arrived first in it,
+    /// nor on whether any did: a cluster's partition, which sees its brands' mentions only,
+    /// decides as one engine seeing every brand.
+    pub(super) fn enter_minute(&mut self, minute: i64) {
+        let now = self.now;
+        let from = (self.now_min + 1).max(minute - MAX_CATCH_UP_MIN);
+        for k in from..=minute {
+            self.now = k * MINUTE_MS;
+            self.on_minute(k);
+        }
+        self.now = now;
+    }
+
     /// Event time entered minute `minute`: re-test open incidents, check silences.
-    pub(super) fn on_minute(&mut self, minute: i64) {
+    fn on_minute(&mut self, minute: i64) {
         self.now_min = minute;
-        if minute.saturating_sub(self.priors_minute) >= 60 {
+        // hourly, on the hour of event time: the same hours whenever this engine started
+        if self.priors_minute == i64::MIN || minute.div_euclid(60) != self.priors_minute.div_euclid(60) {
             self.priors_minute = minute;
             self.pool_priors();
         }
@@ -190,7 +230,8 @@ impl Engine {
                 i += 1;
             }
         }
-        if minute.saturating_sub(self.last_flatline_scan) >= 5 {
+        // every five minutes of event time, on the fives (as pooling is on the hour)
+        if self.last_flatline_scan == i64::MIN || minute.div_euclid(5) != self.last_flatline_scan.div_euclid(5) {
             self.last_flatline_scan = minute;
             self.scan_silence();
         }
@@ -200,7 +241,7 @@ impl Engine {
     pub(super) fn retest_open(&mut self, b: u32, ri: usize) -> bool {
         let (now_min, alpha) = (self.now_min, self.alpha);
         let brand = &mut self.brands[b as usize];
-        let lv = brand.levels(now_min, &self.priors);
+        let lv = brand.levels(now_min, priors_of(&self.priors, &self.pool_priors, &brand.id));
         let rs = &brand.rules[ri];
         let scope = &mut brand.scopes[rs.scope];
         scope.sync(now_min, &self.settings, &lv, &brand.planned);

@@ -98,7 +98,7 @@ impl Engine {
         self.now = at;
         let minute = minute_of(at);
         if minute > self.now_min {
-            self.on_minute(minute);
+            self.enter_minute(minute);
         }
     }
 
