@@ -241,6 +241,10 @@ enum Command {
         /// Playbooks (default: the built-in ones).
         #[arg(long)]
         playbooks: Option<PathBuf>,
+        /// Run as one node of a cluster on NATS JetStream: the servers' URLs, comma-separated
+        /// (e.g. nats://10.0.0.1:4222,nats://10.0.0.2:4222); replaces `[cluster] servers`.
+        #[arg(long)]
+        cluster: Option<String>,
     },
     /// Send a sample alert through one configured receiver, to check a team's setup.
     NotifyTest {
@@ -336,9 +340,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let summary = replay::replay_with_tone(&rules, &opts, Box::new(tone))?;
             eprintln!("{summary}");
         }
-        Command::Serve { config, listen, data_dir, rules, clock, log_format, tone_models, playbooks } => {
+        Command::Serve { config, listen, data_dir, rules, clock, log_format, tone_models, playbooks, cluster } => {
             use crisiswatch::serve::config;
-            let o = config::Overrides { listen, data_dir, rules, clock, log_format };
+            let o = config::Overrides { listen, data_dir, rules, clock, log_format, cluster };
             let origin = crisiswatch::serve::reload::Origin {
                 config: config.clone(),
                 overrides: o.clone(),

@@ -17,6 +17,10 @@ pub enum IngestError {
     /// The batch's rejected lines could not be stored as dead letters.
     #[error("cannot store dead letters: {0}")]
     DeadLetters(#[source] rusqlite::Error),
+    /// Cluster mode: JetStream did not acknowledge every record of the request (nothing of
+    /// it is answered `202`; records it did store are de-duplicated when the client retries).
+    #[error("the cluster's mention stream did not take the request: {0}")]
+    Cluster(String),
 }
 
 /// A failed request.

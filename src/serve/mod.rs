@@ -28,6 +28,7 @@
 pub mod actions;
 pub mod api;
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod dashboard;
 pub mod error;
@@ -136,25 +137,33 @@ pub fn run_until(
         db_path: db_path.clone(),
         notify: live::Live::new(cfg.notify.clone()),
         known: live::Live::new(crate::rules::names::Names::of(&rules)),
+        notify_active: AtomicBool::new(cfg.cluster.is_none()),
+        cluster_status: Mutex::new(None),
         cfg,
     };
-    let mut engine = Engine::new(&rules).context("cannot build the keyword matcher")?;
-    engine.set_tone_model(tone);
-    engine.set_planned(
-        crate::store::planned::for_engine(&engine_db).context("cannot read the planned events from the store")?,
-    );
-    if let Some(p) = playbooks {
-        engine.set_playbooks(p);
-    }
-    let t = std::time::Instant::now();
-    let rec = pipeline::recover(&shared, engine, &mut engine_db, &configured)
-        .context("recovery from the data directory failed")?;
-    tracing::info!(
-        replayed = rec.replayed,
-        ids = rec.dedup.len(),
-        elapsed_ms = t.elapsed().as_millis() as u64,
-        "recovered from the ingest log"
-    );
+    let cluster = shared.cfg.cluster.is_some();
+    let (rec, tone) = if cluster {
+        (None, Some(tone)) // the cluster's partitions restore their engines themselves
+    } else {
+        let mut engine = Engine::new(&rules).context("cannot build the keyword matcher")?;
+        engine.set_tone_model(tone);
+        engine.set_planned(
+            crate::store::planned::for_engine(&engine_db).context("cannot read the planned events from the store")?,
+        );
+        if let Some(p) = playbooks.clone() {
+            engine.set_playbooks(p);
+        }
+        let t = std::time::Instant::now();
+        let rec = pipeline::recover(&shared, engine, &mut engine_db, &configured)
+            .context("recovery from the data directory failed")?;
+        tracing::info!(
+            replayed = rec.replayed,
+            ids = rec.dedup.len(),
+            elapsed_ms = t.elapsed().as_millis() as u64,
+            "recovered from the ingest log"
+        );
+        (Some(rec), None)
+    };
     let listener = match listener {
         Some(l) => l,
         None => std::net::TcpListener::bind(shared.cfg.listen)
@@ -171,24 +180,45 @@ pub fn run_until(
     let cursors = crate::store::cursors::load(&seq_db).context("cannot read the sources' cursors")?;
     let stop_sources = tokio_util::sync::CancellationToken::new();
     let (sources, source_tasks) = sources::start::prepare(&shared, &rules, &writer_tx, &cursors, &stop_sources)?;
-    let pipeline::Recovered { engine, log, dedup, order, brands, cursor: end, .. } = rec;
-    let sequencer = sequencer::Sequencer::new(shared.clone(), engine_tx.clone(), log, dedup, order, brands, seq_db);
-    let seq = std::thread::Builder::new()
-        .name("sequencer".into())
-        .spawn(move || sequencer::run_sequencer(sequencer, writer_rx))?;
-    let (snap_tx, snap_rx) = std::sync::mpsc::channel();
-    let snap_db = crate::store::open(&db_path, false)?;
-    let snap = {
-        let shared = shared.clone();
-        std::thread::Builder::new()
-            .name("snapshots".into())
-            .spawn(move || pipeline::run_snapshot_writer(shared, snap_rx, snap_db))?
-    };
-    let eng = {
-        let shared = shared.clone();
-        std::thread::Builder::new()
-            .name("engine".into())
-            .spawn(move || pipeline::run_engine(shared, engine_rx, engine, engine_db, end, snap_tx))?
+    enum Node {
+        Single(Vec<std::thread::JoinHandle<()>>),
+        Cluster(cluster::node::NodeHandle),
+    }
+    let node = match (rec, tone) {
+        (Some(rec), _) => {
+            let pipeline::Recovered { engine, log, dedup, order, brands, cursor: end, .. } = rec;
+            let sequencer =
+                sequencer::Sequencer::new(shared.clone(), engine_tx.clone(), log, dedup, order, brands, seq_db);
+            let seq = std::thread::Builder::new()
+                .name("sequencer".into())
+                .spawn(move || sequencer::run_sequencer(sequencer, writer_rx))?;
+            let (snap_tx, snap_rx) = std::sync::mpsc::channel();
+            let snap_db = crate::store::open(&db_path, false)?;
+            let snap = {
+                let shared = shared.clone();
+                std::thread::Builder::new()
+                    .name("snapshots".into())
+                    .spawn(move || pipeline::run_snapshot_writer(shared, snap_rx, snap_db))?
+            };
+            let eng = {
+                let shared = shared.clone();
+                std::thread::Builder::new()
+                    .name("engine".into())
+                    .spawn(move || pipeline::run_engine(shared, engine_rx, engine, engine_db, end, snap_tx))?
+            };
+            Node::Single(vec![seq, eng, snap])
+        }
+        (None, Some(tone)) => Node::Cluster(cluster::node::start(
+            shared.clone(),
+            &rules,
+            tone,
+            playbooks.clone(),
+            &configured,
+            writer_rx,
+            engine_rx,
+            engine_tx.clone(),
+        )?),
+        (None, None) => unreachable!("either recovered or in cluster mode"),
     };
     // the notifier runs even without receivers: a reload may bring some
     let notifier = {
@@ -263,9 +293,14 @@ pub fn run_until(
     tracing::info!("shutting down: draining the queue and taking a snapshot");
     let _ = writer_tx.send(WriterMsg::Shutdown);
     drop(writer_tx);
-    let _ = seq.join();
-    let _ = eng.join();
-    let _ = snap.join();
+    match node {
+        Node::Single(threads) => {
+            for t in threads {
+                let _ = t.join();
+            }
+        }
+        Node::Cluster(handle) => handle.stop(),
+    }
     shared.shutdown.cancel();
     let _ = notifier.join();
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));

@@ -61,6 +61,11 @@ pub struct Shared {
     /// What silences and planned events may name (brands, rules, metrics of the rules
     /// files); replaced at a reload.
     pub known: crate::serve::live::Live<crate::rules::names::Names>,
+    /// Whether this node sends notifications: always on a single node; in a cluster, while
+    /// it holds the `notify` lease.
+    pub notify_active: AtomicBool,
+    /// Cluster mode: what `/v1/cluster` answers, refreshed by the lease coordinator.
+    pub cluster_status: std::sync::Mutex<Option<serde_json::Value>>,
 }
 
 use crate::clock::wall_ms;
@@ -146,8 +151,10 @@ pub enum EngineMsg {
     Shutdown,
 }
 
-/// Applies one log record to the engine.
-fn apply(engine: &mut Engine, rec: &[u8]) {
+/// Applies one log record to the engine: a mention (compact JSON), `#t <ms>` (a clock
+/// tick) or `#r <incident id>` (resolved by a person). The cluster's partition engines apply
+/// their stream's records with it too.
+pub fn apply(engine: &mut Engine, rec: &[u8]) {
     let rec = rec.strip_suffix(b"\n").unwrap_or(rec);
     if let Some(t) = rec.strip_prefix(b"#t ") {
         if let Some(ms) = std::str::from_utf8(t).ok().and_then(|s| s.parse::<Millis>().ok()) {
@@ -578,15 +585,17 @@ pub fn run_notifier(
             }
             let backoff = crate::notify::Backoff { base: n.retry_base, max: n.retry_max };
             let now = wall_ms();
-            if let Err(e) = crate::notify::plan(&mut store, &n, now, Some(&charts)) {
-                tracing::error!(error = %e, "notification planning failed");
-            }
-            match crate::notify::deliver_due(&mut store, &n, &notifiers, backoff, now, Some(&shared.metrics.notify))
-                .await
-            {
-                Ok((ok, failed)) if ok + failed > 0 => tracing::debug!(ok, failed, "deliveries"),
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "notification delivery failed"),
+            if shared.notify_active.load(Ordering::Relaxed) {
+                if let Err(e) = crate::notify::plan(&mut store, &n, now, Some(&charts)) {
+                    tracing::error!(error = %e, "notification planning failed");
+                }
+                match crate::notify::deliver_due(&mut store, &n, &notifiers, backoff, now, Some(&shared.metrics.notify))
+                    .await
+                {
+                    Ok((ok, failed)) if ok + failed > 0 => tracing::debug!(ok, failed, "deliveries"),
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "notification delivery failed"),
+                }
             }
             // ticks: on new events, else every 200 ms (retries and ladder steps come due)
             tokio::select! {

@@ -46,3 +46,13 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+/// Makes `id` this store's installation id (a cluster's nodes share the cluster's, so that
+/// idempotency keys do not change when another node takes over the notifications).
+///
+/// # Errors
+/// SQLite errors.
+pub fn adopt(c: &Connection, id: &str) -> Result<()> {
+    c.execute("INSERT INTO meta (key, value) VALUES ('installation', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value", params![id])?;
+    Ok(())
+}

@@ -4,6 +4,7 @@
 //! [`secrets`] (API tokens and notify secrets from the environment or files) → [`model`],
 //! what the service runs with. [`load()`] does all three.
 
+pub mod cluster;
 pub mod load;
 pub mod model;
 pub mod raw;

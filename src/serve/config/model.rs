@@ -42,6 +42,8 @@ pub struct Overrides {
     pub clock: Option<ClockMode>,
     /// `--log-format`.
     pub log_format: Option<LogFormat>,
+    /// `--cluster`: NATS URLs, comma-separated (replaces `[cluster] servers`).
+    pub cluster: Option<String>,
 }
 
 /// What an identity may do. `Admin` implies every other scope.
@@ -257,6 +259,9 @@ pub struct ServeConfig {
     pub notify: crate::notify::config::Notify,
     /// Built-in sources (`[[source]]`), their tokens read.
     pub sources: Vec<super::sources::SourceSpec>,
+    /// `[cluster]` / `--cluster`: a node of a cluster on NATS JetStream (`None`: single
+    /// node).
+    pub cluster: Option<super::cluster::Cluster>,
 }
 
 /// How long and how many dead letters are kept.

@@ -45,6 +45,8 @@ pub struct FileConfig {
     /// Notifications: receivers, teams, routes and escalation.
     #[serde(default)]
     pub notify: crate::notify::config::raw::NotifyConfig,
+    /// `[cluster]`: one node of a cluster on NATS JetStream.
+    pub cluster: Option<super::cluster::ClusterRaw>,
     /// `[[source]]`: where the service collects mentions itself.
     #[serde(default, rename = "source")]
     pub sources: Vec<Spanned<super::sources::SourceRaw>>,

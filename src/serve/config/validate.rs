@@ -161,6 +161,7 @@ pub fn validate(fc: &FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Vali
     let engine_batch_delay = c.duration("engine_batch_delay", &fc.testing.engine_batch_delay, Duration::ZERO);
     let max_decoded_in_flight = c.size("max_decoded_in_flight", &fc.limits.max_decoded_in_flight, 512 << 20);
     let reorder_hold = c.duration("reorder_hold", &fc.limits.reorder_hold, Duration::from_secs(2));
+    let cluster = super::cluster::validate(fc.cluster.as_ref(), o.cluster.as_deref(), src, &mut c.errs);
     let dead_letters = DeadLetterRetention {
         max_bytes: c.size("max_bytes", &fc.dead_letters.max_bytes, 64 << 20),
         max_age: c.duration("max_age", &fc.dead_letters.max_age, Duration::from_secs(30 * 86_400)),
@@ -227,6 +228,7 @@ pub fn validate(fc: &FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Vali
         dead_letters,
         notify,
         sources,
+        cluster,
     };
     Ok(Validated { cfg, tokens, users, link_key, notify_secrets, source_tokens })
 }

@@ -1,0 +1,152 @@
+//! The connection to NATS and the JetStream resources of a cluster, created by whichever
+//! node starts first and checked by every other (their settings are the cluster's, not the
+//! node's):
+//!
+//! | resource | kind | what it holds |
+//! |---|---|---|
+//! | `CW_MENTIONS` | stream, subjects `cw.mentions.<p>` | every accepted mention and clock record, per partition; de-duplicated by message id |
+//! | `CW_ALERTS` | stream, subject `cw.alerts` | every alert event (message id: the event's store key) and every person's action |
+//! | `cw_leases` | KV, TTL `lease_ttl` | `p<N>`: the node that owns partition N; `notify`: the node that sends notifications |
+//! | `cw_nodes` | KV, TTL `lease_ttl` | one key per live node, renewed by its heartbeat |
+//! | `cw_meta` | KV | `partitions` (fixed at creation), `installation` (the id in idempotency keys) |
+//! | `cw_snapshots` | object store | `p<N>`: partition N's engine snapshot and the stream sequence it covers |
+
+use crate::serve::config::cluster::Cluster;
+use anyhow::{bail, Context as _};
+use async_nats::jetstream::{self, kv, object_store, stream};
+use std::time::Duration;
+
+/// The mention stream.
+pub const MENTIONS: &str = "CW_MENTIONS";
+/// The alert stream.
+pub const ALERTS: &str = "CW_ALERTS";
+/// The alert stream's subject: alert events.
+pub const ALERT_SUBJECT: &str = "cw.alerts";
+/// The alert stream's subject for people's actions (acknowledge, resolve, …).
+pub const ACTION_SUBJECT: &str = "cw.actions";
+
+/// A connected node's handles.
+#[derive(Clone)]
+pub struct Bus {
+    /// The NATS connection.
+    pub client: async_nats::Client,
+    /// JetStream.
+    pub js: jetstream::Context,
+    /// Partition and notifier leases.
+    pub leases: kv::Store,
+    /// Live nodes.
+    pub nodes: kv::Store,
+    /// Cluster-wide settings.
+    pub meta: kv::Store,
+    /// Partition snapshots.
+    pub snapshots: object_store::ObjectStore,
+    /// The partition count.
+    pub partitions: u32,
+    /// The installation id shared by every node.
+    pub installation: String,
+}
+
+/// Connects and creates (or checks) the cluster's resources. `dedup_window` is the mention
+/// stream's de-duplication window (the service's `dedup_window`).
+///
+/// # Errors
+/// No server answers, JetStream is not enabled, or the cluster was created with another
+/// partition count.
+pub async fn connect(cfg: &Cluster, node: &str, dedup_window: Duration) -> anyhow::Result<Bus> {
+    let client = async_nats::ConnectOptions::new()
+        .name(format!("crisiswatch {node}"))
+        .retry_on_initial_connect()
+        .connection_timeout(Duration::from_secs(5))
+        .connect(cfg.servers.as_slice())
+        .await
+        .with_context(|| format!("cannot connect to NATS at {}", cfg.servers.join(", ")))?;
+    let js = jetstream::new(client.clone());
+    let replicas = cfg.replicas;
+    let setup = async {
+        js.get_or_create_stream(stream::Config {
+            name: MENTIONS.into(),
+            subjects: vec!["cw.mentions.*".into()],
+            num_replicas: replicas,
+            duplicate_window: dedup_window,
+            storage: stream::StorageType::File,
+            ..Default::default()
+        })
+        .await
+        .context("cannot create the mention stream")?;
+        js.get_or_create_stream(stream::Config {
+            name: ALERTS.into(),
+            subjects: vec![ALERT_SUBJECT.into(), ACTION_SUBJECT.into()],
+            num_replicas: replicas,
+            duplicate_window: Duration::from_secs(600),
+            storage: stream::StorageType::File,
+            ..Default::default()
+        })
+        .await
+        .context("cannot create the alert stream")?;
+        let bucket = |name: &str, ttl: Duration| kv::Config {
+            bucket: name.into(),
+            history: 1,
+            max_age: ttl,
+            num_replicas: replicas,
+            storage: stream::StorageType::File,
+            ..Default::default()
+        };
+        let leases = get_or_create_kv(&js, bucket("cw_leases", cfg.lease_ttl)).await?;
+        let nodes = get_or_create_kv(&js, bucket("cw_nodes", cfg.lease_ttl)).await?;
+        let meta = get_or_create_kv(&js, bucket("cw_meta", Duration::ZERO)).await?;
+        let snapshots = match js.get_object_store("cw_snapshots").await {
+            Ok(s) => s,
+            Err(_) => js
+                .create_object_store(object_store::Config {
+                    bucket: "cw_snapshots".into(),
+                    num_replicas: replicas,
+                    storage: stream::StorageType::File,
+                    ..Default::default()
+                })
+                .await
+                .context("cannot create the snapshot store")?,
+        };
+        anyhow::Ok((leases, nodes, meta, snapshots))
+    };
+    let (leases, nodes, meta, snapshots) = tokio::time::timeout(Duration::from_secs(60), setup)
+        .await
+        .context("JetStream did not answer within 60 s")??;
+    let partitions = adopt(&meta, "partitions", cfg.partitions.to_string()).await?;
+    let partitions: u32 = partitions.parse().context("cw_meta partitions is not a number")?;
+    if partitions != cfg.partitions {
+        bail!(
+            "this cluster was created with {partitions} partitions and this node is configured with {}: \
+             the count is fixed at creation (set [cluster] partitions = {partitions})",
+            cfg.partitions
+        );
+    }
+    let installation = adopt(&meta, "installation", crate::serve::auth::random_hex()[..16].to_string()).await?;
+    Ok(Bus { client, js, leases, nodes, meta, snapshots, partitions, installation })
+}
+
+async fn get_or_create_kv(js: &jetstream::Context, cfg: kv::Config) -> anyhow::Result<kv::Store> {
+    if let Ok(s) = js.get_key_value(&cfg.bucket).await {
+        return Ok(s);
+    }
+    let name = cfg.bucket.clone();
+    match js.create_key_value(cfg).await {
+        Ok(s) => Ok(s),
+        // another node created it meanwhile
+        Err(e) => js.get_key_value(&name).await.with_context(|| format!("cannot create bucket {name}: {e}")),
+    }
+}
+
+/// The value of `key` in `meta`, set to `proposed` when the key does not exist yet (the
+/// first node's proposal wins).
+async fn adopt(meta: &kv::Store, key: &str, proposed: String) -> anyhow::Result<String> {
+    if let Some(v) = meta.get(key).await.with_context(|| format!("cannot read cw_meta {key}"))? {
+        return Ok(String::from_utf8_lossy(&v).into_owned());
+    }
+    match meta.create(key, proposed.clone().into()).await {
+        Ok(_) => Ok(proposed),
+        Err(_) => {
+            let v = meta.get(key).await?.with_context(|| format!("cw_meta {key} vanished"))?;
+            Ok(String::from_utf8_lossy(&v).into_owned())
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! `serve --cluster`: the service as one of any number of identical nodes on NATS
+//! JetStream, so that no single process or disk holds the only copy of anything.
+//!
+//! * [`partition`] (pure): mentions to partitions by brand, partitions to owners
+//!   (rendezvous hashing), idempotent message ids;
+//! * [`bus`]: the connection and the JetStream resources (streams, buckets), created by
+//!   whichever node comes first and checked by the others;
+//! * [`publish`]: ingest on any node: validated requests are routed and published to the
+//!   mention stream, `202` once JetStream acknowledged every record;
+//! * [`owner`]: one partition's engine: restore its snapshot, replay the stream after it,
+//!   follow the stream, publish alert events, snapshot;
+//! * [`node`]: membership, partition leases, starting and stopping owners, the alert
+//!   projection into this node's SQLite store and `/v1/cluster`.
+//!
+//! The design, its guarantees and what it does not do yet are in `docs/deployment.md`.
+
+pub mod bus;
+pub mod node;
+pub mod owner;
+pub mod partition;
+pub mod publish;
+
+use crate::time::{minute_of, Millis};
+
+/// The event clock across partitions. Each partition's engine moves its clock with its own
+/// mentions only, so the ingest nodes carry time to all of them: before the first mention
+/// of a minute not marked yet, a clock record `#t <ts>` goes to every partition, so every
+/// engine enters the minute where one engine seeing all brands would (and counts a late
+/// mention as late, as that engine would). Wall-clock clusters need none: each partition's
+/// owner ticks its own partition.
+#[derive(Debug, Default, Clone)]
+pub struct Clock {
+    marked_min: Option<i64>,
+}
+
+impl Clock {
+    /// The start of the newest minute marked (`i64::MIN` before the first): the event clock
+    /// admission measures lateness against.
+    pub fn marked(&self) -> Millis {
+        self.marked_min.map_or(i64::MIN, |m| m * crate::time::MINUTE_MS)
+    }
+
+    /// The clock record to publish to every partition before a mention at `ts`, if `ts`
+    /// starts a minute not marked yet.
+    pub fn mark(&mut self, ts: Millis) -> Option<String> {
+        let m = minute_of(ts);
+        if self.marked_min.is_some_and(|k| k >= m) {
+            return None;
+        }
+        self.marked_min = Some(m);
+        Some(format!("#t {ts}"))
+    }
+}

@@ -1,0 +1,436 @@
+//! One node of the cluster: what runs beside the HTTP API in place of the single node's
+//! sequencer and engine threads.
+//!
+//! * **Membership**: a heartbeat key in `cw_nodes` (TTL `lease_ttl`), renewed every third
+//!   of it; the live nodes are the bucket's keys.
+//! * **Partition leases** (KV `cw_leases`, TTL `lease_ttl`, compare-and-set): each round,
+//!   for every partition, the node that rendezvous hashing picks among the live nodes
+//!   creates the lease `p<N>` (create fails while another holds it) and runs the partition's
+//!   engine ([`owner`](super::owner)); the holder renews it with the revision it holds, and
+//!   a node that is no longer the pick stops the engine (snapshot) and deletes the lease, so
+//!   the pick takes over at its next round. A renewal refused (another revision) or
+//!   impossible for a whole TTL stops the engine at once. Leases in a KV bucket work on
+//!   every JetStream server (Debian ships 2.9); consumer priority groups with pinned
+//!   clients (2.11+) would hand over a consumer, not the engine's state and its snapshot,
+//!   and would tie the cluster to a newer server.
+//! * **Notifications** are sent by one node, the holder of the `notify` lease (picked the
+//!   same way); the others keep their ladders' state in their stores and send nothing.
+//! * **The alert projection**: every node consumes the alert stream into its own SQLite
+//!   store (`store::record_events`, idempotent), so any node answers `/v1/alerts` and the
+//!   dashboard. Where it got to is kept as the source cursor `cluster:alerts`.
+//! * **Queries** of the engines (`/v1/brands`, series, the dashboard's brands page) are
+//!   answered from the partitions this node runs.
+
+use super::bus::{self, Bus, ALERTS, ALERT_SUBJECT};
+use super::owner::{self, Registry};
+use super::partition::{self, Router};
+use super::publish::{self, Publisher};
+use crate::engine::Engine;
+use crate::rules::RuleSet;
+use crate::serve::pipeline::{EngineMsg, Shared, WriterMsg};
+use crate::store;
+use anyhow::Context as _;
+use async_nats::jetstream::consumer::{pull, DeliverPolicy};
+use futures_util::{StreamExt, TryStreamExt};
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// The lease key of the notifier.
+const NOTIFY_KEY: &str = "notify";
+
+/// A tone model shared by every partition's engine.
+struct SharedTone(Arc<dyn crate::tone::ToneModel>);
+
+impl crate::tone::ToneModel for SharedTone {
+    fn p_negative(&self, text: &str, lang: Option<&str>) -> Option<f32> {
+        self.0.p_negative(text, lang)
+    }
+    fn negative(&self, text: &str, lang: Option<&str>) -> Option<(f32, bool)> {
+        self.0.negative(text, lang)
+    }
+}
+
+/// Builds a partition's engine.
+#[derive(Clone)]
+struct EngineFactory {
+    rules: Arc<RuleSet>,
+    tone: Arc<dyn crate::tone::ToneModel>,
+    playbooks: Option<Arc<crate::alert::playbook::Playbooks>>,
+    db: std::path::PathBuf,
+}
+
+impl EngineFactory {
+    fn build(&self) -> anyhow::Result<Engine> {
+        let mut e = Engine::new(&self.rules).context("cannot build the keyword matcher")?;
+        e.set_tone_model(Box::new(SharedTone(self.tone.clone())));
+        if let Some(p) = &self.playbooks {
+            e.set_playbooks(p.clone());
+        }
+        let c = store::open(&self.db, false)?;
+        e.set_planned(store::planned::for_engine(&c).context("cannot read the planned events")?);
+        Ok(e)
+    }
+}
+
+/// The running node; [`NodeHandle::stop`] hands its partitions over.
+pub struct NodeHandle {
+    stop: CancellationToken,
+    rt: tokio::runtime::Runtime,
+    tasks: Vec<JoinHandle<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl NodeHandle {
+    /// Stops the node: its engines snapshot and release their leases, the publisher and
+    /// the query thread end (the caller sent the publisher `Shutdown`).
+    pub fn stop(self) {
+        self.stop.cancel();
+        for t in self.threads {
+            let _ = t.join();
+        }
+        let tasks = self.tasks;
+        self.rt.block_on(async move {
+            for t in tasks {
+                let _ = tokio::time::timeout(Duration::from_secs(30), t).await;
+            }
+        });
+        self.rt.shutdown_timeout(Duration::from_secs(5));
+    }
+}
+
+/// This node's name: `[cluster] node`, else the host name and the listen port.
+pub fn node_name(shared: &Shared) -> String {
+    if let Some(n) = shared.cfg.cluster.as_ref().and_then(|c| c.node.clone()) {
+        return n;
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "node".into());
+    let host: String =
+        host.trim().chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).take(48).collect();
+    format!("{host}-{}", shared.cfg.listen.port())
+}
+
+/// Connects to the cluster and starts the node: the publisher (taking `writer_rx`), the
+/// query thread (taking `engine_rx`), the lease coordinator and the alert projection.
+///
+/// # Errors
+/// No NATS server answers, the cluster's settings differ, the store cannot be opened.
+#[allow(clippy::too_many_arguments)]
+pub fn start(
+    shared: Arc<Shared>,
+    rules: &RuleSet,
+    tone: Box<dyn crate::tone::ToneModel>,
+    playbooks: Option<Arc<crate::alert::playbook::Playbooks>>,
+    configured: &[String],
+    writer_rx: Receiver<WriterMsg>,
+    engine_rx: Receiver<EngineMsg>,
+    engine_tx: Sender<EngineMsg>,
+) -> anyhow::Result<NodeHandle> {
+    let cfg = shared.cfg.cluster.clone().context("not in cluster mode")?;
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("cluster").enable_all().build()?;
+    let node = node_name(&shared);
+    let bus = rt.block_on(bus::connect(&cfg, &node, shared.cfg.dedup_window))?;
+    let db = shared.db_path.clone();
+    let conn = store::open(&db, false)?;
+    store::installation::adopt(&conn, &bus.installation)?;
+    tracing::info!(node = %node, partitions = bus.partitions, replicas = cfg.replicas, servers = %cfg.servers.join(","),
+        installation = %bus.installation, "cluster node connected");
+    let registry: Registry = Arc::new(Mutex::new(BTreeMap::new()));
+    let factory = EngineFactory { rules: Arc::new(rules.clone()), tone: Arc::from(tone), playbooks, db: db.clone() };
+    factory.build()?; // fail at start, not in a partition task
+    let stop = CancellationToken::new();
+    let router = Router::new(rules, bus.partitions).context("cannot build the keyword matcher")?;
+    let publisher = Publisher::new(shared.clone(), bus.clone(), router, configured, store::open(&db, false)?);
+    let handle = rt.handle().clone();
+    let publisher = std::thread::Builder::new().name("publisher".into()).spawn(move || {
+        publish::run(publisher, handle, writer_rx);
+        let _ = engine_tx.send(EngineMsg::Shutdown);
+    })?;
+    let queries = {
+        let (registry, partitions) = (registry.clone(), bus.partitions);
+        std::thread::Builder::new()
+            .name("queries".into())
+            .spawn(move || run_queries(engine_rx, registry, partitions))?
+    };
+    let coordinator =
+        rt.spawn(coordinate(bus.clone(), shared.clone(), node, cfg.lease_ttl, factory, registry, stop.clone()));
+    let projection = rt.spawn(project(bus, shared, stop.clone()));
+    Ok(NodeHandle { stop, rt, tasks: vec![coordinator, projection], threads: vec![publisher, queries] })
+}
+
+/// Answers the engine queries from the partitions this node runs.
+fn run_queries(rx: Receiver<EngineMsg>, registry: Registry, partitions: u32) {
+    let parts = || registry.lock().expect("registry lock").values().cloned().collect::<Vec<_>>();
+    let mine = |p: &owner::Partition, id: &str| partition::of(id, partitions) == p.id;
+    let series = |id: &str, minutes: i64| {
+        parts().iter().find(|p| mine(p, id)).and_then(|p| p.engine.lock().expect("engine lock").series(id, minutes))
+    };
+    while let Ok(msg) = rx.recv() {
+        match msg {
+            EngineMsg::Status(reply) => {
+                let mut all = Vec::new();
+                for p in parts() {
+                    let e = p.engine.lock().expect("engine lock");
+                    all.extend(e.brand_status(false).into_iter().filter(|b| mine(&p, &b.id)));
+                }
+                all.sort_by(|a, b| a.id.cmp(&b.id));
+                let _ = reply.send(all);
+            }
+            EngineMsg::Overview(minutes, reply) => {
+                let mut all = Vec::new();
+                for p in parts() {
+                    let e = p.engine.lock().expect("engine lock");
+                    for b in e.brand_status(false).into_iter().filter(|b| mine(&p, &b.id)) {
+                        let points = e.series(&b.id, minutes).unwrap_or_default();
+                        all.push((b, points));
+                    }
+                }
+                all.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+                let _ = reply.send(all);
+            }
+            EngineMsg::Series(id, minutes, reply) => {
+                let _ = reply.send(series(&id, minutes));
+            }
+            EngineMsg::SeriesBlocking(id, minutes, reply) => {
+                let _ = reply.send(series(&id, minutes));
+            }
+            EngineMsg::Planned(all) => {
+                for p in parts() {
+                    p.engine.lock().expect("engine lock").set_planned(all.clone());
+                }
+            }
+            EngineMsg::Reload { reply, .. } => {
+                let _ = reply.send(Err(
+                    "reloading is not available in cluster mode yet: restart the nodes one at a time".into(),
+                ));
+            }
+            EngineMsg::Records { .. } => {}
+            EngineMsg::Shutdown => return,
+        }
+    }
+}
+
+/// A partition this node holds.
+struct Held {
+    rev: u64,
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+fn lease_value(node: &str, part: Option<&owner::Partition>) -> Vec<u8> {
+    let v = match part {
+        Some(p) => serde_json::json!({
+            "node": node,
+            "applied": p.applied.load(Ordering::Relaxed),
+            "lag": p.lag.load(Ordering::Relaxed),
+            "mentions": p.engine.lock().map(|e| e.stats.mentions).unwrap_or(0),
+        }),
+        None => serde_json::json!({ "node": node }),
+    };
+    serde_json::to_vec(&v).expect("JSON")
+}
+
+/// The lease coordinator's loop (see the module documentation).
+async fn coordinate(
+    bus: Bus,
+    shared: Arc<Shared>,
+    node: String,
+    ttl: Duration,
+    factory: EngineFactory,
+    registry: Registry,
+    stop: CancellationToken,
+) {
+    let round = ttl / 3;
+    let mut held: BTreeMap<u32, Held> = BTreeMap::new();
+    let mut notify_rev: Option<u64> = None;
+    let mut last_heartbeat = Instant::now();
+    let started = crate::clock::wall_ms();
+    let spawn = |p: u32, held_stop: CancellationToken| {
+        let (bus, shared, factory, registry) = (bus.clone(), shared.clone(), factory.clone(), registry.clone());
+        tokio::spawn(async move {
+            let res = match factory.build() {
+                Ok(engine) => owner::run(bus, shared, p, engine, registry, held_stop).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = res {
+                tracing::error!(partition = p, error = format!("{e:#}"), "partition engine failed; restarting it");
+            }
+        })
+    };
+    loop {
+        let beat = serde_json::json!({ "node": node, "started_ms": started, "listen": shared.cfg.listen.to_string() });
+        match bus.nodes.put(&node, serde_json::to_vec(&beat).expect("JSON").into()).await {
+            Ok(_) => last_heartbeat = Instant::now(),
+            Err(e) => tracing::warn!(error = %e, "cluster heartbeat failed"),
+        }
+        let fenced = last_heartbeat.elapsed() >= ttl;
+        let live: Vec<String> = match bus.nodes.keys().await {
+            Ok(k) => k.try_collect().await.unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        let mut live = live;
+        if !live.contains(&node) && !fenced {
+            live.push(node.clone());
+        }
+        live.sort();
+        for p in 0..bus.partitions {
+            let key = format!("p{p}");
+            let want = !fenced && partition::owner(p, &live) == Some(node.as_str());
+            if let Some(h) = held.get_mut(&p) {
+                if h.task.is_finished() && want {
+                    // the engine failed (a NATS hiccup): start it again from the snapshot
+                    h.task = spawn(p, h.stop.clone());
+                }
+                let part = registry.lock().expect("registry lock").get(&p).cloned();
+                let renewed = if want {
+                    bus.leases.update(&key, lease_value(&node, part.as_deref()).into(), h.rev).await.ok()
+                } else {
+                    None
+                };
+                match renewed {
+                    Some(rev) => h.rev = rev,
+                    None => {
+                        let h = held.remove(&p).expect("held");
+                        h.stop.cancel();
+                        let _ = tokio::time::timeout(Duration::from_secs(30), h.task).await;
+                        if !want {
+                            let _ = bus.leases.delete_expect_revision(&key, Some(h.rev)).await;
+                            tracing::info!(partition = p, "partition handed over");
+                        } else {
+                            tracing::warn!(partition = p, "partition lease lost");
+                        }
+                    }
+                }
+            } else if want {
+                if let Ok(rev) = bus.leases.create(&key, lease_value(&node, None).into()).await {
+                    let s = stop.child_token();
+                    held.insert(p, Held { rev, task: spawn(p, s.clone()), stop: s });
+                    tracing::info!(partition = p, "partition taken");
+                }
+            }
+        }
+        // the notifier: one node at a time
+        let want_notify = !fenced && partition::owner(u32::MAX, &live) == Some(node.as_str());
+        notify_rev = match (notify_rev, want_notify) {
+            (Some(rev), true) => bus.leases.update(NOTIFY_KEY, lease_value(&node, None).into(), rev).await.ok(),
+            (None, true) => bus.leases.create(NOTIFY_KEY, lease_value(&node, None).into()).await.ok(),
+            (Some(rev), false) => {
+                let _ = bus.leases.delete_expect_revision(NOTIFY_KEY, Some(rev)).await;
+                None
+            }
+            (None, false) => None,
+        };
+        shared.notify_active.store(notify_rev.is_some(), Ordering::Relaxed);
+        if let Some(status) = status(&bus, &node, &live, notify_rev.is_some()).await {
+            *shared.cluster_status.lock().expect("status lock") = Some(status);
+        }
+        tokio::select! {
+            () = stop.cancelled() => break,
+            () = tokio::time::sleep(round) => {}
+        }
+    }
+    // hand everything over: snapshot, then free the leases for the others
+    shared.notify_active.store(false, Ordering::Relaxed);
+    for (p, h) in std::mem::take(&mut held) {
+        h.stop.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(30), h.task).await;
+        let _ = bus.leases.delete_expect_revision(&format!("p{p}"), Some(h.rev)).await;
+    }
+    if let Some(rev) = notify_rev {
+        let _ = bus.leases.delete_expect_revision(NOTIFY_KEY, Some(rev)).await;
+    }
+    let _ = bus.nodes.delete(&node).await;
+    tracing::info!("left the cluster");
+}
+
+/// `/v1/cluster`: the nodes, and each partition's owner and progress, from the leases.
+async fn status(bus: &Bus, node: &str, live: &[String], notifier: bool) -> Option<serde_json::Value> {
+    let mut parts = Vec::new();
+    for p in 0..bus.partitions {
+        let v = bus.leases.get(format!("p{p}")).await.ok()?;
+        let lease: serde_json::Value = v.and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        parts.push(serde_json::json!({
+            "partition": p,
+            "owner": lease.get("node"),
+            "applied_seq": lease.get("applied"),
+            "lag": lease.get("lag"),
+            "mentions": lease.get("mentions"),
+        }));
+    }
+    let notify = bus.leases.get(NOTIFY_KEY).await.ok().flatten();
+    let notify: serde_json::Value = notify.and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    Some(serde_json::json!({
+        "node": node,
+        "nodes": live,
+        "partition_count": bus.partitions,
+        "notifier": notify.get("node"),
+        "this_node_notifies": notifier,
+        "partitions": parts,
+    }))
+}
+
+/// The alert projection's loop: the alert stream into this node's store.
+async fn project(bus: Bus, shared: Arc<Shared>, stop: CancellationToken) {
+    const CURSOR: &str = "cluster:alerts";
+    loop {
+        let res = async {
+            let mut conn = store::open(&shared.db_path, false)?;
+            let from: u64 = store::cursors::load(&conn)?
+                .into_iter()
+                .find(|(s, _)| s == CURSOR)
+                .and_then(|(_, c)| c.parse().ok())
+                .unwrap_or(0);
+            let stream = bus.js.get_stream(ALERTS).await.context("cannot open the alert stream")?;
+            let deliver = if from == 0 {
+                DeliverPolicy::All
+            } else {
+                DeliverPolicy::ByStartSequence { start_sequence: from + 1 }
+            };
+            let consumer = stream
+                .create_consumer(pull::OrderedConfig {
+                    filter_subject: ALERT_SUBJECT.into(),
+                    deliver_policy: deliver,
+                    ..Default::default()
+                })
+                .await
+                .context("cannot create the alert consumer")?;
+            let mut messages = consumer.messages().await.context("cannot read the alert stream")?;
+            loop {
+                let msg = tokio::select! {
+                    () = stop.cancelled() => return anyhow::Ok(()),
+                    m = messages.next() => m,
+                };
+                let Some(msg) = msg else { anyhow::bail!("the alert consumer ended") };
+                let msg = msg.map_err(|e| anyhow::anyhow!("reading the alert stream: {e}"))?;
+                let seq = msg.info().map_err(|e| anyhow::anyhow!("{e}"))?.stream_sequence;
+                match serde_json::from_slice::<crate::alert::AlertEvent>(&msg.payload) {
+                    Ok(e) => {
+                        if store::record_events(&mut conn, std::slice::from_ref(&e))? > 0 {
+                            shared.notify_wake.notify_one();
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(seq, error = %e, "an alert stream message is not an alert event (skipped)")
+                    }
+                }
+                store::cursors::save(&conn, &[(CURSOR.to_string(), seq.to_string())], crate::clock::wall_ms())?;
+            }
+        }
+        .await;
+        match res {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(error = format!("{e:#}"), "alert projection interrupted; resuming");
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    }
+}

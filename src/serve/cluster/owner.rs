@@ -1,0 +1,219 @@
+//! One partition's engine, run by the node that holds the partition's lease.
+//!
+//! 1. **Restore**: the partition's snapshot from the object store (`p<N>`: the stream
+//!    sequence it covers, then the engine state), or a fresh engine.
+//! 2. **Replay and follow**: an ordered consumer of `cw.mentions.<N>` from the sequence after
+//!    the snapshot; every record is applied with the single node's `pipeline::apply`.
+//! 3. **Publish** the alert events each record causes to the alert stream, each with the
+//!    event's store key as its message id, and wait for JetStream's acknowledgement before
+//!    going on: an event is never covered by a snapshot before it is stored.
+//! 4. **Snapshot** every `snapshot_interval` (and when the partition is handed over).
+//! 5. **Wall clock**: tick the partition (`#t <now>`) once a minute, as the sequencer does.
+//!
+//! Because the engine is a pure function of the records in stream order, an owner that
+//! takes over after a crash republishes exactly the events its predecessor published after
+//! the snapshot, with the same ids: they are dropped as duplicates, so incident state is
+//! recorded exactly once however often a partition changes hands.
+
+use super::bus::{Bus, ALERT_SUBJECT, MENTIONS};
+use super::partition;
+use crate::clock::wall_ms;
+use crate::engine::{snapshot, Engine};
+use crate::serve::config::ClockMode;
+use crate::serve::pipeline::{apply, Shared};
+use anyhow::Context as _;
+use async_nats::jetstream::consumer::{pull, DeliverPolicy};
+use async_nats::jetstream::message::PublishMessage;
+use futures_util::StreamExt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncReadExt;
+use tokio_util::sync::CancellationToken;
+
+/// A partition's engine and where it stands, shared with the node's queries.
+pub struct Partition {
+    /// The partition number.
+    pub id: u32,
+    /// The engine.
+    pub engine: Mutex<Engine>,
+    /// The last stream sequence applied.
+    pub applied: AtomicU64,
+    /// Records of the partition not yet applied (the consumer's pending count).
+    pub lag: AtomicU64,
+}
+
+/// The snapshot object of partition `p`.
+pub fn snapshot_name(p: u32) -> String {
+    format!("p{p}")
+}
+
+/// Loads partition `p`'s snapshot into `engine`; returns the stream sequence it covers (0:
+/// none).
+async fn restore(bus: &Bus, p: u32, engine: &mut Engine) -> anyhow::Result<u64> {
+    let mut obj = match bus.snapshots.get(snapshot_name(p)).await {
+        Ok(o) => o,
+        Err(e) if e.kind() == async_nats::jetstream::object_store::GetErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e).context("cannot read the partition snapshot"),
+    };
+    let mut bytes = Vec::new();
+    obj.read_to_end(&mut bytes).await.context("cannot read the partition snapshot")?;
+    if bytes.len() < 8 {
+        anyhow::bail!("partition {p}'s snapshot is truncated ({} bytes)", bytes.len());
+    }
+    let seq = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
+    match snapshot::decode(&bytes[8..]) {
+        Ok(s) => {
+            engine.restore(s);
+            Ok(seq)
+        }
+        Err(e) => {
+            // an incompatible snapshot (another version): rebuild from the whole stream
+            tracing::warn!(partition = p, error = %e, "partition snapshot unreadable; replaying the partition from its start");
+            Ok(0)
+        }
+    }
+}
+
+/// Stores partition `p`'s snapshot covering stream sequence `seq`.
+async fn save(bus: &Bus, p: u32, engine_bytes: Vec<u8>, seq: u64) -> anyhow::Result<()> {
+    let mut bytes = Vec::with_capacity(engine_bytes.len() + 8);
+    bytes.extend_from_slice(&seq.to_le_bytes());
+    bytes.extend_from_slice(&engine_bytes);
+    bus.snapshots
+        .put(snapshot_name(p).as_str(), &mut bytes.as_slice())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot store partition {p}'s snapshot: {e}"))?;
+    Ok(())
+}
+
+/// Publishes alert events and waits until JetStream stored each (or knew it already).
+async fn publish_events(bus: &Bus, events: &[crate::alert::AlertEvent]) -> anyhow::Result<()> {
+    let mut acks = Vec::with_capacity(events.len());
+    for e in events {
+        let payload = serde_json::to_vec(e).expect("alert events serialise");
+        let msg = PublishMessage::build().payload(payload.into()).message_id(partition::alert_msg_id(e));
+        acks.push(bus.js.send_publish(ALERT_SUBJECT, msg).await.context("cannot publish an alert event")?);
+    }
+    for a in acks {
+        a.await.context("the alert stream did not acknowledge an event")?;
+    }
+    Ok(())
+}
+
+/// The partitions this node runs, for its queries.
+pub type Registry = Arc<Mutex<std::collections::BTreeMap<u32, Arc<Partition>>>>;
+
+/// Runs partition `p` with `engine` (fresh, rules and tone model set) until `stop` is
+/// cancelled (then snapshots once more) or the stream fails (returns the error; the node
+/// starts it again while it holds the lease). The partition is in `registry` while it runs.
+///
+/// # Errors
+/// NATS failures.
+pub async fn run(
+    bus: Bus,
+    shared: Arc<Shared>,
+    p: u32,
+    mut engine: Engine,
+    registry: Registry,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let from = restore(&bus, p, &mut engine).await?;
+    let part = Arc::new(Partition {
+        id: p,
+        engine: Mutex::new(engine),
+        applied: AtomicU64::new(from),
+        lag: AtomicU64::new(0),
+    });
+    registry.lock().expect("registry lock").insert(p, part.clone());
+    let res = follow(&bus, &shared, &part, from, &stop).await;
+    registry.lock().expect("registry lock").remove(&p);
+    res
+}
+
+async fn follow(
+    bus: &Bus,
+    shared: &Shared,
+    part: &Arc<Partition>,
+    from: u64,
+    stop: &CancellationToken,
+) -> anyhow::Result<()> {
+    let p = part.id;
+    let stream = bus.js.get_stream(MENTIONS).await.context("cannot open the mention stream")?;
+    let deliver =
+        if from == 0 { DeliverPolicy::All } else { DeliverPolicy::ByStartSequence { start_sequence: from + 1 } };
+    let consumer = stream
+        .create_consumer(pull::OrderedConfig {
+            filter_subject: partition::subject(p),
+            deliver_policy: deliver,
+            ..Default::default()
+        })
+        .await
+        .context("cannot create the partition's consumer")?;
+    let mut messages = consumer.messages().await.context("cannot read the partition")?;
+    tracing::info!(partition = p, from, "partition engine started");
+    let wall = shared.cfg.clock == ClockMode::Wall;
+    let mut last_tick_min = i64::MIN;
+    let mut last_snapshot = Instant::now();
+    let mut dirty = false;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            _ = tick.tick() => {
+                let now = wall_ms();
+                if wall && crate::time::minute_of(now) > last_tick_min {
+                    let msg = PublishMessage::build().payload(format!("#t {now}").into_bytes().into());
+                    if let Ok(ack) = bus.js.send_publish(partition::subject(p), msg).await {
+                        if ack.await.is_ok() {
+                            last_tick_min = crate::time::minute_of(now);
+                        }
+                    }
+                }
+            }
+            next = messages.next() => {
+                let Some(msg) = next else { anyhow::bail!("the partition's consumer ended") };
+                let msg = msg.map_err(|e| anyhow::anyhow!("reading partition {p}: {e}"))?;
+                let (seq, pending) = match msg.info() {
+                    Ok(i) => (i.stream_sequence, i.pending),
+                    Err(e) => anyhow::bail!("a message without JetStream metadata: {e}"),
+                };
+                let events = {
+                    let mut engine = part.engine.lock().expect("engine lock");
+                    apply(&mut engine, &msg.payload);
+                    std::mem::take(&mut engine.events)
+                };
+                if !events.is_empty() {
+                    publish_events(bus, &events).await?;
+                    shared.metrics.events.fetch_add(events.len() as u64, Ordering::Relaxed);
+                }
+                if msg.payload.first() != Some(&b'#') {
+                    shared.metrics.processed.fetch_add(1, Ordering::Relaxed);
+                }
+                part.applied.store(seq, Ordering::Relaxed);
+                part.lag.store(pending, Ordering::Relaxed);
+                dirty = true;
+            }
+        }
+        if dirty && last_snapshot.elapsed() >= shared.cfg.snapshot_interval {
+            snapshot_now(bus, part).await?;
+            last_snapshot = Instant::now();
+            dirty = false;
+        }
+    }
+    if dirty {
+        snapshot_now(bus, part).await?;
+    }
+    tracing::info!(partition = p, applied = part.applied.load(Ordering::Relaxed), "partition engine stopped");
+    Ok(())
+}
+
+/// Snapshots the partition as it stands.
+async fn snapshot_now(bus: &Bus, part: &Partition) -> anyhow::Result<()> {
+    let (bytes, seq) = {
+        let engine = part.engine.lock().expect("engine lock");
+        let seq = part.applied.load(Ordering::Relaxed);
+        (snapshot::encode(&engine.snapshot()).map_err(|e| anyhow::anyhow!("cannot encode a snapshot: {e}"))?, seq)
+    };
+    save(bus, part.id, bytes, seq).await
+}

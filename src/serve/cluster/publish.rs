@@ -1,0 +1,194 @@
+//! Ingest on any node of a cluster: the cluster's counterpart of the sequencer. It takes the
+//! same validated requests from the HTTP handlers and the sources ([`WriterMsg`]), applies
+//! the same admission (clock limits, the brand cap), routes every accepted mention to its
+//! partitions ([`Router`]) and publishes the records to the mention stream, each with its
+//! message id, and answers `202` only once JetStream acknowledged every one of them.
+//! JetStream's de-duplication window replaces the single node's id memory: a mention
+//! published again (a client's retry, a source's re-fetch) is acknowledged as a duplicate.
+//!
+//! Requests are published one after another, in arrival order, so that the clock records
+//! of an event-clock cluster ([`Clock`]) sit where the minutes begin.
+
+use super::bus::Bus;
+use super::partition::{self, Router};
+use super::Clock;
+use crate::clock::wall_ms;
+use crate::serve::config::ClockMode;
+use crate::serve::error::IngestError;
+use crate::serve::order::{BrandMemory, Clocks};
+use crate::serve::pipeline::{order_limits, Receipt, Shared, WriterMsg};
+use crate::store;
+use async_nats::jetstream::context::PublishAckFuture;
+use async_nats::jetstream::message::PublishMessage;
+use rusqlite::Connection;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+
+/// The publisher's state.
+pub struct Publisher {
+    shared: Arc<Shared>,
+    bus: Bus,
+    router: Router,
+    brands: BrandMemory,
+    clock: Clock,
+    /// Newest accepted `ts` (event clock: the base of `max_clock_jump`).
+    newest: i64,
+    store: Connection,
+}
+
+impl Publisher {
+    /// A publisher for `configured` brands.
+    pub fn new(shared: Arc<Shared>, bus: Bus, router: Router, configured: &[String], store: Connection) -> Self {
+        let brands = BrandMemory::new(configured.iter().map(String::as_str), shared.cfg.max_new_brands);
+        Publisher { shared, bus, router, brands, clock: Clock::default(), newest: i64::MIN, store }
+    }
+
+    async fn send(&self, subject: String, id: Option<String>, payload: Vec<u8>) -> Result<PublishAckFuture, String> {
+        let mut msg = PublishMessage::build().payload(payload.into());
+        if let Some(id) = id {
+            msg = msg.message_id(id);
+        }
+        self.bus.js.send_publish(subject, msg).await.map_err(|e| e.to_string())
+    }
+
+    /// A clock record to every partition.
+    async fn tick_all(&self, rec: &str, acks: &mut Vec<(PublishAckFuture, Option<usize>)>) -> Result<(), String> {
+        for p in 0..self.bus.partitions {
+            acks.push((self.send(partition::subject(p), None, rec.as_bytes().to_vec()).await?, None));
+        }
+        Ok(())
+    }
+
+    /// One request: admit, route, publish, wait for every acknowledgement.
+    async fn batch(
+        &mut self,
+        decoded: &crate::serve::ingest::Decoded,
+        rejected: Vec<crate::serve::ingest::Rejected>,
+        token: &str,
+    ) -> Result<Receipt, IngestError> {
+        let now = wall_ms();
+        let lim = order_limits(&self.shared.cfg);
+        let event = self.shared.cfg.clock == ClockMode::Event;
+        let m = &self.shared.metrics;
+        let mut r = Receipt::default();
+        let mut dead: Vec<store::DeadLetter> = rejected.into_iter().map(|x| (x.line, x.reason, x.raw)).collect();
+        // per accepted mention: how many records it became and how many came back duplicate
+        let mut copies: Vec<(usize, usize)> = Vec::new();
+        let mut acks: Vec<(PublishAckFuture, Option<usize>)> = Vec::new();
+        let mut routed = Vec::new();
+        let mut start = 0usize;
+        let fail = |e: String| IngestError::Cluster(e);
+        for item in &decoded.index {
+            let rec = &decoded.records[start..item.end as usize];
+            start = item.end as usize;
+            let marked = self.clock.marked();
+            let clocks =
+                Clocks { newest: self.newest, clock: if event { marked } else { now }, buffered: 0, buffered_bytes: 0 };
+            let mut refuse = clocks.refuse(item.ts, now, &lim);
+            if refuse.is_some() {
+                let c = if item.ts > self.newest.max(now) { &m.refused_future } else { &m.refused_late };
+                c.fetch_add(1, Ordering::Relaxed);
+            } else if let Some(b) = item.brand {
+                if let Err(cap) = self.brands.admit(b) {
+                    m.refused_brand.fetch_add(1, Ordering::Relaxed);
+                    refuse = Some(format!(
+                        "unknown brand: {cap} brands were already created from `brand` fields (max_new_brands); configure it in the rules or raise the limit"
+                    ));
+                }
+            }
+            if let Some(reason) = refuse {
+                let line = item.line as usize;
+                r.refused.push((line, reason.clone()));
+                dead.push((line, reason, rec.strip_suffix(b"\n").unwrap_or(rec).to_vec()));
+                continue;
+            }
+            if event {
+                if let Some(tick) = self.clock.mark(item.ts) {
+                    self.tick_all(&tick, &mut acks).await.map_err(fail)?;
+                }
+            }
+            self.newest = self.newest.max(item.ts);
+            routed.clear();
+            self.router.route(rec, &mut routed).map_err(fail)?;
+            let k = copies.len();
+            copies.push((routed.len(), 0));
+            for x in routed.drain(..) {
+                let ack = self.send(partition::subject(x.partition), Some(x.msg_id), x.record).await.map_err(fail)?;
+                acks.push((ack, Some(k)));
+            }
+        }
+        if !dead.is_empty() {
+            store::record_dead_letter_groups(&mut self.store, &[(token.to_string(), dead)], now)
+                .map_err(IngestError::DeadLetters)?;
+        }
+        for (ack, k) in acks {
+            let a = ack.await.map_err(|e| fail(e.to_string()))?;
+            if let (true, Some(k)) = (a.duplicate, k) {
+                copies[k].1 += 1;
+            }
+        }
+        for (n, dup) in copies {
+            if n > 0 && dup == n {
+                r.duplicates += 1;
+            } else {
+                r.accepted += 1;
+            }
+        }
+        m.accepted.fetch_add(r.accepted as u64, Ordering::Relaxed);
+        m.duplicates.fetch_add(r.duplicates as u64, Ordering::Relaxed);
+        Ok(r)
+    }
+
+    /// A person resolved incident `id`: a `#r` record on its brand's partition.
+    async fn resolve(&self, id: &str) -> Result<(), IngestError> {
+        let brand: Option<String> = self
+            .store
+            .query_row("SELECT brand FROM incidents WHERE id = ?1", [id], |r| r.get(0))
+            .map(Some)
+            .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })
+            .map_err(IngestError::DeadLetters)?;
+        let Some(brand) = brand else {
+            return Err(IngestError::Cluster(format!("incident {id} is not in this node's store yet")));
+        };
+        let p = partition::of(&brand, self.bus.partitions);
+        let ack = self
+            .send(partition::subject(p), Some(format!("#r {id}")), format!("#r {id}").into_bytes())
+            .await
+            .map_err(IngestError::Cluster)?;
+        ack.await.map_err(|e| IngestError::Cluster(e.to_string()))?;
+        Ok(())
+    }
+}
+
+/// The publisher's loop (on its own thread, with a handle of the node's runtime); returns at
+/// `Shutdown` or when every sender is gone.
+pub fn run(mut p: Publisher, rt: tokio::runtime::Handle, rx: Receiver<WriterMsg>) {
+    while let Ok(msg) = rx.recv() {
+        match msg {
+            WriterMsg::Batch { decoded, rejected, token, permit, reply, cursor } => {
+                let res = rt.block_on(p.batch(&decoded, rejected, &token));
+                if res.is_ok() {
+                    if let Some(c) = cursor {
+                        if let Err(e) = store::cursors::save(&p.store, &[c], wall_ms()) {
+                            tracing::warn!(error = %e, "cannot store a source's cursor; it will fetch some items again");
+                        }
+                    }
+                }
+                if let Err(e) = &res {
+                    tracing::warn!(error = %e, "a request was not taken by the cluster");
+                }
+                let _ = reply.send(res);
+                drop(permit);
+            }
+            WriterMsg::Resolve { id, reply } => {
+                let _ = reply.send(rt.block_on(p.resolve(&id)));
+            }
+            WriterMsg::Brands(ids) => {
+                p.brands.configure(ids.iter().map(String::as_str));
+                p.shared.metrics.brands_created.store(p.brands.created() as u64, Ordering::Relaxed);
+            }
+            WriterMsg::Shutdown => return,
+        }
+    }
+}
