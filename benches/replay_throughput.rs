@@ -119,6 +119,7 @@ fn bench_replay(dir: &std::path::Path, input: &std::path::Path, scale: f64) {
         max_reported: 0,
         tone_stats: false,
         playbooks: None,
+        partitions: 1,
     };
     let summary = crisiswatch::cmd::replay::replay(&rules, &opts).expect("replay");
     println!(

@@ -67,6 +67,10 @@ enum Command {
         /// Playbooks for alert categories and suggested responses (default: the built-in ones).
         #[arg(long)]
         playbooks: Option<PathBuf>,
+        /// Decide as a cluster of this many partitions does (`[cluster] partitions`): the
+        /// tail priors are pooled per partition. The same alerts as the cluster gives.
+        #[arg(long)]
+        partitions: Option<u32>,
     },
     /// Write a simulated multilingual mention stream with labelled crises.
     Simulate {
@@ -313,6 +317,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tone_models,
             tone_stats,
             playbooks: playbooks_dir,
+            partitions,
         } => {
             let rules = match load::rules(rules_dir.as_deref()) {
                 Ok(r) => r,
@@ -336,6 +341,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 max_reported: 50,
                 tone_stats,
                 playbooks,
+                partitions: partitions.unwrap_or(1),
             };
             let summary = replay::replay_with_tone(&rules, &opts, Box::new(tone))?;
             eprintln!("{summary}");

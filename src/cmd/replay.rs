@@ -31,6 +31,8 @@ pub struct ReplayOptions {
     pub tone_stats: bool,
     /// Playbooks for alert categories and suggested responses.
     pub playbooks: Option<std::sync::Arc<crate::alert::playbook::Playbooks>>,
+    /// Pool the tail priors as a cluster of this many partitions does (1: over every brand).
+    pub partitions: u32,
 }
 
 /// What a replay did.
@@ -322,6 +324,7 @@ pub fn replay_with_tone(
     let started = Instant::now();
     let mut engine = Engine::new(rules).context("cannot build the brand matcher")?;
     engine.set_tone_model(tone);
+    engine.set_prior_pools(opts.partitions);
     if let Some(p) = &opts.playbooks {
         engine.set_playbooks(p.clone());
     }

@@ -91,6 +91,7 @@ pub fn router(app: App) -> Router {
         .route("/v1/reload", post(reload))
         .route("/v1/brands/{id}/series", get(brand_series))
         .route("/v1/openapi.json", get(openapi))
+        .route("/v1/cluster", get(cluster_status))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -538,8 +539,25 @@ async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], include_str!("openapi.json")).into_response()
 }
 
+/// `GET /v1/cluster`: the nodes, the partitions with their owners, progress and lag, and
+/// the notifying node (cluster mode; `404` on a single node).
+async fn cluster_status(State(app): State<App>, headers: HeaderMap) -> Response {
+    if let Err(r) = authenticate(&app, &headers, Scope::Read, false) {
+        return r;
+    }
+    if app.shared.cfg.cluster.is_none() {
+        return ApiError::NotFound("not a cluster: this service runs as a single node".into()).into_response();
+    }
+    match app.shared.cluster_status.lock().expect("status lock").clone() {
+        Some(s) => Json(s).into_response(),
+        None => ApiError::Unavailable(2, "joining the cluster".into()).into_response(),
+    }
+}
+
 async fn readyz(State(app): State<App>) -> Response {
-    if app.shared.log_ok.load(Ordering::Relaxed) {
+    if app.shared.cfg.cluster.is_some() && app.shared.cluster_status.lock().expect("status lock").is_none() {
+        ApiError::Unavailable(2, "joining the cluster".into()).into_response()
+    } else if app.shared.log_ok.load(Ordering::Relaxed) {
         "ready\n".into_response()
     } else {
         ApiError::Unavailable(30, "the ingest log cannot be written".into()).into_response()

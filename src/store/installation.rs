@@ -31,6 +31,16 @@ fn random_hex() -> String {
     h.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Makes `id` this store's installation id (a cluster's nodes share the cluster's, so that
+/// idempotency keys do not change when another node takes over the notifications).
+///
+/// # Errors
+/// SQLite errors.
+pub fn adopt(c: &Connection, id: &str) -> Result<()> {
+    c.execute("INSERT INTO meta (key, value) VALUES ('installation', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value", params![id])?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -45,14 +55,14 @@ mod tests {
         assert_ne!(super::id(&b).unwrap(), first, "another store, another id");
         std::fs::remove_dir_all(&dir).unwrap();
     }
-}
 
-/// Makes `id` this store's installation id (a cluster's nodes share the cluster's, so that
-/// idempotency keys do not change when another node takes over the notifications).
-///
-/// # Errors
-/// SQLite errors.
-pub fn adopt(c: &Connection, id: &str) -> Result<()> {
-    c.execute("INSERT INTO meta (key, value) VALUES ('installation', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value", params![id])?;
-    Ok(())
+    #[test]
+    fn a_cluster_installation_id_replaces_the_stores_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = crate::store::open(&dir.path().join("s.db"), false).unwrap();
+        let own = super::id(&c).unwrap();
+        super::adopt(&c, "00aa11bb22cc33dd").unwrap();
+        assert_eq!(super::id(&c).unwrap(), "00aa11bb22cc33dd");
+        assert_ne!(own, "00aa11bb22cc33dd");
+    }
 }

@@ -10,6 +10,7 @@
 pub mod browser;
 pub mod http;
 pub mod jetstream;
+pub mod nats;
 pub mod server;
 pub mod slack;
 pub mod smtp;

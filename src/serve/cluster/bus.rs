@@ -62,7 +62,7 @@ pub async fn connect(cfg: &Cluster, node: &str, dedup_window: Duration) -> anyho
         .with_context(|| format!("cannot connect to NATS at {}", cfg.servers.join(", ")))?;
     let js = jetstream::new(client.clone());
     let replicas = cfg.replicas;
-    let setup = async {
+    let setup = || async {
         js.get_or_create_stream(stream::Config {
             name: MENTIONS.into(),
             subjects: vec!["cw.mentions.*".into()],
@@ -108,9 +108,18 @@ pub async fn connect(cfg: &Cluster, node: &str, dedup_window: Duration) -> anyho
         };
         anyhow::Ok((leases, nodes, meta, snapshots))
     };
-    let (leases, nodes, meta, snapshots) = tokio::time::timeout(Duration::from_secs(60), setup)
-        .await
-        .context("JetStream did not answer within 60 s")??;
+    // a cluster that is still electing its JetStream leader refuses for a while: retry
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let (leases, nodes, meta, snapshots) = loop {
+        match tokio::time::timeout(Duration::from_secs(20), setup()).await {
+            Ok(Ok(r)) => break r,
+            Ok(Err(e)) if tokio::time::Instant::now() >= deadline => return Err(e),
+            Err(_) if tokio::time::Instant::now() >= deadline => bail!("JetStream did not answer within 60 s"),
+            Ok(Err(e)) => tracing::info!(error = format!("{e:#}"), "JetStream not ready yet; retrying"),
+            Err(_) => tracing::info!("JetStream not answering yet; retrying"),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
     let partitions = adopt(&meta, "partitions", cfg.partitions.to_string()).await?;
     let partitions: u32 = partitions.parse().context("cw_meta partitions is not a number")?;
     if partitions != cfg.partitions {

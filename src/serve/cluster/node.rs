@@ -6,7 +6,7 @@
 //! * **Partition leases** (KV `cw_leases`, TTL `lease_ttl`, compare-and-set): each round,
 //!   for every partition, the node that rendezvous hashing picks among the live nodes
 //!   creates the lease `p<N>` (create fails while another holds it) and runs the partition's
-//!   engine ([`owner`](super::owner)); the holder renews it with the revision it holds, and
+//!   engine ([`owner`]); the holder renews it with the revision it holds, and
 //!   a node that is no longer the pick stops the engine (snapshot) and deletes the lease, so
 //!   the pick takes over at its next round. A renewal refused (another revision) or
 //!   impossible for a whole TTL stops the engine at once. Leases in a KV bucket work on
@@ -249,6 +249,7 @@ async fn coordinate(
     let mut held: BTreeMap<u32, Held> = BTreeMap::new();
     let mut notify_rev: Option<u64> = None;
     let mut last_heartbeat = Instant::now();
+    let mut live: Vec<String> = Vec::new();
     let started = crate::clock::wall_ms();
     let spawn = |p: u32, held_stop: CancellationToken| {
         let (bus, shared, factory, registry) = (bus.clone(), shared.clone(), factory.clone(), registry.clone());
@@ -269,15 +270,24 @@ async fn coordinate(
             Err(e) => tracing::warn!(error = %e, "cluster heartbeat failed"),
         }
         let fenced = last_heartbeat.elapsed() >= ttl;
-        let live: Vec<String> = match bus.nodes.keys().await {
-            Ok(k) => k.try_collect().await.unwrap_or_default(),
-            Err(_) => Vec::new(),
+        // the live nodes; when they cannot be read, the last set read stands (a node that
+        // took itself for the only one would only try leases the others still hold)
+        let listed = async {
+            let keys = bus.nodes.keys().await.map_err(|e| e.to_string())?;
+            keys.try_collect::<Vec<String>>().await.map_err(|e| e.to_string())
         };
-        let mut live = live;
+        match tokio::time::timeout(round, listed).await {
+            Ok(Ok(mut k)) => {
+                k.sort();
+                live = k;
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot list the cluster's nodes; keeping the last list"),
+            Err(_) => tracing::warn!("listing the cluster's nodes timed out; keeping the last list"),
+        }
         if !live.contains(&node) && !fenced {
             live.push(node.clone());
+            live.sort();
         }
-        live.sort();
         for p in 0..bus.partitions {
             let key = format!("p{p}");
             let want = !fenced && partition::owner(p, &live) == Some(node.as_str());

@@ -178,6 +178,12 @@ async fn follow(
                     Ok(i) => (i.stream_sequence, i.pending),
                     Err(e) => anyhow::bail!("a message without JetStream metadata: {e}"),
                 };
+                if seq <= part.applied.load(Ordering::Relaxed) {
+                    // delivered again (the ordered consumer restarted after a server failed):
+                    // applied already, and applying twice would count twice
+                    tracing::debug!(partition = p, seq, "record delivered again; skipped");
+                    continue;
+                }
                 let events = {
                     let mut engine = part.engine.lock().expect("engine lock");
                     apply(&mut engine, &msg.payload);

@@ -60,8 +60,24 @@ impl Publisher {
         Ok(())
     }
 
-    /// One request: admit, route, publish, wait for every acknowledgement.
+    /// One request: admit, route, publish, wait for every acknowledgement. A request that
+    /// fails leaves the clocks as they were, so that the client's retry is admitted as the
+    /// first attempt was (what the failed attempt stored is then answered as duplicates).
     async fn batch(
+        &mut self,
+        decoded: &crate::serve::ingest::Decoded,
+        rejected: Vec<crate::serve::ingest::Rejected>,
+        token: &str,
+    ) -> Result<Receipt, IngestError> {
+        let saved = (self.clock.clone(), self.newest);
+        let res = self.publish_batch(decoded, rejected, token).await;
+        if res.is_err() {
+            (self.clock, self.newest) = saved;
+        }
+        res
+    }
+
+    async fn publish_batch(
         &mut self,
         decoded: &crate::serve::ingest::Decoded,
         rejected: Vec<crate::serve::ingest::Rejected>,
@@ -117,17 +133,16 @@ impl Publisher {
                 let ack = self.send(partition::subject(x.partition), Some(x.msg_id), x.record).await.map_err(fail)?;
                 acks.push((ack, Some(k)));
             }
+            if acks.len() >= MAX_IN_FLIGHT {
+                // JetStream bounds the acknowledgements awaited per connection
+                drain(&mut acks, &mut copies).await.map_err(fail)?;
+            }
         }
         if !dead.is_empty() {
             store::record_dead_letter_groups(&mut self.store, &[(token.to_string(), dead)], now)
                 .map_err(IngestError::DeadLetters)?;
         }
-        for (ack, k) in acks {
-            let a = ack.await.map_err(|e| fail(e.to_string()))?;
-            if let (true, Some(k)) = (a.duplicate, k) {
-                copies[k].1 += 1;
-            }
-        }
+        drain(&mut acks, &mut copies).await.map_err(fail)?;
         for (n, dup) in copies {
             if n > 0 && dup == n {
                 r.duplicates += 1;
@@ -159,6 +174,22 @@ impl Publisher {
         ack.await.map_err(|e| IngestError::Cluster(e.to_string()))?;
         Ok(())
     }
+}
+
+/// Records of a request published and not yet acknowledged, at most: the client waits for
+/// a permit beyond its own bound (5,000 per JetStream context, shared with the partition
+/// owners' alert events), and a request of any size must not hold them all.
+const MAX_IN_FLIGHT: usize = 1024;
+
+/// Waits for every acknowledgement in `acks`, counting duplicates per mention in `copies`.
+async fn drain(acks: &mut Vec<(PublishAckFuture, Option<usize>)>, copies: &mut [(usize, usize)]) -> Result<(), String> {
+    for (ack, k) in acks.drain(..) {
+        let a = ack.await.map_err(|e| e.to_string())?;
+        if let (true, Some(k)) = (a.duplicate, k) {
+            copies[k].1 += 1;
+        }
+    }
+    Ok(())
 }
 
 /// The publisher's loop (on its own thread, with a handle of the node's runtime); returns at
