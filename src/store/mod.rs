@@ -9,6 +9,7 @@ pub mod cursors;
 pub mod installation;
 pub mod outbox;
 pub mod planned;
+pub mod replicated;
 pub mod silences;
 pub mod slack;
 
@@ -175,6 +176,7 @@ pub fn open(path: &Path, full_sync: bool) -> Result<Connection> {
     // (dead letters of junk bodies) does not leave it large
     c.pragma_update(None, "journal_size_limit", 64i64 << 20)?;
     c.execute_batch(SCHEMA)?;
+    replicated::migrate(&c)?;
     carry_over_old_mutes(&c, crate::clock::wall_ms())?;
     Ok(c)
 }
@@ -329,6 +331,20 @@ fn act(
     note: Option<&str>,
     now: Millis,
 ) -> Result<std::result::Result<(), ActionError>> {
+    act_at(tx, id, action, who, note, &format_rfc3339(now), None)
+}
+
+/// [`act`] at the time `at` (RFC 3339), recorded as coming from node `origin` (`None`: this
+/// node; see `replicated`).
+fn act_at(
+    tx: &rusqlite::Transaction<'_>,
+    id: &str,
+    action: &str,
+    who: &str,
+    note: Option<&str>,
+    at: &str,
+    origin: Option<&str>,
+) -> Result<std::result::Result<(), ActionError>> {
     let row: Option<(String, String)> = tx
         .query_row("SELECT status, latest FROM incidents WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
@@ -336,10 +352,10 @@ fn act(
     if status == "resolved" {
         return Ok(Err(ActionError::Resolved));
     }
-    let at = format_rfc3339(now);
+    let at = at.to_string();
     tx.execute(
-        "INSERT INTO actions (incident_id, action, who, note, at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![id, action, who, note, at],
+        "INSERT INTO actions (incident_id, action, who, note, at, origin) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![id, action, who, note, at, origin],
     )?;
     if action == "ack" {
         let mut ev: AlertEvent = serde_json::from_str(&latest).expect("stored events parse");
@@ -381,17 +397,33 @@ pub fn escalate_now(
     now: Millis,
 ) -> Result<std::result::Result<(), ActionError>> {
     let tx = c.transaction()?;
-    if let Err(e) = open_incident(&tx, id)? {
+    if let Err(e) = escalate_in(&tx, id, who, note, now, None)? {
+        return Ok(Err(e));
+    }
+    tx.commit()?;
+    Ok(Ok(()))
+}
+
+/// [`escalate_now`] inside the caller's transaction, recorded as coming from node `origin`
+/// (`None`: this node).
+fn escalate_in(
+    tx: &rusqlite::Transaction<'_>,
+    id: &str,
+    who: &str,
+    note: Option<&str>,
+    now: Millis,
+    origin: Option<&str>,
+) -> Result<std::result::Result<(), ActionError>> {
+    if let Err(e) = open_incident(tx, id)? {
         return Ok(Err(e));
     }
     tx.execute("UPDATE incidents SET created_ms = 0 WHERE id = ?1", [id])?;
     // the incident's own mutes end; silences set for the brand stay
-    end_mutes(&tx, id, who, now)?;
+    end_mutes(tx, id, who, now)?;
     tx.execute(
-        "INSERT INTO actions (incident_id, action, who, note, at) VALUES (?1, 'escalate', ?2, ?3, ?4)",
-        params![id, who, note, format_rfc3339(now)],
+        "INSERT INTO actions (incident_id, action, who, note, at, origin) VALUES (?1, 'escalate', ?2, ?3, ?4, ?5)",
+        params![id, who, note, format_rfc3339(now), origin],
     )?;
-    tx.commit()?;
     Ok(Ok(()))
 }
 

@@ -73,6 +73,13 @@ impl NatsServer {
         }
     }
 
+    /// Starts it again if it was killed.
+    pub fn restart_if_down(&mut self) {
+        if self.child.is_none() {
+            self.spawn();
+        }
+    }
+
     /// Starts it again on the same ports with the same store.
     pub fn restart(&mut self) {
         self.kill();

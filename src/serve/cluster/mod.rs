@@ -9,8 +9,10 @@
 //!   mention stream, `202` once JetStream acknowledged every record;
 //! * [`owner`]: one partition's engine: restore its snapshot, replay the stream after it,
 //!   follow the stream, publish alert events, snapshot;
-//! * [`node`]: membership, partition leases, starting and stopping owners, the alert
-//!   projection into this node's SQLite store and `/v1/cluster`.
+//! * [`node`]: membership, partition leases, starting and stopping owners, the notifier
+//!   lease and `/v1/cluster`;
+//! * [`share`]: the alert stream projected into this node's SQLite store, and people's
+//!   actions (acknowledge, escalate, resolve) shipped to and applied from the other nodes.
 //!
 //! The design, its guarantees and what it does not do yet are in `docs/deployment.md`.
 
@@ -19,6 +21,7 @@ pub mod node;
 pub mod owner;
 pub mod partition;
 pub mod publish;
+pub mod share;
 
 use crate::time::{minute_of, Millis};
 

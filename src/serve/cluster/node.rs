@@ -15,23 +15,22 @@
 //!   and would tie the cluster to a newer server.
 //! * **Notifications** are sent by one node, the holder of the `notify` lease (picked the
 //!   same way); the others keep their ladders' state in their stores and send nothing.
-//! * **The alert projection**: every node consumes the alert stream into its own SQLite
-//!   store (`store::record_events`, idempotent), so any node answers `/v1/alerts` and the
-//!   dashboard. Where it got to is kept as the source cursor `cluster:alerts`.
+//! * **What the nodes share** ([`share`]): the alert events, projected into every node's
+//!   SQLite store, and people's actions, shipped from the node that took them to all others.
 //! * **Queries** of the engines (`/v1/brands`, series, the dashboard's brands page) are
 //!   answered from the partitions this node runs.
 
-use super::bus::{self, Bus, ALERTS, ALERT_SUBJECT};
+use super::bus::{self, Bus};
 use super::owner::{self, Registry};
 use super::partition::{self, Router};
 use super::publish::{self, Publisher};
+use super::share;
 use crate::engine::Engine;
 use crate::rules::RuleSet;
 use crate::serve::pipeline::{EngineMsg, Shared, WriterMsg};
 use crate::store;
 use anyhow::Context as _;
-use async_nats::jetstream::consumer::{pull, DeliverPolicy};
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::TryStreamExt;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender};
@@ -159,8 +158,16 @@ pub fn start(
     };
     let coordinator =
         rt.spawn(coordinate(bus.clone(), shared.clone(), node, cfg.lease_ttl, factory, registry, stop.clone()));
-    let projection = rt.spawn(project(bus, shared, stop.clone()));
-    Ok(NodeHandle { stop, rt, tasks: vec![coordinator, projection], threads: vec![publisher, queries] })
+    let name = node_name(&shared);
+    let projection = rt.spawn(share::project_alerts(bus.clone(), shared.clone(), stop.clone()));
+    let shipper = rt.spawn(share::ship_actions(bus.clone(), shared.clone(), name.clone(), stop.clone()));
+    let applier = rt.spawn(share::apply_actions(bus, shared, name, stop.clone()));
+    Ok(NodeHandle {
+        stop,
+        rt,
+        tasks: vec![coordinator, projection, shipper, applier],
+        threads: vec![publisher, queries],
+    })
 }
 
 /// Answers the engine queries from the partitions this node runs.
@@ -382,65 +389,4 @@ async fn status(bus: &Bus, node: &str, live: &[String], notifier: bool) -> Optio
         "this_node_notifies": notifier,
         "partitions": parts,
     }))
-}
-
-/// The alert projection's loop: the alert stream into this node's store.
-async fn project(bus: Bus, shared: Arc<Shared>, stop: CancellationToken) {
-    const CURSOR: &str = "cluster:alerts";
-    loop {
-        let res = async {
-            let mut conn = store::open(&shared.db_path, false)?;
-            let from: u64 = store::cursors::load(&conn)?
-                .into_iter()
-                .find(|(s, _)| s == CURSOR)
-                .and_then(|(_, c)| c.parse().ok())
-                .unwrap_or(0);
-            let stream = bus.js.get_stream(ALERTS).await.context("cannot open the alert stream")?;
-            let deliver = if from == 0 {
-                DeliverPolicy::All
-            } else {
-                DeliverPolicy::ByStartSequence { start_sequence: from + 1 }
-            };
-            let consumer = stream
-                .create_consumer(pull::OrderedConfig {
-                    filter_subject: ALERT_SUBJECT.into(),
-                    deliver_policy: deliver,
-                    ..Default::default()
-                })
-                .await
-                .context("cannot create the alert consumer")?;
-            let mut messages = consumer.messages().await.context("cannot read the alert stream")?;
-            loop {
-                let msg = tokio::select! {
-                    () = stop.cancelled() => return anyhow::Ok(()),
-                    m = messages.next() => m,
-                };
-                let Some(msg) = msg else { anyhow::bail!("the alert consumer ended") };
-                let msg = msg.map_err(|e| anyhow::anyhow!("reading the alert stream: {e}"))?;
-                let seq = msg.info().map_err(|e| anyhow::anyhow!("{e}"))?.stream_sequence;
-                match serde_json::from_slice::<crate::alert::AlertEvent>(&msg.payload) {
-                    Ok(e) => {
-                        if store::record_events(&mut conn, std::slice::from_ref(&e))? > 0 {
-                            shared.notify_wake.notify_one();
-                        }
-                    }
-                    Err(e) => {
-                        tracing::error!(seq, error = %e, "an alert stream message is not an alert event (skipped)")
-                    }
-                }
-                store::cursors::save(&conn, &[(CURSOR.to_string(), seq.to_string())], crate::clock::wall_ms())?;
-            }
-        }
-        .await;
-        match res {
-            Ok(()) => return,
-            Err(e) => {
-                tracing::warn!(error = format!("{e:#}"), "alert projection interrupted; resuming");
-                tokio::select! {
-                    () = stop.cancelled() => return,
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                }
-            }
-        }
-    }
 }
