@@ -4,7 +4,7 @@
 //!
 //! | resource | kind | what it holds |
 //! |---|---|---|
-//! | `CW_MENTIONS` | stream, subjects `cw.mentions.<p>` | every accepted mention and clock record, per partition; de-duplicated by message id |
+//! | `CW_MENTIONS` | stream, subjects `cw.mentions.<p>`, records kept `retention` | every accepted mention and clock record, per partition; de-duplicated by message id |
 //! | `CW_ALERTS` | stream, subject `cw.alerts` | every alert event (message id: the event's store key) and every person's action |
 //! | `cw_leases` | KV, TTL `lease_ttl` | `p<N>`: the node that owns partition N; `notify`: the node that sends notifications |
 //! | `cw_nodes` | KV, TTL `lease_ttl` | one key per live node, renewed by its heartbeat |
@@ -67,7 +67,8 @@ pub async fn connect(cfg: &Cluster, node: &str, dedup_window: Duration) -> anyho
             name: MENTIONS.into(),
             subjects: vec!["cw.mentions.*".into()],
             num_replicas: replicas,
-            duplicate_window: dedup_window,
+            duplicate_window: dedup_window.min(cfg.retention),
+            max_age: cfg.retention,
             storage: stream::StorageType::File,
             ..Default::default()
         })

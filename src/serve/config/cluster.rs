@@ -9,6 +9,7 @@
 //! replicas = 3         # JetStream replicas of every stream and bucket
 //! node = "cw-a"        # this node's name (default: the host name and the listen port)
 //! lease_ttl = "6s"     # a partition owner that stops renewing loses it after this
+//! retention = "7d"     # how long the mention stream keeps records (snapshots cover them)
 //! ```
 
 use crate::diag::{Diagnostic, Source};
@@ -31,6 +32,8 @@ pub struct ClusterRaw {
     pub node: Option<Spanned<String>>,
     /// Lease time to live.
     pub lease_ttl: Option<Spanned<String>>,
+    /// How long the mention stream keeps records.
+    pub retention: Option<Spanned<String>>,
 }
 
 /// The cluster settings the service runs with.
@@ -48,10 +51,16 @@ pub struct Cluster {
     /// How long a partition lease lives without renewal: the longest a partition can be
     /// without an owner after its owner died. Renewed every third of it.
     pub lease_ttl: Duration,
+    /// How long the mention stream keeps records (its `max_age`, set when the stream is
+    /// created). Partition snapshots make older records unnecessary; a partition whose
+    /// snapshot is older than this (an owner stopped for that long) loses what it missed.
+    pub retention: Duration,
 }
 
 /// The default partition count: enough for a few nodes to share evenly.
 pub const DEFAULT_PARTITIONS: u32 = 16;
+/// How long the mention stream keeps records by default.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 86_400);
 /// The largest partition count accepted.
 pub const MAX_PARTITIONS: u32 = 4096;
 
@@ -154,7 +163,21 @@ pub fn validate(
         },
         None => Duration::from_secs(6),
     };
-    Some(Cluster { servers, partitions, replicas, node, lease_ttl })
+    let retention = match &raw.retention {
+        Some(s) => match crate::units::parse_duration(s.get_ref()) {
+            Ok(d) if d >= Duration::from_secs(3600) => d,
+            Ok(_) => {
+                errs.push(src.at(s.span(), "[cluster] retention: at least 1h"));
+                DEFAULT_RETENTION
+            }
+            Err(e) => {
+                errs.push(src.at(s.span(), format!("[cluster] retention: {e}")));
+                DEFAULT_RETENTION
+            }
+        },
+        None => DEFAULT_RETENTION,
+    };
+    Some(Cluster { servers, partitions, replicas, node, lease_ttl, retention })
 }
 
 #[cfg(test)]
