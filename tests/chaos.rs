@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 use support::server::{client, Server};
-use support::stream::{batches, reference, simulated, stored_events, wait_processed};
+use support::stream::{batches, reference_in_time_order, simulated, stored_events, wait_processed};
 
 const CONFIG: &str = "clock = \"event\"\n[storage]\nsnapshot_interval = \"1s\"\nsegment_size = \"1MiB\"\n";
 
@@ -35,7 +35,7 @@ fn kill_9_at_random_moments_under_concurrent_load_loses_nothing_and_duplicates_n
     let seed = env_u64("CW_CHAOS_SEED", 17);
     let dir = tempfile::tempdir().unwrap();
     let (sim, lines) = simulated(dir.path(), 5, 6, 3);
-    let reference = reference(dir.path(), &sim);
+    let reference = reference_in_time_order(dir.path(), &sim);
     assert!(reference.len() >= 4, "the stream has incidents: {reference:?}");
     let bodies = batches(&lines, 250);
     // the killer lets the clients through the stream a share at a time and kills while they

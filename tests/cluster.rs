@@ -14,16 +14,22 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 use support::nats;
 use support::server::{client, Server};
+use support::webhook::Webhook;
 
 const PARTITIONS: u32 = 8;
 
-fn node(dir: &Path, name: &str, urls: &str) -> Server {
+fn node(dir: &Path, name: &str, urls: &str, hook: &str) -> Server {
     std::fs::create_dir_all(dir).unwrap();
+    let servers = urls.split(',').map(|u| format!("\"{u}\"")).collect::<Vec<_>>().join(", ");
     let config = format!(
-        "[cluster]\nservers = [{}]\npartitions = {PARTITIONS}\nreplicas = 3\nnode = \"{name}\"\nlease_ttl = \"3s\"\n\n[storage]\nsnapshot_interval = \"2s\"\n",
-        urls.split(',').map(|u| format!("\"{u}\"")).collect::<Vec<_>>().join(", ")
+        "[cluster]\nservers = [{servers}]\npartitions = {PARTITIONS}\nreplicas = 3\nnode = \"{name}\"\nlease_ttl = \"3s\"\n\n\
+         [storage]\nsnapshot_interval = \"2s\"\n\n\
+         [notify]\ngroup_wait = \"1s\"\nretry_base = \"100ms\"\nretry_max = \"1s\"\n\
+         [[notify.receiver]]\nname = \"pr-hook\"\nkind = \"webhook\"\nurl = \"{hook}\"\nsecret_env = \"CW_HOOK_SECRET\"\n\
+         [[notify.team]]\nname = \"pr\"\nreceivers = [\"pr-hook\"]\n\
+         [[notify.route]]\nladder = [{{ teams = [\"pr\"] }}]\n"
     );
-    Server::builder(dir).config(&config).args(&["--clock", "event"]).start()
+    Server::builder(dir).config(&config).args(&["--clock", "event"]).env("CW_HOOK_SECRET", "hook-key").start()
 }
 
 /// Posts `body` to the first node that takes it, from `first` on; returns (accepted, duplicates).
@@ -111,11 +117,12 @@ fn scenario(faults: &[(usize, Fault)]) {
         .collect();
     assert!(expected.len() >= 10, "the stream has incidents: {}", expected.len());
 
+    let hook = Webhook::start(&[]);
     let mut servers = nats::cluster(dir.path(), 3);
     let urls = servers.iter().map(|s| s.url()).collect::<Vec<_>>().join(",");
     let dirs: Vec<_> = (0..3).map(|i| dir.path().join(format!("node{i}"))).collect();
     let mut nodes: Vec<Option<Server>> =
-        dirs.iter().enumerate().map(|(i, d)| Some(node(d, &format!("cw{i}"), &urls))).collect();
+        dirs.iter().enumerate().map(|(i, d)| Some(node(d, &format!("cw{i}"), &urls, &hook.url()))).collect();
 
     let text = std::fs::read(&stream).unwrap();
     let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
@@ -131,7 +138,7 @@ fn scenario(faults: &[(usize, Fault)]) {
                 Fault::KillNode(k) => nodes[k].take().expect("running").kill(),
                 Fault::StartNode(k) => {
                     if nodes[k].is_none() {
-                        nodes[k] = Some(node(&dirs[k], &format!("cw{k}"), &urls));
+                        nodes[k] = Some(node(&dirs[k], &format!("cw{k}"), &urls, &hook.url()));
                     }
                 }
                 Fault::KillServer(k) => servers[k].kill(),
@@ -148,7 +155,9 @@ fn scenario(faults: &[(usize, Fault)]) {
     for (_, f) in faults.iter().rev() {
         // everything back
         match *f {
-            Fault::KillNode(k) if nodes[k].is_none() => nodes[k] = Some(node(&dirs[k], &format!("cw{k}"), &urls)),
+            Fault::KillNode(k) if nodes[k].is_none() => {
+                nodes[k] = Some(node(&dirs[k], &format!("cw{k}"), &urls, &hook.url()))
+            }
             Fault::KillServer(k) => servers[k].restart_if_down(),
             _ => {}
         }
@@ -181,9 +190,52 @@ fn scenario(faults: &[(usize, Fault)]) {
         }
         std::thread::sleep(Duration::from_millis(500));
     }
+    one_key_per_notification(&hook, &dirs, &expected);
     acknowledgements_reach_every_node(&nodes, &dirs, &lines);
     for s in nodes.into_iter().flatten() {
         s.terminate();
+    }
+}
+
+/// Notifications went out once each as far as keys go: however often the notifying node
+/// changed, every delivery of a notification carries the same idempotency key (it is made
+/// from what the notification is about), requests with one key are about the same incidents,
+/// and every node's outbox ends with every notification delivered (by itself or, shipped,
+/// by another) under as many keys as the receiver saw.
+fn one_key_per_notification(
+    hook: &Webhook,
+    dirs: &[std::path::PathBuf],
+    expected: &BTreeSet<(String, String, String)>,
+) {
+    let incidents: BTreeSet<&str> = expected.iter().map(|e| e.0.as_str()).collect();
+    // per node: (status, kind, count) of its outbox
+    let outbox = |dir: &Path| -> Vec<(String, String, i64)> {
+        let c = rusqlite::Connection::open(dir.join("data").join("crisiswatch.db")).unwrap();
+        let mut st = c.prepare("SELECT status, kind, count(*) FROM notifications GROUP BY status, kind").unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect()
+    };
+    let count = |o: &[(String, String, i64)], status: &str| -> i64 {
+        o.iter().filter(|(s, k, _)| s == status && k != "ops").map(|x| x.2).sum()
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let mut about: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
+        for r in hook.requests() {
+            let key = r.header("idempotency-key").to_string();
+            let text = r.text();
+            let ids: BTreeSet<String> = incidents.iter().filter(|i| text.contains(*i)).map(|i| i.to_string()).collect();
+            if let Some(before) = about.insert(key.clone(), ids.clone()) {
+                assert_eq!(before, ids, "requests with key {key} are about different incidents");
+            }
+        }
+        let outboxes: Vec<_> = dirs.iter().map(|d| outbox(d)).collect();
+        let settled = !about.is_empty()
+            && outboxes.iter().all(|o| count(o, "pending") == 0 && count(o, "delivered") as usize == about.len());
+        if settled {
+            return;
+        }
+        assert!(Instant::now() < deadline, "after 120 s: {} keys received; outboxes {outboxes:?}", about.len());
+        std::thread::sleep(Duration::from_millis(250));
     }
 }
 

@@ -9,7 +9,7 @@ use crisiswatch::cmd::simulate::{simulate, SimOptions};
 use crisiswatch::engine::Engine;
 use crisiswatch::ingest::parse_line;
 use crisiswatch::rules::{load_dir, RuleSet};
-use crisiswatch::serve::cluster::partition::Router;
+use crisiswatch::serve::cluster::partition::{self, Router};
 use crisiswatch::serve::cluster::Clock;
 use crisiswatch::serve::pipeline::apply;
 use std::collections::BTreeSet;
@@ -35,7 +35,9 @@ fn same_incidents(opts: SimOptions, partitions: u32, batch: usize) {
         whole.process(&parse_line(l, 1 << 20).unwrap());
     }
     let mut router = Router::new(&rules, partitions).unwrap();
-    let mut engines: Vec<Engine> = (0..partitions).map(|_| Engine::new(&rules).unwrap()).collect();
+    // each partition's engine with its own brands only, as the cluster's nodes build them
+    let mut engines: Vec<Engine> =
+        (0..partitions).map(|p| Engine::new(&partition::rules_of(&rules, p, partitions)).unwrap()).collect();
     let mut clock = Clock::default();
     let mut routed = Vec::new();
     let mut copies = 0u64;

@@ -65,14 +65,15 @@ fn a_failing_receiver_gets_it_once_it_answers_with_the_same_key() {
     let got = pr.wait_for(3, 30);
     assert!(got.len() >= 3, "two 500s, then delivered: {got:?}");
     let key = got[0].header("idempotency-key").to_string();
-    // crisiswatch-<16 hex digits of the installation>-n<row>: unique across installations
+    // crisiswatch-<16 hex digits of the installation>-k<16 hex digits of what it is about>:
+    // unique across installations, the same on every node of a cluster
     let parts: Vec<&str> = key.splitn(3, '-').collect();
+    let hex16 = |s: &str| s.len() == 16 && s.bytes().all(|b| b.is_ascii_hexdigit());
     assert!(
         parts.len() == 3
             && parts[0] == "crisiswatch"
-            && parts[1].len() == 16
-            && parts[1].bytes().all(|b| b.is_ascii_hexdigit())
-            && parts[2].strip_prefix('n').is_some_and(|n| n.parse::<u64>().is_ok()),
+            && hex16(parts[1])
+            && parts[2].strip_prefix('k').is_some_and(hex16),
         "{key}"
     );
     assert!(got[..3].iter().all(|g| g.header("idempotency-key") == key), "one key across retries");

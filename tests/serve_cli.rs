@@ -11,7 +11,7 @@ use serde_json::Value;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use support::server::{client, Server};
-use support::stream::{batches, reference, simulated, stored_events, wait_processed};
+use support::stream::{batches, reference_in_time_order, simulated, stored_events, wait_processed};
 use support::{bin, run, stderr};
 
 // no periodic snapshot during the test: after the crash everything since the graceful
@@ -22,8 +22,9 @@ const CONFIG: &str = "[storage]\nsnapshot_interval = \"1h\"\n";
 fn restarts_lose_nothing_and_duplicate_no_incident() {
     let dir = tempfile::tempdir().unwrap();
     let (sim, lines) = simulated(dir.path(), 3, 10, 3);
-    // the reference: an uninterrupted replay of the same stream
-    let reference = reference(dir.path(), &sim);
+    // the reference: an uninterrupted replay of the same stream, in the order the service
+    // takes it (time order)
+    let reference = reference_in_time_order(dir.path(), &sim);
     assert!(reference.len() >= 4, "the stream has incidents: {reference:?}");
 
     let batches = batches(&lines, 1000);

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use support::server::{client, Server};
-use support::stream::{batches, reference, simulated, stored_events, wait_processed};
+use support::stream::{batches, reference_in_time_order, simulated, stored_events, wait_processed};
 
 fn post(s: &Server, body: Vec<u8>) -> reqwest::blocking::Response {
     client().post(s.url("/v1/mentions")).header("content-type", "application/x-ndjson").body(body).send().unwrap()
@@ -26,7 +26,7 @@ fn post(s: &Server, body: Vec<u8>) -> reqwest::blocking::Response {
 fn event_clock_backfills_in_one_request_or_in_parallel_lose_nothing_and_invent_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (sim, lines) = simulated(dir.path(), 11, 8, 4);
-    let reference = reference(dir.path(), &sim);
+    let reference = reference_in_time_order(dir.path(), &sim);
     assert!(reference.len() >= 4, "the stream has incidents: {reference:?}");
 
     // 1. the first 99,000 lines (over a day of event time) in ONE request: before, everything

@@ -224,10 +224,12 @@ pub async fn deliver_due(
     let pass = std::time::Instant::now();
     let installation = crate::store::installation::id(c)?;
     for p in outbox::due(c, now, 200)? {
+        // unique across installations and data-directory resets (row ids start again), and
+        // the same on every node of a cluster: from what the notification is about
+        let key = crate::store::replicated::content_key(c, p.id)?.unwrap_or_else(|| format!("n{}", p.id));
         let out = Outgoing {
             id: p.id,
-            // unique across installations and data-directory resets (row ids start again)
-            idempotency_key: format!("crisiswatch-{installation}-n{}", p.id),
+            idempotency_key: format!("crisiswatch-{installation}-{key}"),
             kind: p.kind.clone(),
             body: p.body.clone(),
         };

@@ -585,6 +585,8 @@ pub fn run_notifier(
             }
             let backoff = crate::notify::Backoff { base: n.retry_base, max: n.retry_max };
             let now = wall_ms();
+            // in a cluster only the notifying node plans and delivers (the others keep a copy
+            // of its outbox: `serve::cluster::share`)
             if shared.notify_active.load(Ordering::Relaxed) {
                 if let Err(e) = crate::notify::plan(&mut store, &n, now, Some(&charts)) {
                     tracing::error!(error = %e, "notification planning failed");

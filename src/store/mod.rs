@@ -176,9 +176,27 @@ pub fn open(path: &Path, full_sync: bool) -> Result<Connection> {
     // (dead letters of junk bodies) does not leave it large
     c.pragma_update(None, "journal_size_limit", 64i64 << 20)?;
     c.execute_batch(SCHEMA)?;
-    replicated::migrate(&c)?;
+    add_action_origin(&c)?;
     carry_over_old_mutes(&c, crate::clock::wall_ms())?;
     Ok(c)
+}
+
+/// Adds `actions.origin` (see `replicated`) to a store made before clusters existed.
+fn add_action_origin(c: &Connection) -> Result<()> {
+    let has: bool =
+        c.query_row("SELECT EXISTS (SELECT 1 FROM pragma_table_info('actions') WHERE name = 'origin')", [], |r| {
+            r.get(0)
+        })?;
+    if !has {
+        // two connections opening a new store together: the second finds the column there
+        match c.execute("ALTER TABLE actions ADD COLUMN origin TEXT", []) {
+            Err(e) if e.to_string().contains("duplicate column") => {}
+            r => {
+                r?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Mutes from before silences existed (`incidents.muted_until_ms`) become silences of their

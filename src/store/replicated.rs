@@ -3,29 +3,18 @@
 //! `origin`) to the cluster's alert stream, and applies the ones the other nodes shipped
 //! (recorded with the sending node as their `origin`, so they are never shipped again).
 //! So an acknowledgement made on any node stops the ladder of the node that notifies.
+//!
+//! The outbox too: only the notifying node plans and sends; it ships what it planned
+//! ([`planned_after`]) and what it delivered ([`delivered_after`]), and the others keep a
+//! copy ([`apply_outbox`]): the same notifications with the same dedup keys, pending until
+//! delivered. A node that takes over the notifications sends what was not sent yet, under
+//! the same idempotency keys ([`content_key`]), and its planner finds every earlier
+//! notification's keys already recorded.
 
 use super::{act_at, escalate_in, ActionError};
 use crate::time::parse_timestamp;
 use rusqlite::{params, Connection, OptionalExtension, Result};
 use serde::{Deserialize, Serialize};
-
-/// Adds `actions.origin` to a store made before clusters existed.
-pub(super) fn migrate(c: &Connection) -> Result<()> {
-    let has: bool =
-        c.query_row("SELECT EXISTS (SELECT 1 FROM pragma_table_info('actions') WHERE name = 'origin')", [], |r| {
-            r.get(0)
-        })?;
-    if !has {
-        // two connections opening a new store together: the second finds the column there
-        match c.execute("ALTER TABLE actions ADD COLUMN origin TEXT", []) {
-            Err(e) if e.to_string().contains("duplicate column") => {}
-            r => {
-                r?;
-            }
-        }
-    }
-    Ok(())
-}
 
 /// One action as shipped between nodes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +99,177 @@ pub fn apply(c: &mut Connection, a: &SharedAction) -> Result<Applied> {
     }
 }
 
+/// The content key of notification `id`: a hash of all its dedup keys (`incident|step|
+/// receiver`, each in one notification only), so the same notification has the same key on
+/// every node that holds it, and two notifications about different things never share one;
+/// `None` for one without dedup keys.
+///
+/// # Errors
+/// SQLite errors.
+pub fn content_key(c: &Connection, id: i64) -> Result<Option<String>> {
+    let keys = keys_of(c, id)?;
+    if keys.is_empty() {
+        return Ok(None);
+    }
+    let joined = keys.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join("\n");
+    Ok(Some(format!("k{:016x}", crate::hash::fnv1a(joined.as_bytes()))))
+}
+
+/// What the notifying node shares about its outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OutboxNews {
+    /// A notification it planned (the others keep a copy, pending).
+    Planned {
+        /// The node.
+        node: String,
+        /// Its row there.
+        id: i64,
+        /// Receiver name.
+        receiver: String,
+        /// Kind.
+        kind: String,
+        /// Brand.
+        brand: String,
+        /// The incidents (JSON array).
+        incidents: String,
+        /// The rendered body.
+        body: String,
+        /// Its dedup keys with their incidents.
+        keys: Vec<(String, String)>,
+    },
+    /// A notification it delivered, by its dedup keys.
+    Delivered {
+        /// The node.
+        node: String,
+        /// Its row there.
+        id: i64,
+        /// When (the shipping cursor).
+        at_ms: i64,
+        /// Its dedup keys.
+        keys: Vec<String>,
+    },
+}
+
+impl OutboxNews {
+    /// The node that sent it.
+    pub fn node(&self) -> &str {
+        match self {
+            OutboxNews::Planned { node, .. } | OutboxNews::Delivered { node, .. } => node,
+        }
+    }
+}
+
+fn keys_of(c: &Connection, id: i64) -> Result<Vec<(String, String)>> {
+    let mut st = c.prepare_cached("SELECT key, incident FROM notified WHERE notification = ?1 ORDER BY key")?;
+    let rows = st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+/// The notifications queued here after row `after`, oldest first (at most `limit`).
+///
+/// # Errors
+/// SQLite errors.
+pub fn planned_after(c: &Connection, node: &str, after: i64, limit: usize) -> Result<Vec<OutboxNews>> {
+    let mut st = c.prepare_cached(
+        "SELECT id, receiver, kind, brand, incidents, body FROM notifications WHERE id > ?1 ORDER BY id LIMIT ?2",
+    )?;
+    let rows: Vec<(i64, String, String, String, String, String)> = st
+        .query_map(params![after, limit as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+        })?
+        .collect::<Result<_>>()?;
+    rows.into_iter()
+        .map(|(id, receiver, kind, brand, incidents, body)| {
+            Ok(OutboxNews::Planned {
+                node: node.to_string(),
+                id,
+                receiver,
+                kind,
+                brand,
+                incidents,
+                body,
+                keys: keys_of(c, id)?,
+            })
+        })
+        .collect()
+}
+
+/// The notifications this node delivered itself after `(at_ms, id)`, oldest first.
+///
+/// # Errors
+/// SQLite errors.
+pub fn delivered_after(c: &Connection, node: &str, after: (i64, i64), limit: usize) -> Result<Vec<OutboxNews>> {
+    let mut st = c.prepare_cached(
+        "SELECT id, delivered_ms FROM notifications
+         WHERE status = 'delivered' AND delivered_ms IS NOT NULL
+           AND (delivered_ms > ?1 OR (delivered_ms = ?1 AND id > ?2))
+         ORDER BY delivered_ms, id LIMIT ?3",
+    )?;
+    let rows: Vec<(i64, i64)> = st
+        .query_map(params![after.0, after.1, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_>>()?;
+    rows.into_iter()
+        .map(|(id, at_ms)| {
+            let keys = keys_of(c, id)?.into_iter().map(|(k, _)| k).collect();
+            Ok(OutboxNews::Delivered { node: node.to_string(), id, at_ms, keys })
+        })
+        .collect()
+}
+
+/// Applies news of another node's outbox: a planned notification is copied (pending; not
+/// when its keys are here already), a delivered one marks the copies holding its keys
+/// delivered (with no delivery time of this node's, so they are not shipped back).
+/// `Ok(false)`: a delivery of a notification not copied here yet.
+///
+/// # Errors
+/// SQLite errors.
+pub fn apply_outbox(c: &mut Connection, news: &OutboxNews, now: crate::time::Millis) -> Result<bool> {
+    let tx = c.transaction()?;
+    let done = match news {
+        OutboxNews::Planned { receiver, kind, brand, incidents, body, keys, .. } => {
+            let mut known = false;
+            for (k, _) in keys {
+                known |= tx.query_row("SELECT 1 FROM notified WHERE key = ?1", [k], |_| Ok(())).optional()?.is_some();
+            }
+            if !known {
+                tx.execute(
+                    "INSERT INTO notifications (receiver, kind, brand, incidents, body, next_ms, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                    params![receiver, kind, brand, incidents, body, now],
+                )?;
+                let id = tx.last_insert_rowid();
+                for (key, incident) in keys {
+                    tx.execute(
+                        "INSERT OR IGNORE INTO notified (key, incident, receiver, notification) VALUES (?1, ?2, ?3, ?4)",
+                        params![key, incident, receiver, id],
+                    )?;
+                }
+            }
+            true
+        }
+        OutboxNews::Delivered { node, keys, .. } => {
+            let mut rows = std::collections::BTreeSet::new();
+            for k in keys {
+                if let Some(r) = tx
+                    .query_row("SELECT notification FROM notified WHERE key = ?1", [k], |r| r.get::<_, i64>(0))
+                    .optional()?
+                {
+                    rows.insert(r);
+                }
+            }
+            for r in &rows {
+                tx.execute(
+                    "UPDATE notifications SET status = 'delivered', delivered_ms = NULL, last_error = ?2 WHERE id = ?1 AND status = 'pending'",
+                    params![r, format!("delivered by {node}")],
+                )?;
+            }
+            !rows.is_empty() || keys.is_empty()
+        }
+    };
+    tx.commit()?;
+    Ok(done)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +297,46 @@ mod tests {
         assert_eq!(status, "acknowledged");
         // applied actions are not shipped again
         assert!(local_since(&b, "b", 0, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_notifiers_outbox_is_copied_and_its_deliveries_mark_the_copies() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = crate::store::open(&dir.path().join("b.db"), false).unwrap();
+        let keys = vec![("i|step0|pr".to_string(), "i".to_string()), ("j|step0|pr".to_string(), "j".to_string())];
+        let delivered = OutboxNews::Delivered {
+            node: "a".into(),
+            id: 7,
+            at_ms: 5,
+            keys: keys.iter().map(|k| k.0.clone()).collect(),
+        };
+        assert!(!apply_outbox(&mut b, &delivered, 1).unwrap(), "a delivery before its copy waits");
+        let planned = OutboxNews::Planned {
+            node: "a".into(),
+            id: 7,
+            receiver: "pr-hook".into(),
+            kind: "alert".into(),
+            brand: "acme".into(),
+            incidents: "[\"i\",\"j\"]".into(),
+            body: "{}".into(),
+            keys: keys.clone(),
+        };
+        assert!(apply_outbox(&mut b, &planned, 1).unwrap());
+        assert!(apply_outbox(&mut b, &planned, 2).unwrap(), "copied once");
+        let count = |c: &Connection, status: &str| -> i64 {
+            c.query_row("SELECT count(*) FROM notifications WHERE status = ?1", [status], |r| r.get(0)).unwrap()
+        };
+        assert_eq!(count(&b, "pending"), 1);
+        let row: i64 = b.query_row("SELECT id FROM notifications", [], |r| r.get(0)).unwrap();
+        let key = content_key(&b, row).unwrap().unwrap();
+        assert_eq!(
+            key,
+            format!("k{:016x}", crate::hash::fnv1a(b"i|step0|pr\nj|step0|pr")),
+            "the same key as on the notifier"
+        );
+        assert!(apply_outbox(&mut b, &delivered, 3).unwrap());
+        assert_eq!((count(&b, "pending"), count(&b, "delivered")), (0, 1));
+        // a copy marked delivered is not this node's delivery: nothing to ship back
+        assert!(delivered_after(&b, "b", (0, 0), 10).unwrap().is_empty());
     }
 }

@@ -5,7 +5,7 @@
 //! | resource | kind | what it holds |
 //! |---|---|---|
 //! | `CW_MENTIONS` | stream, subjects `cw.mentions.<p>`, records kept `retention` | every accepted mention and clock record, per partition; de-duplicated by message id |
-//! | `CW_ALERTS` | stream, subject `cw.alerts` | every alert event (message id: the event's store key) and every person's action |
+//! | `CW_ALERTS` | stream, subjects `cw.alerts`, `cw.actions`, `cw.outbox` | every alert event (message id: the event's store key), every person's action, every notification planned and delivered |
 //! | `cw_leases` | KV, TTL `lease_ttl` | `p<N>`: the node that owns partition N; `notify`: the node that sends notifications |
 //! | `cw_nodes` | KV, TTL `lease_ttl` | one key per live node, renewed by its heartbeat |
 //! | `cw_meta` | KV | `partitions` (fixed at creation), `installation` (the id in idempotency keys) |
@@ -24,6 +24,8 @@ pub const ALERTS: &str = "CW_ALERTS";
 pub const ALERT_SUBJECT: &str = "cw.alerts";
 /// The alert stream's subject for people's actions (acknowledge, resolve, …).
 pub const ACTION_SUBJECT: &str = "cw.actions";
+/// The alert stream's subject for the notifying node's outbox: planned and delivered.
+pub const OUTBOX_SUBJECT: &str = "cw.outbox";
 
 /// A connected node's handles.
 #[derive(Clone)]
@@ -76,7 +78,7 @@ pub async fn connect(cfg: &Cluster, node: &str, dedup_window: Duration) -> anyho
         .context("cannot create the mention stream")?;
         js.get_or_create_stream(stream::Config {
             name: ALERTS.into(),
-            subjects: vec![ALERT_SUBJECT.into(), ACTION_SUBJECT.into()],
+            subjects: vec![ALERT_SUBJECT.into(), ACTION_SUBJECT.into(), OUTBOX_SUBJECT.into()],
             num_replicas: replicas,
             duplicate_window: Duration::from_secs(600),
             storage: stream::StorageType::File,

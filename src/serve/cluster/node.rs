@@ -13,8 +13,8 @@
 //!   every JetStream server (Debian ships 2.9); consumer priority groups with pinned
 //!   clients (2.11+) would hand over a consumer, not the engine's state and its snapshot,
 //!   and would tie the cluster to a newer server.
-//! * **Notifications** are sent by one node, the holder of the `notify` lease (picked the
-//!   same way); the others keep their ladders' state in their stores and send nothing.
+//! * **Notifications** are planned and sent by one node, the holder of the `notify` lease
+//!   (picked the same way); the others keep a copy of its outbox ([`share`]).
 //! * **What the nodes share** ([`share`]): the alert events, projected into every node's
 //!   SQLite store, and people's actions, shipped from the node that took them to all others.
 //! * **Queries** of the engines (`/v1/brands`, series, the dashboard's brands page) are
@@ -64,8 +64,10 @@ struct EngineFactory {
 }
 
 impl EngineFactory {
-    fn build(&self) -> anyhow::Result<Engine> {
-        let mut e = Engine::new(&self.rules).context("cannot build the keyword matcher")?;
+    /// The engine of partition `p`: its brands only.
+    fn build(&self, p: u32, partitions: u32) -> anyhow::Result<Engine> {
+        let mut e = Engine::new(&partition::rules_of(&self.rules, p, partitions))
+            .context("cannot build the keyword matcher")?;
         e.set_tone_model(Box::new(SharedTone(self.tone.clone())));
         if let Some(p) = &self.playbooks {
             e.set_playbooks(p.clone());
@@ -141,7 +143,7 @@ pub fn start(
         installation = %bus.installation, "cluster node connected");
     let registry: Registry = Arc::new(Mutex::new(BTreeMap::new()));
     let factory = EngineFactory { rules: Arc::new(rules.clone()), tone: Arc::from(tone), playbooks, db: db.clone() };
-    factory.build()?; // fail at start, not in a partition task
+    factory.build(0, bus.partitions)?; // fail at start, not in a partition task
     let stop = CancellationToken::new();
     let router = Router::new(rules, bus.partitions).context("cannot build the keyword matcher")?;
     let publisher = Publisher::new(shared.clone(), bus.clone(), router, configured, store::open(&db, false)?);
@@ -161,11 +163,13 @@ pub fn start(
     let name = node_name(&shared);
     let projection = rt.spawn(share::project_alerts(bus.clone(), shared.clone(), stop.clone()));
     let shipper = rt.spawn(share::ship_actions(bus.clone(), shared.clone(), name.clone(), stop.clone()));
-    let applier = rt.spawn(share::apply_actions(bus, shared, name, stop.clone()));
+    let applier = rt.spawn(share::apply_actions(bus.clone(), shared.clone(), name.clone(), stop.clone()));
+    let outbox = rt.spawn(share::ship_outbox(bus.clone(), shared.clone(), name.clone(), stop.clone()));
+    let copies = rt.spawn(share::apply_outbox(bus, shared, name, stop.clone()));
     Ok(NodeHandle {
         stop,
         rt,
-        tasks: vec![coordinator, projection, shipper, applier],
+        tasks: vec![coordinator, projection, shipper, applier, outbox, copies],
         threads: vec![publisher, queries],
     })
 }
@@ -261,7 +265,7 @@ async fn coordinate(
     let spawn = |p: u32, held_stop: CancellationToken| {
         let (bus, shared, factory, registry) = (bus.clone(), shared.clone(), factory.clone(), registry.clone());
         tokio::spawn(async move {
-            let res = match factory.build() {
+            let res = match factory.build(p, bus.partitions) {
                 Ok(engine) => owner::run(bus, shared, p, engine, registry, held_stop).await,
                 Err(e) => Err(e),
             };
@@ -342,7 +346,13 @@ async fn coordinate(
             }
             (None, false) => None,
         };
-        shared.notify_active.store(notify_rev.is_some(), Ordering::Relaxed);
+        // a new notifier starts once it holds a full copy of its predecessor's outbox
+        let active = shared.notify_active.load(Ordering::Relaxed);
+        let ready = notify_rev.is_some() && (active || share::outbox_caught_up(&bus, &shared).await.unwrap_or(false));
+        if ready != active {
+            tracing::info!(notifying = ready, "notifier role");
+        }
+        shared.notify_active.store(ready, Ordering::Relaxed);
         if let Some(status) = status(&bus, &node, &live, notify_rev.is_some()).await {
             *shared.cluster_status.lock().expect("status lock") = Some(status);
         }

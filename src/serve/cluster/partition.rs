@@ -51,6 +51,15 @@ pub fn alert_msg_id(e: &AlertEvent) -> String {
     format!("{}|{}|{}|{}", e.id, e.status.as_str(), e.severity.as_str(), e.at)
 }
 
+/// The rules partition `p`'s engine runs with: only the brands of that partition (their
+/// mentions are the only ones it sees), so that the engines of a cluster hold every brand
+/// once between them, not once each.
+pub fn rules_of(rules: &RuleSet, p: u32, partitions: u32) -> RuleSet {
+    let mut r = rules.clone();
+    r.brands.retain(|b| of(&b.id, partitions) == p);
+    r
+}
+
 /// One record for a partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Routed {

@@ -10,9 +10,15 @@
 //!   cursor `cluster:actions`). An action on an incident whose events have not reached this
 //!   store yet waits for them.
 //!
+//! * **The outbox** (`cw.outbox`): the notifying node ships each notification it plans and
+//!   each it delivers (cursors `cluster:outbox-planned`, `cluster:outbox-delivered`); the
+//!   others keep a copy, pending until delivered (cursor `cluster:outbox`). A node that takes
+//!   over the notifications sends only what was not sent yet, under the same idempotency
+//!   keys, and plans nothing twice (the copied dedup keys are its planner's).
+//!
 //! The cursors are kept with the sources' (`store::cursors`), after what they cover is stored.
 
-use super::bus::{Bus, ACTION_SUBJECT, ALERTS, ALERT_SUBJECT};
+use super::bus::{Bus, ACTION_SUBJECT, ALERTS, ALERT_SUBJECT, OUTBOX_SUBJECT};
 use crate::serve::pipeline::Shared;
 use crate::store::{self, replicated};
 use anyhow::Context as _;
@@ -101,6 +107,25 @@ where
     }
 }
 
+/// Whether this node's copy of the notifying node's outbox (and so its planner's dedup keys)
+/// has caught up with the stream: a node taking over the notifications waits for it, so
+/// that it does not plan again what its predecessor planned just before it stopped.
+///
+/// # Errors
+/// NATS or SQLite errors.
+pub async fn outbox_caught_up(bus: &Bus, shared: &Shared) -> anyhow::Result<bool> {
+    let stream = bus.js.get_stream(ALERTS).await.context("cannot open the alert stream")?;
+    let last = match stream.get_last_raw_message_by_subject(OUTBOX_SUBJECT).await {
+        Ok(m) => m.sequence,
+        Err(e) if e.kind() == async_nats::jetstream::stream::LastRawMessageErrorKind::NoMessageFound => {
+            return Ok(true)
+        }
+        Err(e) => return Err(e).context("cannot read the outbox's last message"),
+    };
+    let conn = store::open(&shared.db_path, false)?;
+    Ok(cursor(&conn, "cluster:outbox")? >= last)
+}
+
 /// The alert events into this node's store.
 pub async fn project_alerts(bus: Bus, shared: Arc<Shared>, stop: CancellationToken) {
     let wake = shared.notify_wake.clone();
@@ -176,6 +201,92 @@ pub async fn ship_actions(bus: Bus, shared: Arc<Shared>, node: String, stop: Can
             Ok(()) => return,
             Err(e) => {
                 tracing::warn!(error = format!("{e:#}"), "shipping actions interrupted; resuming");
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    }
+}
+
+/// The notifying node's outbox, copied into this node's.
+pub async fn apply_outbox(bus: Bus, shared: Arc<Shared>, node: String, stop: CancellationToken) {
+    follow(&bus, &shared, OUTBOX_SUBJECT, "cluster:outbox", &stop, |conn, payload| {
+        let news: replicated::OutboxNews = match serde_json::from_slice(payload) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(error = %e, "an outbox message is not outbox news (skipped)");
+                return Ok(true);
+            }
+        };
+        if news.node() == node {
+            return Ok(true);
+        }
+        // a delivery of a notification whose copy is still on its way: try again
+        Ok(replicated::apply_outbox(conn, &news, crate::clock::wall_ms())?)
+    })
+    .await;
+}
+
+/// This node's outbox to the others while it notifies: what it planned, then what it
+/// delivered (a notification's copy always arrives before its delivery).
+pub async fn ship_outbox(bus: Bus, shared: Arc<Shared>, node: String, stop: CancellationToken) {
+    const PLANNED: &str = "cluster:outbox-planned";
+    const DELIVERED: &str = "cluster:outbox-delivered";
+    let publish = |news: &replicated::OutboxNews, id: String| {
+        let msg = PublishMessage::build().payload(serde_json::to_vec(news).expect("JSON").into()).message_id(id);
+        bus.js.send_publish(OUTBOX_SUBJECT, msg)
+    };
+    loop {
+        let res = async {
+            let conn = store::open(&shared.db_path, false)?;
+            let saved = store::cursors::load(&conn)?;
+            let saved = |name: &str| saved.iter().find(|(s, _)| s == name).map(|(_, v)| v.clone());
+            let mut planned: i64 = saved(PLANNED).and_then(|v| v.parse().ok()).unwrap_or(0);
+            let mut delivered: (i64, i64) = saved(DELIVERED)
+                .and_then(|v| v.split_once(':').and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?))))
+                .unwrap_or((0, 0));
+            loop {
+                let active = shared.notify_active.load(std::sync::atomic::Ordering::Relaxed);
+                let news = replicated::planned_after(&conn, &node, planned, 100)?;
+                for n in &news {
+                    let replicated::OutboxNews::Planned { id, .. } = n else { continue };
+                    // copies of another notifier's rows are its news, not this node's
+                    if active {
+                        publish(n, format!("{node}/planned/{id}")).await?.await?;
+                    }
+                    planned = *id;
+                    store::cursors::save(
+                        &conn,
+                        &[(PLANNED.to_string(), planned.to_string())],
+                        crate::clock::wall_ms(),
+                    )?;
+                }
+                let done = replicated::delivered_after(&conn, &node, delivered, 100)?;
+                for n in &done {
+                    let replicated::OutboxNews::Delivered { id, at_ms, .. } = n else { continue };
+                    if *id > planned {
+                        break; // its copy first
+                    }
+                    publish(n, format!("{node}/delivered/{id}")).await?.await?;
+                    delivered = (*at_ms, *id);
+                    let v = format!("{}:{}", delivered.0, delivered.1);
+                    store::cursors::save(&conn, &[(DELIVERED.to_string(), v)], crate::clock::wall_ms())?;
+                }
+                if news.is_empty() && done.is_empty() {
+                    tokio::select! {
+                        () = stop.cancelled() => return anyhow::Ok(()),
+                        () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    }
+                }
+            }
+        }
+        .await;
+        match res {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(error = format!("{e:#}"), "shipping the outbox interrupted; resuming");
                 tokio::select! {
                     () = stop.cancelled() => return,
                     () = tokio::time::sleep(Duration::from_secs(1)) => {}
