@@ -181,18 +181,22 @@ pub fn open(path: &Path, full_sync: bool) -> Result<Connection> {
     Ok(c)
 }
 
-/// Adds `actions.origin` (see `replicated`) to a store made before clusters existed.
+/// Adds `actions.origin` and `notifications.origin` (see `replicated`) to a store made before
+/// clusters existed.
 fn add_action_origin(c: &Connection) -> Result<()> {
-    let has: bool =
-        c.query_row("SELECT EXISTS (SELECT 1 FROM pragma_table_info('actions') WHERE name = 'origin')", [], |r| {
-            r.get(0)
-        })?;
-    if !has {
-        // two connections opening a new store together: the second finds the column there
-        match c.execute("ALTER TABLE actions ADD COLUMN origin TEXT", []) {
-            Err(e) if e.to_string().contains("duplicate column") => {}
-            r => {
-                r?;
+    for table in ["actions", "notifications"] {
+        let has: bool = c.query_row(
+            &format!("SELECT EXISTS (SELECT 1 FROM pragma_table_info('{table}') WHERE name = 'origin')"),
+            [],
+            |r| r.get(0),
+        )?;
+        if !has {
+            // two connections opening a new store together: the second finds the column there
+            match c.execute(&format!("ALTER TABLE {table} ADD COLUMN origin TEXT"), []) {
+                Err(e) if e.to_string().contains("duplicate column") => {}
+                r => {
+                    r?;
+                }
             }
         }
     }

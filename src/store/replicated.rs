@@ -166,13 +166,14 @@ fn keys_of(c: &Connection, id: i64) -> Result<Vec<(String, String)>> {
     rows.collect()
 }
 
-/// The notifications queued here after row `after`, oldest first (at most `limit`).
+/// The notifications this node queued itself (not copies) after row `after`, oldest first
+/// (at most `limit`).
 ///
 /// # Errors
 /// SQLite errors.
 pub fn planned_after(c: &Connection, node: &str, after: i64, limit: usize) -> Result<Vec<OutboxNews>> {
     let mut st = c.prepare_cached(
-        "SELECT id, receiver, kind, brand, incidents, body FROM notifications WHERE id > ?1 ORDER BY id LIMIT ?2",
+        "SELECT id, receiver, kind, brand, incidents, body FROM notifications WHERE id > ?1 AND origin IS NULL ORDER BY id LIMIT ?2",
     )?;
     let rows: Vec<(i64, String, String, String, String, String)> = st
         .query_map(params![after, limit as i64], |r| {
@@ -227,15 +228,15 @@ pub fn delivered_after(c: &Connection, node: &str, after: (i64, i64), limit: usi
 pub fn apply_outbox(c: &mut Connection, news: &OutboxNews, now: crate::time::Millis) -> Result<bool> {
     let tx = c.transaction()?;
     let done = match news {
-        OutboxNews::Planned { receiver, kind, brand, incidents, body, keys, .. } => {
+        OutboxNews::Planned { node, id: from, receiver, kind, brand, incidents, body, keys } => {
             let mut known = false;
             for (k, _) in keys {
                 known |= tx.query_row("SELECT 1 FROM notified WHERE key = ?1", [k], |_| Ok(())).optional()?.is_some();
             }
             if !known {
                 tx.execute(
-                    "INSERT INTO notifications (receiver, kind, brand, incidents, body, next_ms, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-                    params![receiver, kind, brand, incidents, body, now],
+                    "INSERT INTO notifications (receiver, kind, brand, incidents, body, next_ms, created_ms, origin) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
+                    params![receiver, kind, brand, incidents, body, now, format!("{node}/{from}")],
                 )?;
                 let id = tx.last_insert_rowid();
                 for (key, incident) in keys {
@@ -336,7 +337,9 @@ mod tests {
         );
         assert!(apply_outbox(&mut b, &delivered, 3).unwrap());
         assert_eq!((count(&b, "pending"), count(&b, "delivered")), (0, 1));
-        // a copy marked delivered is not this node's delivery: nothing to ship back
+        // a copy marked delivered is not this node's delivery, and a copy is not its plan:
+        // nothing to ship back
         assert!(delivered_after(&b, "b", (0, 0), 10).unwrap().is_empty());
+        assert!(planned_after(&b, "b", 0, 10).unwrap().is_empty());
     }
 }

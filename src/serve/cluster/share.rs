@@ -248,14 +248,12 @@ pub async fn ship_outbox(bus: Bus, shared: Arc<Shared>, node: String, stop: Canc
                 .and_then(|v| v.split_once(':').and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?))))
                 .unwrap_or((0, 0));
             loop {
-                let active = shared.notify_active.load(std::sync::atomic::Ordering::Relaxed);
+                // this node's own rows only (copies of another notifier's are its news), also
+                // those it planned before a crash and had not shipped yet
                 let news = replicated::planned_after(&conn, &node, planned, 100)?;
                 for n in &news {
                     let replicated::OutboxNews::Planned { id, .. } = n else { continue };
-                    // copies of another notifier's rows are its news, not this node's
-                    if active {
-                        publish(n, format!("{node}/planned/{id}")).await?.await?;
-                    }
+                    publish(n, format!("{node}/planned/{id}")).await?.await?;
                     planned = *id;
                     store::cursors::save(
                         &conn,
@@ -266,7 +264,11 @@ pub async fn ship_outbox(bus: Bus, shared: Arc<Shared>, node: String, stop: Canc
                 let done = replicated::delivered_after(&conn, &node, delivered, 100)?;
                 for n in &done {
                     let replicated::OutboxNews::Delivered { id, at_ms, .. } = n else { continue };
-                    if *id > planned {
+                    if *id > planned
+                        && replicated::planned_after(&conn, &node, planned, 1)?
+                            .iter()
+                            .any(|p| matches!(p, replicated::OutboxNews::Planned { id: q, .. } if q <= id))
+                    {
                         break; // its copy first
                     }
                     publish(n, format!("{node}/delivered/{id}")).await?.await?;
