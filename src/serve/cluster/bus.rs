@@ -116,8 +116,20 @@ pub async fn connect(cfg: &Cluster, node: &str, dedup_window: Duration) -> anyho
     let (leases, nodes, meta, snapshots) = loop {
         match tokio::time::timeout(Duration::from_secs(20), setup()).await {
             Ok(Ok(r)) => break r,
-            Ok(Err(e)) if tokio::time::Instant::now() >= deadline => return Err(e),
-            Err(_) if tokio::time::Instant::now() >= deadline => bail!("JetStream did not answer within 60 s"),
+            Ok(Err(e)) if tokio::time::Instant::now() >= deadline => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "no JetStream cluster answered at {} within 60 s (is nats-server running there, with -js?)",
+                        cfg.servers.join(", ")
+                    )
+                })
+            }
+            Err(_) if tokio::time::Instant::now() >= deadline => {
+                bail!(
+                    "no JetStream cluster answered at {} within 60 s (is nats-server running there, with -js?)",
+                    cfg.servers.join(", ")
+                )
+            }
             Ok(Err(e)) => tracing::info!(error = format!("{e:#}"), "JetStream not ready yet; retrying"),
             Err(_) => tracing::info!("JetStream not answering yet; retrying"),
         }
