@@ -107,6 +107,27 @@ where
     }
 }
 
+/// Runs `run` until it returns `Ok` (it returns at `stop`), starting it again a second
+/// after each failure, which is logged as `what` interrupted.
+async fn resuming<F, Fut>(what: &str, stop: &CancellationToken, mut run: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    loop {
+        match run().await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(error = format!("{e:#}"), "{what} interrupted; resuming");
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    }
+}
+
 /// Whether this node's copy of the notifying node's outbox (and so its planner's dedup keys)
 /// has caught up with the stream: a node taking over the notifications waits for it, so
 /// that it does not plan again what its predecessor planned just before it stopped.
@@ -174,40 +195,28 @@ pub async fn apply_actions(bus: Bus, shared: Arc<Shared>, node: String, stop: Ca
 /// This node's own actions to the others.
 pub async fn ship_actions(bus: Bus, shared: Arc<Shared>, node: String, stop: CancellationToken) {
     const NAME: &str = "cluster:actions-shipped";
-    loop {
-        let res = async {
-            let conn = store::open(&shared.db_path, false)?;
-            let mut last = cursor(&conn, NAME)? as i64;
-            loop {
-                let rows = replicated::local_since(&conn, &node, last, 100)?;
-                for a in &rows {
-                    let msg = PublishMessage::build()
-                        .payload(serde_json::to_vec(a).expect("JSON").into())
-                        .message_id(format!("{}/{}", a.node, a.seq));
-                    bus.js.send_publish(ACTION_SUBJECT, msg).await?.await?;
-                    last = a.seq;
-                    save_cursor(&conn, NAME, last as u64)?;
-                }
-                if rows.is_empty() {
-                    tokio::select! {
-                        () = stop.cancelled() => return anyhow::Ok(()),
-                        () = tokio::time::sleep(Duration::from_millis(200)) => {}
-                    }
-                }
+    resuming("shipping actions", &stop, || async {
+        let conn = store::open(&shared.db_path, false)?;
+        let mut last = cursor(&conn, NAME)? as i64;
+        loop {
+            let rows = replicated::local_since(&conn, &node, last, 100)?;
+            for a in &rows {
+                let msg = PublishMessage::build()
+                    .payload(serde_json::to_vec(a).expect("JSON").into())
+                    .message_id(format!("{}/{}", a.node, a.seq));
+                bus.js.send_publish(ACTION_SUBJECT, msg).await?.await?;
+                last = a.seq;
+                save_cursor(&conn, NAME, last as u64)?;
             }
-        }
-        .await;
-        match res {
-            Ok(()) => return,
-            Err(e) => {
-                tracing::warn!(error = format!("{e:#}"), "shipping actions interrupted; resuming");
+            if rows.is_empty() {
                 tokio::select! {
-                    () = stop.cancelled() => return,
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    () = stop.cancelled() => return anyhow::Ok(()),
+                    () = tokio::time::sleep(Duration::from_millis(200)) => {}
                 }
             }
         }
-    }
+    })
+    .await;
 }
 
 /// The notifying node's outbox, copied into this node's.
@@ -238,62 +247,46 @@ pub async fn ship_outbox(bus: Bus, shared: Arc<Shared>, node: String, stop: Canc
         let msg = PublishMessage::build().payload(serde_json::to_vec(news).expect("JSON").into()).message_id(id);
         bus.js.send_publish(OUTBOX_SUBJECT, msg)
     };
-    loop {
-        let res = async {
-            let conn = store::open(&shared.db_path, false)?;
-            let saved = store::cursors::load(&conn)?;
-            let saved = |name: &str| saved.iter().find(|(s, _)| s == name).map(|(_, v)| v.clone());
-            let mut planned: i64 = saved(PLANNED).and_then(|v| v.parse().ok()).unwrap_or(0);
-            let mut delivered: (i64, i64) = saved(DELIVERED)
-                .and_then(|v| v.split_once(':').and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?))))
-                .unwrap_or((0, 0));
-            loop {
-                // this node's own rows only (copies of another notifier's are its news), also
-                // those it planned before a crash and had not shipped yet
-                let news = replicated::planned_after(&conn, &node, planned, 100)?;
-                for n in &news {
-                    let replicated::OutboxNews::Planned { id, .. } = n else { continue };
-                    publish(n, format!("{node}/planned/{id}")).await?.await?;
-                    planned = *id;
-                    store::cursors::save(
-                        &conn,
-                        &[(PLANNED.to_string(), planned.to_string())],
-                        crate::clock::wall_ms(),
-                    )?;
-                }
-                let done = replicated::delivered_after(&conn, &node, delivered, 100)?;
-                for n in &done {
-                    let replicated::OutboxNews::Delivered { id, at_ms, .. } = n else { continue };
-                    if *id > planned
-                        && replicated::planned_after(&conn, &node, planned, 1)?
-                            .iter()
-                            .any(|p| matches!(p, replicated::OutboxNews::Planned { id: q, .. } if q <= id))
-                    {
-                        break; // its copy first
-                    }
-                    publish(n, format!("{node}/delivered/{id}")).await?.await?;
-                    delivered = (*at_ms, *id);
-                    let v = format!("{}:{}", delivered.0, delivered.1);
-                    store::cursors::save(&conn, &[(DELIVERED.to_string(), v)], crate::clock::wall_ms())?;
-                }
-                if news.is_empty() && done.is_empty() {
-                    tokio::select! {
-                        () = stop.cancelled() => return anyhow::Ok(()),
-                        () = tokio::time::sleep(Duration::from_millis(200)) => {}
-                    }
-                }
+    resuming("shipping the outbox", &stop, || async {
+        let conn = store::open(&shared.db_path, false)?;
+        let saved = store::cursors::load(&conn)?;
+        let saved = |name: &str| saved.iter().find(|(s, _)| s == name).map(|(_, v)| v.clone());
+        let mut planned: i64 = saved(PLANNED).and_then(|v| v.parse().ok()).unwrap_or(0);
+        let mut delivered: (i64, i64) = saved(DELIVERED)
+            .and_then(|v| v.split_once(':').and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?))))
+            .unwrap_or((0, 0));
+        loop {
+            // this node's own rows only (copies of another notifier's are its news), also
+            // those it planned before a crash and had not shipped yet
+            let news = replicated::planned_after(&conn, &node, planned, 100)?;
+            for n in &news {
+                let replicated::OutboxNews::Planned { id, .. } = n else { continue };
+                publish(n, format!("{node}/planned/{id}")).await?.await?;
+                planned = *id;
+                store::cursors::save(&conn, &[(PLANNED.to_string(), planned.to_string())], crate::clock::wall_ms())?;
             }
-        }
-        .await;
-        match res {
-            Ok(()) => return,
-            Err(e) => {
-                tracing::warn!(error = format!("{e:#}"), "shipping the outbox interrupted; resuming");
+            let done = replicated::delivered_after(&conn, &node, delivered, 100)?;
+            for n in &done {
+                let replicated::OutboxNews::Delivered { id, at_ms, .. } = n else { continue };
+                if *id > planned
+                    && replicated::planned_after(&conn, &node, planned, 1)?
+                        .iter()
+                        .any(|p| matches!(p, replicated::OutboxNews::Planned { id: q, .. } if q <= id))
+                {
+                    break; // its copy first
+                }
+                publish(n, format!("{node}/delivered/{id}")).await?.await?;
+                delivered = (*at_ms, *id);
+                let v = format!("{}:{}", delivered.0, delivered.1);
+                store::cursors::save(&conn, &[(DELIVERED.to_string(), v)], crate::clock::wall_ms())?;
+            }
+            if news.is_empty() && done.is_empty() {
                 tokio::select! {
-                    () = stop.cancelled() => return,
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    () = stop.cancelled() => return anyhow::Ok(()),
+                    () = tokio::time::sleep(Duration::from_millis(200)) => {}
                 }
             }
         }
-    }
+    })
+    .await;
 }
