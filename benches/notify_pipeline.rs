@@ -49,14 +49,16 @@ fn main() {
         let t0 = Instant::now();
         store::record_events(&mut db, std::slice::from_ref(&ev)).unwrap();
         notify::plan(&mut db, &n, wall_ms(), None).unwrap();
-        let (ok, failed) = rt.block_on(notify::deliver_due(&mut db, &n, &notifiers, backoff, wall_ms(), None)).unwrap();
+        let (ok, failed) =
+            rt.block_on(notify::deliver_due(&mut db, &n, &notifiers, backoff, wall_ms(), i64::MAX, None)).unwrap();
         assert_eq!((ok, failed), (1, 0), "one alert delivered");
         hist.record((t0.elapsed().as_micros() as u64).max(1)).unwrap();
         delivered += ok;
         ev.status = crisiswatch::alert::Status::Resolved;
         store::record_events(&mut db, std::slice::from_ref(&ev)).unwrap();
         notify::plan(&mut db, &n, wall_ms(), None).unwrap();
-        let (ok, _) = rt.block_on(notify::deliver_due(&mut db, &n, &notifiers, backoff, wall_ms(), None)).unwrap();
+        let (ok, _) =
+            rt.block_on(notify::deliver_due(&mut db, &n, &notifiers, backoff, wall_ms(), i64::MAX, None)).unwrap();
         delivered += ok;
     }
     let secs = started.elapsed().as_secs_f64();

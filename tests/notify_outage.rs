@@ -137,7 +137,7 @@ fn an_hour_down_then_everything_once_and_in_order() {
         next_event += happened.len();
         crisiswatch::store::record_events(&mut db, &happened).unwrap();
         notify::plan(&mut db, &n, now, None).unwrap();
-        rt.block_on(notify::deliver_due(&mut db, &n, &notifiers, backoff, now, None)).unwrap();
+        rt.block_on(notify::deliver_due(&mut db, &n, &notifiers, backoff, now, i64::MAX, None)).unwrap();
         if next_event == script.len() && now >= t0 + OUTAGE && pending(&db) == 0 {
             break;
         }

@@ -209,6 +209,8 @@ fn severity_rank(s: &str) -> u8 {
 ///
 /// Time is `now` (plus the time the pass has taken so far): retries are scheduled on the
 /// caller's clock, never the wall clock's, so a simulated clock drives the backoff too.
+/// Notifications planned here with a row id above `shipped_through` wait (see
+/// [`outbox::due`]); a single node passes `i64::MAX`.
 ///
 /// # Errors
 /// SQLite errors.
@@ -218,12 +220,13 @@ pub async fn deliver_due(
     notifiers: &[Box<dyn Notifier>],
     backoff: Backoff,
     now: i64,
+    shipped_through: i64,
     latency: Option<&crate::metrics::Stage>,
 ) -> rusqlite::Result<(usize, usize)> {
     let (mut ok, mut failed) = (0, 0);
     let pass = std::time::Instant::now();
     let installation = crate::store::installation::id(c)?;
-    for p in outbox::due(c, now, 200)? {
+    for p in outbox::due(c, now, 200, shipped_through)? {
         // unique across installations and data-directory resets (row ids start again), and
         // the same on every node of a cluster: from what the notification is about
         let key = crate::store::replicated::content_key(c, p.id)?.unwrap_or_else(|| format!("n{}", p.id));

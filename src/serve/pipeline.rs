@@ -64,6 +64,10 @@ pub struct Shared {
     /// Whether this node sends notifications: always on a single node; in a cluster, while
     /// it holds the `notify` lease.
     pub notify_active: AtomicBool,
+    /// The highest row id of a notification planned here that may be delivered: in a
+    /// cluster, the last one shipped to the shared outbox (`serve::cluster::share`), so that
+    /// nothing goes out that a successor would not know of; `i64::MAX` on a single node.
+    pub outbox_shipped: std::sync::atomic::AtomicI64,
     /// Cluster mode: what `/v1/cluster` answers, refreshed by the lease coordinator.
     pub cluster_status: std::sync::Mutex<Option<serde_json::Value>>,
 }
@@ -591,7 +595,8 @@ pub fn run_notifier(
                 if let Err(e) = crate::notify::plan(&mut store, &n, now, Some(&charts)) {
                     tracing::error!(error = %e, "notification planning failed");
                 }
-                match crate::notify::deliver_due(&mut store, &n, &notifiers, backoff, now, Some(&shared.metrics.notify))
+                let shipped = shared.outbox_shipped.load(Ordering::Acquire);
+                match crate::notify::deliver_due(&mut store, &n, &notifiers, backoff, now, shipped, Some(&shared.metrics.notify))
                     .await
                 {
                     Ok((ok, failed)) if ok + failed > 0 => tracing::debug!(ok, failed, "deliveries"),

@@ -198,22 +198,34 @@ pub fn enqueue(c: &mut Connection, batch: &[NewNotification], cursor: i64, now: 
 /// alert retried through an outage is delivered before the escalation and the resolution
 /// queued behind it, whatever their own retry times).
 ///
+/// A notification this store planned itself (no `origin`) with a row id above
+/// `shipped_through` waits too: in a cluster a notification goes out only once its copy is
+/// on the shared outbox stream, so that whoever notifies next knows it was planned
+/// (`serve::cluster::share`). A single node passes `i64::MAX`.
+///
 /// # Errors
 /// SQLite errors.
-pub fn due(c: &Connection, now: Millis, limit: u32) -> Result<Vec<PendingNotification>> {
+pub fn due(c: &Connection, now: Millis, limit: u32, shipped_through: i64) -> Result<Vec<PendingNotification>> {
     let mut pending = c.prepare_cached(
-        "SELECT id, receiver, incidents, next_ms FROM notifications WHERE status = 'pending' ORDER BY id",
+        "SELECT id, receiver, incidents, next_ms, origin IS NULL FROM notifications WHERE status = 'pending' ORDER BY id",
     )?;
     let rows = pending.query_map([], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, bool>(4)?,
+        ))
     })?;
     // (receiver, incident) of every pending notification seen so far, in queue order
     let mut ahead: HashSet<(String, String)> = HashSet::new();
     let mut ids = Vec::new();
     for row in rows {
-        let (id, receiver, incidents, next_ms) = row?;
+        let (id, receiver, incidents, next_ms, own) = row?;
         let incidents: Vec<String> = serde_json::from_str(&incidents).unwrap_or_default();
-        let waits = incidents.iter().any(|i| ahead.contains(&(receiver.clone(), i.clone())));
+        let waits =
+            (own && id > shipped_through) || incidents.iter().any(|i| ahead.contains(&(receiver.clone(), i.clone())));
         if !waits && next_ms <= now {
             ids.push(id);
             if ids.len() >= limit as usize {
@@ -308,7 +320,7 @@ mod tests {
     }
 
     fn due_ids(c: &Connection, now: Millis) -> Vec<i64> {
-        due(c, now, 200).unwrap().iter().map(|p| p.id).collect()
+        due(c, now, 200, i64::MAX).unwrap().iter().map(|p| p.id).collect()
     }
 
     #[test]
@@ -331,6 +343,23 @@ mod tests {
         dead(&c, exec_a, 8, "HTTP 503").unwrap();
         let exec_resolved = queue(&mut c, "execs", "resolved", &["a"], 1000);
         assert_eq!(due_ids(&c, 1000), [resolved_a, grouped, exec_resolved]);
-        assert_eq!(due(&c, 1000, 2).unwrap().len(), 2, "at most `limit`");
+        assert_eq!(due(&c, 1000, 2, i64::MAX).unwrap().len(), 2, "at most `limit`");
+    }
+
+    #[test]
+    fn a_notification_planned_here_waits_until_it_is_shipped_and_holds_its_incidents_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = crate::store::open(&dir.path().join("db"), false).unwrap();
+        let own_a = queue(&mut c, "pr", "alert", &["a"], 0);
+        let own_b = queue(&mut c, "pr", "alert", &["b"], 0);
+        let copy_a = queue(&mut c, "pr", "resolved", &["a"], 0);
+        let copy_c = queue(&mut c, "pr", "alert", &["c"], 0);
+        c.execute("UPDATE notifications SET origin = 'cw1/7' WHERE id IN (?1, ?2)", [copy_a, copy_c]).unwrap();
+        let ids = |through| due(&c, 10, 200, through).unwrap().iter().map(|p| p.id).collect::<Vec<_>>();
+        // nothing of its own shipped: only the copy about `c` (the one about `a` waits
+        // behind the unshipped alert about `a`)
+        assert_eq!(ids(0), [copy_c]);
+        assert_eq!(ids(own_a), [own_a, copy_c]);
+        assert_eq!(ids(own_b), [own_a, own_b, copy_c]);
     }
 }

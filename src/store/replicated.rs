@@ -196,6 +196,36 @@ pub fn planned_after(c: &Connection, node: &str, after: i64, limit: usize) -> Re
         .collect()
 }
 
+/// Forgets the notifications this node planned after row `shipped` that are still pending:
+/// never shipped, so never delivered (`outbox::due` holds them back until they are), and
+/// whoever notifies now may have planned the same incidents since, under other keys. Their
+/// dedup keys go with them, so that the notifier (this node or another) plans them again
+/// from the events. Returns how many were forgotten.
+///
+/// # Errors
+/// SQLite errors.
+pub fn forget_unshipped(c: &mut Connection, shipped: i64) -> Result<usize> {
+    let tx = c.transaction()?;
+    let unshipped = "SELECT id FROM notifications WHERE id > ?1 AND origin IS NULL AND status = 'pending'";
+    // escalations and resolutions are planned from the events after the planner's cursor:
+    // it goes back before the first event of the forgotten notifications' incidents
+    let first: Option<i64> = tx.query_row(
+        &format!(
+            "SELECT min(e.seq) FROM events e JOIN notified n ON n.incident = e.incident_id
+             WHERE n.notification IN ({unshipped})"
+        ),
+        [shipped],
+        |r| r.get(0),
+    )?;
+    if let Some(first) = first {
+        tx.execute("UPDATE notify_cursor SET seq = min(seq, ?1) WHERE id = 1", [first - 1])?;
+    }
+    tx.execute(&format!("DELETE FROM notified WHERE notification IN ({unshipped})"), [shipped])?;
+    let n = tx.execute(&format!("DELETE FROM notifications WHERE id IN ({unshipped})"), [shipped])?;
+    tx.commit()?;
+    Ok(n)
+}
+
 /// The notifications this node delivered itself after `(at_ms, id)`, oldest first.
 ///
 /// # Errors
@@ -341,5 +371,53 @@ mod tests {
         // nothing to ship back
         assert!(delivered_after(&b, "b", (0, 0), 10).unwrap().is_empty());
         assert!(planned_after(&b, "b", 0, 10).unwrap().is_empty());
+        // and the copy is not forgotten as if it were an unshipped plan
+        assert_eq!(forget_unshipped(&mut b, 0).unwrap(), 0);
+    }
+
+    #[test]
+    fn unshipped_plans_are_forgotten_with_their_keys_and_planned_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = crate::store::open(&dir.path().join("a.db"), false).unwrap();
+        std::env::set_var("CW_UNIT_REPLICATED_KEY", "k");
+        let n = crate::notify::config::from_toml_str(
+            "group_wait = \"0s\"\n[[receiver]]\nname = \"pr\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/a\"\n\
+             secret_env = \"CW_UNIT_REPLICATED_KEY\"\n[[team]]\nname = \"pr\"\nreceivers = [\"pr\"]\n\
+             [[route]]\nladder = [{ teams = [\"pr\"] }]\n",
+            "127.0.0.1:1",
+        )
+        .unwrap();
+        let ev: crate::alert::AlertEvent =
+            serde_json::from_value(crate::notify::sample_event(1_700_000_000_000)).unwrap();
+        crate::store::record_events(&mut c, std::slice::from_ref(&ev)).unwrap();
+        let now = crate::clock::wall_ms();
+        assert_eq!(crate::notify::plan(&mut c, &n, now, None).unwrap(), 1);
+        let planned = planned_after(&c, "a", 0, 10).unwrap();
+        let OutboxNews::Planned { id, keys, .. } = &planned[0] else { panic!("{planned:?}") };
+        // shipped: kept
+        assert_eq!(forget_unshipped(&mut c, *id).unwrap(), 0);
+        // not shipped: forgotten, keys and all, and planned again under the same keys
+        assert_eq!(forget_unshipped(&mut c, id - 1).unwrap(), 1);
+        assert!(planned_after(&c, "a", 0, 10).unwrap().is_empty());
+        assert_eq!(crate::notify::plan(&mut c, &n, now, None).unwrap(), 1);
+        let again = planned_after(&c, "a", 0, 10).unwrap();
+        let OutboxNews::Planned { id, keys: again, .. } = &again[0] else { panic!("{again:?}") };
+        assert_eq!(again, keys);
+        // a resolution, told to whoever heard of the alert, is planned from the events after
+        // the planner's cursor: forgetting it takes the cursor back
+        let mut resolved = ev.clone();
+        resolved.status = crate::alert::Status::Resolved;
+        crate::store::record_events(&mut c, &[resolved]).unwrap();
+        assert_eq!(crate::notify::plan(&mut c, &n, now, None).unwrap(), 1);
+        let kinds = |c: &Connection| -> Vec<String> {
+            let mut st = c.prepare("SELECT kind FROM notifications ORDER BY id").unwrap();
+            st.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+        };
+        assert_eq!(kinds(&c), ["alert", "resolved"]);
+        assert_eq!(forget_unshipped(&mut c, *id).unwrap(), 1);
+        assert_eq!(kinds(&c), ["alert"]);
+        assert_eq!(crate::notify::plan(&mut c, &n, now, None).unwrap(), 1, "planned again");
+        assert_eq!(kinds(&c), ["alert", "resolved"]);
+        assert_eq!(crate::notify::plan(&mut c, &n, now, None).unwrap(), 0, "once");
     }
 }

@@ -139,6 +139,7 @@ pub fn start(
     let db = shared.db_path.clone();
     let conn = store::open(&db, false)?;
     store::installation::adopt(&conn, &bus.installation)?;
+    share::forget_unshipped(&shared)?;
     tracing::info!(node = %node, partitions = bus.partitions, replicas = cfg.replicas, servers = %cfg.servers.join(","),
         installation = %bus.installation, "cluster node connected");
     let registry: Registry = Arc::new(Mutex::new(BTreeMap::new()));
@@ -158,13 +159,24 @@ pub fn start(
             .name("queries".into())
             .spawn(move || run_queries(engine_rx, registry, partitions))?
     };
-    let coordinator =
-        rt.spawn(coordinate(bus.clone(), shared.clone(), node, cfg.lease_ttl, factory, registry, stop.clone()));
+    let ship_lock = share::ShipLock::default();
+    let coordinator = rt.spawn(coordinate(
+        Coordinator {
+            bus: bus.clone(),
+            shared: shared.clone(),
+            node,
+            ttl: cfg.lease_ttl,
+            ship_lock: ship_lock.clone(),
+        },
+        factory,
+        registry,
+        stop.clone(),
+    ));
     let name = node_name(&shared);
     let projection = rt.spawn(share::project_alerts(bus.clone(), shared.clone(), stop.clone()));
     let shipper = rt.spawn(share::ship_actions(bus.clone(), shared.clone(), name.clone(), stop.clone()));
     let applier = rt.spawn(share::apply_actions(bus.clone(), shared.clone(), name.clone(), stop.clone()));
-    let outbox = rt.spawn(share::ship_outbox(bus.clone(), shared.clone(), name.clone(), stop.clone()));
+    let outbox = rt.spawn(share::ship_outbox(bus.clone(), shared.clone(), name.clone(), ship_lock, stop.clone()));
     let copies = rt.spawn(share::apply_outbox(bus, shared, name, stop.clone()));
     Ok(NodeHandle {
         stop,
@@ -246,16 +258,21 @@ fn lease_value(node: &str, part: Option<&owner::Partition>) -> Vec<u8> {
     serde_json::to_vec(&v).expect("JSON")
 }
 
-/// The lease coordinator's loop (see the module documentation).
-async fn coordinate(
+/// What the lease coordinator works with.
+struct Coordinator {
     bus: Bus,
     shared: Arc<Shared>,
+    /// This node's name.
     node: String,
+    /// The leases' time to live.
     ttl: Duration,
-    factory: EngineFactory,
-    registry: Registry,
-    stop: CancellationToken,
-) {
+    /// Taken to forget unshipped plans when the notifier role changes.
+    ship_lock: share::ShipLock,
+}
+
+/// The lease coordinator's loop (see the module documentation).
+async fn coordinate(c: Coordinator, factory: EngineFactory, registry: Registry, stop: CancellationToken) {
+    let Coordinator { bus, shared, node, ttl, ship_lock } = c;
     let round = ttl / 3;
     let mut held: BTreeMap<u32, Held> = BTreeMap::new();
     let mut notify_rev: Option<u64> = None;
@@ -341,6 +358,10 @@ async fn coordinate(
             (Some(rev), true) => bus.leases.update(NOTIFY_KEY, lease_value(&node, None).into(), rev).await.ok(),
             (None, true) => bus.leases.create(NOTIFY_KEY, lease_value(&node, None).into()).await.ok(),
             (Some(rev), false) => {
+                // planner and shipping of plans stopped before the next notifier can start
+                if let Err(e) = share::set_notifying(&shared, &ship_lock, false).await {
+                    tracing::error!(error = format!("{e:#}"), "giving up the notifier role");
+                }
                 let _ = bus.leases.delete_expect_revision(NOTIFY_KEY, Some(rev)).await;
                 None
             }
@@ -349,10 +370,9 @@ async fn coordinate(
         // a new notifier starts once it holds a full copy of its predecessor's outbox
         let active = shared.notify_active.load(Ordering::Relaxed);
         let ready = notify_rev.is_some() && (active || share::outbox_caught_up(&bus, &shared).await.unwrap_or(false));
-        if ready != active {
-            tracing::info!(notifying = ready, "notifier role");
+        if let Err(e) = share::set_notifying(&shared, &ship_lock, ready).await {
+            tracing::error!(error = format!("{e:#}"), "the notifier role could not change");
         }
-        shared.notify_active.store(ready, Ordering::Relaxed);
         if let Some(status) = status(&bus, &node, &live, notify_rev.is_some()).await {
             *shared.cluster_status.lock().expect("status lock") = Some(status);
         }
@@ -362,7 +382,9 @@ async fn coordinate(
         }
     }
     // hand everything over: snapshot, then free the leases for the others
-    shared.notify_active.store(false, Ordering::Relaxed);
+    if let Err(e) = share::set_notifying(&shared, &ship_lock, false).await {
+        tracing::error!(error = format!("{e:#}"), "giving up the notifier role");
+    }
     for (p, h) in std::mem::take(&mut held) {
         h.stop.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(30), h.task).await;

@@ -14,7 +14,10 @@
 //!   each it delivers (cursors `cluster:outbox-planned`, `cluster:outbox-delivered`); the
 //!   others keep a copy, pending until delivered (cursor `cluster:outbox`). A node that takes
 //!   over the notifications sends only what was not sent yet, under the same idempotency
-//!   keys, and plans nothing twice (the copied dedup keys are its planner's).
+//!   keys, and plans nothing twice (the copied dedup keys are its planner's). Write-ahead:
+//!   a notification goes out only once its copy is on the stream; what a node planned and
+//!   did not ship (it crashed, or lost the role) was never sent and is forgotten, to be
+//!   planned again by whoever notifies ([`forget_unshipped`]).
 //!
 //! The cursors are kept with the sources' (`store::cursors`), after what they cover is stored.
 
@@ -26,6 +29,7 @@ use async_nats::jetstream::consumer::{pull, DeliverPolicy};
 use async_nats::jetstream::message::PublishMessage;
 use futures_util::StreamExt;
 use rusqlite::Connection;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -229,7 +233,9 @@ pub async fn apply_outbox(bus: Bus, shared: Arc<Shared>, node: String, stop: Can
                 return Ok(true);
             }
         };
-        if news.node() == node {
+        // this node's own deliveries are in its store; its own plans too, but for one it
+        // shipped without hearing back and then forgot: copied like another node's
+        if news.node() == node && matches!(news, replicated::OutboxNews::Delivered { .. }) {
             return Ok(true);
         }
         // a delivery of a notification whose copy is still on its way: try again
@@ -238,10 +244,55 @@ pub async fn apply_outbox(bus: Bus, shared: Arc<Shared>, node: String, stop: Can
     .await;
 }
 
-/// This node's outbox to the others while it notifies: what it planned, then what it
-/// delivered (a notification's copy always arrives before its delivery).
-pub async fn ship_outbox(bus: Bus, shared: Arc<Shared>, node: String, stop: CancellationToken) {
-    const PLANNED: &str = "cluster:outbox-planned";
+const PLANNED: &str = "cluster:outbox-planned";
+
+/// Held while this node ships what it planned and while it forgets what it did not ship, so
+/// that nothing is both.
+pub type ShipLock = Arc<tokio::sync::Mutex<()>>;
+
+/// Forgets the notifications this node planned and has not shipped (never delivered: see
+/// [`ship_outbox`]; whoever notified since may have planned the same under other keys), so
+/// that its planner plans them again if no one else did, and lets the deliverer send what
+/// was shipped. Called at start, before anything runs, and under the [`ShipLock`] whenever
+/// the notifier role comes or goes.
+///
+/// # Errors
+/// SQLite errors.
+pub fn forget_unshipped(shared: &Shared) -> anyhow::Result<()> {
+    let mut conn = store::open(&shared.db_path, false)?;
+    let shipped = cursor(&conn, PLANNED)? as i64;
+    let forgotten = replicated::forget_unshipped(&mut conn, shipped)?;
+    if forgotten > 0 {
+        tracing::info!(forgotten, "notifications planned here and never shipped are forgotten, to be planned again");
+    }
+    shared.outbox_shipped.store(shipped, Ordering::Release);
+    Ok(())
+}
+
+/// Takes up or gives up the notifier role: giving it up stops the planner and the shipping
+/// of plans first; either way what was planned and not shipped is forgotten before a new
+/// tenure starts (a node's plans are shipped only while it notifies).
+///
+/// # Errors
+/// SQLite errors (the role is then given up).
+pub async fn set_notifying(shared: &Shared, lock: &ShipLock, on: bool) -> anyhow::Result<()> {
+    if shared.notify_active.load(Ordering::Acquire) == on {
+        return Ok(());
+    }
+    shared.notify_active.store(false, Ordering::Release);
+    let _shipping = lock.lock().await;
+    forget_unshipped(shared)?;
+    shared.notify_active.store(on, Ordering::Release);
+    tracing::info!(notifying = on, "notifier role");
+    Ok(())
+}
+
+/// This node's outbox to the others: what it planned (while it notifies), then what it
+/// delivered (a notification's copy always arrives before its delivery). A notification
+/// goes out only once its copy is on the stream (`shared.outbox_shipped`, read by the
+/// deliverer): whoever notifies next then knows of everything that may have been sent, and
+/// sends it again, if at all, under the same idempotency key.
+pub async fn ship_outbox(bus: Bus, shared: Arc<Shared>, node: String, lock: ShipLock, stop: CancellationToken) {
     const DELIVERED: &str = "cluster:outbox-delivered";
     let publish = |news: &replicated::OutboxNews, id: String| {
         let msg = PublishMessage::build().payload(serde_json::to_vec(news).expect("JSON").into()).message_id(id);
@@ -256,15 +307,23 @@ pub async fn ship_outbox(bus: Bus, shared: Arc<Shared>, node: String, stop: Canc
             .and_then(|v| v.split_once(':').and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?))))
             .unwrap_or((0, 0));
         loop {
-            // this node's own rows only (copies of another notifier's are its news), also
-            // those it planned before a crash and had not shipped yet
-            let news = replicated::planned_after(&conn, &node, planned, 100)?;
+            // this node's own rows only (copies of another notifier's are its news), while it
+            // notifies: what it planned in a tenure and did not ship is forgotten
+            let shipping = lock.lock().await;
+            let news = if shared.notify_active.load(Ordering::Acquire) {
+                replicated::planned_after(&conn, &node, planned, 100)?
+            } else {
+                Vec::new()
+            };
             for n in &news {
                 let replicated::OutboxNews::Planned { id, .. } = n else { continue };
                 publish(n, format!("{node}/planned/{id}")).await?.await?;
                 planned = *id;
                 store::cursors::save(&conn, &[(PLANNED.to_string(), planned.to_string())], crate::clock::wall_ms())?;
+                shared.outbox_shipped.store(planned, Ordering::Release);
+                shared.notify_wake.notify_one();
             }
+            drop(shipping);
             let done = replicated::delivered_after(&conn, &node, delivered, 100)?;
             for n in &done {
                 let replicated::OutboxNews::Delivered { id, at_ms, .. } = n else { continue };
