@@ -1,10 +1,11 @@
 //! Cluster mode with real servers: three `nats-server`s (JetStream, every stream and bucket
-//! with 3 replicas) and three `crisiswatch serve --cluster` nodes on loopback. A simulated
-//! multi-brand stream is posted through all nodes in turn while one node is killed with
-//! `kill -9`, then one NATS server; both come back. Afterwards the engines have counted every
-//! mention exactly once and every node's store holds the same (incident, status, severity)
-//! events as an uninterrupted `replay --partitions` of the same stream: none lost, none
-//! twice.
+//! with 3 replicas) and three `crisiswatch serve --cluster` nodes on loopback, each talking
+//! to every server through a forwarder of its own that can cut the line (a network
+//! partition: `support::proxy`). A simulated multi-brand stream is posted through all nodes
+//! in turn while one node is killed with `kill -9`, then one NATS server, then another node
+//! is cut off; all come back. Afterwards the engines have counted every mention exactly once
+//! and every node's store holds the same (incident, status, severity) events as an
+//! uninterrupted `replay --partitions` of the same stream: none lost, none twice.
 
 mod support;
 
@@ -13,6 +14,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use support::nats;
+use support::proxy::Proxy;
 use support::server::{client, Server};
 use support::webhook::Webhook;
 
@@ -59,6 +61,32 @@ fn post(nodes: &[Option<Server>], first: usize, body: &[u8]) -> (u64, u64) {
     }
 }
 
+/// After node `k` is cut off: the others see it leave and take all its partitions over
+/// (which also shows that the cut holds: the node reaches no server another way).
+fn cut_off(nodes: &[Option<Server>], k: usize) {
+    let name = format!("cw{k}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status: Vec<Value> = nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != k)
+            .filter_map(|(_, s)| s.as_ref())
+            .map(|s| s.get("/v1/cluster"))
+            .collect();
+        let gone = status.iter().all(|v| {
+            let parts = v["partitions"].as_array().unwrap();
+            !v["nodes"].as_array().unwrap().iter().any(|n| n == &name)
+                && parts.iter().all(|p| p["owner"].is_string() && p["owner"] != name.as_str())
+        });
+        if !status.is_empty() && gone {
+            return;
+        }
+        assert!(Instant::now() < deadline, "30 s after the cut, {name} is still in the cluster: {status:?}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 /// The (incident, status, severity) events in a node's store.
 fn stored(dir: &Path) -> BTreeSet<(String, String, String)> {
     let c = rusqlite::Connection::open(dir.join("data").join("crisiswatch.db")).unwrap();
@@ -78,6 +106,10 @@ enum Fault {
     KillServer(usize),
     /// NATS server k starts again (same store).
     StartServer(usize),
+    /// Node k is cut off from every server: nothing gets through either way.
+    CutNode(usize),
+    /// Node k's line is back.
+    HealNode(usize),
 }
 
 /// Posts the simulated stream with `faults` before the requests they name, then checks the
@@ -119,10 +151,12 @@ fn scenario(faults: &[(usize, Fault)]) {
 
     let hook = Webhook::start(&[]);
     let mut servers = nats::cluster(dir.path(), 3);
-    let urls = servers.iter().map(|s| s.url()).collect::<Vec<_>>().join(",");
+    // each node's own line to each server
+    let lines_to: Vec<Vec<Proxy>> = (0..3).map(|_| servers.iter().map(|s| Proxy::start(s.port)).collect()).collect();
+    let urls: Vec<String> = lines_to.iter().map(|ps| ps.iter().map(Proxy::url).collect::<Vec<_>>().join(",")).collect();
     let dirs: Vec<_> = (0..3).map(|i| dir.path().join(format!("node{i}"))).collect();
     let mut nodes: Vec<Option<Server>> =
-        dirs.iter().enumerate().map(|(i, d)| Some(node(d, &format!("cw{i}"), &urls, &hook.url()))).collect();
+        dirs.iter().enumerate().map(|(i, d)| Some(node(d, &format!("cw{i}"), &urls[i], &hook.url()))).collect();
 
     let text = std::fs::read(&stream).unwrap();
     let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
@@ -138,11 +172,16 @@ fn scenario(faults: &[(usize, Fault)]) {
                 Fault::KillNode(k) => nodes[k].take().expect("running").kill(),
                 Fault::StartNode(k) => {
                     if nodes[k].is_none() {
-                        nodes[k] = Some(node(&dirs[k], &format!("cw{k}"), &urls, &hook.url()));
+                        nodes[k] = Some(node(&dirs[k], &format!("cw{k}"), &urls[k], &hook.url()));
                     }
                 }
                 Fault::KillServer(k) => servers[k].kill(),
                 Fault::StartServer(k) => servers[k].restart(),
+                Fault::CutNode(k) => {
+                    lines_to[k].iter().for_each(Proxy::cut);
+                    cut_off(&nodes, k);
+                }
+                Fault::HealNode(k) => lines_to[k].iter().for_each(Proxy::heal),
             }
         }
         let (a, d) = post(&nodes, i, body);
@@ -156,9 +195,10 @@ fn scenario(faults: &[(usize, Fault)]) {
         // everything back
         match *f {
             Fault::KillNode(k) if nodes[k].is_none() => {
-                nodes[k] = Some(node(&dirs[k], &format!("cw{k}"), &urls, &hook.url()))
+                nodes[k] = Some(node(&dirs[k], &format!("cw{k}"), &urls[k], &hook.url()))
             }
             Fault::KillServer(k) => servers[k].restart_if_down(),
+            Fault::CutNode(k) => lines_to[k].iter().for_each(Proxy::heal),
             _ => {}
         }
     }
@@ -305,18 +345,21 @@ fn acknowledgements_reach_every_node(nodes: &[Option<Server>], dirs: &[std::path
     }
 }
 
-/// A node and then a server killed, both started again later: the sequence.
+/// A node and then a server killed, then another node cut off the network, all back later:
+/// the sequence. While the cut lasts one node and two servers carry the cluster.
 #[test]
-fn killing_a_node_and_a_server_loses_and_duplicates_nothing() {
+fn killing_a_node_and_a_server_and_cutting_a_node_off_loses_and_duplicates_nothing() {
     scenario(&[
-        (25, Fault::KillNode(1)),
-        (50, Fault::KillServer(2)),
-        (75, Fault::StartServer(2)),
-        (75, Fault::StartNode(1)),
+        (20, Fault::KillNode(1)),
+        (40, Fault::KillServer(2)),
+        (60, Fault::CutNode(0)),
+        (80, Fault::StartServer(2)),
+        (80, Fault::StartNode(1)),
+        (80, Fault::HealNode(0)),
     ]);
 }
 
-/// Random `kill -9`s of nodes and servers, each started again a few requests later
+/// Random `kill -9`s of nodes and servers and cuts of nodes, each undone a few requests later
 /// (`CW_CLUSTER_CHAOS_ROUNDS` kills, default 4; `CW_CLUSTER_CHAOS_SEED` picks them). At
 /// most one node and one server are down at a time: a JetStream cluster of three keeps
 /// working with one server down, not with two.
@@ -332,13 +375,13 @@ fn random_kills_of_nodes_and_servers_lose_and_duplicate_nothing() {
         let at = 5 + r * span + rng.gen_range(0..span.max(2) / 2);
         let back = (at + 1 + rng.gen_range(0..span.max(2) / 2)).min(95);
         let k = rng.gen_range(0..3);
-        if rng.gen_bool(0.5) {
-            faults.push((at, Fault::KillNode(k)));
-            faults.push((back, Fault::StartNode(k)));
-        } else {
-            faults.push((at, Fault::KillServer(k)));
-            faults.push((back, Fault::StartServer(k)));
-        }
+        let (fault, undo) = match rng.gen_range(0..3) {
+            0 => (Fault::KillNode(k), Fault::StartNode(k)),
+            1 => (Fault::KillServer(k), Fault::StartServer(k)),
+            _ => (Fault::CutNode(k), Fault::HealNode(k)),
+        };
+        faults.push((at, fault));
+        faults.push((back, undo));
     }
     eprintln!("seed {seed}: {faults:?}");
     scenario(&faults);

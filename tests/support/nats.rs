@@ -47,6 +47,9 @@ impl NatsServer {
             .args(["-js", "-a", "127.0.0.1", "-n", &self.name, "--cluster_name", "cw"])
             .args(["-p", &self.port.to_string(), "--cluster", &format!("nats://127.0.0.1:{}", self.cluster_port)])
             .args(["-sd", self.dir.join("js").to_str().unwrap(), "--routes", &self.routes])
+            // clients keep to the addresses they were given (a forwarder's, in
+            // `tests/cluster.rs`) instead of learning the servers' own
+            .arg("--no_advertise")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(log).unwrap())
