@@ -232,6 +232,7 @@ fn scenario(faults: &[(usize, Fault)]) {
     }
     one_key_per_notification(&hook, &dirs, &expected);
     acknowledgements_reach_every_node(&nodes, &dirs, &lines);
+    silences_hold_on_the_notifier_wherever_they_are_made(&nodes, &dirs, &hook, &lines);
     for s in nodes.into_iter().flatten() {
         s.terminate();
     }
@@ -341,6 +342,95 @@ fn acknowledgements_reach_every_node(nodes: &[Option<Server>], dirs: &[std::path
             break;
         }
         assert!(Instant::now() < deadline, "the acknowledgement did not reach every node: {seen:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A silence made on a node that does not notify holds on the one that does, and ended on
+/// another node it ends everywhere: a burst of a silenced brand opens an incident that no
+/// notification names until the silence is deleted, then one does.
+fn silences_hold_on_the_notifier_wherever_they_are_made(
+    nodes: &[Option<Server>],
+    dirs: &[std::path::PathBuf],
+    hook: &Webhook,
+    lines: &[&[u8]],
+) {
+    let last: Value = serde_json::from_slice(lines.last().unwrap()).unwrap();
+    let acked_brand = last["brand"].as_str().unwrap().to_string();
+    let brand = lines
+        .iter()
+        .map(|l| serde_json::from_slice::<Value>(l).unwrap()["brand"].as_str().unwrap().to_string())
+        .find(|b| *b != acked_brand)
+        .unwrap();
+    let status = nodes[0].as_ref().unwrap().get("/v1/cluster");
+    let notifier: usize = status["notifier"].as_str().unwrap().trim_start_matches("cw").parse().unwrap();
+    let (maker, ender) = ((notifier + 1) % 3, (notifier + 2) % 3);
+    let at = |k: usize| nodes[k].as_ref().unwrap();
+    let r = client()
+        .post(at(maker).url("/v1/silences"))
+        .json(&serde_json::json!({ "brand": brand, "duration": "1h", "reason": "product launch" }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap_or_default());
+    // every node holds it
+    let holding = |k: usize| -> Option<i64> {
+        let v = at(k).get("/v1/silences");
+        v["silences"].as_array()?.iter().find(|s| s["brand"] == brand.as_str()).and_then(|s| s["id"].as_i64())
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while (0..3).any(|k| holding(k).is_none()) {
+        assert!(Instant::now() < deadline, "the silence made on cw{maker} did not reach every node");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // a burst of the silenced brand: an incident, and no notification about it
+    let t0 = crisiswatch::time::parse_timestamp(last["ts"].as_str().unwrap()).unwrap() + 30 * 60_000;
+    let burst: Vec<String> = (0..4000)
+        .map(|i| {
+            serde_json::json!({
+                "id": format!("silenced-{i}"), "brand": brand, "lang": "en", "sentiment": 0.05,
+                "ts": crisiswatch::time::format_rfc3339(t0 + i * 60),
+                "text": format!("{brand} charged me twice, refund now ({i})"),
+            })
+            .to_string()
+        })
+        .collect();
+    for chunk in burst.chunks(2000) {
+        post(nodes, maker, chunk.join("\n").as_bytes());
+    }
+    let opened = |dir: &Path| -> Option<String> {
+        let c = rusqlite::Connection::open(dir.join("data").join("crisiswatch.db")).ok()?;
+        c.query_row(
+            "SELECT id FROM incidents WHERE brand = ?1 AND status IN ('firing', 'escalated') ORDER BY seq DESC LIMIT 1",
+            [&brand],
+            |r| r.get(0),
+        )
+        .ok()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let id = loop {
+        if let Some(id) = opened(&dirs[notifier]) {
+            break id;
+        }
+        assert!(Instant::now() < deadline, "the burst opened no incident of {brand}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let told = || hook.requests().iter().any(|r| r.text().contains(&id));
+    // the notifier plans every 200 ms and groups for 1 s: 5 s of nothing is the silence
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(!told(), "incident {id} of silenced brand {brand} was notified");
+    // deleted on the third node, under its own id for its copy: ended everywhere, and the
+    // incident goes out
+    let copy = holding(ender).unwrap();
+    let r = client().delete(at(ender).url(&format!("/v1/silences/{copy}"))).send().unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap_or_default());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(told() && (0..3).all(|k| holding(k).is_none())) {
+        assert!(
+            Instant::now() < deadline,
+            "30 s after the silence was deleted on cw{ender}: notified {}, still held on {:?}",
+            told(),
+            (0..3).filter(|k| holding(*k).is_some()).collect::<Vec<_>>()
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }

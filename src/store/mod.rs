@@ -181,18 +181,30 @@ pub fn open(path: &Path, full_sync: bool) -> Result<Connection> {
     Ok(c)
 }
 
-/// Adds `actions.origin` and `notifications.origin` (see `replicated`) to a store made before
-/// clusters existed.
+/// A silence's `changed` number for a change made here: above every earlier one (a cluster
+/// ships changes in this order, `silences::changed_after`; one applied from another node
+/// keeps its number).
+const NEXT_CHANGE: &str = "(SELECT coalesce(max(changed), 0) + 1 FROM silences)";
+
+/// Adds the columns a cluster needs (see `replicated`) to a store made before clusters
+/// existed: `actions.origin`, `notifications.origin`, `silences.origin` and
+/// `silences.changed`.
 fn add_action_origin(c: &Connection) -> Result<()> {
-    for table in ["actions", "notifications"] {
+    let columns = [
+        ("actions", "origin", "TEXT"),
+        ("notifications", "origin", "TEXT"),
+        ("silences", "origin", "TEXT"),
+        ("silences", "changed", "INTEGER NOT NULL DEFAULT 0"),
+    ];
+    for (table, column, kind) in columns {
         let has: bool = c.query_row(
-            &format!("SELECT EXISTS (SELECT 1 FROM pragma_table_info('{table}') WHERE name = 'origin')"),
+            &format!("SELECT EXISTS (SELECT 1 FROM pragma_table_info('{table}') WHERE name = '{column}')"),
             [],
             |r| r.get(0),
         )?;
         if !has {
             // two connections opening a new store together: the second finds the column there
-            match c.execute(&format!("ALTER TABLE {table} ADD COLUMN origin TEXT"), []) {
+            match c.execute(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"), []) {
                 Err(e) if e.to_string().contains("duplicate column") => {}
                 r => {
                     r?;
@@ -453,7 +465,11 @@ fn escalate_in(
 /// for its brand), inside the caller's transaction: "Escalate now" and a new mute do this.
 fn end_mutes(tx: &rusqlite::Transaction<'_>, id: &str, who: &str, now: Millis) -> Result<usize> {
     tx.execute(
-        "UPDATE silences SET end_ms = ?2, start_ms = min(start_ms, ?2), ended_by = ?3 WHERE incident = ?1 AND end_ms > ?2",
+        &format!(
+            "UPDATE silences SET end_ms = ?2, start_ms = min(start_ms, ?2), ended_by = ?3, changed = {}
+             WHERE incident = ?1 AND end_ms > ?2",
+            NEXT_CHANGE
+        ),
         params![id, now, who],
     )
 }

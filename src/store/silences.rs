@@ -6,9 +6,13 @@
 //! of the dashboard are silences too, scoped to the incident's brand and rule and
 //! remembering the incident they came from ([`mute_incident`]).
 //!
+//! In a cluster every node keeps every silence: the changes made on a node (made, ended) are
+//! shipped ([`changed_after`]) and applied on the others ([`apply_shared`]), where a copy
+//! keeps the key `node/id` of where it was made (`origin`).
+//!
 //! This is not `engine::silence`, which detects a brand going quiet (a flatline).
 
-use super::{end_mutes, open_incident, ActionError, Result};
+use super::{end_mutes, open_incident, ActionError, Result, NEXT_CHANGE};
 use crate::time::{format_rfc3339, Millis};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::{json, Value};
@@ -170,8 +174,10 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Silence> {
 
 fn insert(tx: &Transaction<'_>, s: &NewSilence, incident: Option<&str>, now: Millis) -> Result<Silence> {
     tx.execute(
-        "INSERT INTO silences (brand, rules, metrics, start_ms, end_ms, reason, creator, created_ms, incident)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        &format!(
+            "INSERT INTO silences (brand, rules, metrics, start_ms, end_ms, reason, creator, created_ms, incident, changed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, {NEXT_CHANGE})"
+        ),
         params![
             s.brand,
             serde_json::to_string(&s.rules).unwrap_or_default(),
@@ -254,7 +260,7 @@ pub fn end(
         return Ok(Err(SilenceRefused::Over(id, format_rfc3339(s.end_ms))));
     }
     tx.execute(
-        "UPDATE silences SET end_ms = ?2, start_ms = min(start_ms, ?2), ended_by = ?3 WHERE id = ?1",
+        &format!("UPDATE silences SET end_ms = ?2, start_ms = min(start_ms, ?2), ended_by = ?3, changed = {NEXT_CHANGE} WHERE id = ?1"),
         params![id, now, who],
     )?;
     let ended = tx.query_row(&format!("SELECT {COLUMNS} FROM silences WHERE id = ?1"), [id], row)?;
@@ -345,6 +351,111 @@ pub fn annotate_history(c: &Connection, hist: &mut Value, now: Millis) -> Result
         hist["silenced_by"] = held.clone();
     }
     Ok(())
+}
+
+/// A silence as shipped between the nodes of a cluster: its whole state, under the key of
+/// the node where it was made.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SharedSilence {
+    /// The node that made the change.
+    pub node: String,
+    /// `node/id`: where the silence was made and its row there.
+    pub key: String,
+    /// The change's number on `node` (with `node` and `key`, the message id).
+    pub changed: i64,
+    /// Brand id or `*`.
+    pub brand: String,
+    /// Rules it is limited to.
+    pub rules: Vec<String>,
+    /// Metrics it is limited to.
+    pub metrics: Vec<String>,
+    /// Start (wall clock).
+    pub start_ms: Millis,
+    /// End (wall clock).
+    pub end_ms: Millis,
+    /// Why.
+    pub reason: String,
+    /// Who made it.
+    pub creator: String,
+    /// When it was made.
+    pub created_ms: Millis,
+    /// The incident a "Mute" made it for.
+    pub incident: Option<String>,
+    /// Who ended it.
+    pub ended_by: Option<String>,
+}
+
+/// The silences made or ended here (`node`) after change number `after`, in change order.
+///
+/// # Errors
+/// SQLite errors.
+pub fn changed_after(c: &Connection, node: &str, after: i64) -> Result<Vec<SharedSilence>> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {COLUMNS}, coalesce(origin, ?2 || '/' || id), changed FROM silences WHERE changed > ?1 ORDER BY changed, id"
+    ))?;
+    let rows = st.query_map(params![after, node], |r| Ok((row(r)?, r.get::<_, String>(11)?, r.get::<_, i64>(12)?)))?;
+    rows.map(|x| {
+        let (s, key, changed) = x?;
+        Ok(SharedSilence {
+            node: node.to_string(),
+            key,
+            changed,
+            brand: s.brand,
+            rules: s.rules,
+            metrics: s.metrics,
+            start_ms: s.start_ms,
+            end_ms: s.end_ms,
+            reason: s.reason,
+            creator: s.creator,
+            created_ms: s.created_ms,
+            incident: s.incident,
+            ended_by: s.ended_by,
+        })
+    })
+    .collect()
+}
+
+/// Applies silence `s` shipped by another node to this node's (`me`) store: a silence new
+/// here is copied (`origin` its key); one known here can only end earlier (ending is the
+/// only change a silence takes, so applying in any order, or twice, gives the same row).
+/// Returns whether anything changed.
+///
+/// # Errors
+/// SQLite errors.
+pub fn apply_shared(c: &mut Connection, s: &SharedSilence, me: &str) -> Result<bool> {
+    let tx = c.transaction()?;
+    // made here: the key is this store's row
+    let own = s.key.strip_prefix(me).and_then(|k| k.strip_prefix('/')).and_then(|id| id.parse::<i64>().ok());
+    let id: Option<i64> = match own {
+        Some(id) => Some(id),
+        None => tx.query_row("SELECT id FROM silences WHERE origin = ?1", [&s.key], |r| r.get(0)).optional()?,
+    };
+    let n = match id {
+        Some(id) => tx.execute(
+            "UPDATE silences SET end_ms = ?2, start_ms = min(start_ms, ?3), ended_by = coalesce(ended_by, ?4)
+             WHERE id = ?1 AND end_ms > ?2",
+            params![id, s.end_ms, s.start_ms, s.ended_by],
+        )?,
+        None => tx.execute(
+            "INSERT INTO silences (brand, rules, metrics, start_ms, end_ms, reason, creator, created_ms, incident, ended_by, origin)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                s.brand,
+                serde_json::to_string(&s.rules).unwrap_or_default(),
+                serde_json::to_string(&s.metrics).unwrap_or_default(),
+                s.start_ms,
+                s.end_ms,
+                s.reason,
+                s.creator,
+                s.created_ms,
+                s.incident,
+                s.ended_by,
+                s.key
+            ],
+        )?,
+    };
+    tx.commit()?;
+    Ok(n > 0)
 }
 
 #[cfg(test)]
@@ -472,5 +583,53 @@ mod tests {
 
     fn ids_active(c: &Connection, now: Millis) -> Vec<i64> {
         active(c, now).unwrap().iter().map(|s| s.id).collect()
+    }
+
+    #[test]
+    fn silences_made_and_ended_on_one_node_are_made_and_ended_on_another_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = crate::store::open(&dir.path().join("a.db"), false).unwrap();
+        let mut b = crate::store::open(&dir.path().join("b.db"), false).unwrap();
+        let made = create(&mut a, &silence("acme", &["r"], &[], 10, 1_000), 5).unwrap().unwrap();
+        let shipped = changed_after(&a, "cw-a", 0).unwrap();
+        assert_eq!(shipped.len(), 1);
+        assert_eq!(
+            (shipped[0].key.as_str(), shipped[0].brand.as_str()),
+            (format!("cw-a/{}", made.id).as_str(), "acme")
+        );
+        assert!(apply_shared(&mut b, &shipped[0], "cw-b").unwrap());
+        assert!(!apply_shared(&mut b, &shipped[0], "cw-b").unwrap(), "copied once");
+        let copy = &list(&b, None, 20, 10).unwrap()[0];
+        assert_eq!((copy.brand.as_str(), copy.rules.as_slice(), copy.end_ms), ("acme", &["r".to_string()][..], 1_000));
+        // a copy is not a change made on b: nothing to ship back
+        assert!(changed_after(&b, "cw-b", 0).unwrap().is_empty());
+        // ended on b (under b's own row id): shipped under a's key, and ends a's row
+        end(&mut b, copy.id, "omer", 50).unwrap().unwrap();
+        let ended = changed_after(&b, "cw-b", 0).unwrap();
+        assert_eq!((ended[0].key.as_str(), ended[0].end_ms), (shipped[0].key.as_str(), 50));
+        assert!(apply_shared(&mut a, &ended[0], "cw-a").unwrap());
+        let mine = get(&a, made.id).unwrap().unwrap();
+        assert_eq!((mine.end_ms, mine.ended_by.as_deref()), (50, Some("omer")));
+        // the earlier state arriving late does not revive it
+        assert!(!apply_shared(&mut a, &shipped[0], "cw-a").unwrap());
+        assert_eq!(get(&a, made.id).unwrap().unwrap().end_ms, 50);
+        // applied changes are not shipped again
+        assert_eq!(changed_after(&a, "cw-a", shipped[0].changed).unwrap(), []);
+    }
+
+    #[test]
+    fn a_mute_and_the_mute_it_replaces_are_both_shipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = crate::store::open(&dir.path().join("a.db"), false).unwrap();
+        let ev: crate::alert::AlertEvent = serde_json::from_value(crate::notify::sample_event(60_000)).unwrap();
+        crate::store::record_events(&mut c, std::slice::from_ref(&ev)).unwrap();
+        mute_incident(&mut c, &ev.id, "dana", "Mute 1h", 100, 3_600_000).unwrap().unwrap();
+        let first = changed_after(&c, "n", 0).unwrap();
+        assert_eq!(first.len(), 1);
+        mute_incident(&mut c, &ev.id, "dana", "Mute 4h", 200, 4 * 3_600_000).unwrap().unwrap();
+        let next = changed_after(&c, "n", first[0].changed).unwrap();
+        let ends: Vec<Millis> = next.iter().map(|s| s.end_ms).collect();
+        assert_eq!(ends, [200, 200 + 4 * 3_600_000], "the first mute ended, the second made");
+        assert!(next.iter().all(|s| s.incident.as_deref() == Some(ev.id.as_str())));
     }
 }

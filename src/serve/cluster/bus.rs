@@ -5,7 +5,7 @@
 //! | resource | kind | what it holds |
 //! |---|---|---|
 //! | `CW_MENTIONS` | stream, subjects `cw.mentions.<p>`, records kept `retention` | every accepted mention and clock record, per partition; de-duplicated by message id |
-//! | `CW_ALERTS` | stream, subjects `cw.alerts`, `cw.actions`, `cw.outbox` | every alert event (message id: the event's store key), every person's action, every notification planned and delivered |
+//! | `CW_ALERTS` | stream, subjects `cw.alerts`, `cw.actions`, `cw.outbox`, `cw.silences` | every alert event (message id: the event's store key), every person's action, every notification planned and delivered, every silence made or ended |
 //! | `cw_leases` | KV, TTL `lease_ttl` | `p<N>`: the node that owns partition N; `notify`: the node that sends notifications |
 //! | `cw_nodes` | KV, TTL `lease_ttl` | one key per live node, renewed by its heartbeat |
 //! | `cw_meta` | KV | `partitions` (fixed at creation), `installation` (the id in idempotency keys) |
@@ -26,6 +26,11 @@ pub const ALERT_SUBJECT: &str = "cw.alerts";
 pub const ACTION_SUBJECT: &str = "cw.actions";
 /// The alert stream's subject for the notifying node's outbox: planned and delivered.
 pub const OUTBOX_SUBJECT: &str = "cw.outbox";
+
+/// The alert stream's subject for silences made and ended.
+pub const SILENCE_SUBJECT: &str = "cw.silences";
+/// Every subject of the alert stream.
+const ALERT_SUBJECTS: [&str; 4] = [ALERT_SUBJECT, ACTION_SUBJECT, OUTBOX_SUBJECT, SILENCE_SUBJECT];
 
 /// A connected node's handles.
 #[derive(Clone)]
@@ -76,16 +81,23 @@ pub async fn connect(cfg: &Cluster, node: &str, dedup_window: Duration) -> anyho
         })
         .await
         .context("cannot create the mention stream")?;
-        js.get_or_create_stream(stream::Config {
-            name: ALERTS.into(),
-            subjects: vec![ALERT_SUBJECT.into(), ACTION_SUBJECT.into(), OUTBOX_SUBJECT.into()],
-            num_replicas: replicas,
-            duplicate_window: Duration::from_secs(600),
-            storage: stream::StorageType::File,
-            ..Default::default()
-        })
-        .await
-        .context("cannot create the alert stream")?;
+        let mut alerts = js
+            .get_or_create_stream(stream::Config {
+                name: ALERTS.into(),
+                subjects: ALERT_SUBJECTS.iter().map(|s| s.to_string()).collect(),
+                num_replicas: replicas,
+                duplicate_window: Duration::from_secs(600),
+                storage: stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .context("cannot create the alert stream")?;
+        // a cluster made by an earlier version: the subjects added since
+        let config = alerts.info().await.context("cannot read the alert stream")?.config.clone();
+        if ALERT_SUBJECTS.iter().any(|s| !config.subjects.iter().any(|have| have == s)) {
+            let subjects = ALERT_SUBJECTS.iter().map(|s| s.to_string()).collect();
+            js.update_stream(stream::Config { subjects, ..config }).await.context("cannot update the alert stream")?;
+        }
         let bucket = |name: &str, ttl: Duration| kv::Config {
             bucket: name.into(),
             history: 1,

@@ -177,11 +177,13 @@ pub fn start(
     let shipper = rt.spawn(share::ship_actions(bus.clone(), shared.clone(), name.clone(), stop.clone()));
     let applier = rt.spawn(share::apply_actions(bus.clone(), shared.clone(), name.clone(), stop.clone()));
     let outbox = rt.spawn(share::ship_outbox(bus.clone(), shared.clone(), name.clone(), ship_lock, stop.clone()));
-    let copies = rt.spawn(share::apply_outbox(bus, shared, name, stop.clone()));
+    let copies = rt.spawn(share::apply_outbox(bus.clone(), shared.clone(), name.clone(), stop.clone()));
+    let silences_out = rt.spawn(share::ship_silences(bus.clone(), shared.clone(), name.clone(), stop.clone()));
+    let silences_in = rt.spawn(share::apply_silences(bus, shared, name, stop.clone()));
     Ok(NodeHandle {
         stop,
         rt,
-        tasks: vec![coordinator, projection, shipper, applier, outbox, copies],
+        tasks: vec![coordinator, projection, shipper, applier, outbox, copies, silences_out, silences_in],
         threads: vec![publisher, queries],
     })
 }

@@ -9,6 +9,11 @@
 //!   the message id `<node>/<row>`; the other nodes' are applied here (`store::replicated`,
 //!   cursor `cluster:actions`). An action on an incident whose events have not reached this
 //!   store yet waits for them.
+//! * **Silences** (`cw.silences`): each silence made or ended here is shipped whole (cursor
+//!   `cluster:silences-shipped`, the store's change number) and applied on the others
+//!   (`store::silences::apply_shared`, cursor `cluster:silences`), so that a silence or a
+//!   "Mute" made on any node holds on the notifying one, and one ended anywhere ends
+//!   everywhere.
 //!
 //! * **The outbox** (`cw.outbox`): the notifying node ships each notification it plans and
 //!   each it delivers (cursors `cluster:outbox-planned`, `cluster:outbox-delivered`); the
@@ -21,9 +26,9 @@
 //!
 //! The cursors are kept with the sources' (`store::cursors`), after what they cover is stored.
 
-use super::bus::{Bus, ACTION_SUBJECT, ALERTS, ALERT_SUBJECT, OUTBOX_SUBJECT};
+use super::bus::{Bus, ACTION_SUBJECT, ALERTS, ALERT_SUBJECT, OUTBOX_SUBJECT, SILENCE_SUBJECT};
 use crate::serve::pipeline::Shared;
-use crate::store::{self, replicated};
+use crate::store::{self, replicated, silences};
 use anyhow::Context as _;
 use async_nats::jetstream::consumer::{pull, DeliverPolicy};
 use async_nats::jetstream::message::PublishMessage;
@@ -213,6 +218,53 @@ pub async fn ship_actions(bus: Bus, shared: Arc<Shared>, node: String, stop: Can
                 save_cursor(&conn, NAME, last as u64)?;
             }
             if rows.is_empty() {
+                tokio::select! {
+                    () = stop.cancelled() => return anyhow::Ok(()),
+                    () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                }
+            }
+        }
+    })
+    .await;
+}
+
+/// The other nodes' silences into this node's store.
+pub async fn apply_silences(bus: Bus, shared: Arc<Shared>, node: String, stop: CancellationToken) {
+    let wake = shared.notify_wake.clone();
+    follow(&bus, &shared, SILENCE_SUBJECT, "cluster:silences", &stop, |conn, payload| {
+        match serde_json::from_slice::<silences::SharedSilence>(payload) {
+            Ok(s) if s.node == node => {}
+            Ok(s) => {
+                if silences::apply_shared(conn, &s, &node)? {
+                    tracing::info!(silence = %s.key, brand = %s.brand, from = %s.node, "silence from another node");
+                    wake.notify_one();
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "a silence message is not a silence (skipped)"),
+        }
+        Ok(true)
+    })
+    .await;
+}
+
+/// The silences made or ended on this node to the others.
+pub async fn ship_silences(bus: Bus, shared: Arc<Shared>, node: String, stop: CancellationToken) {
+    const NAME: &str = "cluster:silences-shipped";
+    resuming("shipping silences", &stop, || async {
+        let conn = store::open(&shared.db_path, false)?;
+        let mut last = cursor(&conn, NAME)? as i64;
+        loop {
+            let changed = silences::changed_after(&conn, &node, last)?;
+            for s in &changed {
+                let msg = PublishMessage::build()
+                    .payload(serde_json::to_vec(s).expect("JSON").into())
+                    .message_id(format!("{node}/silence/{}/{}", s.changed, s.key));
+                bus.js.send_publish(SILENCE_SUBJECT, msg).await?.await?;
+                last = last.max(s.changed);
+            }
+            if let Some(s) = changed.last() {
+                save_cursor(&conn, NAME, s.changed as u64)?;
+            } else {
                 tokio::select! {
                     () = stop.cancelled() => return anyhow::Ok(()),
                     () = tokio::time::sleep(Duration::from_millis(200)) => {}
