@@ -230,11 +230,42 @@ fn scenario(faults: &[(usize, Fault)]) {
         }
         std::thread::sleep(Duration::from_millis(500));
     }
+    every_node_answers_for_every_brand(&nodes, &lines);
     one_key_per_notification(&hook, &dirs, &expected);
     acknowledgements_reach_every_node(&nodes, &dirs, &lines);
     silences_hold_on_the_notifier_wherever_they_are_made(&nodes, &dirs, &hook, &lines);
     for s in nodes.into_iter().flatten() {
         s.terminate();
+    }
+}
+
+/// Any node answers `/v1/brands`, each brand's series and the dashboard's brands page for
+/// every brand, whichever node runs the brand's partition (the partitions are spread over
+/// the nodes: checked above).
+fn every_node_answers_for_every_brand(nodes: &[Option<Server>], lines: &[&[u8]]) {
+    let brands: BTreeSet<String> = lines
+        .iter()
+        .map(|l| serde_json::from_slice::<Value>(l).unwrap()["brand"].as_str().unwrap().to_string())
+        .collect();
+    for (k, s) in nodes.iter().enumerate() {
+        let s = s.as_ref().unwrap();
+        let listed: BTreeSet<String> = s.get("/v1/brands")["brands"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(listed, brands, "GET /v1/brands on cw{k}");
+        for b in &brands {
+            let series = s.get(&format!("/v1/brands/{b}/series?window=1h"));
+            assert!(series["points"].as_array().is_some_and(|p| !p.is_empty()), "cw{k}, series of {b}: {series}");
+        }
+        let page = client().get(s.url("/")).send().unwrap();
+        assert_eq!(page.status(), 200, "the brands page of cw{k}");
+        let html = page.text().unwrap();
+        for b in &brands {
+            assert!(html.contains(b.as_str()), "the brands page of cw{k} does not show {b}");
+        }
     }
 }
 

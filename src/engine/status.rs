@@ -9,8 +9,9 @@ use crate::alert::Severity;
 use crate::detect::window::WINDOW_MINUTES;
 use crate::time::{format_rfc3339, minute_of, Millis, MINUTE_MS};
 
-/// One brand as the service reports it (`GET /v1/brands`).
-#[derive(Debug, Clone, serde::Serialize)]
+/// One brand as the service reports it (`GET /v1/brands`; read back by the nodes of a
+/// cluster from one another).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct BrandStatus {
     /// Brand id.
     pub id: String,
@@ -42,7 +43,7 @@ pub struct WindowStatus {
 }
 
 /// An open incident in a brand status.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct OpenStatus {
     /// Incident id.
     pub id: String,
@@ -53,10 +54,10 @@ pub struct OpenStatus {
 }
 
 /// One minute of a brand's chart series.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct SeriesPoint {
     /// Start of the minute, RFC 3339.
-    #[serde(serialize_with = "ser_minute")]
+    #[serde(serialize_with = "ser_minute", deserialize_with = "de_minute")]
     pub minute: i64,
     /// Mentions.
     pub mentions: u32,
@@ -73,6 +74,28 @@ pub struct SeriesPoint {
 
 fn ser_minute<S: serde::Serializer>(m: &i64, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format_rfc3339(m * MINUTE_MS))
+}
+
+fn de_minute<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let s = <String as serde::Deserialize>::deserialize(d)?;
+    crate::time::parse_timestamp(&s).map(|ms| ms.div_euclid(MINUTE_MS)).map_err(serde::de::Error::custom)
+}
+
+impl<'de> serde::Deserialize<'de> for WindowStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Raw {
+            window: String,
+            observed: u32,
+            expected: f64,
+        }
+        let r = Raw::deserialize(d)?;
+        let Some(window) = WINDOW_NAMES.iter().find(|w| **w == r.window) else {
+            let known = WINDOW_NAMES.join(", ");
+            return Err(serde::de::Error::custom(format!("`{}` is not a window ({known})", r.window)));
+        };
+        Ok(WindowStatus { window, observed: r.observed, expected: r.expected })
+    }
 }
 
 const WINDOW_NAMES: [&str; 4] = ["5m", "15m", "1h", "6h"];

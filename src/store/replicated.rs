@@ -253,17 +253,39 @@ pub fn delivered_after(c: &Connection, node: &str, after: (i64, i64), limit: usi
 /// delivered (with no delivery time of this node's, so they are not shipped back).
 /// `Ok(false)`: a delivery of a notification not copied here yet.
 ///
+/// The stream decides: a copy whose keys this node holds only in plans of its own that it
+/// never shipped (pending rows without `origin` above row `shipped`, never sent) replaces
+/// those plans.
+///
 /// # Errors
 /// SQLite errors.
-pub fn apply_outbox(c: &mut Connection, news: &OutboxNews, now: crate::time::Millis) -> Result<bool> {
+pub fn apply_outbox(c: &mut Connection, news: &OutboxNews, now: crate::time::Millis, shipped: i64) -> Result<bool> {
     let tx = c.transaction()?;
     let done = match news {
         OutboxNews::Planned { node, id: from, receiver, kind, brand, incidents, body, keys } => {
-            let mut known = false;
+            let (mut known, mut unshipped) = (false, std::collections::BTreeSet::new());
             for (k, _) in keys {
-                known |= tx.query_row("SELECT 1 FROM notified WHERE key = ?1", [k], |_| Ok(())).optional()?.is_some();
+                let holder: Option<(i64, bool)> = tx
+                    .query_row(
+                        "SELECT n.id, n.origin IS NULL AND n.status = 'pending' AND n.id > ?2
+                         FROM notified k JOIN notifications n ON n.id = k.notification WHERE k.key = ?1",
+                        params![k, shipped],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+                match holder {
+                    Some((row, true)) => {
+                        unshipped.insert(row);
+                    }
+                    Some((_, false)) => known = true,
+                    None => {}
+                }
             }
             if !known {
+                for row in &unshipped {
+                    tx.execute("DELETE FROM notified WHERE notification = ?1", [row])?;
+                    tx.execute("DELETE FROM notifications WHERE id = ?1", [row])?;
+                }
                 tx.execute(
                     "INSERT INTO notifications (receiver, kind, brand, incidents, body, next_ms, created_ms, origin) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
                     params![receiver, kind, brand, incidents, body, now, format!("{node}/{from}")],
@@ -341,7 +363,7 @@ mod tests {
             at_ms: 5,
             keys: keys.iter().map(|k| k.0.clone()).collect(),
         };
-        assert!(!apply_outbox(&mut b, &delivered, 1).unwrap(), "a delivery before its copy waits");
+        assert!(!apply_outbox(&mut b, &delivered, 1, 0).unwrap(), "a delivery before its copy waits");
         let planned = OutboxNews::Planned {
             node: "a".into(),
             id: 7,
@@ -352,8 +374,8 @@ mod tests {
             body: "{}".into(),
             keys: keys.clone(),
         };
-        assert!(apply_outbox(&mut b, &planned, 1).unwrap());
-        assert!(apply_outbox(&mut b, &planned, 2).unwrap(), "copied once");
+        assert!(apply_outbox(&mut b, &planned, 1, 0).unwrap());
+        assert!(apply_outbox(&mut b, &planned, 2, 0).unwrap(), "copied once");
         let count = |c: &Connection, status: &str| -> i64 {
             c.query_row("SELECT count(*) FROM notifications WHERE status = ?1", [status], |r| r.get(0)).unwrap()
         };
@@ -365,7 +387,7 @@ mod tests {
             format!("k{:016x}", crate::hash::fnv1a(b"i|step0|pr\nj|step0|pr")),
             "the same key as on the notifier"
         );
-        assert!(apply_outbox(&mut b, &delivered, 3).unwrap());
+        assert!(apply_outbox(&mut b, &delivered, 3, 0).unwrap());
         assert_eq!((count(&b, "pending"), count(&b, "delivered")), (0, 1));
         // a copy marked delivered is not this node's delivery, and a copy is not its plan:
         // nothing to ship back
@@ -419,5 +441,28 @@ mod tests {
         assert_eq!(crate::notify::plan(&mut c, &n, now, None).unwrap(), 1, "planned again");
         assert_eq!(kinds(&c), ["alert", "resolved"]);
         assert_eq!(crate::notify::plan(&mut c, &n, now, None).unwrap(), 0, "once");
+        // the same resolution planned by the notifier since, copied here: it replaces the
+        // unshipped plan (never sent), and a shipped one stays
+        let mine = planned_after(&c, "a", *id, 10).unwrap();
+        let OutboxNews::Planned { id: resolved_row, keys: resolved_keys, .. } = &mine[0] else { panic!("{mine:?}") };
+        let copy = OutboxNews::Planned {
+            node: "b".into(),
+            id: 40,
+            receiver: "pr".into(),
+            kind: "resolved".into(),
+            brand: "acme".into(),
+            incidents: "[]".into(),
+            body: "{}".into(),
+            keys: resolved_keys.clone(),
+        };
+        assert!(apply_outbox(&mut c, &copy, now, *resolved_row).unwrap());
+        assert_eq!(kinds(&c), ["alert", "resolved"], "shipped: the copy is not taken");
+        let origin = |c: &Connection| -> Option<String> {
+            c.query_row("SELECT origin FROM notifications WHERE kind = 'resolved'", [], |r| r.get(0)).unwrap()
+        };
+        assert_eq!(origin(&c), None);
+        assert!(apply_outbox(&mut c, &copy, now, *id).unwrap());
+        assert_eq!(kinds(&c), ["alert", "resolved"], "not shipped: replaced by the copy");
+        assert_eq!(origin(&c).as_deref(), Some("b/40"));
     }
 }

@@ -11,8 +11,11 @@
 //!   follow the stream, publish alert events, snapshot;
 //! * [`node`]: membership, partition leases, starting and stopping owners, the notifier
 //!   lease and `/v1/cluster`;
-//! * [`share`]: the alert stream projected into this node's SQLite store, and people's
-//!   actions (acknowledge, escalate, resolve) shipped to and applied from the other nodes.
+//! * [`share`]: the alert stream projected into this node's SQLite store; people's actions
+//!   (acknowledge, escalate, resolve), silences and the notifier's outbox shipped to and
+//!   applied from the other nodes;
+//! * [`query`]: brand status and series from every node's partitions, for `/v1/brands`
+//!   and the dashboard on any node.
 //!
 //! The design, its guarantees and what it does not do yet are in `docs/deployment.md`.
 
@@ -21,6 +24,7 @@ pub mod node;
 pub mod owner;
 pub mod partition;
 pub mod publish;
+pub mod query;
 pub mod share;
 
 use crate::time::{minute_of, Millis};

@@ -24,6 +24,7 @@ use super::bus::{self, Bus};
 use super::owner::{self, Registry};
 use super::partition::{self, Router};
 use super::publish::{self, Publisher};
+use super::query::{self, Answer, Question};
 use super::share;
 use crate::engine::Engine;
 use crate::rules::RuleSet;
@@ -154,11 +155,18 @@ pub fn start(
         let _ = engine_tx.send(EngineMsg::Shutdown);
     })?;
     let queries = {
-        let (registry, partitions) = (registry.clone(), bus.partitions);
-        std::thread::Builder::new()
-            .name("queries".into())
-            .spawn(move || run_queries(engine_rx, registry, partitions))?
+        let q = Queries {
+            registry: registry.clone(),
+            partitions: bus.partitions,
+            client: bus.client.clone(),
+            handle: rt.handle().clone(),
+            shared: shared.clone(),
+            node: node.clone(),
+        };
+        std::thread::Builder::new().name("queries".into()).spawn(move || run_queries(engine_rx, &q))?
     };
+    let answers =
+        rt.spawn(query::answer(bus.client.clone(), node.clone(), registry.clone(), bus.partitions, stop.clone()));
     let ship_lock = share::ShipLock::default();
     let coordinator = rt.spawn(coordinate(
         Coordinator {
@@ -176,56 +184,78 @@ pub fn start(
     let projection = rt.spawn(share::project_alerts(bus.clone(), shared.clone(), stop.clone()));
     let shipper = rt.spawn(share::ship_actions(bus.clone(), shared.clone(), name.clone(), stop.clone()));
     let applier = rt.spawn(share::apply_actions(bus.clone(), shared.clone(), name.clone(), stop.clone()));
-    let outbox = rt.spawn(share::ship_outbox(bus.clone(), shared.clone(), name.clone(), ship_lock, stop.clone()));
-    let copies = rt.spawn(share::apply_outbox(bus.clone(), shared.clone(), name.clone(), stop.clone()));
+    let outbox =
+        rt.spawn(share::ship_outbox(bus.clone(), shared.clone(), name.clone(), ship_lock.clone(), stop.clone()));
+    let copies = rt.spawn(share::apply_outbox(bus.clone(), shared.clone(), name.clone(), ship_lock, stop.clone()));
     let silences_out = rt.spawn(share::ship_silences(bus.clone(), shared.clone(), name.clone(), stop.clone()));
     let silences_in = rt.spawn(share::apply_silences(bus, shared, name, stop.clone()));
     Ok(NodeHandle {
         stop,
         rt,
-        tasks: vec![coordinator, projection, shipper, applier, outbox, copies, silences_out, silences_in],
+        tasks: vec![coordinator, answers, projection, shipper, applier, outbox, copies, silences_out, silences_in],
         threads: vec![publisher, queries],
     })
 }
 
-/// Answers the engine queries from the partitions this node runs.
-fn run_queries(rx: Receiver<EngineMsg>, registry: Registry, partitions: u32) {
-    let parts = || registry.lock().expect("registry lock").values().cloned().collect::<Vec<_>>();
-    let mine = |p: &owner::Partition, id: &str| partition::of(id, partitions) == p.id;
-    let series = |id: &str, minutes: i64| {
-        parts().iter().find(|p| mine(p, id)).and_then(|p| p.engine.lock().expect("engine lock").series(id, minutes))
+/// What the queries thread works with.
+struct Queries {
+    registry: Registry,
+    partitions: u32,
+    client: async_nats::Client,
+    handle: tokio::runtime::Handle,
+    shared: Arc<Shared>,
+    /// This node's name.
+    node: String,
+}
+
+impl Queries {
+    /// `q` answered from this node's partitions, with the other live nodes' answers for
+    /// theirs merged in (all of them, or only until one has it: `first`).
+    fn ask(&self, q: &Question, first: bool) -> Answer {
+        let mine = query::local(q, &self.registry, self.partitions);
+        if first && matches!(mine, Answer::Series(Some(_))) {
+            return mine;
+        }
+        let others: Vec<String> = {
+            let status = self.shared.cluster_status.lock().expect("status lock");
+            let live = status.as_ref().and_then(|s| s["nodes"].as_array().cloned()).unwrap_or_default();
+            live.iter().filter_map(|n| n.as_str()).filter(|n| *n != self.node).map(str::to_string).collect()
+        };
+        let mut answers = vec![mine];
+        if !others.is_empty() {
+            answers.extend(self.handle.block_on(query::ask(&self.client, &others, q)));
+        }
+        query::merge(q, answers)
+    }
+}
+
+/// Answers the engine queries from every partition: this node's own and, asked over NATS,
+/// the other nodes' (`query`). Planned events go to this node's partitions.
+fn run_queries(rx: Receiver<EngineMsg>, q: &Queries) {
+    let series = |brand: String, minutes: i64| match q.ask(&Question::Series { brand, minutes }, true) {
+        Answer::Series(s) => s,
+        _ => None,
     };
     while let Ok(msg) = rx.recv() {
         match msg {
             EngineMsg::Status(reply) => {
-                let mut all = Vec::new();
-                for p in parts() {
-                    let e = p.engine.lock().expect("engine lock");
-                    all.extend(e.brand_status(false).into_iter().filter(|b| mine(&p, &b.id)));
+                if let Answer::Status(all) = q.ask(&Question::Status, false) {
+                    let _ = reply.send(all);
                 }
-                all.sort_by(|a, b| a.id.cmp(&b.id));
-                let _ = reply.send(all);
             }
             EngineMsg::Overview(minutes, reply) => {
-                let mut all = Vec::new();
-                for p in parts() {
-                    let e = p.engine.lock().expect("engine lock");
-                    for b in e.brand_status(false).into_iter().filter(|b| mine(&p, &b.id)) {
-                        let points = e.series(&b.id, minutes).unwrap_or_default();
-                        all.push((b, points));
-                    }
+                if let Answer::Overview(all) = q.ask(&Question::Overview { minutes }, false) {
+                    let _ = reply.send(all);
                 }
-                all.sort_by(|a, b| a.0.id.cmp(&b.0.id));
-                let _ = reply.send(all);
             }
             EngineMsg::Series(id, minutes, reply) => {
-                let _ = reply.send(series(&id, minutes));
+                let _ = reply.send(series(id, minutes));
             }
             EngineMsg::SeriesBlocking(id, minutes, reply) => {
-                let _ = reply.send(series(&id, minutes));
+                let _ = reply.send(series(id, minutes));
             }
             EngineMsg::Planned(all) => {
-                for p in parts() {
+                for p in q.registry.lock().expect("registry lock").values() {
                     p.engine.lock().expect("engine lock").set_planned(all.clone());
                 }
             }

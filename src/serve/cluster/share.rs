@@ -276,7 +276,8 @@ pub async fn ship_silences(bus: Bus, shared: Arc<Shared>, node: String, stop: Ca
 }
 
 /// The notifying node's outbox, copied into this node's.
-pub async fn apply_outbox(bus: Bus, shared: Arc<Shared>, node: String, stop: CancellationToken) {
+pub async fn apply_outbox(bus: Bus, shared: Arc<Shared>, node: String, lock: ShipLock, stop: CancellationToken) {
+    let outbox_shipped = &shared.outbox_shipped;
     follow(&bus, &shared, OUTBOX_SUBJECT, "cluster:outbox", &stop, |conn, payload| {
         let news: replicated::OutboxNews = match serde_json::from_slice(payload) {
             Ok(n) => n,
@@ -290,8 +291,11 @@ pub async fn apply_outbox(bus: Bus, shared: Arc<Shared>, node: String, stop: Can
         if news.node() == node && matches!(news, replicated::OutboxNews::Delivered { .. }) {
             return Ok(true);
         }
+        // this node's plans do not change meanwhile (shipped, or forgotten): else try again
+        let Ok(_shipping) = lock.try_lock() else { return Ok(false) };
+        let shipped = outbox_shipped.load(Ordering::Acquire);
         // a delivery of a notification whose copy is still on its way: try again
-        Ok(replicated::apply_outbox(conn, &news, crate::clock::wall_ms())?)
+        Ok(replicated::apply_outbox(conn, &news, crate::clock::wall_ms(), shipped)?)
     })
     .await;
 }
