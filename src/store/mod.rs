@@ -187,14 +187,16 @@ pub fn open(path: &Path, full_sync: bool) -> Result<Connection> {
 const NEXT_CHANGE: &str = "(SELECT coalesce(max(changed), 0) + 1 FROM silences)";
 
 /// Adds the columns a cluster needs (see `replicated`) to a store made before clusters
-/// existed: `actions.origin`, `notifications.origin`, `silences.origin` and
-/// `silences.changed`.
+/// existed: `origin` of `actions`, `notifications`, `silences` and `planned`, `changed` of
+/// the last two.
 fn add_action_origin(c: &Connection) -> Result<()> {
     let columns = [
         ("actions", "origin", "TEXT"),
         ("notifications", "origin", "TEXT"),
         ("silences", "origin", "TEXT"),
         ("silences", "changed", "INTEGER NOT NULL DEFAULT 0"),
+        ("planned", "origin", "TEXT"),
+        ("planned", "changed", "INTEGER NOT NULL DEFAULT 0"),
     ];
     for (table, column, kind) in columns {
         let has: bool = c.query_row(

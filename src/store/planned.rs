@@ -2,6 +2,11 @@
 //! uplift its volume rules should expect there (see `detect::planned`). The rules files
 //! declare theirs in `[[planned]]` tables; these are the API's. A deleted one is kept, with who
 //! deleted it and when, and no longer given to the engine.
+//!
+//! In a cluster every node keeps every planned event, and every partition engine gets them:
+//! the changes made on a node (declared, deleted) are shipped ([`changed_after`]) and
+//! applied on the others ([`apply_shared`]), where a copy keeps the key `node/id` of where
+//! it was declared (`origin`).
 
 use crate::time::{format_rfc3339, Millis};
 use rusqlite::{params, Connection, OptionalExtension, Result};
@@ -87,6 +92,9 @@ pub enum PlannedRefused {
     Invalid(String),
 }
 
+/// The `changed` number of a change made here: above every earlier one.
+const NEXT_CHANGE: &str = "(SELECT coalesce(max(changed), 0) + 1 FROM planned)";
+
 const COLUMNS: &str = "id, brand, name, start_ms, end_ms, uplift, creator, created_ms, deleted_by, deleted_ms";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PlannedRow> {
@@ -123,7 +131,10 @@ pub fn create(
         return Ok(Err(PlannedRefused::TooMany(MAX_CURRENT)));
     }
     tx.execute(
-        "INSERT INTO planned (brand, name, start_ms, end_ms, uplift, creator, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        &format!(
+            "INSERT INTO planned (brand, name, start_ms, end_ms, uplift, creator, created_ms, changed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, {NEXT_CHANGE})"
+        ),
         params![p.brand, p.name, p.start_ms, p.end_ms, p.uplift, p.creator, now],
     )?;
     let id = tx.last_insert_rowid();
@@ -148,7 +159,10 @@ pub fn delete(
     if let Some((by, _)) = p.deleted {
         return Ok(Err(PlannedRefused::Deleted(id, by)));
     }
-    c.execute("UPDATE planned SET deleted_by = ?2, deleted_ms = ?3 WHERE id = ?1", params![id, who, now])?;
+    c.execute(
+        &format!("UPDATE planned SET deleted_by = ?2, deleted_ms = ?3, changed = {NEXT_CHANGE} WHERE id = ?1"),
+        params![id, who, now],
+    )?;
     p.deleted = Some((who.to_string(), now));
     Ok(Ok(p))
 }
@@ -179,6 +193,105 @@ pub fn for_engine(c: &Connection) -> Result<Vec<(String, crate::detect::Planned)
         })
     })
     .collect()
+}
+
+/// A planned event as shipped between the nodes of a cluster: its whole state, under the
+/// key of the node where it was declared.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SharedPlanned {
+    /// The node that made the change.
+    pub node: String,
+    /// `node/id`: where it was declared and its row there.
+    pub key: String,
+    /// The change's number on `node`.
+    pub changed: i64,
+    /// Brand id.
+    pub brand: String,
+    /// What it is.
+    pub name: String,
+    /// Start.
+    pub start_ms: Millis,
+    /// End (exclusive).
+    pub end_ms: Millis,
+    /// Expected volume as a multiple of the usual.
+    pub uplift: f64,
+    /// Who declared it.
+    pub creator: String,
+    /// When.
+    pub created_ms: Millis,
+    /// Who deleted it and when.
+    pub deleted: Option<(String, Millis)>,
+}
+
+/// The planned events declared or deleted here (`node`) after change number `after`, in
+/// change order.
+///
+/// # Errors
+/// SQLite errors.
+pub fn changed_after(c: &Connection, node: &str, after: i64) -> Result<Vec<SharedPlanned>> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {COLUMNS}, coalesce(origin, ?2 || '/' || id), changed FROM planned WHERE changed > ?1 ORDER BY changed, id"
+    ))?;
+    let rows = st.query_map(params![after, node], |r| Ok((row(r)?, r.get::<_, String>(10)?, r.get::<_, i64>(11)?)))?;
+    rows.map(|x| {
+        let (p, key, changed) = x?;
+        let e = p.event;
+        Ok(SharedPlanned {
+            node: node.to_string(),
+            key,
+            changed,
+            brand: e.brand,
+            name: e.name,
+            start_ms: e.start_ms,
+            end_ms: e.end_ms,
+            uplift: e.uplift,
+            creator: e.creator,
+            created_ms: p.created_ms,
+            deleted: p.deleted,
+        })
+    })
+    .collect()
+}
+
+/// Applies planned event `p` shipped by another node to this node's (`me`) store: one new
+/// here is copied (`origin` its key); one known here can only be deleted (the only change
+/// a planned event takes, so any order of arrival gives the same row). Returns whether
+/// anything changed (the engines then need the new list, [`for_engine`]).
+///
+/// # Errors
+/// SQLite errors.
+pub fn apply_shared(c: &mut Connection, p: &SharedPlanned, me: &str) -> Result<bool> {
+    let tx = c.transaction()?;
+    let own = p.key.strip_prefix(me).and_then(|k| k.strip_prefix('/')).and_then(|id| id.parse::<i64>().ok());
+    let id: Option<i64> = match own {
+        Some(id) => Some(id),
+        None => tx.query_row("SELECT id FROM planned WHERE origin = ?1", [&p.key], |r| r.get(0)).optional()?,
+    };
+    let n = match (id, &p.deleted) {
+        (Some(id), Some((by, at))) => tx.execute(
+            "UPDATE planned SET deleted_by = ?2, deleted_ms = ?3 WHERE id = ?1 AND deleted_by IS NULL",
+            params![id, by, at],
+        )?,
+        (Some(_), None) => 0,
+        (None, deleted) => tx.execute(
+            "INSERT INTO planned (brand, name, start_ms, end_ms, uplift, creator, created_ms, deleted_by, deleted_ms, origin)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                p.brand,
+                p.name,
+                p.start_ms,
+                p.end_ms,
+                p.uplift,
+                p.creator,
+                p.created_ms,
+                deleted.as_ref().map(|d| d.0.clone()),
+                deleted.as_ref().map(|d| d.1),
+                p.key
+            ],
+        )?,
+    };
+    tx.commit()?;
+    Ok(n > 0)
 }
 
 #[cfg(test)]
@@ -212,5 +325,41 @@ mod tests {
         assert_eq!(left, vec![("globex".to_string(), crate::detect::Planned::from_millis(p.start_ms, p.end_ms, 5.0))]);
         assert_eq!(list(&c, false, 10).unwrap().iter().map(|r| r.id).collect::<Vec<_>>(), vec![b.id]);
         assert_eq!(list(&c, true, 10).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn planned_events_declared_and_deleted_on_one_node_reach_another_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = crate::store::open(&dir.path().join("a.db"), false).unwrap();
+        let mut b = crate::store::open(&dir.path().join("b.db"), false).unwrap();
+        let p = NewPlanned {
+            brand: "acme".into(),
+            name: "spring launch".into(),
+            start_ms: 600_000,
+            end_ms: 4_200_000,
+            uplift: 5.0,
+            creator: "ops".into(),
+        };
+        let made = create(&mut a, &p, 1_000).unwrap().unwrap();
+        let shipped = changed_after(&a, "cw-a", 0).unwrap();
+        assert_eq!(shipped.len(), 1);
+        assert_eq!(shipped[0].key, format!("cw-a/{}", made.id));
+        assert!(apply_shared(&mut b, &shipped[0], "cw-b").unwrap());
+        assert!(!apply_shared(&mut b, &shipped[0], "cw-b").unwrap(), "copied once");
+        assert_eq!(for_engine(&b).unwrap(), for_engine(&a).unwrap());
+        assert!(changed_after(&b, "cw-b", 0).unwrap().is_empty(), "a copy is not b's change");
+        // deleted on b under its own id: shipped under a's key, deletes a's row
+        let copy = list(&b, false, 10).unwrap()[0].id;
+        delete(&b, copy, "dana", 2_000).unwrap().unwrap();
+        let deleted = changed_after(&b, "cw-b", 0).unwrap();
+        assert_eq!(
+            (deleted[0].key.as_str(), deleted[0].deleted.clone()),
+            (shipped[0].key.as_str(), Some(("dana".to_string(), 2_000)))
+        );
+        assert!(apply_shared(&mut a, &deleted[0], "cw-a").unwrap());
+        assert!(for_engine(&a).unwrap().is_empty());
+        // the declaration arriving late does not bring it back
+        assert!(!apply_shared(&mut a, &shipped[0], "cw-a").unwrap());
+        assert!(for_engine(&a).unwrap().is_empty());
     }
 }

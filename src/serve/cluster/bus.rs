@@ -5,7 +5,7 @@
 //! | resource | kind | what it holds |
 //! |---|---|---|
 //! | `CW_MENTIONS` | stream, subjects `cw.mentions.<p>`, records kept `retention` | every accepted mention and clock record, per partition; de-duplicated by message id |
-//! | `CW_ALERTS` | stream, subjects `cw.alerts`, `cw.actions`, `cw.outbox`, `cw.silences` | every alert event (message id: the event's store key), every person's action, every notification planned and delivered, every silence made or ended |
+//! | `CW_ALERTS` | stream, subjects `cw.alerts`, `cw.actions`, `cw.outbox`, `cw.silences`, `cw.planned` | every alert event (message id: the event's store key), every person's action, every notification planned and delivered, every silence and planned event made or ended |
 //! | `cw_leases` | KV, TTL `lease_ttl` | `p<N>`: the node that owns partition N; `notify`: the node that sends notifications |
 //! | `cw_nodes` | KV, TTL `lease_ttl` | one key per live node, renewed by its heartbeat |
 //! | `cw_meta` | KV | `partitions` (fixed at creation), `installation` (the id in idempotency keys) |
@@ -29,8 +29,10 @@ pub const OUTBOX_SUBJECT: &str = "cw.outbox";
 
 /// The alert stream's subject for silences made and ended.
 pub const SILENCE_SUBJECT: &str = "cw.silences";
+/// The alert stream's subject for planned events declared and deleted.
+pub const PLANNED_SUBJECT: &str = "cw.planned";
 /// Every subject of the alert stream.
-const ALERT_SUBJECTS: [&str; 4] = [ALERT_SUBJECT, ACTION_SUBJECT, OUTBOX_SUBJECT, SILENCE_SUBJECT];
+const ALERT_SUBJECTS: [&str; 5] = [ALERT_SUBJECT, ACTION_SUBJECT, OUTBOX_SUBJECT, SILENCE_SUBJECT, PLANNED_SUBJECT];
 
 /// A connected node's handles.
 #[derive(Clone)]

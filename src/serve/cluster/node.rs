@@ -177,22 +177,35 @@ pub fn start(
             ship_lock: ship_lock.clone(),
         },
         factory,
-        registry,
+        registry.clone(),
         stop.clone(),
     ));
     let name = node_name(&shared);
     let projection = rt.spawn(share::project_alerts(bus.clone(), shared.clone(), stop.clone()));
     let shipper = rt.spawn(share::ship_actions(bus.clone(), shared.clone(), name.clone(), stop.clone()));
     let applier = rt.spawn(share::apply_actions(bus.clone(), shared.clone(), name.clone(), stop.clone()));
-    let outbox =
-        rt.spawn(share::ship_outbox(bus.clone(), shared.clone(), name.clone(), ship_lock.clone(), stop.clone()));
-    let copies = rt.spawn(share::apply_outbox(bus.clone(), shared.clone(), name.clone(), ship_lock, stop.clone()));
+    let outbox = rt.spawn(share::ship_outbox(bus.clone(), shared.clone(), name.clone(), ship_lock, stop.clone()));
+    let copies = rt.spawn(share::apply_outbox(bus.clone(), shared.clone(), name.clone(), stop.clone()));
     let silences_out = rt.spawn(share::ship_silences(bus.clone(), shared.clone(), name.clone(), stop.clone()));
-    let silences_in = rt.spawn(share::apply_silences(bus, shared, name, stop.clone()));
+    let silences_in = rt.spawn(share::apply_silences(bus.clone(), shared.clone(), name.clone(), stop.clone()));
+    let planned_out = rt.spawn(share::ship_planned(bus.clone(), shared.clone(), name.clone(), stop.clone()));
+    let planned_in = rt.spawn(share::apply_planned(bus, shared, name, registry.clone(), stop.clone()));
     Ok(NodeHandle {
         stop,
         rt,
-        tasks: vec![coordinator, answers, projection, shipper, applier, outbox, copies, silences_out, silences_in],
+        tasks: vec![
+            coordinator,
+            answers,
+            projection,
+            shipper,
+            applier,
+            outbox,
+            copies,
+            silences_out,
+            silences_in,
+            planned_out,
+            planned_in,
+        ],
         threads: vec![publisher, queries],
     })
 }

@@ -13,7 +13,9 @@
 //!   `cluster:silences-shipped`, the store's change number) and applied on the others
 //!   (`store::silences::apply_shared`, cursor `cluster:silences`), so that a silence or a
 //!   "Mute" made on any node holds on the notifying one, and one ended anywhere ends
-//!   everywhere.
+//!   everywhere. **Planned events** (`cw.planned`) the same way (cursors
+//!   `cluster:planned-shipped`, `cluster:planned`), and the engines of the partitions this
+//!   node runs get the new list.
 //!
 //! * **The outbox** (`cw.outbox`): the notifying node ships each notification it plans and
 //!   each it delivers (cursors `cluster:outbox-planned`, `cluster:outbox-delivered`); the
@@ -26,9 +28,10 @@
 //!
 //! The cursors are kept with the sources' (`store::cursors`), after what they cover is stored.
 
-use super::bus::{Bus, ACTION_SUBJECT, ALERTS, ALERT_SUBJECT, OUTBOX_SUBJECT, SILENCE_SUBJECT};
+use super::bus::{Bus, ACTION_SUBJECT, ALERTS, ALERT_SUBJECT, OUTBOX_SUBJECT, PLANNED_SUBJECT, SILENCE_SUBJECT};
+use super::owner::Registry;
 use crate::serve::pipeline::Shared;
-use crate::store::{self, replicated, silences};
+use crate::store::{self, planned, replicated, silences};
 use anyhow::Context as _;
 use async_nats::jetstream::consumer::{pull, DeliverPolicy};
 use async_nats::jetstream::message::PublishMessage;
@@ -247,36 +250,103 @@ pub async fn apply_silences(bus: Bus, shared: Arc<Shared>, node: String, stop: C
     .await;
 }
 
-/// The silences made or ended on this node to the others.
-pub async fn ship_silences(bus: Bus, shared: Arc<Shared>, node: String, stop: CancellationToken) {
-    const NAME: &str = "cluster:silences-shipped";
-    resuming("shipping silences", &stop, || async {
+/// A change made on this node that the others apply whole: a silence or a planned event.
+trait Change: serde::Serialize {
+    /// Its change number here.
+    fn changed(&self) -> i64;
+    /// The key of what changed (`node/row` where it was made).
+    fn key(&self) -> &str;
+}
+
+impl Change for silences::SharedSilence {
+    fn changed(&self) -> i64 {
+        self.changed
+    }
+    fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+impl Change for planned::SharedPlanned {
+    fn changed(&self) -> i64 {
+        self.changed
+    }
+    fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+/// Ships the changes `changed_after` finds after the cursor `name` to `subject`, each with
+/// the message id `<node>/<subject>/<change>/<key>`, until `stop`.
+async fn ship_changes<T: Change>(
+    bus: &Bus,
+    shared: &Shared,
+    node: &str,
+    (name, subject): (&str, &str),
+    changed_after: fn(&Connection, &str, i64) -> rusqlite::Result<Vec<T>>,
+    stop: &CancellationToken,
+) {
+    resuming(&format!("shipping {subject}"), stop, || async {
         let conn = store::open(&shared.db_path, false)?;
-        let mut last = cursor(&conn, NAME)? as i64;
+        let mut last = cursor(&conn, name)? as i64;
         loop {
-            let changed = silences::changed_after(&conn, &node, last)?;
-            for s in &changed {
+            let changed = changed_after(&conn, node, last)?;
+            for c in &changed {
                 let msg = PublishMessage::build()
-                    .payload(serde_json::to_vec(s).expect("JSON").into())
-                    .message_id(format!("{node}/silence/{}/{}", s.changed, s.key));
-                bus.js.send_publish(SILENCE_SUBJECT, msg).await?.await?;
-                last = last.max(s.changed);
+                    .payload(serde_json::to_vec(c).expect("JSON").into())
+                    .message_id(format!("{node}/{subject}/{}/{}", c.changed(), c.key()));
+                bus.js.send_publish(subject.to_string(), msg).await?.await?;
+                last = last.max(c.changed());
             }
-            if let Some(s) = changed.last() {
-                save_cursor(&conn, NAME, s.changed as u64)?;
-            } else {
+            if changed.is_empty() {
                 tokio::select! {
                     () = stop.cancelled() => return anyhow::Ok(()),
                     () = tokio::time::sleep(Duration::from_millis(200)) => {}
                 }
+            } else {
+                save_cursor(&conn, name, last as u64)?;
             }
         }
     })
     .await;
 }
 
+/// The silences made or ended on this node to the others.
+pub async fn ship_silences(bus: Bus, shared: Arc<Shared>, node: String, stop: CancellationToken) {
+    let at = ("cluster:silences-shipped", SILENCE_SUBJECT);
+    ship_changes(&bus, &shared, &node, at, silences::changed_after, &stop).await;
+}
+
+/// The planned events declared or deleted on this node to the others.
+pub async fn ship_planned(bus: Bus, shared: Arc<Shared>, node: String, stop: CancellationToken) {
+    let at = ("cluster:planned-shipped", PLANNED_SUBJECT);
+    ship_changes(&bus, &shared, &node, at, planned::changed_after, &stop).await;
+}
+
+/// The other nodes' planned events into this node's store, and the new list to the
+/// partition engines it runs (one it takes over later reads the store).
+pub async fn apply_planned(bus: Bus, shared: Arc<Shared>, node: String, registry: Registry, stop: CancellationToken) {
+    follow(&bus, &shared, PLANNED_SUBJECT, "cluster:planned", &stop, |conn, payload| {
+        match serde_json::from_slice::<planned::SharedPlanned>(payload) {
+            Ok(p) if p.node == node => {}
+            Ok(p) => {
+                if planned::apply_shared(conn, &p, &node)? {
+                    tracing::info!(planned = %p.key, brand = %p.brand, from = %p.node, "planned event from another node");
+                    let all = planned::for_engine(conn)?;
+                    for part in registry.lock().expect("registry lock").values() {
+                        part.engine.lock().expect("engine lock").set_planned(all.clone());
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "a planned-event message is not a planned event (skipped)"),
+        }
+        Ok(true)
+    })
+    .await;
+}
+
 /// The notifying node's outbox, copied into this node's.
-pub async fn apply_outbox(bus: Bus, shared: Arc<Shared>, node: String, lock: ShipLock, stop: CancellationToken) {
+pub async fn apply_outbox(bus: Bus, shared: Arc<Shared>, node: String, stop: CancellationToken) {
     let outbox_shipped = &shared.outbox_shipped;
     follow(&bus, &shared, OUTBOX_SUBJECT, "cluster:outbox", &stop, |conn, payload| {
         let news: replicated::OutboxNews = match serde_json::from_slice(payload) {
@@ -291,8 +361,8 @@ pub async fn apply_outbox(bus: Bus, shared: Arc<Shared>, node: String, lock: Shi
         if news.node() == node && matches!(news, replicated::OutboxNews::Delivered { .. }) {
             return Ok(true);
         }
-        // this node's plans do not change meanwhile (shipped, or forgotten): else try again
-        let Ok(_shipping) = lock.try_lock() else { return Ok(false) };
+        // what this node has shipped of its own plans (one shipped meanwhile is in the
+        // stream too, and the nodes keep whichever copy of the two came first)
         let shipped = outbox_shipped.load(Ordering::Acquire);
         // a delivery of a notification whose copy is still on its way: try again
         Ok(replicated::apply_outbox(conn, &news, crate::clock::wall_ms(), shipped)?)
@@ -325,22 +395,38 @@ pub fn forget_unshipped(shared: &Shared) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Takes up or gives up the notifier role: giving it up stops the planner and the shipping
-/// of plans first; either way what was planned and not shipped is forgotten before a new
-/// tenure starts (a node's plans are shipped only while it notifies).
+/// Takes up or gives up the notifier role; a node's plans are shipped only while it
+/// notifies. Giving it up stops the planner and the shipping of plans at once, and forgets
+/// what was planned and not shipped if the shipper is not busy (else the next tenure, a
+/// restart or a copy of the same notification from the next notifier does). Taking it up
+/// forgets them first, under the shipper's lock: if the shipper does not let go within a
+/// second (a publish stuck on a dead connection), the role waits for the next round.
+/// Returns whether the node now notifies as asked.
 ///
 /// # Errors
-/// SQLite errors (the role is then given up).
-pub async fn set_notifying(shared: &Shared, lock: &ShipLock, on: bool) -> anyhow::Result<()> {
+/// SQLite errors (the node then does not notify).
+pub async fn set_notifying(shared: &Shared, lock: &ShipLock, on: bool) -> anyhow::Result<bool> {
     if shared.notify_active.load(Ordering::Acquire) == on {
-        return Ok(());
+        return Ok(true);
     }
     shared.notify_active.store(false, Ordering::Release);
-    let _shipping = lock.lock().await;
+    let shipping = if on {
+        match tokio::time::timeout(Duration::from_secs(1), lock.lock()).await {
+            Ok(guard) => guard,
+            Err(_) => return Ok(false),
+        }
+    } else {
+        tracing::info!(notifying = false, "notifier role");
+        let Ok(guard) = lock.try_lock() else { return Ok(true) };
+        guard
+    };
     forget_unshipped(shared)?;
-    shared.notify_active.store(on, Ordering::Release);
-    tracing::info!(notifying = on, "notifier role");
-    Ok(())
+    drop(shipping);
+    if on {
+        shared.notify_active.store(true, Ordering::Release);
+        tracing::info!(notifying = true, "notifier role");
+    }
+    Ok(true)
 }
 
 /// This node's outbox to the others: what it planned (while it notifies), then what it
