@@ -220,8 +220,18 @@ fn scenario(faults: &[(usize, Fault)]) {
         }
         if Instant::now() > deadline {
             let s = &stores[0];
+            // mentions per partition: posted and counted
+            let mut posted = vec![0u64; PARTITIONS as usize];
+            for l in &lines {
+                let v: Value = serde_json::from_slice(l).unwrap();
+                posted
+                    [crisiswatch::serve::cluster::partition::of(v["brand"].as_str().unwrap(), PARTITIONS) as usize] +=
+                    1;
+            }
+            let per: Vec<(u64, u64)> =
+                parts.iter().enumerate().map(|(i, p)| (posted[i], p["mentions"].as_u64().unwrap_or(0))).collect();
             panic!(
-                "after 180 s: counted {counted} of {}, caught up {caught_up}, rejoined {rejoined}\nmissing {:?}\nextra {:?}\nstatus {status}\n{}",
+                "after 180 s: counted {counted} of {}, caught up {caught_up}, rejoined {rejoined}\n(posted, counted) per partition {per:?}\nmissing {:?}\nextra {:?}\nstatus {status}\n{}",
                 lines.len(),
                 expected.difference(s).collect::<Vec<_>>(),
                 s.difference(&expected).collect::<Vec<_>>(),
@@ -265,8 +275,10 @@ fn every_node_answers_for_every_brand(nodes: &[Option<Server>], lines: &[&[u8]])
             if !listed.contains(b) {
                 missing.push(format!("{b} in /v1/brands"));
             }
-            let series = s.get(&format!("/v1/brands/{b}/series?window=1h"));
-            if series["points"].as_array().is_none_or(|p| p.is_empty()) {
+            let r = client().get(s.url(&format!("/v1/brands/{b}/series?window=1h"))).send().unwrap();
+            let points =
+                if r.status() == 200 { r.json::<Value>().unwrap()["points"].as_array().map(Vec::len) } else { None };
+            if points.unwrap_or(0) == 0 {
                 missing.push(format!("series of {b}"));
             }
             if !html.contains(b.as_str()) {
