@@ -138,6 +138,7 @@ pub fn run_until(
         notify: live::Live::new(cfg.notify.clone()),
         known: live::Live::new(crate::rules::names::Names::of(&rules)),
         notify_active: AtomicBool::new(cfg.cluster.is_none()),
+        notify_until: Mutex::new(None),
         outbox_shipped: std::sync::atomic::AtomicI64::new(if cfg.cluster.is_none() { i64::MAX } else { 0 }),
         cluster_status: Mutex::new(None),
         cfg,

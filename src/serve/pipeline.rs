@@ -64,12 +64,27 @@ pub struct Shared {
     /// Whether this node sends notifications: always on a single node; in a cluster, while
     /// it holds the `notify` lease.
     pub notify_active: AtomicBool,
+    /// In a cluster, until when the `notify` lease is surely this node's: half its time to
+    /// live after the last renewal was sent (the server counts from when it arrives), so
+    /// that a node whose renewals stall stops notifying before another can take the lease
+    /// over, even while the renewal is still waiting for its answer. `None`: no limit.
+    pub notify_until: std::sync::Mutex<Option<Instant>>,
     /// The highest row id of a notification planned here that may be delivered: in a
     /// cluster, the last one shipped to the shared outbox (`serve::cluster::share`), so that
     /// nothing goes out that a successor would not know of; `i64::MAX` on a single node.
     pub outbox_shipped: std::sync::atomic::AtomicI64,
     /// Cluster mode: what `/v1/cluster` answers, refreshed by the lease coordinator.
     pub cluster_status: std::sync::Mutex<Option<serde_json::Value>>,
+}
+
+impl Shared {
+    /// Whether this node plans, ships and delivers notifications now: it has the role
+    /// (`notify_active`) and, in a cluster, its lease has not possibly run out
+    /// (`notify_until`).
+    pub fn notifying(&self) -> bool {
+        self.notify_active.load(Ordering::Acquire)
+            && self.notify_until.lock().expect("notify_until lock").is_none_or(|t| Instant::now() < t)
+    }
 }
 
 use crate::clock::wall_ms;
@@ -591,7 +606,7 @@ pub fn run_notifier(
             let now = wall_ms();
             // in a cluster only the notifying node plans and delivers (the others keep a copy
             // of its outbox: `serve::cluster::share`)
-            if shared.notify_active.load(Ordering::Relaxed) {
+            if shared.notifying() {
                 if let Err(e) = crate::notify::plan(&mut store, &n, now, Some(&charts)) {
                     tracing::error!(error = %e, "notification planning failed");
                 }

@@ -399,6 +399,7 @@ async fn coordinate(c: Coordinator, factory: EngineFactory, registry: Registry, 
         }
         // the notifier: one node at a time
         let want_notify = !fenced && partition::owner(u32::MAX, &live) == Some(node.as_str());
+        let sent = Instant::now();
         notify_rev = match (notify_rev, want_notify) {
             (Some(rev), true) => bus.leases.update(NOTIFY_KEY, lease_value(&node, None).into(), rev).await.ok(),
             (None, true) => bus.leases.create(NOTIFY_KEY, lease_value(&node, None).into()).await.ok(),
@@ -412,6 +413,9 @@ async fn coordinate(c: Coordinator, factory: EngineFactory, registry: Registry, 
             }
             (None, false) => None,
         };
+        // held until half the time to live after this renewal was sent (`Shared::notifying`)
+        *shared.notify_until.lock().expect("notify_until lock") =
+            Some(if notify_rev.is_some() { sent + ttl / 2 } else { sent });
         // a new notifier starts once it holds a full copy of its predecessor's outbox
         let active = shared.notify_active.load(Ordering::Relaxed);
         let ready = notify_rev.is_some() && (active || share::outbox_caught_up(&bus, &shared).await.unwrap_or(false));

@@ -452,11 +452,8 @@ pub async fn ship_outbox(bus: Bus, shared: Arc<Shared>, node: String, lock: Ship
             // this node's own rows only (copies of another notifier's are its news), while it
             // notifies: what it planned in a tenure and did not ship is forgotten
             let shipping = lock.lock().await;
-            let news = if shared.notify_active.load(Ordering::Acquire) {
-                replicated::planned_after(&conn, &node, planned, 100)?
-            } else {
-                Vec::new()
-            };
+            let news =
+                if shared.notifying() { replicated::planned_after(&conn, &node, planned, 100)? } else { Vec::new() };
             for n in &news {
                 let replicated::OutboxNews::Planned { id, .. } = n else { continue };
                 publish(n, format!("{node}/planned/{id}")).await?.await?;
