@@ -410,6 +410,42 @@ fn one_key_per_notification(
     }
 }
 
+/// Posts 4,000 negative mentions of `brand` from `t0` on, one every 60 ms, through node
+/// `via` (ids `<prefix>-<i>`), and returns the incident they open, once it is in the store
+/// under `dir` (at most 60 s).
+fn burst(nodes: &[Option<Server>], via: usize, brand: &str, t0: i64, prefix: &str, text: &str, dir: &Path) -> String {
+    let lines: Vec<String> = (0..4000)
+        .map(|i| {
+            serde_json::json!({
+                "id": format!("{prefix}-{i}"), "brand": brand, "lang": "en", "sentiment": 0.05,
+                "ts": crisiswatch::time::format_rfc3339(t0 + i * 60),
+                "text": format!("{brand} {text} ({i})"),
+            })
+            .to_string()
+        })
+        .collect();
+    for chunk in lines.chunks(2000) {
+        post(nodes, via, chunk.join("\n").as_bytes());
+    }
+    let opened = || -> Option<String> {
+        let c = rusqlite::Connection::open(dir.join("data").join("crisiswatch.db")).ok()?;
+        c.query_row(
+            "SELECT id FROM incidents WHERE brand = ?1 AND status IN ('firing', 'escalated') ORDER BY seq DESC LIMIT 1",
+            [brand],
+            |r| r.get(0),
+        )
+        .ok()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(id) = opened() {
+            return id;
+        }
+        assert!(Instant::now() < deadline, "the burst opened no incident of {brand}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// An incident acknowledged on one node is acknowledged in every node's store (where the
 /// notifying node's ladder reads it): a burst opens an incident after the stream, node 2
 /// acknowledges it, nodes 0 and 1 record the acknowledgement as coming from node 2.
@@ -417,36 +453,7 @@ fn acknowledgements_reach_every_node(nodes: &[Option<Server>], dirs: &[std::path
     let last: Value = serde_json::from_slice(lines.last().unwrap()).unwrap();
     let brand = last["brand"].as_str().unwrap().to_string();
     let t0 = crisiswatch::time::parse_timestamp(last["ts"].as_str().unwrap()).unwrap() + 10 * 60_000;
-    let burst: Vec<String> = (0..4000)
-        .map(|i| {
-            serde_json::json!({
-                "id": format!("burst-{i}"), "brand": brand, "lang": "en", "sentiment": 0.05,
-                "ts": crisiswatch::time::format_rfc3339(t0 + i * 60),
-                "text": format!("{brand} is down again, cannot log in ({i})"),
-            })
-            .to_string()
-        })
-        .collect();
-    for chunk in burst.chunks(2000) {
-        post(nodes, 0, chunk.join("\n").as_bytes());
-    }
-    let open_incident = |dir: &Path| -> Option<String> {
-        let c = rusqlite::Connection::open(dir.join("data").join("crisiswatch.db")).ok()?;
-        c.query_row(
-            "SELECT id FROM incidents WHERE brand = ?1 AND status IN ('firing', 'escalated') ORDER BY seq DESC LIMIT 1",
-            [&brand],
-            |r| r.get(0),
-        )
-        .ok()
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let id = loop {
-        if let Some(id) = open_incident(&dirs[2]) {
-            break id;
-        }
-        assert!(Instant::now() < deadline, "the burst opened no incident of {brand}");
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let id = burst(nodes, 0, &brand, t0, "burst", "is down again, cannot log in", &dirs[2]);
     let r = client()
         .post(nodes[2].as_ref().unwrap().url(&format!("/v1/alerts/{id}/ack")))
         .header("content-type", "application/json")
@@ -514,36 +521,7 @@ fn silences_hold_on_the_notifier_wherever_they_are_made(
     }
     // a burst of the silenced brand: an incident, and no notification about it
     let t0 = crisiswatch::time::parse_timestamp(last["ts"].as_str().unwrap()).unwrap() + 30 * 60_000;
-    let burst: Vec<String> = (0..4000)
-        .map(|i| {
-            serde_json::json!({
-                "id": format!("silenced-{i}"), "brand": brand, "lang": "en", "sentiment": 0.05,
-                "ts": crisiswatch::time::format_rfc3339(t0 + i * 60),
-                "text": format!("{brand} charged me twice, refund now ({i})"),
-            })
-            .to_string()
-        })
-        .collect();
-    for chunk in burst.chunks(2000) {
-        post(nodes, maker, chunk.join("\n").as_bytes());
-    }
-    let opened = |dir: &Path| -> Option<String> {
-        let c = rusqlite::Connection::open(dir.join("data").join("crisiswatch.db")).ok()?;
-        c.query_row(
-            "SELECT id FROM incidents WHERE brand = ?1 AND status IN ('firing', 'escalated') ORDER BY seq DESC LIMIT 1",
-            [&brand],
-            |r| r.get(0),
-        )
-        .ok()
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let id = loop {
-        if let Some(id) = opened(&dirs[notifier]) {
-            break id;
-        }
-        assert!(Instant::now() < deadline, "the burst opened no incident of {brand}");
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let id = burst(nodes, maker, &brand, t0, "silenced", "charged me twice, refund now", &dirs[notifier]);
     let told = || hook.requests().iter().any(|r| r.text().contains(&id));
     // the notifier plans every 200 ms and groups for 1 s: 5 s of nothing is the silence
     std::thread::sleep(Duration::from_secs(5));

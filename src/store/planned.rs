@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 pub const MAX_CURRENT: i64 = 1000;
 
 /// A planned event to store, already validated (`serve::planned::validate`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NewPlanned {
     /// Brand id.
     pub brand: String,
@@ -205,18 +205,9 @@ pub struct SharedPlanned {
     pub key: String,
     /// The change's number on `node`.
     pub changed: i64,
-    /// Brand id.
-    pub brand: String,
-    /// What it is.
-    pub name: String,
-    /// Start.
-    pub start_ms: Millis,
-    /// End (exclusive).
-    pub end_ms: Millis,
-    /// Expected volume as a multiple of the usual.
-    pub uplift: f64,
-    /// Who declared it.
-    pub creator: String,
+    /// What was declared.
+    #[serde(flatten)]
+    pub event: NewPlanned,
     /// When.
     pub created_ms: Millis,
     /// Who deleted it and when.
@@ -235,17 +226,11 @@ pub fn changed_after(c: &Connection, node: &str, after: i64) -> Result<Vec<Share
     let rows = st.query_map(params![after, node], |r| Ok((row(r)?, r.get::<_, String>(10)?, r.get::<_, i64>(11)?)))?;
     rows.map(|x| {
         let (p, key, changed) = x?;
-        let e = p.event;
         Ok(SharedPlanned {
             node: node.to_string(),
             key,
             changed,
-            brand: e.brand,
-            name: e.name,
-            start_ms: e.start_ms,
-            end_ms: e.end_ms,
-            uplift: e.uplift,
-            creator: e.creator,
+            event: p.event,
             created_ms: p.created_ms,
             deleted: p.deleted,
         })
@@ -277,12 +262,12 @@ pub fn apply_shared(c: &mut Connection, p: &SharedPlanned, me: &str) -> Result<b
             "INSERT INTO planned (brand, name, start_ms, end_ms, uplift, creator, created_ms, deleted_by, deleted_ms, origin)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
-                p.brand,
-                p.name,
-                p.start_ms,
-                p.end_ms,
-                p.uplift,
-                p.creator,
+                p.event.brand,
+                p.event.name,
+                p.event.start_ms,
+                p.event.end_ms,
+                p.event.uplift,
+                p.event.creator,
                 p.created_ms,
                 deleted.as_ref().map(|d| d.0.clone()),
                 deleted.as_ref().map(|d| d.1),

@@ -25,7 +25,7 @@ pub const MAX_START_AHEAD_MS: Millis = 90 * 86_400_000;
 pub const MAX_CURRENT: i64 = 1000;
 
 /// One silence as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Silence {
     /// Row id, used in `/v1/silences/{id}`.
     pub id: i64,
@@ -353,8 +353,8 @@ pub fn annotate_history(c: &Connection, hist: &mut Value, now: Millis) -> Result
     Ok(())
 }
 
-/// A silence as shipped between the nodes of a cluster: its whole state, under the key of
-/// the node where it was made.
+/// A silence as shipped between the nodes of a cluster: its whole state (its `id` is the
+/// sender's row), under the key of the node where it was made.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SharedSilence {
     /// The node that made the change.
@@ -363,26 +363,9 @@ pub struct SharedSilence {
     pub key: String,
     /// The change's number on `node` (with `node` and `key`, the message id).
     pub changed: i64,
-    /// Brand id or `*`.
-    pub brand: String,
-    /// Rules it is limited to.
-    pub rules: Vec<String>,
-    /// Metrics it is limited to.
-    pub metrics: Vec<String>,
-    /// Start (wall clock).
-    pub start_ms: Millis,
-    /// End (wall clock).
-    pub end_ms: Millis,
-    /// Why.
-    pub reason: String,
-    /// Who made it.
-    pub creator: String,
-    /// When it was made.
-    pub created_ms: Millis,
-    /// The incident a "Mute" made it for.
-    pub incident: Option<String>,
-    /// Who ended it.
-    pub ended_by: Option<String>,
+    /// The silence.
+    #[serde(flatten)]
+    pub silence: Silence,
 }
 
 /// The silences made or ended here (`node`) after change number `after`, in change order.
@@ -395,22 +378,8 @@ pub fn changed_after(c: &Connection, node: &str, after: i64) -> Result<Vec<Share
     ))?;
     let rows = st.query_map(params![after, node], |r| Ok((row(r)?, r.get::<_, String>(11)?, r.get::<_, i64>(12)?)))?;
     rows.map(|x| {
-        let (s, key, changed) = x?;
-        Ok(SharedSilence {
-            node: node.to_string(),
-            key,
-            changed,
-            brand: s.brand,
-            rules: s.rules,
-            metrics: s.metrics,
-            start_ms: s.start_ms,
-            end_ms: s.end_ms,
-            reason: s.reason,
-            creator: s.creator,
-            created_ms: s.created_ms,
-            incident: s.incident,
-            ended_by: s.ended_by,
-        })
+        let (silence, key, changed) = x?;
+        Ok(SharedSilence { node: node.to_string(), key, changed, silence })
     })
     .collect()
 }
@@ -422,13 +391,14 @@ pub fn changed_after(c: &Connection, node: &str, after: i64) -> Result<Vec<Share
 ///
 /// # Errors
 /// SQLite errors.
-pub fn apply_shared(c: &mut Connection, s: &SharedSilence, me: &str) -> Result<bool> {
+pub fn apply_shared(c: &mut Connection, shared: &SharedSilence, me: &str) -> Result<bool> {
+    let (s, key) = (&shared.silence, &shared.key);
     let tx = c.transaction()?;
     // made here: the key is this store's row
-    let own = s.key.strip_prefix(me).and_then(|k| k.strip_prefix('/')).and_then(|id| id.parse::<i64>().ok());
+    let own = key.strip_prefix(me).and_then(|k| k.strip_prefix('/')).and_then(|id| id.parse::<i64>().ok());
     let id: Option<i64> = match own {
         Some(id) => Some(id),
-        None => tx.query_row("SELECT id FROM silences WHERE origin = ?1", [&s.key], |r| r.get(0)).optional()?,
+        None => tx.query_row("SELECT id FROM silences WHERE origin = ?1", [key], |r| r.get(0)).optional()?,
     };
     let n = match id {
         Some(id) => tx.execute(
@@ -450,7 +420,7 @@ pub fn apply_shared(c: &mut Connection, s: &SharedSilence, me: &str) -> Result<b
                 s.created_ms,
                 s.incident,
                 s.ended_by,
-                s.key
+                key
             ],
         )?,
     };
@@ -594,7 +564,7 @@ mod tests {
         let shipped = changed_after(&a, "cw-a", 0).unwrap();
         assert_eq!(shipped.len(), 1);
         assert_eq!(
-            (shipped[0].key.as_str(), shipped[0].brand.as_str()),
+            (shipped[0].key.as_str(), shipped[0].silence.brand.as_str()),
             (format!("cw-a/{}", made.id).as_str(), "acme")
         );
         assert!(apply_shared(&mut b, &shipped[0], "cw-b").unwrap());
@@ -606,7 +576,7 @@ mod tests {
         // ended on b (under b's own row id): shipped under a's key, and ends a's row
         end(&mut b, copy.id, "omer", 50).unwrap().unwrap();
         let ended = changed_after(&b, "cw-b", 0).unwrap();
-        assert_eq!((ended[0].key.as_str(), ended[0].end_ms), (shipped[0].key.as_str(), 50));
+        assert_eq!((ended[0].key.as_str(), ended[0].silence.end_ms), (shipped[0].key.as_str(), 50));
         assert!(apply_shared(&mut a, &ended[0], "cw-a").unwrap());
         let mine = get(&a, made.id).unwrap().unwrap();
         assert_eq!((mine.end_ms, mine.ended_by.as_deref()), (50, Some("omer")));
@@ -628,8 +598,8 @@ mod tests {
         assert_eq!(first.len(), 1);
         mute_incident(&mut c, &ev.id, "dana", "Mute 4h", 200, 4 * 3_600_000).unwrap().unwrap();
         let next = changed_after(&c, "n", first[0].changed).unwrap();
-        let ends: Vec<Millis> = next.iter().map(|s| s.end_ms).collect();
+        let ends: Vec<Millis> = next.iter().map(|s| s.silence.end_ms).collect();
         assert_eq!(ends, [200, 200 + 4 * 3_600_000], "the first mute ended, the second made");
-        assert!(next.iter().all(|s| s.incident.as_deref() == Some(ev.id.as_str())));
+        assert!(next.iter().all(|s| s.silence.incident.as_deref() == Some(ev.id.as_str())));
     }
 }

@@ -239,7 +239,7 @@ pub async fn apply_silences(bus: Bus, shared: Arc<Shared>, node: String, stop: C
             Ok(s) if s.node == node => {}
             Ok(s) => {
                 if silences::apply_shared(conn, &s, &node)? {
-                    tracing::info!(silence = %s.key, brand = %s.brand, from = %s.node, "silence from another node");
+                    tracing::info!(silence = %s.key, brand = %s.silence.brand, from = %s.node, "silence from another node");
                     wake.notify_one();
                 }
             }
@@ -331,7 +331,7 @@ pub async fn apply_planned(bus: Bus, shared: Arc<Shared>, node: String, registry
             Ok(p) if p.node == node => {}
             Ok(p) => {
                 if planned::apply_shared(conn, &p, &node)? {
-                    tracing::info!(planned = %p.key, brand = %p.brand, from = %p.node, "planned event from another node");
+                    tracing::info!(planned = %p.key, brand = %p.event.brand, from = %p.node, "planned event from another node");
                     let all = planned::for_engine(conn)?;
                     for part in registry.lock().expect("registry lock").values() {
                         part.engine.lock().expect("engine lock").set_planned(all.clone());
