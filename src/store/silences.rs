@@ -406,23 +406,24 @@ pub fn apply_shared(c: &mut Connection, shared: &SharedSilence, me: &str) -> Res
              WHERE id = ?1 AND end_ms > ?2",
             params![id, s.end_ms, s.start_ms, s.ended_by],
         )?,
-        None => tx.execute(
-            "INSERT INTO silences (brand, rules, metrics, start_ms, end_ms, reason, creator, created_ms, incident, ended_by, origin)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            params![
-                s.brand,
-                serde_json::to_string(&s.rules).unwrap_or_default(),
-                serde_json::to_string(&s.metrics).unwrap_or_default(),
-                s.start_ms,
-                s.end_ms,
-                s.reason,
-                s.creator,
-                s.created_ms,
-                s.incident,
-                s.ended_by,
-                key
-            ],
-        )?,
+        None => {
+            // stored as made here, then marked as the copy it is: its maker's key, who ended
+            // it, and no change of this node's to ship
+            let new = NewSilence {
+                brand: s.brand.clone(),
+                rules: s.rules.clone(),
+                metrics: s.metrics.clone(),
+                start_ms: s.start_ms,
+                end_ms: s.end_ms,
+                reason: s.reason.clone(),
+                creator: s.creator.clone(),
+            };
+            let copy = insert(&tx, &new, s.incident.as_deref(), s.created_ms)?;
+            tx.execute(
+                "UPDATE silences SET origin = ?2, ended_by = ?3, changed = 0 WHERE id = ?1",
+                params![copy.id, key, s.ended_by],
+            )?
+        }
     };
     tx.commit()?;
     Ok(n > 0)
