@@ -34,6 +34,27 @@ pub struct Links {
     pub signer: Signer,
     /// The store (shared with the API).
     pub db: Arc<Mutex<Connection>>,
+    /// In a cluster: the first use of each link, shared by every node.
+    pub shared: Option<Arc<dyn SharedUses>>,
+}
+
+/// Who used a link first, and when (RFC 3339).
+pub type Use = (String, String);
+
+/// A future of the shared record of link uses.
+pub type UseFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, String>> + Send + 'a>>;
+
+/// The first use of each link, shared by the nodes of a cluster (`serve::cluster::links`),
+/// so that a link used at one node is refused at every other; a single node has only its
+/// store's `used_links`. Keys are [`link::used_key`]s.
+pub trait SharedUses: Send + Sync {
+    /// Records the first use of `key` by `who` at `at`: `None`, or the use recorded before.
+    fn claim<'a>(&'a self, key: &'a str, who: &'a str, at: &'a str) -> UseFuture<'a, Option<Use>>;
+    /// The use of `key` recorded so far, if any.
+    fn used<'a>(&'a self, key: &'a str) -> UseFuture<'a, Option<Use>>;
+    /// Forgets the claim of `key` made here when its action did not happen (the incident is
+    /// not in this node's store yet, or is resolved), so that the link can be used again.
+    fn release<'a>(&'a self, key: &'a str) -> UseFuture<'a, ()>;
 }
 
 /// The routes, for any router state that holds the [`Links`].
@@ -121,6 +142,12 @@ async fn with_db<T: Send + 'static>(
     }
 }
 
+/// The cluster's record could not be read or written: the action is not taken.
+fn cluster_unreachable(e: &str) -> Response {
+    tracing::error!(error = %e, "the cluster's record of used links is out of reach");
+    page(StatusCode::SERVICE_UNAVAILABLE, "Try again", "<p>the cluster could not be reached; try again in a minute</p>")
+}
+
 fn gone_used(who: &str, at: &str) -> Response {
     let body = format!("<p>this link was already used: acknowledged by {} at {}</p>", escape(who), escape(at));
     page(StatusCode::GONE, "Link already used", &body)
@@ -141,10 +168,16 @@ async fn show(State(links): State<Arc<Links>>, Path(token): Path<String>) -> Res
         Ok((store::incident_history(c, &id)?, used))
     })
     .await;
-    let (history, used) = match found {
+    let (history, mut used) = match found {
         Ok(v) => v,
         Err(r) => return r,
     };
+    if let (LinkAction::Ack, None, Some(shared)) = (claims.action, &used, &links.shared) {
+        match shared.used(&link::used_key(&token)).await {
+            Ok(u) => used = u,
+            Err(e) => return cluster_unreachable(&e),
+        }
+    }
     let Some(h) = history else {
         return page(StatusCode::NOT_FOUND, "No such incident", "<p>this incident is not in the store</p>");
     };
@@ -181,9 +214,25 @@ async fn act(State(links): State<Arc<Links>>, Path(token): Path<String>) -> Resp
     }
     let (id, who, key) = (claims.incident.clone(), claims.recipient.clone(), link::used_key(&token));
     let now = crate::clock::wall_ms();
-    let done =
-        with_db(&links, move |c| store::record_link_action(c, &key, &id, "ack", &who, Some("via signed link"), now))
-            .await;
+    if let Some(shared) = &links.shared {
+        // first claimed for the whole cluster, then recorded here (and shipped to the others)
+        match shared.claim(&key, &who, &crate::time::format_rfc3339(now)).await {
+            Ok(None) => {}
+            Ok(Some((who, at))) => return gone_used(&who, &at),
+            Err(e) => return cluster_unreachable(&e),
+        }
+    }
+    let local_key = key.clone();
+    let done = with_db(&links, move |c| {
+        store::record_link_action(c, &local_key, &id, "ack", &who, Some("via signed link"), now)
+    })
+    .await;
+    if let (Some(shared), Ok(Err(LinkUseError::Action(_))) | Err(_)) = (&links.shared, &done) {
+        // not acted on: the link stays usable
+        if let Err(e) = shared.release(&key).await {
+            tracing::warn!(error = %e, "could not release a link claim; the link counts as used");
+        }
+    }
     match done {
         Err(r) => r,
         Ok(Ok(())) => {

@@ -256,7 +256,14 @@ pub fn run_until(
         auth: Arc::new(auth::Auth::new(&shared.cfg)),
         slack,
         reloader,
-        links: Arc::new(links::Links { signer: link_signer, db: api_db }),
+        links: Arc::new(links::Links {
+            signer: link_signer,
+            db: api_db,
+            shared: match &node {
+                Node::Cluster(h) => Some(h.link_uses.clone()),
+                Node::Single(_) => None,
+            },
+        }),
         decoded: Arc::new(tokio::sync::Semaphore::new(
             api::budget_units(shared.cfg.max_decoded_in_flight as usize) as usize
         )),

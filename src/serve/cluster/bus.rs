@@ -9,6 +9,7 @@
 //! | `cw_leases` | KV, TTL `lease_ttl` | `p<N>`: the node that owns partition N; `notify`: the node that sends notifications |
 //! | `cw_nodes` | KV, TTL `lease_ttl` | one key per live node, renewed by its heartbeat |
 //! | `cw_meta` | KV | `partitions` (fixed at creation), `installation` (the id in idempotency keys) |
+//! | `cw_links` | KV, kept | one key per signed link used, created by its first use on any node (`links`) |
 //! | `cw_snapshots` | object store | `p<N>`: partition N's engine snapshot and the stream sequence it covers |
 
 use crate::serve::config::cluster::Cluster;
@@ -47,6 +48,8 @@ pub struct Bus {
     pub nodes: kv::Store,
     /// Cluster-wide settings.
     pub meta: kv::Store,
+    /// The signed links used, cluster-wide.
+    pub links: kv::Store,
     /// Partition snapshots.
     pub snapshots: object_store::ObjectStore,
     /// The partition count.
@@ -111,6 +114,8 @@ pub async fn connect(cfg: &Cluster, node: &str, dedup_window: Duration) -> anyho
         let leases = get_or_create_kv(&js, bucket("cw_leases", cfg.lease_ttl)).await?;
         let nodes = get_or_create_kv(&js, bucket("cw_nodes", cfg.lease_ttl)).await?;
         let meta = get_or_create_kv(&js, bucket("cw_meta", Duration::ZERO)).await?;
+        // kept: a small entry per link a person used, which only notifications create
+        let links = get_or_create_kv(&js, bucket("cw_links", Duration::ZERO)).await?;
         let snapshots = match js.get_object_store("cw_snapshots").await {
             Ok(s) => s,
             Err(_) => js
@@ -123,11 +128,11 @@ pub async fn connect(cfg: &Cluster, node: &str, dedup_window: Duration) -> anyho
                 .await
                 .context("cannot create the snapshot store")?,
         };
-        anyhow::Ok((leases, nodes, meta, snapshots))
+        anyhow::Ok((leases, nodes, meta, links, snapshots))
     };
     // a cluster that is still electing its JetStream leader refuses for a while: retry
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let (leases, nodes, meta, snapshots) = loop {
+    let (leases, nodes, meta, links, snapshots) = loop {
         match tokio::time::timeout(Duration::from_secs(20), setup()).await {
             Ok(Ok(r)) => break r,
             Ok(Err(e)) if tokio::time::Instant::now() >= deadline => {
@@ -159,7 +164,7 @@ pub async fn connect(cfg: &Cluster, node: &str, dedup_window: Duration) -> anyho
         );
     }
     let installation = adopt(&meta, "installation", crate::serve::auth::random_hex()[..16].to_string()).await?;
-    Ok(Bus { client, js, leases, nodes, meta, snapshots, partitions, installation })
+    Ok(Bus { client, js, leases, nodes, meta, links, snapshots, partitions, installation })
 }
 
 async fn get_or_create_kv(js: &jetstream::Context, cfg: kv::Config) -> anyhow::Result<kv::Store> {

@@ -15,11 +15,13 @@
 //!   (acknowledge, escalate, resolve), silences and the notifier's outbox shipped to and
 //!   applied from the other nodes;
 //! * [`query`]: brand status and series from every node's partitions, for `/v1/brands`
-//!   and the dashboard on any node.
+//!   and the dashboard on any node;
+//! * [`links`]: signed links used once in the whole cluster.
 //!
 //! The design, its guarantees and what it does not do yet are in `docs/deployment.md`.
 
 pub mod bus;
+pub mod links;
 pub mod node;
 pub mod owner;
 pub mod partition;

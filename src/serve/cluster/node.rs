@@ -81,6 +81,8 @@ impl EngineFactory {
 
 /// The running node; [`NodeHandle::stop`] hands its partitions over.
 pub struct NodeHandle {
+    /// The cluster's record of signed links used, for the link routes.
+    pub link_uses: Arc<dyn crate::serve::links::SharedUses>,
     stop: CancellationToken,
     rt: tokio::runtime::Runtime,
     tasks: Vec<JoinHandle<()>>,
@@ -143,6 +145,7 @@ pub fn start(
     share::forget_unshipped(&shared)?;
     tracing::info!(node = %node, partitions = bus.partitions, replicas = cfg.replicas, servers = %cfg.servers.join(","),
         installation = %bus.installation, "cluster node connected");
+    let link_uses = Arc::new(super::links::KvUses::new(bus.links.clone(), node.clone()));
     let registry: Registry = Arc::new(Mutex::new(BTreeMap::new()));
     let factory = EngineFactory { rules: Arc::new(rules.clone()), tone: Arc::from(tone), playbooks, db: db.clone() };
     factory.build(0, bus.partitions)?; // fail at start, not in a partition task
@@ -191,6 +194,7 @@ pub fn start(
     let planned_out = rt.spawn(share::ship_planned(bus.clone(), shared.clone(), name.clone(), stop.clone()));
     let planned_in = rt.spawn(share::apply_planned(bus, shared, name, registry.clone(), stop.clone()));
     Ok(NodeHandle {
+        link_uses,
         stop,
         rt,
         tasks: vec![
