@@ -8,10 +8,9 @@
 mod support;
 
 use serde_json::Value;
-use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 use support::server::{client, Server};
+use support::wait_for;
 use support::webhook::Webhook as Hook;
 
 const ADMIN: &str = "admin-secret-token";
@@ -69,23 +68,10 @@ fn keyword_mention(id: &str, ts: &str, text: &str) -> String {
     support::mention(id, ts, None, text, Some(0.1)) + "\n"
 }
 
-fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn reload_applies_valid_changes_refuses_invalid_ones_whole_and_answers_sighup() {
     let dir = tempfile::tempdir().unwrap();
-    let rules = dir.path().join("rules");
-    std::fs::create_dir_all(&rules).unwrap();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
-    for f in ["defaults.toml", "acme.toml"] {
-        std::fs::copy(repo.join(f), rules.join(f)).unwrap();
-    }
+    let rules = support::acme_rules(dir.path());
     let cfg_path = dir.path().join("crisiswatch.toml");
     let hook = Hook::start(&[]);
     let s = Server::builder(dir.path())

@@ -102,3 +102,25 @@ pub fn crisis_stream(angry: &str) -> Vec<String> {
     out.push(batch);
     out
 }
+
+/// Polls `done` every 100 ms until it holds; fails the test after `secs` seconds, naming
+/// `what` it waited for.
+pub fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out after {secs} s waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// `dir/rules` with the repository's `rules/defaults.toml` and `rules/acme.toml` in it: a
+/// rules directory a test may edit.
+pub fn acme_rules(dir: &Path) -> PathBuf {
+    let rules = dir.join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    for f in ["defaults.toml", "acme.toml"] {
+        std::fs::copy(repo.join(f), rules.join(f)).unwrap();
+    }
+    rules
+}

@@ -7,6 +7,7 @@
 //!   whichever node comes first and checked by the others;
 //! * [`publish`]: ingest on any node: validated requests are routed and published to the
 //!   mention stream, `202` once JetStream acknowledged every record;
+//! * [`engines`]: how this node builds partition engines, and rebuilds them on a reload;
 //! * [`owner`]: one partition's engine: restore its snapshot, replay the stream after it,
 //!   follow the stream, publish alert events, snapshot;
 //! * [`node`]: membership, partition leases, starting and stopping owners, the notifier
@@ -21,6 +22,7 @@
 //! The design, its guarantees and what it does not do yet are in `docs/deployment.md`.
 
 pub mod bus;
+pub mod engines;
 pub mod links;
 pub mod node;
 pub mod owner;

@@ -21,12 +21,12 @@
 //!   answered from the partitions this node runs.
 
 use super::bus::{self, Bus};
+use super::engines::{self, EngineFactory, NextRouter};
 use super::owner::{self, Registry};
 use super::partition::{self, Router};
 use super::publish::{self, Publisher};
 use super::query::{self, Answer, Question};
 use super::share;
-use crate::engine::Engine;
 use crate::rules::RuleSet;
 use crate::serve::pipeline::{EngineMsg, Shared, WriterMsg};
 use crate::store;
@@ -42,42 +42,6 @@ use tokio_util::sync::CancellationToken;
 
 /// The lease key of the notifier.
 const NOTIFY_KEY: &str = "notify";
-
-/// A tone model shared by every partition's engine.
-struct SharedTone(Arc<dyn crate::tone::ToneModel>);
-
-impl crate::tone::ToneModel for SharedTone {
-    fn p_negative(&self, text: &str, lang: Option<&str>) -> Option<f32> {
-        self.0.p_negative(text, lang)
-    }
-    fn negative(&self, text: &str, lang: Option<&str>) -> Option<(f32, bool)> {
-        self.0.negative(text, lang)
-    }
-}
-
-/// Builds a partition's engine.
-#[derive(Clone)]
-struct EngineFactory {
-    rules: Arc<RuleSet>,
-    tone: Arc<dyn crate::tone::ToneModel>,
-    playbooks: Option<Arc<crate::alert::playbook::Playbooks>>,
-    db: std::path::PathBuf,
-}
-
-impl EngineFactory {
-    /// The engine of partition `p`: its brands only.
-    fn build(&self, p: u32, partitions: u32) -> anyhow::Result<Engine> {
-        let mut e = Engine::new(&partition::rules_of(&self.rules, p, partitions))
-            .context("cannot build the keyword matcher")?;
-        e.set_tone_model(Box::new(SharedTone(self.tone.clone())));
-        if let Some(p) = &self.playbooks {
-            e.set_playbooks(p.clone());
-        }
-        let c = store::open(&self.db, false)?;
-        e.set_planned(store::planned::for_engine(&c).context("cannot read the planned events")?);
-        Ok(e)
-    }
-}
 
 /// The running node; [`NodeHandle::stop`] hands its partitions over.
 pub struct NodeHandle {
@@ -147,11 +111,13 @@ pub fn start(
         installation = %bus.installation, "cluster node connected");
     let link_uses = Arc::new(super::links::KvUses::new(bus.links.clone(), node.clone()));
     let registry: Registry = Arc::new(Mutex::new(BTreeMap::new()));
-    let factory = EngineFactory { rules: Arc::new(rules.clone()), tone: Arc::from(tone), playbooks, db: db.clone() };
-    factory.build(0, bus.partitions)?; // fail at start, not in a partition task
+    let factory = EngineFactory::new(rules, tone, playbooks, db.clone(), bus.partitions);
+    factory.build(0)?; // fail at start, not in a partition task
     let stop = CancellationToken::new();
     let router = Router::new(rules, bus.partitions).context("cannot build the keyword matcher")?;
-    let publisher = Publisher::new(shared.clone(), bus.clone(), router, configured, store::open(&db, false)?);
+    let next_router: NextRouter = Arc::default();
+    let publisher =
+        Publisher::new(shared.clone(), bus.clone(), router, next_router.clone(), configured, store::open(&db, false)?);
     let handle = rt.handle().clone();
     let publisher = std::thread::Builder::new().name("publisher".into()).spawn(move || {
         publish::run(publisher, handle, writer_rx);
@@ -162,6 +128,9 @@ pub fn start(
             registry: registry.clone(),
             partitions: bus.partitions,
             client: bus.client.clone(),
+            bus: bus.clone(),
+            factory: factory.clone(),
+            next_router,
             handle: rt.handle().clone(),
             shared: shared.clone(),
             node: node.clone(),
@@ -219,6 +188,12 @@ struct Queries {
     registry: Registry,
     partitions: u32,
     client: async_nats::Client,
+    /// For the snapshots after a reload.
+    bus: Bus,
+    /// Rebuilds the engines on a reload.
+    factory: EngineFactory,
+    /// The publisher's router after a reload.
+    next_router: NextRouter,
     handle: tokio::runtime::Handle,
     shared: Arc<Shared>,
     /// This node's name.
@@ -276,10 +251,21 @@ fn run_queries(rx: Receiver<EngineMsg>, q: &Queries) {
                     p.engine.lock().expect("engine lock").set_planned(all.clone());
                 }
             }
-            EngineMsg::Reload { reply, .. } => {
-                let _ = reply.send(Err(
-                    "reloading is not available in cluster mode yet: restart the nodes one at a time".into(),
-                ));
+            EngineMsg::Reload { rules, playbooks, reply } => {
+                let res = engines::reload(&q.factory, &q.registry, &q.next_router, &rules, playbooks);
+                if let Ok((_, rebuilt)) = &res {
+                    // a later owner must not replay the records before the reload with the new rules
+                    for part in rebuilt {
+                        if let Err(e) = q.handle.block_on(owner::snapshot_now(&q.bus, part)) {
+                            tracing::warn!(
+                                partition = part.id,
+                                error = format!("{e:#}"),
+                                "no snapshot after the reload"
+                            );
+                        }
+                    }
+                }
+                let _ = reply.send(res.map(|(report, _)| report));
             }
             EngineMsg::Records { .. } => {}
             EngineMsg::Shutdown => return,
@@ -331,10 +317,7 @@ async fn coordinate(c: Coordinator, factory: EngineFactory, registry: Registry, 
     let spawn = |p: u32, held_stop: CancellationToken| {
         let (bus, shared, factory, registry) = (bus.clone(), shared.clone(), factory.clone(), registry.clone());
         tokio::spawn(async move {
-            let res = match factory.build(p, bus.partitions) {
-                Ok(engine) => owner::run(bus, shared, p, engine, registry, held_stop).await,
-                Err(e) => Err(e),
-            };
+            let res = owner::run(bus, shared, p, factory, registry, held_stop).await;
             if let Err(e) = res {
                 tracing::error!(partition = p, error = format!("{e:#}"), "partition engine failed; restarting it");
             }

@@ -16,6 +16,7 @@
 //! recorded exactly once however often a partition changes hands.
 
 use super::bus::{Bus, ALERT_SUBJECT, MENTIONS};
+use super::engines::EngineFactory;
 use super::partition;
 use crate::clock::wall_ms;
 use crate::engine::{snapshot, Engine};
@@ -31,17 +32,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
-/// A partition's engine and where it stands, shared with the node's queries.
-pub struct Partition {
-    /// The partition number.
-    pub id: u32,
-    /// The engine.
-    pub engine: Mutex<Engine>,
-    /// The last stream sequence applied.
-    pub applied: AtomicU64,
-    /// Records of the partition not yet applied (the consumer's pending count).
-    pub lag: AtomicU64,
-}
+pub use super::engines::{Partition, Registry};
 
 /// The snapshot object of partition `p`.
 pub fn snapshot_name(p: u32) -> String {
@@ -101,31 +92,34 @@ async fn publish_events(bus: &Bus, events: &[crate::alert::AlertEvent]) -> anyho
     Ok(())
 }
 
-/// The partitions this node runs, for its queries.
-pub type Registry = Arc<Mutex<std::collections::BTreeMap<u32, Arc<Partition>>>>;
-
-/// Runs partition `p` with `engine` (fresh, rules and tone model set) until `stop` is
-/// cancelled (then snapshots once more) or the stream fails (returns the error; the node
-/// starts it again while it holds the lease). The partition is in `registry` while it runs.
+/// Runs partition `p` with an engine of `factory` until `stop` is cancelled (then snapshots
+/// once more) or the stream fails (returns the error; the node starts it again while it
+/// holds the lease). The partition is in `registry` while it runs.
 ///
 /// # Errors
-/// NATS failures.
+/// The engine cannot be built; NATS failures.
 pub async fn run(
     bus: Bus,
     shared: Arc<Shared>,
     p: u32,
-    mut engine: Engine,
+    factory: EngineFactory,
     registry: Registry,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
+    let (mut engine, generation) = factory.build(p)?;
     let from = restore(&bus, p, &mut engine).await?;
     let part = Arc::new(Partition {
         id: p,
         engine: Mutex::new(engine),
         applied: AtomicU64::new(from),
         lag: AtomicU64::new(0),
+        generation: AtomicU64::new(generation),
     });
     registry.lock().expect("registry lock").insert(p, part.clone());
+    // a reload between the build and now missed this partition: it catches up itself
+    if factory.refresh(&part)?.is_some() {
+        snapshot_now(&bus, &part).await?;
+    }
     let res = follow(&bus, &shared, &part, from, &stop).await;
     registry.lock().expect("registry lock").remove(&p);
     res
@@ -215,7 +209,10 @@ async fn follow(
 }
 
 /// Snapshots the partition as it stands.
-async fn snapshot_now(bus: &Bus, part: &Partition) -> anyhow::Result<()> {
+///
+/// # Errors
+/// The snapshot cannot be encoded or stored.
+pub async fn snapshot_now(bus: &Bus, part: &Partition) -> anyhow::Result<()> {
     let (bytes, seq) = {
         let engine = part.engine.lock().expect("engine lock");
         let seq = part.applied.load(Ordering::Relaxed);

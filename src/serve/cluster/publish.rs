@@ -10,6 +10,7 @@
 //! of an event-clock cluster ([`Clock`]) sit where the minutes begin.
 
 use super::bus::Bus;
+use super::engines::NextRouter;
 use super::partition::{self, Router};
 use super::Clock;
 use crate::clock::wall_ms;
@@ -30,6 +31,8 @@ pub struct Publisher {
     shared: Arc<Shared>,
     bus: Bus,
     router: Router,
+    /// The router of a reload's rules, taken at the next request.
+    next_router: NextRouter,
     brands: BrandMemory,
     clock: Clock,
     /// Newest accepted `ts` (event clock: the base of `max_clock_jump`).
@@ -38,10 +41,25 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    /// A publisher for `configured` brands.
-    pub fn new(shared: Arc<Shared>, bus: Bus, router: Router, configured: &[String], store: Connection) -> Self {
+    /// A publisher for `configured` brands; `next_router` is where a reload leaves the
+    /// router of its rules.
+    pub fn new(
+        shared: Arc<Shared>,
+        bus: Bus,
+        router: Router,
+        next_router: NextRouter,
+        configured: &[String],
+        store: Connection,
+    ) -> Self {
         let brands = BrandMemory::new(configured.iter().map(String::as_str), shared.cfg.max_new_brands);
-        Publisher { shared, bus, router, brands, clock: Clock::default(), newest: i64::MIN, store }
+        Publisher { shared, bus, router, next_router, brands, clock: Clock::default(), newest: i64::MIN, store }
+    }
+
+    /// Takes the router a reload left, if any.
+    fn take_new_router(&mut self) {
+        if let Some(r) = self.next_router.lock().expect("router lock").take() {
+            self.router = r;
+        }
     }
 
     async fn send(&self, subject: String, id: Option<String>, payload: Vec<u8>) -> Result<PublishAckFuture, String> {
@@ -69,6 +87,7 @@ impl Publisher {
         rejected: Vec<crate::serve::ingest::Rejected>,
         token: &str,
     ) -> Result<Receipt, IngestError> {
+        self.take_new_router();
         let saved = (self.clock.clone(), self.newest);
         let res = self.publish_batch(decoded, rejected, token).await;
         if res.is_err() {
@@ -216,6 +235,7 @@ pub fn run(mut p: Publisher, rt: tokio::runtime::Handle, rx: Receiver<WriterMsg>
                 let _ = reply.send(rt.block_on(p.resolve(&id)));
             }
             WriterMsg::Brands(ids) => {
+                p.take_new_router();
                 p.brands.configure(ids.iter().map(String::as_str));
                 p.shared.metrics.brands_created.store(p.brands.created() as u64, Ordering::Relaxed);
             }
