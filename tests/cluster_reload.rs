@@ -1,8 +1,9 @@
 //! A reload in cluster mode, with real servers: three `nats-server`s and two
 //! `crisiswatch serve --cluster` nodes with a rules directory this test edits. After acme's
-//! quiet days, a new brand is added and each node reloads (`POST /v1/reload`): the partitions
-//! keep acme's state, the publisher places the new brand's keyword mentions, and the new
-//! brand's rules (its name) hold on both nodes. The node that runs the new brand's partition
+//! quiet days, a new brand is added and one node is asked to reload (`POST /v1/reload`): it
+//! asks the other, which reloads its own files; the partitions keep acme's state, the
+//! publisher places the new brand's keyword mentions, and the new brand's rules (its name)
+//! hold on both nodes. The node that runs the new brand's partition
 //! is then killed: the other takes the partition over with the new rules, and acme's spike
 //! is an incident (its baseline survived the reload and the handover). A broken rules file
 //! is refused whole.
@@ -79,20 +80,42 @@ fn a_reload_rebuilds_the_partitions_with_the_new_rules_and_keeps_their_state() {
     wait_for("acme on both nodes", 60, || nodes.iter().flatten().all(|s| brands(s).iter().any(|(id, _)| id == "acme")));
     assert!(!brands(nodes[0].as_ref().unwrap()).iter().any(|(id, _)| id == "globex"), "no globex rules yet");
 
-    // a new brand; each node reloads its files
+    // both nodes know each other and run partitions
+    wait_for("both nodes in the cluster, each with partitions", 60, || {
+        nodes.iter().flatten().all(|s| {
+            let v = s.get("/v1/cluster");
+            let owners: std::collections::BTreeSet<&str> =
+                v["partitions"].as_array().unwrap().iter().filter_map(|p| p["owner"].as_str()).collect();
+            v["nodes"].as_array().unwrap().len() == 2 && owners.len() == 2
+        })
+    });
+    // a new brand; one reload, asked of the other node in turn
     std::fs::write(
         rules.join("globex.toml"),
         "[brand]\nid = \"globex\"\nname = \"Globex Corporation\"\n\n[brand.keywords]\nen = [\"globex\"]\n",
     )
     .unwrap();
-    let mut kept = 0;
-    for s in nodes.iter().flatten() {
-        let (status, summary) = reload(s);
-        assert_eq!(status, 200, "{summary}");
-        assert_eq!(summary["brands"], 2, "{summary}");
-        kept += summary["scopes_kept"].as_u64().unwrap();
-    }
-    assert!(kept >= 1, "acme's state carried over on the node that runs its partition");
+    let (status, summary) = reload(nodes[0].as_ref().unwrap());
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(summary["brands"], 2, "{summary}");
+    // asked of the other node, which reloaded its own files
+    let others = summary["others"].as_array().unwrap_or_else(|| {
+        panic!(
+            "no other node asked: {summary}\n{}",
+            nodes
+                .iter()
+                .flatten()
+                .map(|s| s.get("/v1/cluster").to_string() + "\n" + &s.logs())
+                .collect::<Vec<_>>()
+                .join("\n----\n")
+        )
+    });
+    assert_eq!(others.len(), 1, "{summary}");
+    assert_eq!((others[0]["node"].as_str(), others[0]["ok"].as_bool()), (Some("cw1"), Some(true)), "{summary}");
+    assert_eq!(others[0]["summary"]["brands"], 2, "{summary}");
+    assert_eq!(others[0]["summary"]["by"], "anonymous (via cw0)", "{summary}");
+    let kept = summary["scopes_kept"].as_u64().unwrap() + others[0]["summary"]["scopes_kept"].as_u64().unwrap();
+    assert!(kept >= 1, "acme's state carried over on the node that runs its partition: {summary}");
 
     // the publisher places globex's keyword mentions, on its partition with the new rules
     post(nodes[1].as_ref().unwrap(), globex("g1", "2026-03-04T00:00:10Z"));
@@ -121,7 +144,7 @@ fn a_reload_rebuilds_the_partitions_with_the_new_rules_and_keeps_their_state() {
         survivor.get("/v1/alerts?brand=acme")["alerts"].as_array().is_some_and(|a| !a.is_empty())
     });
 
-    // a broken rules file: refused whole, nothing changes
+    // a broken rules file: refused whole, nothing changes (and nobody else is asked)
     std::fs::write(rules.join("broken.toml"), "[brand]\nid = \"initech\"\nname = = \"x\"\n").unwrap();
     let (status, refused) = reload(survivor);
     assert_eq!(status, 422, "{refused}");

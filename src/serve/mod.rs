@@ -184,9 +184,9 @@ pub fn run_until(
     let (sources, source_tasks) = sources::start::prepare(&shared, &rules, &writer_tx, &cursors, &stop_sources)?;
     enum Node {
         Single(Vec<std::thread::JoinHandle<()>>),
-        Cluster(cluster::node::NodeHandle),
+        Cluster(Box<cluster::node::NodeHandle>),
     }
-    let node = match (rec, tone) {
+    let mut node = match (rec, tone) {
         (Some(rec), _) => {
             let pipeline::Recovered { engine, log, dedup, order, brands, cursor: end, .. } = rec;
             let sequencer =
@@ -210,7 +210,7 @@ pub fn run_until(
             };
             Node::Single(vec![seq, eng, snap])
         }
-        (None, Some(tone)) => Node::Cluster(cluster::node::start(
+        (None, Some(tone)) => Node::Cluster(Box::new(cluster::node::start(
             shared.clone(),
             &rules,
             tone,
@@ -219,7 +219,7 @@ pub fn run_until(
             writer_rx,
             engine_rx,
             engine_tx.clone(),
-        )?),
+        )?)),
         (None, None) => unreachable!("either recovered or in cluster mode"),
     };
     // the notifier runs even without receivers: a reload may bring some
@@ -247,6 +247,9 @@ pub fn run_until(
         slack.clone(),
         bound,
     ));
+    if let Node::Cluster(h) = &mut node {
+        reloader.set_peers(h.serve_reloads(reloader.clone()));
+    }
     let app = api::App {
         shared: shared.clone(),
         writer: writer_tx.clone(),

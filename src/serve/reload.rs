@@ -22,6 +22,10 @@
 //!
 //! Reloads are serialised. Explanations of incidents open at the reload lose the posts seen
 //! before it (the engine's post log is not part of its state snapshot).
+//!
+//! In a cluster, a reload that succeeded on the node it was sent to is then asked of every
+//! other live node ([`Peers`], implemented by `serve::cluster`), each reading its own files;
+//! their answers are in the summary's `others`. A node asked by a peer does not ask further.
 
 use crate::alert::playbook::Playbooks;
 use crate::diag::{Diagnostic, Diagnostics};
@@ -84,6 +88,55 @@ pub struct Summary {
     pub states_dropped: usize,
     /// Changed settings that need a restart to take effect (not applied).
     pub restart_needed: Vec<String>,
+    /// In a cluster: what the other nodes answered when asked to reload in turn.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub others: Vec<PeerReload>,
+}
+
+/// One other node's reload, asked by this one.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct PeerReload {
+    /// The node.
+    pub node: String,
+    /// Whether it applied the reload.
+    pub ok: bool,
+    /// Its summary, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<serde_json::Value>,
+    /// Why not, when it did not (with every diagnostic).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl PeerReload {
+    /// `node`'s answer for `result`.
+    pub fn of(node: &str, result: &Result<Summary, ReloadError>) -> Self {
+        match result {
+            Ok(s) => PeerReload {
+                node: node.to_string(),
+                ok: true,
+                summary: Some(serde_json::to_value(s).expect("a summary serialises")),
+                error: None,
+            },
+            Err(e) => {
+                let error = match e {
+                    ReloadError::Invalid(d) => format!("{e}\n{d}"),
+                    e => e.to_string(),
+                };
+                PeerReload { node: node.to_string(), ok: false, summary: None, error: Some(error) }
+            }
+        }
+    }
+}
+
+/// The other nodes of a cluster, asked to reload their own files after this node did.
+pub trait Peers: Send + Sync {
+    /// Asks every other live node to reload (`by`: who asked here); their answers, one per
+    /// node that answered in time, and one saying so per node that did not.
+    fn reload_others<'a>(
+        &'a self,
+        by: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<PeerReload>> + Send + 'a>>;
 }
 
 /// What was applied last: the reference a new configuration is compared with.
@@ -101,6 +154,8 @@ pub struct Reloader {
     slack: Arc<crate::serve::slack::SlackHooks>,
     bound: SocketAddr,
     applied: tokio::sync::Mutex<Applied>,
+    /// In a cluster, the other nodes (set once the node runs).
+    peers: std::sync::OnceLock<Arc<dyn Peers>>,
 }
 
 impl Reloader {
@@ -118,7 +173,12 @@ impl Reloader {
         bound: SocketAddr,
     ) -> Self {
         let applied = tokio::sync::Mutex::new(Applied { cfg, rules });
-        Reloader { origin, shared, engine, writer, slack, bound, applied }
+        Reloader { origin, shared, engine, writer, slack, bound, applied, peers: std::sync::OnceLock::new() }
+    }
+
+    /// In a cluster: the other nodes, asked to reload after each reload here.
+    pub fn set_peers(&self, peers: Arc<dyn Peers>) {
+        let _ = self.peers.set(peers);
     }
 
     /// Reads everything again and applies it when all of it is valid. `by` is recorded in
@@ -128,6 +188,18 @@ impl Reloader {
     /// [`ReloadError::Invalid`] with every problem (nothing changed), or no origin, or a
     /// stopping service.
     pub async fn reload(&self, by: &str) -> Result<Summary, ReloadError> {
+        let mut result = self.reload_here(by).await;
+        if let (Ok(summary), Some(peers)) = (&mut result, self.peers.get()) {
+            summary.others = peers.reload_others(by).await;
+        }
+        result
+    }
+
+    /// [`Reloader::reload`] of this node only: what a peer asks.
+    ///
+    /// # Errors
+    /// As [`Reloader::reload`].
+    pub async fn reload_here(&self, by: &str) -> Result<Summary, ReloadError> {
         let result = self.apply(by).await;
         let m = &self.shared.metrics;
         match &result {
@@ -192,6 +264,7 @@ impl Reloader {
             open_incidents: report.open_incidents,
             states_dropped: report.dropped,
             restart_needed: restart_needed.iter().map(|s| s.to_string()).collect(),
+            others: Vec::new(),
         };
         self.shared.notify.set(notify);
         self.shared.known.set(crate::rules::names::Names::of(&rules));

@@ -17,7 +17,9 @@
 //!   applied from the other nodes;
 //! * [`query`]: brand status and series from every node's partitions, for `/v1/brands`
 //!   and the dashboard on any node;
-//! * [`links`]: signed links used once in the whole cluster.
+//! * [`links`]: signed links used once in the whole cluster;
+//! * [`reloads`]: a reload on one node asked of every other;
+//! * [`respond`]: answering the other nodes' requests (for `query` and `reloads`).
 //!
 //! The design, its guarantees and what it does not do yet are in `docs/deployment.md`.
 
@@ -29,6 +31,8 @@ pub mod owner;
 pub mod partition;
 pub mod publish;
 pub mod query;
+pub mod reloads;
+pub mod respond;
 pub mod share;
 
 use crate::time::{minute_of, Millis};

@@ -26,6 +26,7 @@ use super::owner::{self, Registry};
 use super::partition::{self, Router};
 use super::publish::{self, Publisher};
 use super::query::{self, Answer, Question};
+use super::reloads;
 use super::share;
 use crate::rules::RuleSet;
 use crate::serve::pipeline::{EngineMsg, Shared, WriterMsg};
@@ -47,6 +48,9 @@ const NOTIFY_KEY: &str = "notify";
 pub struct NodeHandle {
     /// The cluster's record of signed links used, for the link routes.
     pub link_uses: Arc<dyn crate::serve::links::SharedUses>,
+    client: async_nats::Client,
+    node: String,
+    shared: Arc<Shared>,
     stop: CancellationToken,
     rt: tokio::runtime::Runtime,
     tasks: Vec<JoinHandle<()>>,
@@ -54,6 +58,17 @@ pub struct NodeHandle {
 }
 
 impl NodeHandle {
+    /// Answers the other nodes' reload requests with `reloader`; the other nodes, for
+    /// `reloader` to ask after each of its reloads.
+    pub fn serve_reloads(
+        &mut self,
+        reloader: Arc<crate::serve::reload::Reloader>,
+    ) -> Arc<dyn crate::serve::reload::Peers> {
+        let answer = reloads::answer(self.client.clone(), self.node.clone(), reloader, self.stop.clone());
+        self.tasks.push(self.rt.spawn(answer));
+        Arc::new(reloads::NatsPeers::new(self.client.clone(), self.node.clone(), self.shared.clone()))
+    }
+
     /// Stops the node: its engines snapshot and release their leases, the publisher and
     /// the query thread end (the caller sent the publisher `Shutdown`).
     pub fn stop(self) {
@@ -161,9 +176,13 @@ pub fn start(
     let silences_out = rt.spawn(share::ship_silences(bus.clone(), shared.clone(), name.clone(), stop.clone()));
     let silences_in = rt.spawn(share::apply_silences(bus.clone(), shared.clone(), name.clone(), stop.clone()));
     let planned_out = rt.spawn(share::ship_planned(bus.clone(), shared.clone(), name.clone(), stop.clone()));
-    let planned_in = rt.spawn(share::apply_planned(bus, shared, name, registry.clone(), stop.clone()));
+    let planned_in =
+        rt.spawn(share::apply_planned(bus.clone(), shared.clone(), name.clone(), registry.clone(), stop.clone()));
     Ok(NodeHandle {
         link_uses,
+        client: bus.client.clone(),
+        node: name.clone(),
+        shared: shared.clone(),
         stop,
         rt,
         tasks: vec![

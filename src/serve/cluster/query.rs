@@ -8,7 +8,6 @@
 use super::owner::{self, Registry};
 use super::partition;
 use crate::engine::{BrandStatus, SeriesPoint};
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -96,42 +95,22 @@ pub async fn answer(
     partitions: u32,
     stop: CancellationToken,
 ) {
-    loop {
-        let mut sub = match client.subscribe(subject(&node)).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot take questions from the other nodes; trying again");
-                tokio::select! {
-                    () = stop.cancelled() => return,
-                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                }
-            }
-        };
-        loop {
-            let msg = tokio::select! {
-                () = stop.cancelled() => return,
-                m = sub.next() => m,
-            };
-            let Some(msg) = msg else { break };
-            let Some(reply) = msg.reply else { continue };
-            let answer = match serde_json::from_slice::<Question>(&msg.payload) {
+    super::respond::serve(client, subject(&node), "questions", stop, |payload| {
+        let registry = registry.clone();
+        async move {
+            match serde_json::from_slice::<Question>(&payload) {
                 Ok(q) => {
-                    let (registry, q) = (registry.clone(), q);
-                    tokio::task::spawn_blocking(move || local(&q, &registry, partitions)).await.ok()
+                    let a = tokio::task::spawn_blocking(move || local(&q, &registry, partitions)).await.ok()?;
+                    Some(serde_json::to_vec(&a).expect("JSON"))
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "a question from another node is not a question (not answered)");
                     None
                 }
-            };
-            if let Some(a) = answer {
-                let body = serde_json::to_vec(&a).expect("JSON");
-                if let Err(e) = client.publish(reply, body.into()).await {
-                    tracing::warn!(error = %e, "cannot answer another node");
-                }
             }
         }
-    }
+    })
+    .await;
 }
 
 /// `q` asked of each of `others` at once; the answers that came in time.
