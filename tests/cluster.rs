@@ -225,7 +225,19 @@ fn scenario(faults: &[(usize, Fault)]) {
             break;
         }
         if Instant::now() > deadline {
-            let s = &stores[0];
+            // each node's events against the replay's
+            let diff: Vec<String> = stores
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    format!(
+                        "cw{i}: {} events, missing {:?}, extra {:?}",
+                        s.len(),
+                        expected.difference(s).collect::<Vec<_>>(),
+                        s.difference(&expected).collect::<Vec<_>>()
+                    )
+                })
+                .collect();
             // mentions per partition: posted and counted
             let mut posted = vec![0u64; PARTITIONS as usize];
             for l in &lines {
@@ -237,10 +249,10 @@ fn scenario(faults: &[(usize, Fault)]) {
             let per: Vec<(u64, u64)> =
                 parts.iter().enumerate().map(|(i, p)| (posted[i], p["mentions"].as_u64().unwrap_or(0))).collect();
             panic!(
-                "after 180 s: counted {counted} of {}, caught up {caught_up}, rejoined {rejoined}\n(posted, counted) per partition {per:?}\nmissing {:?}\nextra {:?}\nstatus {status}\n{}",
+                "after 180 s: counted {counted} of {}, caught up {caught_up}, rejoined {rejoined}\n(posted, counted) per partition {per:?}\nthe replay's {} events\n{}\nstatus {status}\n{}",
                 lines.len(),
-                expected.difference(s).collect::<Vec<_>>(),
-                s.difference(&expected).collect::<Vec<_>>(),
+                expected.len(),
+                diff.join("\n"),
                 nodes.iter().flatten().map(|s| s.logs()).collect::<Vec<_>>().join("\n----\n")
             );
         }

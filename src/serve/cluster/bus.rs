@@ -193,3 +193,71 @@ async fn adopt(meta: &kv::Store, key: &str, proposed: String) -> anyhow::Result<
         }
     }
 }
+
+/// How long a stream's follower may hear nothing before it checks that it missed nothing.
+pub const STALL_CHECK: Duration = Duration::from_secs(5);
+
+/// Watches a follower of a stream (an ordered consumer) for a silent stall: after a server
+/// fails, a consumer can stop delivering without an error. When the follower has heard
+/// nothing for [`STALL_CHECK`], [`StallCheck::stalled`] asks the stream for the last message
+/// on the follower's subject; a message after the follower's last one at two checks in a row
+/// means the consumer stalled, and the follower starts it again from where it is.
+pub struct StallCheck {
+    idle_since: std::time::Instant,
+    suspect: bool,
+}
+
+impl Default for StallCheck {
+    fn default() -> Self {
+        StallCheck { idle_since: std::time::Instant::now(), suspect: false }
+    }
+}
+
+impl StallCheck {
+    /// A message arrived.
+    pub fn heard(&mut self) {
+        self.idle_since = std::time::Instant::now();
+        self.suspect = false;
+    }
+
+    /// Whether the follower, which applied up to stream sequence `last` of `subject`, has
+    /// stalled (see the type). Asks the stream at most once per [`STALL_CHECK`]; a stream
+    /// that cannot answer counts as no stall.
+    pub async fn stalled(&mut self, stream: &stream::Stream, subject: &str, last: u64) -> bool {
+        if self.idle_since.elapsed() < STALL_CHECK {
+            return false;
+        }
+        self.idle_since = std::time::Instant::now();
+        let missed = stream.get_last_raw_message_by_subject(subject).await.is_ok_and(|m| m.sequence > last);
+        self.checked(missed)
+    }
+
+    /// One check's finding (the stream holds a message after the follower's last): a stall
+    /// when the check before found the same and nothing was heard since.
+    fn checked(&mut self, missed: bool) -> bool {
+        let stalled = missed && self.suspect;
+        self.suspect = missed;
+        stalled
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StallCheck;
+
+    #[test]
+    fn a_stall_is_two_checks_in_a_row_that_find_more_with_nothing_heard_between() {
+        let mut c = StallCheck::default();
+        assert!(!c.checked(true), "one check: the message may be on its way");
+        assert!(c.checked(true), "two in a row: stalled");
+        let mut c = StallCheck::default();
+        assert!(!c.checked(true));
+        c.heard();
+        assert!(!c.checked(true), "a message came between the checks");
+        let mut c = StallCheck::default();
+        assert!(!c.checked(true));
+        assert!(!c.checked(false), "the stream holds nothing more: caught up");
+        assert!(!c.checked(true));
+        assert!(!StallCheck::default().checked(false));
+    }
+}

@@ -151,10 +151,16 @@ async fn follow(
     let mut last_snapshot = Instant::now();
     let mut dirty = false;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut check = super::bus::StallCheck::default();
+    let subject = partition::subject(p);
     loop {
         tokio::select! {
             () = stop.cancelled() => break,
             _ = tick.tick() => {
+                if check.stalled(&stream, &subject, part.applied.load(Ordering::Relaxed)).await {
+                    // started again by the node, from the snapshot
+                    anyhow::bail!("partition {p}'s consumer stalled: the stream holds records it did not deliver");
+                }
                 let now = wall_ms();
                 if wall && crate::time::minute_of(now) > last_tick_min {
                     let msg = PublishMessage::build().payload(format!("#t {now}").into_bytes().into());
@@ -167,6 +173,7 @@ async fn follow(
             }
             next = messages.next() => {
                 let Some(msg) = next else { anyhow::bail!("the partition's consumer ended") };
+                check.heard();
                 let msg = msg.map_err(|e| anyhow::anyhow!("reading partition {p}: {e}"))?;
                 let (seq, pending) = match msg.info() {
                     Ok(i) => (i.stream_sequence, i.pending),

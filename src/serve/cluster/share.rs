@@ -78,11 +78,19 @@ where
                 .context("cannot create a consumer of the alert stream")?;
             let mut messages = consumer.messages().await.context("cannot read the alert stream")?;
             let mut last = from;
+            let mut check = super::bus::StallCheck::default();
             loop {
                 let msg = tokio::select! {
                     () = stop.cancelled() => return anyhow::Ok(()),
                     m = messages.next() => m,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {
+                        if check.stalled(&stream, subject, last).await {
+                            anyhow::bail!("the consumer stalled: the stream holds messages after {last}");
+                        }
+                        continue;
+                    }
                 };
+                check.heard();
                 let Some(msg) = msg else { anyhow::bail!("the consumer ended") };
                 let msg = msg.map_err(|e| anyhow::anyhow!("reading the alert stream: {e}"))?;
                 let seq = msg.info().map_err(|e| anyhow::anyhow!("{e}"))?.stream_sequence;
