@@ -168,8 +168,13 @@ pub type Result<T> = std::result::Result<T, rusqlite::Error>;
 /// # Errors
 /// SQLite errors.
 pub fn open(path: &Path, full_sync: bool) -> Result<Connection> {
-    let c = Connection::open(path)?;
+    let mut c = Connection::open(path)?;
     c.busy_timeout(std::time::Duration::from_secs(10))?;
+    // transactions take the write lock when they begin (`BEGIN IMMEDIATE`), waiting up to the
+    // busy timeout: a deferred one that reads, then writes after another connection wrote,
+    // fails at once with "database is locked" (seen in cluster mode, where several tasks
+    // write the store), and the busy timeout cannot help it
+    c.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
     c.pragma_update(None, "journal_mode", "WAL")?;
     c.pragma_update(None, "synchronous", if full_sync { "FULL" } else { "NORMAL" })?;
     // the write-ahead file is cut back to this after a checkpoint, so a burst of writes
@@ -739,6 +744,32 @@ pub fn counts(c: &Connection) -> Result<Counts> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A transaction that reads, then writes after another connection wrote in between:
+    /// with deferred transactions the write failed at once ("database is locked"); the
+    /// store's connections begin theirs immediate, so the other writer waits instead.
+    #[test]
+    fn a_transaction_that_reads_then_writes_is_not_refused_by_another_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let mut c = open(&path, false).unwrap();
+        let tx = c.transaction().unwrap();
+        let _: i64 = tx.query_row("SELECT count(*) FROM source_cursors", [], |r| r.get(0)).unwrap();
+        let other = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let o = open(&path, false).unwrap();
+                o.execute("INSERT INTO source_cursors (source, cursor, updated_ms) VALUES ('other', '1', 1)", [])
+                    .map(|_| ())
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        tx.execute("INSERT INTO source_cursors (source, cursor, updated_ms) VALUES ('mine', '1', 1)", []).unwrap();
+        tx.commit().unwrap();
+        other.join().unwrap().unwrap();
+        let n: i64 = c.query_row("SELECT count(*) FROM source_cursors", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 2);
+    }
 
     #[test]
     fn a_mute_from_before_silences_becomes_a_silence_once() {
