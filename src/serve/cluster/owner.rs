@@ -134,11 +134,12 @@ async fn follow(
 ) -> anyhow::Result<()> {
     let p = part.id;
     let stream = bus.js.get_stream(MENTIONS).await.context("cannot open the mention stream")?;
+    let subject = partition::subject(p);
     let deliver =
         if from == 0 { DeliverPolicy::All } else { DeliverPolicy::ByStartSequence { start_sequence: from + 1 } };
     let consumer = stream
         .create_consumer(pull::OrderedConfig {
-            filter_subject: partition::subject(p),
+            filter_subject: subject.clone(),
             deliver_policy: deliver,
             ..Default::default()
         })
@@ -152,7 +153,6 @@ async fn follow(
     let mut dirty = false;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut check = super::bus::StallCheck::default();
-    let subject = partition::subject(p);
     loop {
         tokio::select! {
             () = stop.cancelled() => break,
@@ -164,7 +164,7 @@ async fn follow(
                 let now = wall_ms();
                 if wall && crate::time::minute_of(now) > last_tick_min {
                     let msg = PublishMessage::build().payload(format!("#t {now}").into_bytes().into());
-                    if let Ok(ack) = bus.js.send_publish(partition::subject(p), msg).await {
+                    if let Ok(ack) = bus.js.send_publish(subject.clone(), msg).await {
                         if ack.await.is_ok() {
                             last_tick_min = crate::time::minute_of(now);
                         }
