@@ -557,6 +557,8 @@ async fn cluster_status(State(app): State<App>, headers: HeaderMap) -> Response 
 async fn readyz(State(app): State<App>) -> Response {
     if app.shared.cfg.cluster.is_some() && app.shared.cluster_status.lock().expect("status lock").is_none() {
         ApiError::Unavailable(2, "joining the cluster".into()).into_response()
+    } else if !app.shared.in_touch() {
+        ApiError::Unavailable(2, "out of touch with the cluster".into()).into_response()
     } else if app.shared.log_ok.load(Ordering::Relaxed) {
         "ready\n".into_response()
     } else {

@@ -141,6 +141,7 @@ pub fn run_until(
         notify_until: Mutex::new(None),
         outbox_shipped: std::sync::atomic::AtomicI64::new(if cfg.cluster.is_none() { i64::MAX } else { 0 }),
         cluster_status: Mutex::new(None),
+        cluster_contact: Mutex::new(None),
         cfg,
     };
     let cluster = shared.cfg.cluster.is_some();

@@ -75,9 +75,23 @@ pub struct Shared {
     pub outbox_shipped: std::sync::atomic::AtomicI64,
     /// Cluster mode: what `/v1/cluster` answers, refreshed by the lease coordinator.
     pub cluster_status: std::sync::Mutex<Option<serde_json::Value>>,
+    /// Cluster mode: when this node last heard from the cluster (its heartbeat taken and
+    /// the others' read, `serve::cluster::node`).
+    pub cluster_contact: std::sync::Mutex<Option<Instant>>,
 }
 
 impl Shared {
+    /// Whether this node is in touch with its cluster: it heard from it within the lease
+    /// time to live (always on a single node). A node out of touch is not ready and takes
+    /// no mentions: what it would measure them against (the cluster's newest `ts`) may be
+    /// out of date, and it cannot publish them anyway.
+    pub fn in_touch(&self) -> bool {
+        match &self.cfg.cluster {
+            None => true,
+            Some(c) => self.cluster_contact.lock().expect("contact lock").is_some_and(|t| t.elapsed() < c.lease_ttl),
+        }
+    }
+
     /// Whether this node plans, ships and delivers notifications now: it has the role
     /// (`notify_active`) and, in a cluster, its lease has not possibly run out
     /// (`notify_until`).

@@ -131,8 +131,16 @@ pub fn start(
     let stop = CancellationToken::new();
     let router = Router::new(rules, bus.partitions).context("cannot build the keyword matcher")?;
     let next_router: NextRouter = Arc::default();
-    let publisher =
-        Publisher::new(shared.clone(), bus.clone(), router, next_router.clone(), configured, store::open(&db, false)?);
+    let newest: Arc<super::Newest> = Arc::default();
+    let publisher = Publisher::new(
+        shared.clone(),
+        bus.clone(),
+        router,
+        next_router.clone(),
+        configured,
+        newest.clone(),
+        store::open(&db, false)?,
+    );
     let handle = rt.handle().clone();
     let publisher = std::thread::Builder::new().name("publisher".into()).spawn(move || {
         publish::run(publisher, handle, writer_rx);
@@ -162,6 +170,7 @@ pub fn start(
             node,
             ttl: cfg.lease_ttl,
             ship_lock: ship_lock.clone(),
+            newest,
         },
         factory,
         registry.clone(),
@@ -322,11 +331,14 @@ struct Coordinator {
     ttl: Duration,
     /// Taken to forget unshipped plans when the notifier role changes.
     ship_lock: share::ShipLock,
+    /// The newest accepted `ts`: this node's goes out with the heartbeat, the others'
+    /// come in.
+    newest: Arc<super::Newest>,
 }
 
 /// The lease coordinator's loop (see the module documentation).
 async fn coordinate(c: Coordinator, factory: EngineFactory, registry: Registry, stop: CancellationToken) {
-    let Coordinator { bus, shared, node, ttl, ship_lock } = c;
+    let Coordinator { bus, shared, node, ttl, ship_lock, newest } = c;
     let round = ttl / 3;
     let mut held: BTreeMap<u32, Held> = BTreeMap::new();
     let mut notify_rev: Option<u64> = None;
@@ -343,7 +355,11 @@ async fn coordinate(c: Coordinator, factory: EngineFactory, registry: Registry, 
         })
     };
     loop {
-        let beat = serde_json::json!({ "node": node, "started_ms": started, "listen": shared.cfg.listen.to_string() });
+        let mut beat =
+            serde_json::json!({ "node": node, "started_ms": started, "listen": shared.cfg.listen.to_string() });
+        if newest.here() > i64::MIN {
+            beat["newest_ms"] = newest.here().into();
+        }
         match bus.nodes.put(&node, serde_json::to_vec(&beat).expect("JSON").into()).await {
             Ok(_) => last_heartbeat = Instant::now(),
             Err(e) => tracing::warn!(error = %e, "cluster heartbeat failed"),
@@ -362,6 +378,12 @@ async fn coordinate(c: Coordinator, factory: EngineFactory, registry: Registry, 
             }
             Ok(Err(e)) => tracing::warn!(error = %e, "cannot list the cluster's nodes; keeping the last list"),
             Err(_) => tracing::warn!("listing the cluster's nodes timed out; keeping the last list"),
+        }
+        // in touch with the cluster: this round's heartbeat was taken, and the others'
+        // newest `ts` read from their heartbeats where the bucket's leader has them
+        let beat_now = last_heartbeat.elapsed() < round;
+        if beat_now && tokio::time::timeout(round, others_newest(&bus, &node, &live, &newest)).await == Ok(true) {
+            *shared.cluster_contact.lock().expect("contact lock") = Some(Instant::now());
         }
         if !live.contains(&node) && !fenced {
             live.push(node.clone());
@@ -450,6 +472,28 @@ async fn coordinate(c: Coordinator, factory: EngineFactory, registry: Registry, 
     }
     let _ = bus.nodes.delete(&node).await;
     tracing::info!("left the cluster");
+}
+
+/// Reads the newest `ts` each other live node accepted from its heartbeat, as the leader
+/// of the node bucket has it (a replica that was cut off may still hold old heartbeats);
+/// true when every heartbeat was read or is gone.
+async fn others_newest(bus: &Bus, node: &str, live: &[String], newest: &super::Newest) -> bool {
+    use async_nats::jetstream::stream::LastRawMessageErrorKind;
+    let Ok(stream) = bus.js.get_stream_no_info("KV_cw_nodes").await else { return false };
+    let mut all = true;
+    for k in live.iter().filter(|k| *k != node) {
+        match stream.get_last_raw_message_by_subject(&format!("$KV.cw_nodes.{k}")).await {
+            Ok(m) => {
+                let beat: serde_json::Value = serde_json::from_slice(&m.payload).unwrap_or_default();
+                if let Some(ts) = beat["newest_ms"].as_i64() {
+                    newest.saw(ts);
+                }
+            }
+            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => {}
+            Err(_) => all = false,
+        }
+    }
+    all
 }
 
 /// `/v1/cluster`: the nodes, and each partition's owner and progress, from the leases.

@@ -12,7 +12,7 @@
 use super::bus::Bus;
 use super::engines::NextRouter;
 use super::partition::{self, Router};
-use super::Clock;
+use super::{Clock, Newest};
 use crate::clock::wall_ms;
 use crate::serve::config::ClockMode;
 use crate::serve::error::IngestError;
@@ -37,22 +37,27 @@ pub struct Publisher {
     clock: Clock,
     /// Newest accepted `ts` (event clock: the base of `max_clock_jump`).
     newest: i64,
+    /// The newest `ts` of the whole cluster, shared with the heartbeat.
+    cluster: Arc<Newest>,
     store: Connection,
 }
 
 impl Publisher {
     /// A publisher for `configured` brands; `next_router` is where a reload leaves the
-    /// router of its rules.
+    /// router of its rules; `cluster` is where the heartbeat brings the other nodes' newest
+    /// `ts` and takes this one's.
     pub fn new(
         shared: Arc<Shared>,
         bus: Bus,
         router: Router,
         next_router: NextRouter,
         configured: &[String],
+        cluster: Arc<Newest>,
         store: Connection,
     ) -> Self {
         let brands = BrandMemory::new(configured.iter().map(String::as_str), shared.cfg.max_new_brands);
-        Publisher { shared, bus, router, next_router, brands, clock: Clock::default(), newest: i64::MIN, store }
+        let clock = Clock::default();
+        Publisher { shared, bus, router, next_router, brands, clock, newest: i64::MIN, cluster, store }
     }
 
     /// Takes the router a reload left, if any.
@@ -88,10 +93,22 @@ impl Publisher {
         token: &str,
     ) -> Result<Receipt, IngestError> {
         self.take_new_router();
+        if !self.shared.in_touch() {
+            return Err(IngestError::Cluster(
+                "this node is out of touch with the cluster; send to another node or retry".into(),
+            ));
+        }
+        // what the other nodes accepted since: admission measures against the cluster
+        let seen = self.cluster.seen();
+        if seen > self.newest {
+            self.newest = seen;
+            self.clock.catch_up(seen);
+        }
         let saved = (self.clock.clone(), self.newest);
         let res = self.publish_batch(decoded, rejected, token).await;
-        if res.is_err() {
-            (self.clock, self.newest) = saved;
+        match res {
+            Ok(_) => self.cluster.accepted(self.newest),
+            Err(_) => (self.clock, self.newest) = saved,
         }
         res
     }
