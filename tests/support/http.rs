@@ -152,7 +152,12 @@ impl HttpFake {
     /// Starts a server on `127.0.0.1:0` answering every request with `handler` (called after
     /// the request is recorded).
     pub fn start(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> HttpFake {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        HttpFake::start_on("127.0.0.1", handler)
+    }
+
+    /// The same on address `ip`, port 0.
+    pub fn start_on(ip: &str, handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> HttpFake {
+        let listener = std::net::TcpListener::bind((ip, 0)).unwrap_or_else(|e| panic!("bind {ip}:0: {e}"));
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));

