@@ -39,16 +39,36 @@ pub fn snapshot_name(p: u32) -> String {
     format!("p{p}")
 }
 
+/// How long restoring a snapshot may wait for its next piece.
+const RESTORE_IDLE: Duration = Duration::from_secs(15);
+
 /// Loads partition `p`'s snapshot into `engine`; returns the stream sequence it covers (0:
 /// none).
 async fn restore(bus: &Bus, p: u32, engine: &mut Engine) -> anyhow::Result<u64> {
-    let mut obj = match bus.snapshots.get(snapshot_name(p)).await {
+    // The snapshot's chunks come through a consumer that the client makes again, silently,
+    // for as long as the stream cannot serve it (no quorum): a read waited for ever, and the
+    // node held the partition's lease with no engine running. Each step gets `RESTORE_IDLE`.
+    let idle = |what: &'static str| move |_| anyhow::anyhow!("{what}: nothing for {} s", RESTORE_IDLE.as_secs());
+    let mut obj = match tokio::time::timeout(RESTORE_IDLE, bus.snapshots.get(snapshot_name(p)))
+        .await
+        .map_err(idle("cannot read the partition snapshot"))?
+    {
         Ok(o) => o,
         Err(e) if e.kind() == async_nats::jetstream::object_store::GetErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(e).context("cannot read the partition snapshot"),
     };
     let mut bytes = Vec::new();
-    obj.read_to_end(&mut bytes).await.context("cannot read the partition snapshot")?;
+    let mut chunk = vec![0u8; 128 * 1024];
+    loop {
+        let n = tokio::time::timeout(RESTORE_IDLE, obj.read(&mut chunk))
+            .await
+            .map_err(idle("cannot read the partition snapshot"))?
+            .context("cannot read the partition snapshot")?;
+        if n == 0 {
+            break;
+        }
+        bytes.extend_from_slice(&chunk[..n]);
+    }
     if bytes.len() < 8 {
         anyhow::bail!("partition {p}'s snapshot is truncated ({} bytes)", bytes.len());
     }
