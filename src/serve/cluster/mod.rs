@@ -66,23 +66,13 @@ impl Clock {
         self.marked_min = Some(m);
         Some(format!("#t {ts}"))
     }
-
-    /// Another node accepted a mention at `ts` (and published its clock record): this
-    /// node's clock moves there too, without a record of its own.
-    pub fn catch_up(&mut self, ts: Millis) {
-        let m = minute_of(ts);
-        if self.marked_min.is_none_or(|k| k < m) {
-            self.marked_min = Some(m);
-        }
-    }
 }
 
-/// The newest `ts` the cluster accepted, which each ingest node's admission measures
-/// against (`max_clock_jump`; in an event-clock cluster also lateness): `here`, the newest
-/// this node's requests had acknowledged, goes out with its heartbeat; `seen`, the newest
-/// of the other nodes' heartbeats, comes back in. Without it, a node that was cut off or
-/// restarted measured against its own last request: after a day away it refused every
-/// mention as a clock jump, and it admitted as in time what the others refused as late.
+/// The newest `ts` the cluster accepted, which each ingest node's `max_clock_jump` measures
+/// against: `here`, the newest this node's requests had acknowledged, goes out with its
+/// heartbeat; `seen`, the newest of the other nodes' heartbeats, comes back in. Without it,
+/// a node that was cut off or restarted measured against its own last request: after a day
+/// away it refused every mention as a clock jump.
 #[derive(Debug)]
 pub struct Newest {
     here: AtomicI64,
@@ -119,22 +109,7 @@ impl Newest {
 
 #[cfg(test)]
 mod tests {
-    use super::{Clock, Newest};
-    use crate::time::MINUTE_MS;
-
-    #[test]
-    fn a_clock_caught_up_publishes_no_record_for_the_minute_another_node_marked() {
-        let t = 1_000 * MINUTE_MS + 5_000;
-        let mut c = Clock::default();
-        assert_eq!(c.mark(t - 3 * MINUTE_MS).as_deref(), Some(format!("#t {}", t - 3 * MINUTE_MS).as_str()));
-        c.catch_up(t);
-        assert_eq!(c.marked(), 1_000 * MINUTE_MS);
-        assert_eq!(c.mark(t + 1_000), None, "the other node's record covers the minute");
-        assert!(c.mark(t + MINUTE_MS).is_some(), "the next minute is this node's to mark");
-        // catching up never moves the clock back
-        c.catch_up(t - 10 * MINUTE_MS);
-        assert_eq!(c.marked(), 1_001 * MINUTE_MS);
-    }
+    use super::Newest;
 
     #[test]
     fn the_newest_ts_only_grows() {

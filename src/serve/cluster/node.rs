@@ -360,10 +360,16 @@ async fn coordinate(c: Coordinator, factory: EngineFactory, registry: Registry, 
         if newest.here() > i64::MIN {
             beat["newest_ms"] = newest.here().into();
         }
-        match bus.nodes.put(&node, serde_json::to_vec(&beat).expect("JSON").into()).await {
-            Ok(_) => last_heartbeat = Instant::now(),
-            Err(e) => tracing::warn!(error = %e, "cluster heartbeat failed"),
-        }
+        let beat_taken = match bus.nodes.put(&node, serde_json::to_vec(&beat).expect("JSON").into()).await {
+            Ok(_) => {
+                last_heartbeat = Instant::now();
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cluster heartbeat failed");
+                false
+            }
+        };
         let fenced = last_heartbeat.elapsed() >= ttl;
         // the live nodes; when they cannot be read, the last set read stands (a node that
         // took itself for the only one would only try leases the others still hold)
@@ -381,9 +387,8 @@ async fn coordinate(c: Coordinator, factory: EngineFactory, registry: Registry, 
         }
         // in touch with the cluster: this round's heartbeat was taken, and the others'
         // newest `ts` read from their heartbeats where the bucket's leader has them
-        let beat_now = last_heartbeat.elapsed() < round;
-        if beat_now && tokio::time::timeout(round, others_newest(&bus, &node, &live, &newest)).await == Ok(true) {
-            *shared.cluster_contact.lock().expect("contact lock") = Some(Instant::now());
+        if beat_taken && tokio::time::timeout(round, others_newest(&bus, &node, &live, &newest)).await == Ok(true) {
+            *shared.cluster_contact.lock().expect("contact lock") = Some(last_heartbeat);
         }
         if !live.contains(&node) && !fenced {
             live.push(node.clone());

@@ -98,12 +98,11 @@ impl Publisher {
                 "this node is out of touch with the cluster; send to another node or retry".into(),
             ));
         }
-        // what the other nodes accepted since: admission measures against the cluster
-        let seen = self.cluster.seen();
-        if seen > self.newest {
-            self.newest = seen;
-            self.clock.catch_up(seen);
-        }
+        // what the other nodes accepted since: `max_clock_jump` measures against the
+        // cluster's newest `ts` (lateness stays measured against this node's own clock: it
+        // has no reorder buffer, and a cluster-wide clock refused concurrent requests that
+        // a single node's buffer takes)
+        self.newest = self.newest.max(self.cluster.seen());
         let saved = (self.clock.clone(), self.newest);
         let res = self.publish_batch(decoded, rejected, token).await;
         match res {
