@@ -355,11 +355,7 @@ async fn coordinate(c: Coordinator, factory: EngineFactory, registry: Registry, 
         })
     };
     loop {
-        let mut beat =
-            serde_json::json!({ "node": node, "started_ms": started, "listen": shared.cfg.listen.to_string() });
-        if newest.here() > i64::MIN {
-            beat["newest_ms"] = newest.here().into();
-        }
+        let beat = serde_json::json!({ "node": node, "started_ms": started, "listen": shared.cfg.listen.to_string() });
         let beat_taken = match bus.nodes.put(&node, serde_json::to_vec(&beat).expect("JSON").into()).await {
             Ok(_) => {
                 last_heartbeat = Instant::now();
@@ -385,9 +381,9 @@ async fn coordinate(c: Coordinator, factory: EngineFactory, registry: Registry, 
             Ok(Err(e)) => tracing::warn!(error = %e, "cannot list the cluster's nodes; keeping the last list"),
             Err(_) => tracing::warn!("listing the cluster's nodes timed out; keeping the last list"),
         }
-        // in touch with the cluster: this round's heartbeat was taken, and the others'
-        // newest `ts` read from their heartbeats where the bucket's leader has them
-        if beat_taken && tokio::time::timeout(round, others_newest(&bus, &node, &live, &newest)).await == Ok(true) {
+        // in touch with the cluster: this round's heartbeat was taken, and the cluster's
+        // newest `ts` read where `cw_meta`'s leader has it
+        if beat_taken && tokio::time::timeout(round, share_newest(&bus, &newest)).await == Ok(true) {
             *shared.cluster_contact.lock().expect("contact lock") = Some(last_heartbeat);
         }
         if !live.contains(&node) && !fenced {
@@ -479,26 +475,38 @@ async fn coordinate(c: Coordinator, factory: EngineFactory, registry: Registry, 
     tracing::info!("left the cluster");
 }
 
-/// Reads the newest `ts` each other live node accepted from its heartbeat, as the leader
-/// of the node bucket has it (a replica that was cut off may still hold old heartbeats);
-/// true when every heartbeat was read or is gone.
-async fn others_newest(bus: &Bus, node: &str, live: &[String], newest: &super::Newest) -> bool {
+/// The key of `cw_meta` holding the newest `ts` the cluster accepted.
+const NEWEST_KEY: &str = "newest_ts";
+
+/// Reads the newest `ts` the cluster accepted from `cw_meta`, as the bucket's leader has it
+/// (a replica that was cut off may hold an old value), and raises it to this node's own
+/// with compare-and-set when that is newer. True when the value was read. The key never
+/// expires, unlike the heartbeats, which all lapse together when the cluster stalls: read
+/// from them, a node back from a cut found no one else's and took its old clock for the
+/// cluster's.
+async fn share_newest(bus: &Bus, newest: &super::Newest) -> bool {
     use async_nats::jetstream::stream::LastRawMessageErrorKind;
-    let Ok(stream) = bus.js.get_stream_no_info("KV_cw_nodes").await else { return false };
-    let mut all = true;
-    for k in live.iter().filter(|k| *k != node) {
-        match stream.get_last_raw_message_by_subject(&format!("$KV.cw_nodes.{k}")).await {
-            Ok(m) => {
-                let beat: serde_json::Value = serde_json::from_slice(&m.payload).unwrap_or_default();
-                if let Some(ts) = beat["newest_ms"].as_i64() {
-                    newest.saw(ts);
-                }
-            }
-            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => {}
-            Err(_) => all = false,
+    let Ok(stream) = bus.js.get_stream_no_info("KV_cw_meta").await else { return false };
+    let (value, revision) = match stream.get_last_raw_message_by_subject(&format!("$KV.cw_meta.{NEWEST_KEY}")).await {
+        Ok(m) => {
+            let v = std::str::from_utf8(&m.payload).ok().and_then(|t| t.parse::<i64>().ok()).unwrap_or(i64::MIN);
+            (v, Some(m.sequence))
         }
+        Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => (i64::MIN, None),
+        Err(_) => return false,
+    };
+    newest.saw(value);
+    let mine = newest.here();
+    if mine > value {
+        // another node's write in between wins; this one's goes in at the next round
+        let _ = match revision {
+            Some(rev) => {
+                bus.meta.update(NEWEST_KEY, mine.to_string().into(), rev).await.map(|_| ()).map_err(|e| e.to_string())
+            }
+            None => bus.meta.create(NEWEST_KEY, mine.to_string().into()).await.map(|_| ()).map_err(|e| e.to_string()),
+        };
     }
-    all
+    true
 }
 
 /// `/v1/cluster`: the nodes, and each partition's owner and progress, from the leases.
