@@ -37,15 +37,15 @@ pub struct Publisher {
     clock: Clock,
     /// Newest accepted `ts` (event clock: the base of `max_clock_jump`).
     newest: i64,
-    /// The newest `ts` of the whole cluster, shared with the heartbeat.
+    /// The newest `ts` of the whole cluster, shared through `cw_meta` by the coordinator.
     cluster: Arc<Newest>,
     store: Connection,
 }
 
 impl Publisher {
     /// A publisher for `configured` brands; `next_router` is where a reload leaves the
-    /// router of its rules; `cluster` is where the heartbeat brings the other nodes' newest
-    /// `ts` and takes this one's.
+    /// router of its rules; `cluster` is where the coordinator brings the cluster's newest
+    /// `ts` and takes this node's.
     pub fn new(
         shared: Arc<Shared>,
         bus: Bus,
