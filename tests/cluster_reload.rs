@@ -89,6 +89,14 @@ fn a_reload_rebuilds_the_partitions_with_the_new_rules_and_keeps_their_state() {
             v["nodes"].as_array().unwrap().len() == 2 && owners.len() == 2
         })
     });
+    // the same rules files on both nodes: one digest
+    let digests = |s: &Server| -> (Value, Value) {
+        let v = s.get("/v1/cluster");
+        (v["rules"].clone(), v["rules_agree"].clone())
+    };
+    let before = digests(nodes[0].as_ref().unwrap());
+    assert_eq!(before.1, true, "{before:?}");
+    assert_eq!(before.0["cw0"], before.0["cw1"], "{before:?}");
     // a new brand; one reload, asked of the other node in turn
     std::fs::write(
         rules.join("globex.toml"),
@@ -150,5 +158,24 @@ fn a_reload_rebuilds_the_partitions_with_the_new_rules_and_keeps_their_state() {
     assert_eq!(status, 422, "{refused}");
     assert!(refused["text"].as_str().unwrap().contains("broken.toml:3:8"), "{refused}");
     assert_eq!(brands(survivor).len(), 2, "still the last valid rules");
+    let after = digests(survivor);
+    assert_ne!(after.0[&name], before.0["cw0"], "the digest follows the reload: {after:?}");
+
+    // the dead node comes back with other files (acme's only): the cluster says so
+    let older = dir.path().join("rules-older");
+    std::fs::create_dir_all(&older).unwrap();
+    for f in std::fs::read_dir(&rules).unwrap().map(|e| e.unwrap().path()) {
+        let n = f.file_name().unwrap().to_str().unwrap().to_string();
+        if n != "globex.toml" && n != "broken.toml" {
+            std::fs::copy(&f, older.join(&n)).unwrap();
+        }
+    }
+    nodes[dead] = Some(node(&dir.path().join(format!("node{dead}")), &older, &format!("cw{dead}"), &urls));
+    let survivor = nodes[alive].as_ref().unwrap();
+    wait_for("the survivor reporting two different rules digests", 30, || {
+        let (rules, agree) = digests(survivor);
+        let d = |k: usize| rules[format!("cw{k}")].as_str().map(str::to_string);
+        agree == false && d(0).is_some() && d(1).is_some() && d(0) != d(1)
+    });
     nodes.into_iter().flatten().for_each(Server::terminate);
 }

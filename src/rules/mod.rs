@@ -496,6 +496,33 @@ fn parse_brand(
     (Some((def, raw.brand.id.span())), cx.diags)
 }
 
+/// A digest of the rules a directory holds (the names and contents of its `*.toml` files,
+/// in name order; `None`: the built-in rules), to tell whether two nodes of a cluster run
+/// the same files. A file that cannot be read counts with its error, so it differs too.
+pub fn digest_dir(dir: Option<&Path>) -> String {
+    let Some(dir) = dir else { return "builtin".into() };
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(rd) => {
+            rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect()
+        }
+        Err(e) => return format!("unreadable: {e}"),
+    };
+    files.sort();
+    let mut all = Vec::new();
+    for f in &files {
+        all.extend_from_slice(f.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default());
+        all.push(0);
+        match std::fs::read(f) {
+            Ok(bytes) => {
+                all.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+                all.extend_from_slice(&bytes);
+            }
+            Err(e) => all.extend_from_slice(e.to_string().as_bytes()),
+        }
+    }
+    format!("{:016x}", crate::hash::fnv1a(&all))
+}
+
 /// Loads `DIR/defaults.toml` (built-in defaults when absent) and every other `DIR/*.toml`
 /// as a brand file.
 ///
@@ -585,6 +612,23 @@ fn load_sources<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_digest_tells_rules_directories_apart_by_their_files_only() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        for d in [a.path(), b.path()] {
+            std::fs::write(d.join("acme.toml"), "[brand]\nid = \"acme\"\n").unwrap();
+            std::fs::write(d.join("notes.txt"), "not rules").unwrap();
+        }
+        std::fs::write(b.path().join("notes.txt"), "other notes").unwrap();
+        assert_eq!(digest_dir(Some(a.path())), digest_dir(Some(b.path())), "same files, other directories");
+        std::fs::write(b.path().join("globex.toml"), "[brand]\nid = \"globex\"\n").unwrap();
+        assert_ne!(digest_dir(Some(a.path())), digest_dir(Some(b.path())), "a file more");
+        std::fs::write(a.path().join("globex.toml"), "[brand]\nid = \"globex\" \n").unwrap();
+        assert_ne!(digest_dir(Some(a.path())), digest_dir(Some(b.path())), "a byte different");
+        assert_eq!(digest_dir(None), "builtin");
+    }
 
     #[test]
     fn builtin_defaults_are_valid() {

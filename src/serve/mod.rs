@@ -142,6 +142,7 @@ pub fn run_until(
         outbox_shipped: std::sync::atomic::AtomicI64::new(if cfg.cluster.is_none() { i64::MAX } else { 0 }),
         cluster_status: Mutex::new(None),
         cluster_contact: Mutex::new(None),
+        rules_digest: Mutex::new(crate::rules::digest_dir(cfg.rules.as_deref())),
         cfg,
     };
     let cluster = shared.cfg.cluster.is_some();

@@ -75,6 +75,9 @@ pub struct Shared {
     pub outbox_shipped: std::sync::atomic::AtomicI64,
     /// Cluster mode: what `/v1/cluster` answers, refreshed by the lease coordinator.
     pub cluster_status: std::sync::Mutex<Option<serde_json::Value>>,
+    /// A digest of the rules files in force ([`crate::rules::digest_dir`]), replaced at a
+    /// reload: cluster nodes compare theirs.
+    pub rules_digest: std::sync::Mutex<String>,
     /// Cluster mode: when this node last heard from the cluster (its heartbeat taken and
     /// the others' read, `serve::cluster::node`).
     pub cluster_contact: std::sync::Mutex<Option<Instant>>,

@@ -268,6 +268,7 @@ impl Reloader {
         };
         self.shared.notify.set(notify);
         self.shared.known.set(crate::rules::names::Names::of(&rules));
+        *self.shared.rules_digest.lock().expect("digest lock") = crate::rules::digest_dir(cfg.rules.as_deref());
         self.shared.notify_wake.notify_one();
         *applied = Applied { cfg, rules };
         tracing::info!(

@@ -345,6 +345,8 @@ async fn coordinate(c: Coordinator, factory: EngineFactory, registry: Registry, 
     let mut last_heartbeat = Instant::now();
     let mut live: Vec<String> = Vec::new();
     let started = crate::clock::wall_ms();
+    // whether the nodes' rules digests agreed at the last status (warned once per change)
+    let mut rules_agreed = true;
     let spawn = |p: u32, held_stop: CancellationToken| {
         let (bus, shared, factory, registry) = (bus.clone(), shared.clone(), factory.clone(), registry.clone());
         tokio::spawn(async move {
@@ -355,7 +357,10 @@ async fn coordinate(c: Coordinator, factory: EngineFactory, registry: Registry, 
         })
     };
     loop {
-        let beat = serde_json::json!({ "node": node, "started_ms": started, "listen": shared.cfg.listen.to_string() });
+        let rules = shared.rules_digest.lock().expect("digest lock").clone();
+        let beat = serde_json::json!({
+            "node": node, "started_ms": started, "listen": shared.cfg.listen.to_string(), "rules": rules,
+        });
         let beat_taken = match bus.nodes.put(&node, serde_json::to_vec(&beat).expect("JSON").into()).await {
             Ok(_) => {
                 last_heartbeat = Instant::now();
@@ -452,6 +457,11 @@ async fn coordinate(c: Coordinator, factory: EngineFactory, registry: Registry, 
             tracing::error!(error = format!("{e:#}"), "the notifier role could not change");
         }
         if let Some(status) = status(&bus, &node, &live, notify_rev.is_some()).await {
+            let agree = status["rules_agree"].as_bool().unwrap_or(true);
+            if !agree && rules_agreed {
+                tracing::warn!(rules = %status["rules"], "the nodes run different rules files: reload or redeploy them alike");
+            }
+            rules_agreed = agree;
             *shared.cluster_status.lock().expect("status lock") = Some(status);
         }
         tokio::select! {
@@ -525,6 +535,17 @@ async fn status(bus: &Bus, node: &str, live: &[String], notifier: bool) -> Optio
     }
     let notify = bus.leases.get(NOTIFY_KEY).await.ok().flatten();
     let notify: serde_json::Value = notify.and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    // each live node's rules digest, from its heartbeat
+    let mut rules = serde_json::Map::new();
+    for k in live {
+        if let Ok(Some(v)) = bus.nodes.get(k).await {
+            let beat: serde_json::Value = serde_json::from_slice(&v).unwrap_or_default();
+            if let Some(d) = beat["rules"].as_str() {
+                rules.insert(k.clone(), d.into());
+            }
+        }
+    }
+    let rules_agree = rules.values().filter_map(|d| d.as_str()).collect::<std::collections::BTreeSet<_>>().len() <= 1;
     Some(serde_json::json!({
         "node": node,
         "nodes": live,
@@ -532,5 +553,7 @@ async fn status(bus: &Bus, node: &str, live: &[String], notifier: bool) -> Optio
         "notifier": notify.get("node"),
         "this_node_notifies": notifier,
         "partitions": parts,
+        "rules": rules,
+        "rules_agree": rules_agree,
     }))
 }
