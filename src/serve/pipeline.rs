@@ -79,7 +79,7 @@ pub struct Shared {
     /// reload: cluster nodes compare theirs.
     pub rules_digest: std::sync::Mutex<String>,
     /// Cluster mode: when this node last heard from the cluster (its heartbeat taken and
-    /// the others' read, `serve::cluster::node`).
+    /// the cluster's newest `ts` read, `serve::cluster::node`).
     pub cluster_contact: std::sync::Mutex<Option<Instant>>,
 }
 
