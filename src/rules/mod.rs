@@ -496,18 +496,25 @@ fn parse_brand(
     (Some((def, raw.brand.id.span())), cx.diags)
 }
 
+/// The `*.toml` files of a rules directory, in name order (the order they load in).
+fn toml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
 /// A digest of the rules a directory holds (the names and contents of its `*.toml` files,
 /// in name order; `None`: the built-in rules), to tell whether two nodes of a cluster run
 /// the same files. A file that cannot be read counts with its error, so it differs too.
 pub fn digest_dir(dir: Option<&Path>) -> String {
     let Some(dir) = dir else { return "builtin".into() };
-    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
-        Ok(rd) => {
-            rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect()
-        }
+    let files = match toml_files(dir) {
+        Ok(f) => f,
         Err(e) => return format!("unreadable: {e}"),
     };
-    files.sort();
     let mut all = Vec::new();
     for f in &files {
         all.extend_from_slice(f.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default());
@@ -529,13 +536,10 @@ pub fn digest_dir(dir: Option<&Path>) -> String {
 /// # Errors
 /// Every diagnostic found, in file order.
 pub fn load_dir(dir: &Path) -> Result<RuleSet, Diagnostics> {
-    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
-        Ok(rd) => {
-            rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect()
-        }
+    let files = match toml_files(dir) {
+        Ok(f) => f,
         Err(e) => return Err(Diagnostics(vec![Diagnostic::file(dir, format!("cannot read rules directory: {e}"))])),
     };
-    files.sort();
     let defaults_path = dir.join("defaults.toml");
     let defaults_text = match std::fs::read_to_string(&defaults_path) {
         Ok(t) => t,

@@ -139,27 +139,21 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// A cluster of `n` servers under `dir`.
-pub fn cluster(dir: &Path, n: usize) -> Vec<NatsServer> {
-    let ports: Vec<(u16, u16, u16)> = (0..n).map(|_| (free_port(), free_port(), free_port())).collect();
-    let routes = ports.iter().map(|(_, c, _)| format!("nats://127.0.0.1:{c}")).collect::<Vec<_>>().join(",");
-    let mut servers: Vec<NatsServer> = ports
-        .iter()
+/// Where server k listens and runs: (host, client, route and monitor ports, namespace).
+type Place = (String, u16, u16, u16, Option<String>);
+
+/// Starts one server per place under `dir`, each routed to all the others.
+fn start_all(dir: &Path, places: Vec<Place>) -> Vec<NatsServer> {
+    let routes = places.iter().map(|p| format!("nats://{}:{}", p.0, p.2)).collect::<Vec<_>>().join(",");
+    let mut servers: Vec<NatsServer> = places
+        .into_iter()
         .enumerate()
-        .map(|(i, &(port, cluster_port, monitor_port))| {
-            let d = dir.join(format!("nats{i}"));
+        .map(|(k, (host, port, cluster_port, monitor_port, netns))| {
+            let d = dir.join(format!("nats{k}"));
             std::fs::create_dir_all(&d).unwrap();
-            NatsServer {
-                child: None,
-                name: format!("n{i}"),
-                dir: d,
-                port,
-                cluster_port,
-                monitor_port,
-                routes: routes.clone(),
-                host: "127.0.0.1".into(),
-                netns: None,
-            }
+            let name = format!("n{k}");
+            let routes = routes.clone();
+            NatsServer { child: None, name, dir: d, port, cluster_port, monitor_port, routes, host, netns }
         })
         .collect();
     for s in &mut servers {
@@ -168,29 +162,13 @@ pub fn cluster(dir: &Path, n: usize) -> Vec<NatsServer> {
     servers
 }
 
+/// A cluster of `n` servers on loopback under `dir`.
+pub fn cluster(dir: &Path, n: usize) -> Vec<NatsServer> {
+    start_all(dir, (0..n).map(|_| ("127.0.0.1".into(), free_port(), free_port(), free_port(), None)).collect())
+}
+
 /// A cluster of one server on each of `hosts`' hosts, under `dir`: server k in host k's
 /// namespace, on its address (ports 4222, 6222 and 8222: each host has ports of its own).
 pub fn cluster_on(dir: &Path, hosts: &super::netns::Hosts, n: usize) -> Vec<NatsServer> {
-    let routes = (0..n).map(|k| format!("nats://{}:6222", hosts.ip(k))).collect::<Vec<_>>().join(",");
-    let mut servers: Vec<NatsServer> = (0..n)
-        .map(|k| {
-            let d = dir.join(format!("nats{k}"));
-            std::fs::create_dir_all(&d).unwrap();
-            NatsServer {
-                child: None,
-                name: format!("n{k}"),
-                dir: d,
-                port: 4222,
-                cluster_port: 6222,
-                monitor_port: 8222,
-                routes: routes.clone(),
-                host: hosts.ip(k),
-                netns: Some(hosts.ns(k)),
-            }
-        })
-        .collect();
-    for s in &mut servers {
-        s.spawn();
-    }
-    servers
+    start_all(dir, (0..n).map(|k| (hosts.ip(k), 4222, 6222, 8222, Some(hosts.ns(k)))).collect())
 }

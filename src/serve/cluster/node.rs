@@ -509,11 +509,10 @@ async fn share_newest(bus: &Bus, newest: &super::Newest) -> bool {
     let mine = newest.here();
     if mine > value {
         // another node's write in between wins; this one's goes in at the next round
-        let _ = match revision {
-            Some(rev) => {
-                bus.meta.update(NEWEST_KEY, mine.to_string().into(), rev).await.map(|_| ()).map_err(|e| e.to_string())
-            }
-            None => bus.meta.create(NEWEST_KEY, mine.to_string().into()).await.map(|_| ()).map_err(|e| e.to_string()),
+        let value = mine.to_string();
+        let _written = match revision {
+            Some(rev) => bus.meta.update(NEWEST_KEY, value.into(), rev).await.is_ok(),
+            None => bus.meta.create(NEWEST_KEY, value.into()).await.is_ok(),
         };
     }
     true

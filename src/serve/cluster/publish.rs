@@ -56,8 +56,17 @@ impl Publisher {
         store: Connection,
     ) -> Self {
         let brands = BrandMemory::new(configured.iter().map(String::as_str), shared.cfg.max_new_brands);
-        let clock = Clock::default();
-        Publisher { shared, bus, router, next_router, brands, clock, newest: i64::MIN, cluster, store }
+        Publisher {
+            shared,
+            bus,
+            router,
+            next_router,
+            brands,
+            clock: Clock::default(),
+            newest: i64::MIN,
+            cluster,
+            store,
+        }
     }
 
     /// Takes the router a reload left, if any.
