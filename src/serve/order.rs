@@ -349,6 +349,23 @@ impl BrandMemory {
         Ok(true)
     }
 
+    /// Whether brand hash `h` is configured or known.
+    pub fn knows(&self, h: u64) -> bool {
+        self.configured.contains(&h) || self.created.contains(&h)
+    }
+
+    /// Whether brand hash `h` is configured.
+    pub fn is_configured(&self, h: u64) -> bool {
+        self.configured.contains(&h)
+    }
+
+    /// Remembers brand hash `h` as known (created elsewhere: another cluster node).
+    pub fn know_hash(&mut self, h: u64) {
+        if !self.configured.contains(&h) {
+            self.created.insert(h);
+        }
+    }
+
     /// Undoes an admission that was not made durable.
     pub fn forget(&mut self, h: u64) {
         self.created.remove(&h);
@@ -357,6 +374,15 @@ impl BrandMemory {
     /// Brands created from `brand` fields.
     pub fn created(&self) -> usize {
         self.created.len()
+    }
+}
+
+/// The `brand` field of a mention record, quoted, for messages.
+pub fn brand_of(rec: &[u8]) -> String {
+    let rec = rec.strip_suffix(b"\n").unwrap_or(rec);
+    match parse_line(rec, usize::MAX).ok().and_then(|m| m.raw.brand.map(|b| b.to_string())) {
+        Some(b) => format!("`{}`", b.chars().take(80).collect::<String>()),
+        None => "(unreadable)".into(),
     }
 }
 

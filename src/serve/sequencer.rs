@@ -6,10 +6,9 @@
 //! and, after a failed write, probing the disk until it takes writes again.
 
 use crate::clock::wall_ms;
-use crate::ingest::parse_line;
 use crate::serve::error::IngestError;
 use crate::serve::log::{Dedup, IngestLog, LogPos};
-use crate::serve::order::{BrandMemory, Order};
+use crate::serve::order::{brand_of, BrandMemory, Order};
 use crate::serve::pipeline::{EngineMsg, Receipt, Shared, WriterMsg};
 use crate::store;
 use crate::time::{minute_of, Millis};
@@ -381,15 +380,6 @@ impl Sequencer {
                 Err(e) => tracing::warn!(error = %e, "cannot trim the dead letters"),
             }
         }
-    }
-}
-
-/// The `brand` field of a mention record, quoted, for messages.
-fn brand_of(rec: &[u8]) -> String {
-    let rec = rec.strip_suffix(b"\n").unwrap_or(rec);
-    match parse_line(rec, usize::MAX).ok().and_then(|m| m.raw.brand.map(|b| b.to_string())) {
-        Some(b) => format!("`{}`", b.chars().take(80).collect::<String>()),
-        None => "(unreadable)".into(),
     }
 }
 

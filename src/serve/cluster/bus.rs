@@ -50,6 +50,8 @@ pub struct Bus {
     pub meta: kv::Store,
     /// The signed links used, cluster-wide.
     pub links: kv::Store,
+    /// The brands created from `brand` fields, cluster-wide, and their count.
+    pub brands: kv::Store,
     /// Partition snapshots.
     pub snapshots: object_store::ObjectStore,
     /// The partition count.
@@ -127,6 +129,8 @@ pub async fn connect(cfg: &Cluster, node: &str, dedup_window: Duration) -> anyho
         let meta = get_or_create_kv(&js, bucket("cw_meta", Duration::ZERO)).await?;
         // kept: a small entry per link a person used, which only notifications create
         let links = get_or_create_kv(&js, bucket("cw_links", Duration::ZERO)).await?;
+        // kept: a small entry per brand created from `brand` fields (max_new_brands at most)
+        let brands = get_or_create_kv(&js, bucket("cw_brands", Duration::ZERO)).await?;
         let snapshots = match js.get_object_store("cw_snapshots").await {
             Ok(s) => s,
             Err(_) => js
@@ -139,11 +143,11 @@ pub async fn connect(cfg: &Cluster, node: &str, dedup_window: Duration) -> anyho
                 .await
                 .context("cannot create the snapshot store")?,
         };
-        anyhow::Ok((leases, nodes, meta, links, snapshots))
+        anyhow::Ok((leases, nodes, meta, links, brands, snapshots))
     };
     // a cluster that is still electing its JetStream leader refuses for a while: retry
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let (leases, nodes, meta, links, snapshots) = loop {
+    let (leases, nodes, meta, links, brands, snapshots) = loop {
         match tokio::time::timeout(Duration::from_secs(20), setup()).await {
             Ok(Ok(r)) => break r,
             Ok(Err(e)) if tokio::time::Instant::now() >= deadline => {
@@ -175,7 +179,7 @@ pub async fn connect(cfg: &Cluster, node: &str, dedup_window: Duration) -> anyho
         );
     }
     let installation = adopt(&meta, "installation", crate::serve::auth::random_hex()[..16].to_string()).await?;
-    Ok(Bus { client, js, leases, nodes, meta, links, snapshots, partitions, installation })
+    Ok(Bus { client, js, leases, nodes, meta, links, brands, snapshots, partitions, installation })
 }
 
 async fn get_or_create_kv(js: &jetstream::Context, cfg: kv::Config) -> anyhow::Result<kv::Store> {

@@ -18,11 +18,13 @@
 //! * [`query`]: brand status and series from every node's partitions, for `/v1/brands`
 //!   and the dashboard on any node;
 //! * [`links`]: signed links used once in the whole cluster;
+//! * [`brands`]: the brand cap (`max_new_brands`) counted once for the whole cluster;
 //! * [`reloads`]: a reload on one node asked of every other;
 //! * [`respond`]: answering the other nodes' requests (for `query` and `reloads`).
 //!
 //! The design, its guarantees and what it does not do yet are in `docs/deployment.md`.
 
+pub mod brands;
 pub mod bus;
 pub mod engines;
 pub mod links;

@@ -1,6 +1,7 @@
 //! Ingest on any node of a cluster: the cluster's counterpart of the sequencer. It takes the
 //! same validated requests from the HTTP handlers and the sources ([`WriterMsg`]), applies
-//! the same admission (clock limits, the brand cap), routes every accepted mention to its
+//! the same admission (clock limits, the brand cap, counted for the whole cluster by
+//! [`super::brands`]), routes every accepted mention to its
 //! partitions ([`Router`]) and publishes the records to the mention stream, each with its
 //! message id, and answers `202` only once JetStream acknowledged every one of them.
 //! JetStream's de-duplication window replaces the single node's id memory: a mention
@@ -9,6 +10,7 @@
 //! Requests are published one after another, in arrival order, so that the clock records
 //! of an event-clock cluster ([`Clock`]) sit where the minutes begin.
 
+use super::brands::Brands;
 use super::bus::Bus;
 use super::engines::NextRouter;
 use super::partition::{self, Router};
@@ -16,7 +18,7 @@ use super::{Clock, Newest};
 use crate::clock::wall_ms;
 use crate::serve::config::ClockMode;
 use crate::serve::error::IngestError;
-use crate::serve::order::{BrandMemory, Clocks};
+use crate::serve::order::{brand_of, Clocks};
 use crate::serve::pipeline::{order_limits, Receipt, Shared, WriterMsg};
 use crate::store;
 use async_nats::jetstream::context::PublishAckFuture;
@@ -33,7 +35,7 @@ pub struct Publisher {
     router: Router,
     /// The router of a reload's rules, taken at the next request.
     next_router: NextRouter,
-    brands: BrandMemory,
+    brands: Brands,
     clock: Clock,
     /// Newest accepted `ts` (event clock: the base of `max_clock_jump`).
     newest: i64,
@@ -55,7 +57,7 @@ impl Publisher {
         cluster: Arc<Newest>,
         store: Connection,
     ) -> Self {
-        let brands = BrandMemory::new(configured.iter().map(String::as_str), shared.cfg.max_new_brands);
+        let brands = Brands::new(configured.iter().map(String::as_str), shared.cfg.max_new_brands);
         Publisher {
             shared,
             bus,
@@ -150,10 +152,13 @@ impl Publisher {
                 let c = if item.ts > self.newest.max(now) { &m.refused_future } else { &m.refused_late };
                 c.fetch_add(1, Ordering::Relaxed);
             } else if let Some(b) = item.brand {
-                if let Err(cap) = self.brands.admit(b) {
+                let admitted = self.brands.admit(&self.bus, b).await.map_err(fail)?;
+                m.brands_created.store(self.brands.created() as u64, Ordering::Relaxed);
+                if let Err(cap) = admitted {
                     m.refused_brand.fetch_add(1, Ordering::Relaxed);
                     refuse = Some(format!(
-                        "unknown brand: {cap} brands were already created from `brand` fields (max_new_brands); configure it in the rules or raise the limit"
+                        "unknown brand {}: {cap} brands were already created from `brand` fields across the cluster (max_new_brands); configure it in the rules or raise the limit",
+                        brand_of(rec)
                     ));
                 }
             }
@@ -261,7 +266,9 @@ pub fn run(mut p: Publisher, rt: tokio::runtime::Handle, rx: Receiver<WriterMsg>
             }
             WriterMsg::Brands(ids) => {
                 p.take_new_router();
-                p.brands.configure(ids.iter().map(String::as_str));
+                if let Err(e) = rt.block_on(p.brands.configure(&p.bus, &ids)) {
+                    tracing::warn!(error = %e, "reload: the brands configured now keep their places under max_new_brands until a later reload");
+                }
                 p.shared.metrics.brands_created.store(p.brands.created() as u64, Ordering::Relaxed);
             }
             WriterMsg::Shutdown => return,

@@ -1,0 +1,112 @@
+//! The brand cap (`max_new_brands`) across a cluster, with real servers: three
+//! `nats-server`s and two `crisiswatch serve --cluster` nodes with a cap of three brands
+//! created from `brand` fields. Brands created through one node count on the other; a brand
+//! another node created is admitted at the cap; the count survives a node's restart; a
+//! reload that configures a created brand gives its place back.
+
+mod support;
+
+use serde_json::Value;
+use std::path::Path;
+use std::time::Duration;
+use support::nats;
+use support::server::{client, Server};
+
+const PARTITIONS: u32 = 4;
+
+fn node(dir: &Path, rules: &Path, name: &str, urls: &str) -> Server {
+    std::fs::create_dir_all(dir).unwrap();
+    let servers = urls.split(',').map(|u| format!("\"{u}\"")).collect::<Vec<_>>().join(", ");
+    let config = format!(
+        "[cluster]\nservers = [{servers}]\npartitions = {PARTITIONS}\nreplicas = 3\nnode = \"{name}\"\nlease_ttl = \"3s\"\n\n\
+         [limits]\nmax_new_brands = 3\n"
+    );
+    Server::builder(dir).config(&config).rules(rules).args(&["--clock", "event"]).start()
+}
+
+/// Posts one mention of `brand`: (accepted, the refusal's reason if refused).
+fn post(s: &Server, id: &str, brand: &str) -> (bool, String) {
+    let body = support::mention(id, "2026-03-04T00:00:00Z", Some(brand), "hello", None) + "\n";
+    let r = client()
+        .post(s.url("/v1/mentions"))
+        .header("content-type", "application/x-ndjson")
+        .timeout(Duration::from_secs(30))
+        .body(body)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let v: Value = r.json().unwrap();
+    let reason = v["errors"][0]["reason"].as_str().unwrap_or_default().to_string();
+    (v["accepted"] == 1 || v["duplicates"] == 1, reason)
+}
+
+/// Posts one mention of `brand` and checks it was admitted.
+fn admitted(s: &Server, id: &str, brand: &str) {
+    let (ok, reason) = post(s, id, brand);
+    assert!(ok, "{brand} refused: {reason}");
+}
+
+#[test]
+fn the_brand_cap_counts_once_for_the_whole_cluster() {
+    if let Some(why) = nats::missing() {
+        panic!("{why}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let rules = support::acme_rules(dir.path());
+    let servers = nats::cluster(dir.path(), 3);
+    let urls = servers.iter().map(|s| s.url()).collect::<Vec<_>>().join(",");
+    let start = |i: usize| node(&dir.path().join(format!("node{i}")), &rules, &format!("cw{i}"), &urls);
+    let mut nodes: Vec<Server> = (0..2).map(start).collect();
+
+    // one new brand through both nodes at once: both admit it, and it takes one place
+    // (when both took a place, one gave its back: south and east still fit under the cap)
+    std::thread::scope(|t| {
+        for (k, s) in nodes.iter().enumerate() {
+            t.spawn(move || admitted(s, &format!("a1-{k}"), "north"));
+        }
+    });
+    // then one brand more through node 0 and one through node 1: the cap of three is reached
+    admitted(&nodes[0], "a2", "south");
+    admitted(&nodes[1], "a3", "east");
+    // a fourth, on either node, is refused, and says why
+    for (k, s) in nodes.iter().enumerate() {
+        let (ok, reason) = post(s, &format!("w{k}"), "west");
+        assert!(!ok, "west admitted on cw{k} beyond the cluster's cap");
+        assert!(reason.contains("`west`") && reason.contains("max_new_brands"), "{reason}");
+        assert_eq!(s.metric("crisiswatch_brands_created"), 3.0, "cw{k}");
+    }
+    // a brand the other node created is known: admitted at the cap
+    admitted(&nodes[1], "a4", "north");
+    admitted(&nodes[0], "a5", "east");
+    // a configured brand is never counted
+    admitted(&nodes[1], "a6", "acme");
+
+    // the count outlives a node: node 0 restarted still refuses a fourth, knows the three
+    nodes.remove(0).kill();
+    nodes.insert(0, start(0));
+    support::wait_for("node 0 ready again", 60, || {
+        client().get(nodes[0].url("/readyz")).send().is_ok_and(|r| r.status() == 200)
+    });
+    assert!(!post(&nodes[0], "w2", "west").0, "west admitted after a restart");
+    admitted(&nodes[0], "a7", "south");
+
+    // a reload that configures `north` frees its place: `west` is then admitted
+    std::fs::write(
+        rules.join("north.toml"),
+        "[brand]\nid = \"north\"\nname = \"North\"\n\n[brand.keywords]\nen = [\"north\"]\n",
+    )
+    .unwrap();
+    let r = client().post(nodes[1].url("/v1/reload")).send().unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap_or_default());
+    // each node applies the reload's brands in its own time: the place comes back once
+    // one of them deleted north's key and gave it back
+    let mut k = 3;
+    support::wait_for("west admitted in the place north gave back", 20, || {
+        k += 1;
+        post(&nodes[k % 2], &format!("w{k}"), "west").0
+    });
+    assert!(!post(&nodes[1], "u1", "up").0, "the cap is full again");
+    for s in nodes {
+        s.terminate();
+    }
+}
