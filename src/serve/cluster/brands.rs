@@ -3,31 +3,88 @@
 //! `cw_brands` bucket: a key per created brand (`b.<hash>`) and a `count` of them, both
 //! replicated and kept. A node admits a brand it does not know yet by reading its key (it
 //! exists: another node created it) or else by taking a place under the cap: the count
-//! raised by compare-and-set, then the brand's key created. Reads go to the bucket's leader,
-//! so a replica back from a cut cannot hand out places already taken.
+//! raised by compare-and-set, then the brand's key created. Every read goes to the bucket's
+//! leader, so a replica back from a cut cannot hand out places already taken, and each write
+//! carries this node's tag, so a write whose answer was lost is read back to learn whether
+//! it landed.
 //!
 //! Every place is taken before its brand's key exists, so the count never falls below the
 //! brands: two nodes that create one brand at once take two places and the loser gives its
 //! back; a node that dies between the two steps leaves one place taken for nothing (the cap
 //! errs on the side of refusing). A reload that configures a brand created from mentions
-//! frees its place, as on a single node (the first node to delete its key gives the place
-//! back). Each node remembers the brands it saw, so a known brand costs no request.
+//! frees its place, as on a single node (the node that marks its key `freed` first gives the
+//! place back; what a reload could not free is tried again at the next).
+//!
+//! Each node remembers the brands it saw, so a known brand costs no request; a request's
+//! unknown brands are looked up together ([`Brands::prefetch`]), and once the cap is full a
+//! node refuses new brands for a second without asking again.
 
 use super::bus::Bus;
 use crate::serve::order::BrandMemory;
-use async_nats::jetstream::kv::{CreateErrorKind, UpdateErrorKind};
+use async_nats::jetstream::kv::UpdateErrorKind;
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
+use futures_util::StreamExt;
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
 
 /// The key of the number of places taken.
 const COUNT: &str = "count";
+
+/// The value of a brand's key once a reload gave its place back (then it counts as absent).
+const FREED: &str = "freed";
 
 /// How often a node tries to raise the count against other nodes' raises before the
 /// request fails (and the client retries).
 const ATTEMPTS: usize = 50;
 
+/// How long a full cap is taken as still full without reading the count again.
+const FULL_FOR: Duration = Duration::from_secs(1);
+
+/// Lookups of a request's unknown brands in flight at once.
+const LOOKUPS: usize = 64;
+
 /// The key of a created brand.
 fn key(h: u64) -> String {
     format!("b.{h:016x}")
+}
+
+/// A key as the bucket's leader holds it.
+enum Entry {
+    /// Written and not deleted: its value and revision.
+    Live(Vec<u8>, u64),
+    /// Never written (revision 0) or deleted (the delete marker's revision).
+    Absent(u64),
+}
+
+/// Reads `key` from the bucket's leader.
+async fn read(bus: &Bus, key: &str) -> Result<Entry, String> {
+    let stream =
+        bus.js.get_stream_no_info("KV_cw_brands").await.map_err(|e| format!("cannot read the brand bucket: {e}"))?;
+    match stream.get_last_raw_message_by_subject(&format!("$KV.cw_brands.{key}")).await {
+        Ok(m) => {
+            let deleted = m.headers.get("KV-Operation").is_some_and(|op| matches!(op.as_str(), "DEL" | "PURGE"));
+            // a brand whose place a reload gave back holds `freed …`
+            let freed = m.payload.starts_with(FREED.as_bytes());
+            Ok(if deleted || freed { Entry::Absent(m.sequence) } else { Entry::Live(m.payload.to_vec(), m.sequence) })
+        }
+        Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(Entry::Absent(0)),
+        Err(e) => Err(format!("cannot read the brand bucket: {e}")),
+    }
+}
+
+/// Writes `value` to `key` if the leader still holds revision `rev` there (0: nothing):
+/// `Ok(true)` written, `Ok(false)` another write came first. A write whose answer is lost
+/// is read back: `value` is unique to this attempt, so finding it means it landed.
+async fn write(bus: &Bus, key: &str, value: &str, rev: u64) -> Result<bool, String> {
+    match bus.brands.update(key, value.to_string().into(), rev).await {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => Ok(false),
+        Err(e) => match read(bus, key).await {
+            Ok(Entry::Live(v, _)) if v == value.as_bytes() => Ok(true),
+            Ok(_) => Ok(false),
+            Err(_) => Err(format!("cannot write to the brand bucket: {e}")),
+        },
+    }
 }
 
 /// The brands this node knows, and the cluster's cap.
@@ -36,64 +93,29 @@ pub struct Brands {
     cap: usize,
     /// The cluster's count, as last read.
     count: usize,
-}
-
-/// What the leader holds for a key: its value and revision, or nothing (never written, or
-/// deleted).
-async fn read(bus: &Bus, key: &str) -> Result<Option<(Vec<u8>, u64)>, String> {
-    let stream =
-        bus.js.get_stream_no_info("KV_cw_brands").await.map_err(|e| format!("cannot read the brand bucket: {e}"))?;
-    match stream.get_last_raw_message_by_subject(&format!("$KV.cw_brands.{key}")).await {
-        Ok(m) => {
-            let deleted = m.headers.get("KV-Operation").is_some_and(|op| matches!(op.as_str(), "DEL" | "PURGE"));
-            Ok((!deleted).then(|| (m.payload.to_vec(), m.sequence)))
-        }
-        Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
-        Err(e) => Err(format!("cannot read the brand bucket: {e}")),
-    }
-}
-
-/// The count in the leader's hands and its revision (`None`: never written).
-async fn count(bus: &Bus) -> Result<(usize, Option<u64>), String> {
-    Ok(match read(bus, COUNT).await? {
-        Some((v, rev)) => (std::str::from_utf8(&v).ok().and_then(|t| t.parse().ok()).unwrap_or(0), Some(rev)),
-        None => (0, None),
-    })
-}
-
-/// Moves the count by `delta` (+1: takes a place; −1: gives one back); `Ok(None)` when a
-/// place was asked for and none is left (`cap` reached).
-async fn move_count(bus: &Bus, delta: i64, cap: usize) -> Result<Option<usize>, String> {
-    for _ in 0..ATTEMPTS {
-        let (n, rev) = count(bus).await?;
-        if delta > 0 && n >= cap {
-            return Ok(None);
-        }
-        let next = (n as i64 + delta).max(0) as usize;
-        let written = match rev {
-            Some(rev) => bus.brands.update(COUNT, next.to_string().into(), rev).await.map_err(|e| match e.kind() {
-                UpdateErrorKind::WrongLastRevision => None,
-                _ => Some(e.to_string()),
-            }),
-            None => bus.brands.create(COUNT, next.to_string().into()).await.map_err(|e| match e.kind() {
-                CreateErrorKind::AlreadyExists => None,
-                _ => Some(e.to_string()),
-            }),
-        };
-        match written {
-            Ok(_) => return Ok(Some(next)),
-            Err(None) => continue, // another node moved it first: read again
-            Err(Some(e)) => return Err(format!("cannot update the brand count: {e}")),
-        }
-    }
-    Err(format!("the brand count changed under this node {ATTEMPTS} times in a row; retry"))
+    /// When the cap was last found full.
+    full_at: Option<Instant>,
+    /// Configured brands whose place a reload could not give back yet.
+    to_free: HashSet<u64>,
+    /// This node's tag for its writes, and a counter making each write's value unique.
+    tag: String,
+    writes: u64,
 }
 
 impl Brands {
     /// A node's view: the `configured` brands, and `cap` brands at most created from
     /// `brand` fields across the cluster.
     pub fn new<'a>(configured: impl IntoIterator<Item = &'a str>, cap: usize) -> Self {
-        Brands { local: BrandMemory::new(configured, usize::MAX), cap, count: 0 }
+        let tag = crate::serve::auth::random_hex()[..16].to_string();
+        Brands {
+            local: BrandMemory::new(configured, usize::MAX),
+            cap,
+            count: 0,
+            full_at: None,
+            to_free: HashSet::new(),
+            tag,
+            writes: 0,
+        }
     }
 
     /// The brands created from `brand` fields across the cluster, as last read.
@@ -101,8 +123,75 @@ impl Brands {
         self.count
     }
 
-    /// Admits brand hash `h`: `Ok(Ok(()))` when it is configured, known or created now;
-    /// `Ok(Err(cap))` when the cluster's cap is reached.
+    /// A value no other write has: `<prefix> <nonce>/<n>`.
+    fn value(&mut self, prefix: &str) -> String {
+        self.writes += 1;
+        format!("{prefix} {}/{}", self.tag, self.writes)
+    }
+
+    /// The count in the leader's hands and its revision (0: never written).
+    async fn count(&mut self, bus: &Bus) -> Result<(usize, u64), String> {
+        Ok(match read(bus, COUNT).await? {
+            Entry::Live(v, rev) => {
+                let n = std::str::from_utf8(&v).ok().and_then(|t| t.split(' ').next()?.parse().ok()).unwrap_or(0);
+                self.count = n;
+                (n, rev)
+            }
+            Entry::Absent(rev) => (0, rev),
+        })
+    }
+
+    /// Moves the count by one (`up`: takes a place; else gives one back); `Ok(false)` when
+    /// a place was asked for and none is left.
+    async fn move_count(&mut self, bus: &Bus, up: bool) -> Result<bool, String> {
+        for _ in 0..ATTEMPTS {
+            let (n, rev) = self.count(bus).await?;
+            if up && n >= self.cap {
+                self.full_at = Some(Instant::now());
+                return Ok(false);
+            }
+            let next = if up { n + 1 } else { n.saturating_sub(1) };
+            let value = self.value(&next.to_string());
+            if write(bus, COUNT, &value, rev).await? {
+                self.count = next;
+                return Ok(true);
+            }
+            // another node moved it first: read again
+        }
+        Err(format!("the brand count changed under this node {ATTEMPTS} times in a row; retry"))
+    }
+
+    /// Looks up a request's brand hashes this node does not know, together (a request of
+    /// many new brands costs one round trip per [`LOOKUPS`], not one each): those another
+    /// node created become known.
+    ///
+    /// # Errors
+    /// The cluster did not answer.
+    pub async fn prefetch(&mut self, bus: &Bus, hashes: impl IntoIterator<Item = u64>) -> Result<(), String> {
+        let mut unknown: Vec<u64> = hashes.into_iter().filter(|h| !self.local.knows(*h)).collect();
+        unknown.sort_unstable();
+        unknown.dedup();
+        let found: Vec<Result<Option<u64>, String>> = futures_util::stream::iter(unknown)
+            .map(|h| async move {
+                Ok(match read(bus, &key(h)).await? {
+                    Entry::Live(..) => Some(h),
+                    Entry::Absent(_) => None,
+                })
+            })
+            .buffer_unordered(LOOKUPS)
+            .collect()
+            .await;
+        for f in found {
+            if let Some(h) = f? {
+                self.local.know_hash(h);
+            }
+        }
+        Ok(())
+    }
+
+    /// Admits brand hash `h` (after [`Brands::prefetch`] of its request): `Ok(Ok(()))` when
+    /// it is configured, known or created now; `Ok(Err(cap))` when the cluster's cap is
+    /// reached.
     ///
     /// # Errors
     /// The cluster did not answer (the request fails and is retried whole).
@@ -110,35 +199,37 @@ impl Brands {
         if self.local.knows(h) {
             return Ok(Ok(()));
         }
+        if self.full_at.is_some_and(|t| t.elapsed() < FULL_FOR) {
+            return Ok(Err(self.cap));
+        }
         let k = key(h);
-        if read(bus, &k).await?.is_some() {
-            self.local.know_hash(h);
-            return Ok(Ok(()));
-        }
-        match move_count(bus, 1, self.cap).await? {
-            Some(n) => self.count = n,
-            None => {
-                self.count = self.cap;
-                // created by another node since the first read?
-                if read(bus, &k).await?.is_some() {
-                    self.local.know_hash(h);
-                    return Ok(Ok(()));
-                }
-                return Ok(Err(self.cap));
+        if !self.move_count(bus, true).await? {
+            // created by another node since the request's lookup?
+            if let Entry::Live(..) = read(bus, &k).await? {
+                self.local.know_hash(h);
+                return Ok(Ok(()));
             }
+            return Ok(Err(self.cap));
         }
-        match bus.brands.create(&k, Vec::new().into()).await {
-            Ok(_) => {}
-            Err(e) if e.kind() == CreateErrorKind::AlreadyExists => {
-                // another node created it at the same time and holds a place for it
-                if let Some(n) = move_count(bus, -1, self.cap).await? {
-                    self.count = n;
-                }
+        // a place is taken: create the brand's key where the leader has none
+        let created = match read(bus, &k).await {
+            Ok(Entry::Absent(rev)) => {
+                let value = self.value("brand");
+                write(bus, &k, &value, rev).await
+            }
+            Ok(Entry::Live(..)) => Ok(false),
+            Err(e) => Err(e),
+        };
+        match created {
+            Ok(true) => {}
+            // another node created it meanwhile and holds a place for it
+            Ok(false) => {
+                self.move_count(bus, false).await?;
             }
             Err(e) => {
                 // the place stays taken if this fails too: the cap errs on refusing
-                let _ = move_count(bus, -1, self.cap).await;
-                return Err(format!("cannot record a new brand: {e}"));
+                let _ = self.move_count(bus, false).await;
+                return Err(e);
             }
         }
         self.local.know_hash(h);
@@ -146,24 +237,36 @@ impl Brands {
     }
 
     /// A reload configured brands `ids`: those created from `brand` fields before give
-    /// their places back (the node that deletes a key first moves the count).
+    /// their places back (the node that marks a key `freed` first moves the count). What cannot
+    /// be freed now (the cluster does not answer) is tried again at the next reload.
     ///
     /// # Errors
-    /// The cluster did not answer; the local view is updated anyway, and a later reload
-    /// frees what this one could not.
+    /// The first failure; the local view is updated anyway.
     pub async fn configure(&mut self, bus: &Bus, ids: &[String]) -> Result<(), String> {
-        let new: Vec<u64> =
-            ids.iter().map(|id| crate::hash::fnv1a(id.as_bytes())).filter(|h| !self.local.is_configured(*h)).collect();
-        self.local.configure(ids.iter().map(String::as_str));
-        for h in new {
-            let k = key(h);
-            let Some((_, rev)) = read(bus, &k).await? else { continue };
-            if bus.brands.delete_expect_revision(&k, Some(rev)).await.is_ok() {
-                if let Some(n) = move_count(bus, -1, self.cap).await? {
-                    self.count = n;
-                }
+        for h in ids.iter().map(|id| crate::hash::fnv1a(id.as_bytes())) {
+            if !self.local.is_configured(h) {
+                self.to_free.insert(h);
             }
         }
-        Ok(())
+        self.local.configure(ids.iter().map(String::as_str));
+        let mut first_error = None;
+        for h in std::mem::take(&mut self.to_free) {
+            let freed = async {
+                let k = key(h);
+                let Entry::Live(_, rev) = read(bus, &k).await? else { return Ok(()) };
+                let value = self.value(FREED);
+                // written first by another node: that one gives the place back
+                if write(bus, &k, &value, rev).await? {
+                    self.move_count(bus, false).await?;
+                }
+                Ok::<(), String>(())
+            };
+            if let Err(e) = freed.await {
+                self.to_free.insert(h);
+                first_error.get_or_insert(e);
+            }
+        }
+        self.full_at = None;
+        first_error.map_or(Ok(()), Err)
     }
 }

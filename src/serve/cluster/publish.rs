@@ -141,6 +141,8 @@ impl Publisher {
         let mut routed = Vec::new();
         let mut start = 0usize;
         let fail = |e: String| IngestError::Cluster(e);
+        // the request's brands this node does not know, looked up together
+        self.brands.prefetch(&self.bus, decoded.index.iter().filter_map(|i| i.brand)).await.map_err(fail)?;
         for item in &decoded.index {
             let rec = &decoded.records[start..item.end as usize];
             start = item.end as usize;
