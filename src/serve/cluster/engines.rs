@@ -32,6 +32,10 @@ pub struct Partition {
     pub lag: AtomicU64,
     /// The generation of the rules the engine was built with ([`EngineFactory::refresh`]).
     pub generation: AtomicU64,
+    /// A reload rebuilt the engine: the owner snapshots it at its next step (within a
+    /// second). Only the owner snapshots while it runs, between records, so a snapshot
+    /// never holds a record's effect without its sequence, or before its events are stored.
+    pub snapshot_due: std::sync::atomic::AtomicBool,
 }
 
 /// The partitions this node runs, for its queries.
@@ -129,7 +133,8 @@ impl EngineFactory {
 pub type NextRouter = Arc<Mutex<Option<Router>>>;
 
 /// Reloads this node with `rules` and `playbooks` (see the module documentation): what the
-/// partitions' restores kept, summed, and the partitions rebuilt (the caller snapshots them).
+/// partitions' restores kept, summed, and the partitions rebuilt (their owners snapshot
+/// them: [`Partition::snapshot_due`]).
 ///
 /// # Errors
 /// The new rules do not build (nothing changed).

@@ -10,8 +10,9 @@
 //! * [`engines`]: how this node builds partition engines, and rebuilds them on a reload;
 //! * [`owner`]: one partition's engine: restore its snapshot, replay the stream after it,
 //!   follow the stream, publish alert events, snapshot;
-//! * [`node`]: membership, partition leases, starting and stopping owners, the notifier
-//!   lease and `/v1/cluster`;
+//! * [`node`]: one node: its tasks and threads, the queries of the engines;
+//! * [`leases`]: membership (the heartbeat), partition leases, starting and stopping
+//!   owners, the notifier lease and `/v1/cluster`;
 //! * [`share`]: the alert stream projected into this node's SQLite store; people's actions
 //!   (acknowledge, escalate, resolve), silences and the notifier's outbox shipped to and
 //!   applied from the other nodes;
@@ -27,6 +28,7 @@
 pub mod brands;
 pub mod bus;
 pub mod engines;
+pub mod leases;
 pub mod links;
 pub mod node;
 pub mod owner;

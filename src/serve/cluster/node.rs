@@ -2,14 +2,14 @@
 //! sequencer and engine threads.
 //!
 //! * **Membership**: a heartbeat key in `cw_nodes` (TTL `lease_ttl`), renewed every third
-//!   of it; the live nodes are the bucket's keys.
-//! * **Partition leases** (KV `cw_leases`, TTL `lease_ttl`, compare-and-set): each round,
+//!   of it by its own task; the live nodes are the bucket's keys ([`super::leases`]).
+//! * **Partition leases** (KV `cw_leases`, TTL `lease_ttl`, compare-and-set; [`super::leases`]): each round,
 //!   for every partition, the node that rendezvous hashing picks among the live nodes
 //!   creates the lease `p<N>` (create fails while another holds it) and runs the partition's
 //!   engine ([`owner`]); the holder renews it with the revision it holds, and
 //!   a node that is no longer the pick stops the engine (snapshot) and deletes the lease, so
-//!   the pick takes over at its next round. A renewal refused (another revision) or
-//!   impossible for a whole TTL stops the engine at once. Leases in a KV bucket work on
+//!   the pick takes over at its next round. A renewal refused (another revision) stops
+//!   the engine at once, one unanswered for half a TTL too. Leases in a KV bucket work on
 //!   every JetStream server (Debian ships 2.9); consumer priority groups with pinned
 //!   clients (2.11+) would hand over a consumer, not the engine's state and its snapshot,
 //!   and would tie the cluster to a newer server.
@@ -20,10 +20,11 @@
 //! * **Queries** of the engines (`/v1/brands`, series, the dashboard's brands page) are
 //!   answered from the partitions this node runs.
 
-use super::bus::{self, Bus};
+use super::bus;
 use super::engines::{self, EngineFactory, NextRouter};
-use super::owner::{self, Registry};
-use super::partition::{self, Router};
+use super::leases::{coordinate, Coordinator};
+use super::owner::Registry;
+use super::partition::Router;
 use super::publish::{self, Publisher};
 use super::query::{self, Answer, Question};
 use super::reloads;
@@ -32,17 +33,16 @@ use crate::rules::RuleSet;
 use crate::serve::pipeline::{EngineMsg, Shared, WriterMsg};
 use crate::store;
 use anyhow::Context as _;
-use futures_util::TryStreamExt;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// The lease key of the notifier.
-const NOTIFY_KEY: &str = "notify";
+pub(super) const NOTIFY_KEY: &str = "notify";
 
 /// The running node; [`NodeHandle::stop`] hands its partitions over.
 pub struct NodeHandle {
@@ -151,7 +151,6 @@ pub fn start(
             registry: registry.clone(),
             partitions: bus.partitions,
             client: bus.client.clone(),
-            bus: bus.clone(),
             factory: factory.clone(),
             next_router,
             handle: rt.handle().clone(),
@@ -216,8 +215,6 @@ struct Queries {
     registry: Registry,
     partitions: u32,
     client: async_nats::Client,
-    /// For the snapshots after a reload.
-    bus: Bus,
     /// Rebuilds the engines on a reload.
     factory: EngineFactory,
     /// The publisher's router after a reload.
@@ -282,15 +279,11 @@ fn run_queries(rx: Receiver<EngineMsg>, q: &Queries) {
             EngineMsg::Reload { rules, playbooks, reply } => {
                 let res = engines::reload(&q.factory, &q.registry, &q.next_router, &rules, playbooks);
                 if let Ok((_, rebuilt)) = &res {
-                    // a later owner must not replay the records before the reload with the new rules
+                    // a later owner must not replay the records before the reload with the
+                    // new rules: each owner snapshots at its next step (the owner only: a
+                    // snapshot taken here could hold a record it does not count as applied)
                     for part in rebuilt {
-                        if let Err(e) = q.handle.block_on(owner::snapshot_now(&q.bus, part)) {
-                            tracing::warn!(
-                                partition = part.id,
-                                error = format!("{e:#}"),
-                                "no snapshot after the reload"
-                            );
-                        }
+                        part.snapshot_due.store(true, Ordering::Relaxed);
                     }
                 }
                 let _ = reply.send(res.map(|(report, _)| report));
@@ -299,260 +292,4 @@ fn run_queries(rx: Receiver<EngineMsg>, q: &Queries) {
             EngineMsg::Shutdown => return,
         }
     }
-}
-
-/// A partition this node holds.
-struct Held {
-    rev: u64,
-    stop: CancellationToken,
-    task: JoinHandle<()>,
-}
-
-fn lease_value(node: &str, part: Option<&owner::Partition>) -> Vec<u8> {
-    let v = match part {
-        Some(p) => serde_json::json!({
-            "node": node,
-            "applied": p.applied.load(Ordering::Relaxed),
-            "lag": p.lag.load(Ordering::Relaxed),
-            "mentions": p.engine.lock().map(|e| e.stats.mentions).unwrap_or(0),
-        }),
-        None => serde_json::json!({ "node": node }),
-    };
-    serde_json::to_vec(&v).expect("JSON")
-}
-
-/// What the lease coordinator works with.
-struct Coordinator {
-    bus: Bus,
-    shared: Arc<Shared>,
-    /// This node's name.
-    node: String,
-    /// The leases' time to live.
-    ttl: Duration,
-    /// Taken to forget unshipped plans when the notifier role changes.
-    ship_lock: share::ShipLock,
-    /// The newest accepted `ts`: this node's goes out with the heartbeat, the others'
-    /// come in.
-    newest: Arc<super::Newest>,
-}
-
-/// The lease coordinator's loop (see the module documentation).
-async fn coordinate(c: Coordinator, factory: EngineFactory, registry: Registry, stop: CancellationToken) {
-    let Coordinator { bus, shared, node, ttl, ship_lock, newest } = c;
-    let round = ttl / 3;
-    let mut held: BTreeMap<u32, Held> = BTreeMap::new();
-    let mut notify_rev: Option<u64> = None;
-    let mut last_heartbeat = Instant::now();
-    let mut live: Vec<String> = Vec::new();
-    let started = crate::clock::wall_ms();
-    // whether the nodes' rules digests agreed at the last status (warned once per change)
-    let mut rules_agreed = true;
-    let spawn = |p: u32, held_stop: CancellationToken| {
-        let (bus, shared, factory, registry) = (bus.clone(), shared.clone(), factory.clone(), registry.clone());
-        tokio::spawn(async move {
-            let res = owner::run(bus, shared, p, factory, registry, held_stop).await;
-            if let Err(e) = res {
-                tracing::error!(partition = p, error = format!("{e:#}"), "partition engine failed; restarting it");
-            }
-        })
-    };
-    loop {
-        let rules = shared.rules_digest.lock().expect("digest lock").clone();
-        let beat = serde_json::json!({
-            "node": node, "started_ms": started, "listen": shared.cfg.listen.to_string(), "rules": rules,
-        });
-        let beat_taken = match bus.nodes.put(&node, serde_json::to_vec(&beat).expect("JSON").into()).await {
-            Ok(_) => {
-                last_heartbeat = Instant::now();
-                true
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cluster heartbeat failed");
-                false
-            }
-        };
-        let fenced = last_heartbeat.elapsed() >= ttl;
-        // the live nodes; when they cannot be read, the last set read stands (a node that
-        // took itself for the only one would only try leases the others still hold)
-        let listed = async {
-            let keys = bus.nodes.keys().await.map_err(|e| e.to_string())?;
-            keys.try_collect::<Vec<String>>().await.map_err(|e| e.to_string())
-        };
-        match tokio::time::timeout(round, listed).await {
-            Ok(Ok(mut k)) => {
-                k.sort();
-                live = k;
-            }
-            Ok(Err(e)) => tracing::warn!(error = %e, "cannot list the cluster's nodes; keeping the last list"),
-            Err(_) => tracing::warn!("listing the cluster's nodes timed out; keeping the last list"),
-        }
-        // in touch with the cluster: this round's heartbeat was taken, and the cluster's
-        // newest `ts` read where `cw_meta`'s leader has it
-        if beat_taken && tokio::time::timeout(round, share_newest(&bus, &newest)).await == Ok(true) {
-            *shared.cluster_contact.lock().expect("contact lock") = Some(last_heartbeat);
-        }
-        if !live.contains(&node) && !fenced {
-            live.push(node.clone());
-            live.sort();
-        }
-        for p in 0..bus.partitions {
-            let key = format!("p{p}");
-            let want = !fenced && partition::owner(p, &live) == Some(node.as_str());
-            if let Some(h) = held.get_mut(&p) {
-                if h.task.is_finished() && want {
-                    // the engine failed (a NATS hiccup): start it again from the snapshot
-                    h.task = spawn(p, h.stop.clone());
-                }
-                let part = registry.lock().expect("registry lock").get(&p).cloned();
-                let renewed = if want {
-                    bus.leases.update(&key, lease_value(&node, part.as_deref()).into(), h.rev).await.ok()
-                } else {
-                    None
-                };
-                match renewed {
-                    Some(rev) => h.rev = rev,
-                    None => {
-                        let h = held.remove(&p).expect("held");
-                        h.stop.cancel();
-                        let _ = tokio::time::timeout(Duration::from_secs(30), h.task).await;
-                        if !want {
-                            let _ = bus.leases.delete_expect_revision(&key, Some(h.rev)).await;
-                            tracing::info!(partition = p, "partition handed over");
-                        } else {
-                            tracing::warn!(partition = p, "partition lease lost");
-                        }
-                    }
-                }
-            } else if want {
-                if let Ok(rev) = bus.leases.create(&key, lease_value(&node, None).into()).await {
-                    let s = stop.child_token();
-                    held.insert(p, Held { rev, task: spawn(p, s.clone()), stop: s });
-                    tracing::info!(partition = p, "partition taken");
-                }
-            }
-        }
-        // the notifier: one node at a time
-        let want_notify = !fenced && partition::owner(u32::MAX, &live) == Some(node.as_str());
-        let sent = Instant::now();
-        notify_rev = match (notify_rev, want_notify) {
-            (Some(rev), true) => bus.leases.update(NOTIFY_KEY, lease_value(&node, None).into(), rev).await.ok(),
-            (None, true) => bus.leases.create(NOTIFY_KEY, lease_value(&node, None).into()).await.ok(),
-            (Some(rev), false) => {
-                // planner and shipping of plans stopped before the next notifier can start
-                if let Err(e) = share::set_notifying(&shared, &ship_lock, false).await {
-                    tracing::error!(error = format!("{e:#}"), "giving up the notifier role");
-                }
-                let _ = bus.leases.delete_expect_revision(NOTIFY_KEY, Some(rev)).await;
-                None
-            }
-            (None, false) => None,
-        };
-        // held until half the time to live after this renewal was sent (`Shared::notifying`)
-        *shared.notify_until.lock().expect("notify_until lock") =
-            Some(if notify_rev.is_some() { sent + ttl / 2 } else { sent });
-        // a new notifier starts once it holds a full copy of its predecessor's outbox
-        let active = shared.notify_active.load(Ordering::Relaxed);
-        let ready = notify_rev.is_some() && (active || share::outbox_caught_up(&bus, &shared).await.unwrap_or(false));
-        if let Err(e) = share::set_notifying(&shared, &ship_lock, ready).await {
-            tracing::error!(error = format!("{e:#}"), "the notifier role could not change");
-        }
-        if let Some(status) = status(&bus, &node, &live, notify_rev.is_some()).await {
-            let agree = status["rules_agree"].as_bool().unwrap_or(true);
-            if !agree && rules_agreed {
-                tracing::warn!(rules = %status["rules"], "the nodes run different rules files: reload or redeploy them alike");
-            }
-            rules_agreed = agree;
-            *shared.cluster_status.lock().expect("status lock") = Some(status);
-        }
-        tokio::select! {
-            () = stop.cancelled() => break,
-            () = tokio::time::sleep(round) => {}
-        }
-    }
-    // hand everything over: snapshot, then free the leases for the others
-    if let Err(e) = share::set_notifying(&shared, &ship_lock, false).await {
-        tracing::error!(error = format!("{e:#}"), "giving up the notifier role");
-    }
-    for (p, h) in std::mem::take(&mut held) {
-        h.stop.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(30), h.task).await;
-        let _ = bus.leases.delete_expect_revision(&format!("p{p}"), Some(h.rev)).await;
-    }
-    if let Some(rev) = notify_rev {
-        let _ = bus.leases.delete_expect_revision(NOTIFY_KEY, Some(rev)).await;
-    }
-    let _ = bus.nodes.delete(&node).await;
-    tracing::info!("left the cluster");
-}
-
-/// The key of `cw_meta` holding the newest `ts` the cluster accepted.
-const NEWEST_KEY: &str = "newest_ts";
-
-/// Reads the newest `ts` the cluster accepted from `cw_meta`, as the bucket's leader has it
-/// (a replica that was cut off may hold an old value), and raises it to this node's own
-/// with compare-and-set when that is newer. True when the value was read. The key never
-/// expires, unlike the heartbeats, which all lapse together when the cluster stalls: read
-/// from them, a node back from a cut found no one else's and took its old clock for the
-/// cluster's.
-async fn share_newest(bus: &Bus, newest: &super::Newest) -> bool {
-    use async_nats::jetstream::stream::LastRawMessageErrorKind;
-    let Ok(stream) = bus.js.get_stream_no_info("KV_cw_meta").await else { return false };
-    let (value, revision) = match stream.get_last_raw_message_by_subject(&format!("$KV.cw_meta.{NEWEST_KEY}")).await {
-        Ok(m) => {
-            let v = std::str::from_utf8(&m.payload).ok().and_then(|t| t.parse::<i64>().ok()).unwrap_or(i64::MIN);
-            (v, Some(m.sequence))
-        }
-        Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => (i64::MIN, None),
-        Err(_) => return false,
-    };
-    newest.saw(value);
-    let mine = newest.here();
-    if mine > value {
-        // another node's write in between wins; this one's goes in at the next round
-        let value = mine.to_string();
-        let _written = match revision {
-            Some(rev) => bus.meta.update(NEWEST_KEY, value.into(), rev).await.is_ok(),
-            None => bus.meta.create(NEWEST_KEY, value.into()).await.is_ok(),
-        };
-    }
-    true
-}
-
-/// `/v1/cluster`: the nodes, and each partition's owner and progress, from the leases.
-async fn status(bus: &Bus, node: &str, live: &[String], notifier: bool) -> Option<serde_json::Value> {
-    let mut parts = Vec::new();
-    for p in 0..bus.partitions {
-        let v = bus.leases.get(format!("p{p}")).await.ok()?;
-        let lease: serde_json::Value = v.and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
-        parts.push(serde_json::json!({
-            "partition": p,
-            "owner": lease.get("node"),
-            "applied_seq": lease.get("applied"),
-            "lag": lease.get("lag"),
-            "mentions": lease.get("mentions"),
-        }));
-    }
-    let notify = bus.leases.get(NOTIFY_KEY).await.ok().flatten();
-    let notify: serde_json::Value = notify.and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
-    // each live node's rules digest, from its heartbeat
-    let mut rules = serde_json::Map::new();
-    for k in live {
-        if let Ok(Some(v)) = bus.nodes.get(k).await {
-            let beat: serde_json::Value = serde_json::from_slice(&v).unwrap_or_default();
-            if let Some(d) = beat["rules"].as_str() {
-                rules.insert(k.clone(), d.into());
-            }
-        }
-    }
-    let rules_agree = rules.values().filter_map(|d| d.as_str()).collect::<std::collections::BTreeSet<_>>().len() <= 1;
-    Some(serde_json::json!({
-        "node": node,
-        "nodes": live,
-        "partition_count": bus.partitions,
-        "notifier": notify.get("node"),
-        "this_node_notifies": notifier,
-        "partitions": parts,
-        "rules": rules,
-        "rules_agree": rules_agree,
-    }))
 }

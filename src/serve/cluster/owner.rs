@@ -134,6 +134,7 @@ pub async fn run(
         applied: AtomicU64::new(from),
         lag: AtomicU64::new(0),
         generation: AtomicU64::new(generation),
+        snapshot_due: Default::default(),
     });
     registry.lock().expect("registry lock").insert(p, part.clone());
     // a reload between the build and now missed this partition: it catches up itself
@@ -141,7 +142,11 @@ pub async fn run(
         snapshot_now(&bus, &part).await?;
     }
     let res = follow(&bus, &shared, &part, from, &stop).await;
-    registry.lock().expect("registry lock").remove(&p);
+    // only this task's entry: a successor on this node may have registered its own
+    let mut reg = registry.lock().expect("registry lock");
+    if reg.get(&p).is_some_and(|r| Arc::ptr_eq(r, &part)) {
+        reg.remove(&p);
+    }
     res
 }
 
@@ -222,7 +227,9 @@ async fn follow(
                 dirty = true;
             }
         }
-        if dirty && last_snapshot.elapsed() >= shared.cfg.snapshot_interval {
+        if part.snapshot_due.swap(false, Ordering::Relaxed)
+            || (dirty && last_snapshot.elapsed() >= shared.cfg.snapshot_interval)
+        {
             snapshot_now(bus, part).await?;
             last_snapshot = Instant::now();
             dirty = false;
@@ -235,11 +242,12 @@ async fn follow(
     Ok(())
 }
 
-/// Snapshots the partition as it stands.
+/// Snapshots the partition as it stands: only from its owner task, between records (or
+/// before it follows the stream), where the engine and `applied` agree.
 ///
 /// # Errors
 /// The snapshot cannot be encoded or stored.
-pub async fn snapshot_now(bus: &Bus, part: &Partition) -> anyhow::Result<()> {
+async fn snapshot_now(bus: &Bus, part: &Partition) -> anyhow::Result<()> {
     let (bytes, seq) = {
         let engine = part.engine.lock().expect("engine lock");
         let seq = part.applied.load(Ordering::Relaxed);
