@@ -295,34 +295,41 @@ pub async fn coordinate(c: Coordinator, factory: EngineFactory, registry: Regist
 /// The key of `cw_meta` holding the newest `ts` the cluster accepted.
 const NEWEST_KEY: &str = "newest_ts";
 
-/// Reads the newest `ts` the cluster accepted from `cw_meta`, as the bucket's leader has it
-/// (a replica that was cut off may hold an old value), and raises it to this node's own
-/// with compare-and-set when that is newer. True when the value was read. The key never
-/// expires, unlike the heartbeats, which all lapse together when the cluster stalls: read
-/// from them, a node back from a cut found no one else's and took its old clock for the
-/// cluster's.
+/// Reads the newest `ts` the cluster accepted from `cw_meta` and writes it back, raised to
+/// this node's own, with compare-and-set on the revision read. True when the write went
+/// through: only then was the value read the cluster's latest. A read alone is not enough:
+/// a server just back from a cut answered for a while from its own stale copy (a stress run
+/// on three hosts, seed 60: the healed node read its own day-old value, took itself for in
+/// touch and refused a day of mentions as a clock jump), and a write is decided by the
+/// stream's leader with a quorum. A write that loses to another node's makes this round fail;
+/// the next one reads again. The key never expires, unlike the heartbeats, which all lapse
+/// together when the cluster stalls.
 async fn share_newest(bus: &Bus, newest: &super::Newest) -> bool {
     use async_nats::jetstream::stream::LastRawMessageErrorKind;
     let Ok(stream) = bus.js.get_stream_no_info("KV_cw_meta").await else { return false };
-    let (value, revision) = match stream.get_last_raw_message_by_subject(&format!("$KV.cw_meta.{NEWEST_KEY}")).await {
-        Ok(m) => {
-            let v = std::str::from_utf8(&m.payload).ok().and_then(|t| t.parse::<i64>().ok()).unwrap_or(i64::MIN);
-            (v, Some(m.sequence))
-        }
-        Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => (i64::MIN, None),
-        Err(_) => return false,
-    };
-    newest.saw(value);
-    let mine = newest.here();
-    if mine > value {
-        // another node's write in between wins; this one's goes in at the next round
-        let value = mine.to_string();
-        let _written = match revision {
-            Some(rev) => bus.meta.update(NEWEST_KEY, value.into(), rev).await.is_ok(),
-            None => bus.meta.create(NEWEST_KEY, value.into()).await.is_ok(),
+    // another node's write between the read and the write: read again (three times at most)
+    for _ in 0..3 {
+        let (value, revision) = match stream.get_last_raw_message_by_subject(&format!("$KV.cw_meta.{NEWEST_KEY}")).await
+        {
+            Ok(m) => {
+                let v = std::str::from_utf8(&m.payload).ok().and_then(|t| t.parse::<i64>().ok()).unwrap_or(i64::MIN);
+                (v, m.sequence)
+            }
+            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => (i64::MIN, 0),
+            Err(_) => return false,
         };
+        let value = value.max(newest.here());
+        // revision 0: the key must not exist yet
+        match bus.meta.update(NEWEST_KEY, value.to_string().into(), revision).await {
+            Ok(_) => {
+                newest.saw(value);
+                return true;
+            }
+            Err(e) if e.kind() == async_nats::jetstream::kv::UpdateErrorKind::WrongLastRevision => continue,
+            Err(_) => return false,
+        }
     }
-    true
+    false
 }
 
 /// `/v1/cluster`: the nodes, and each partition's owner and progress, from the leases.

@@ -74,8 +74,8 @@ impl Clock {
 
 /// The newest `ts` the cluster accepted, which each ingest node's `max_clock_jump` measures
 /// against: `here`, the newest this node's requests had acknowledged, is raised into the
-/// key `newest_ts` of `cw_meta` each coordinator round; `seen`, that key's value, comes
-/// back ([`node`]). Without it, a node that was cut off or restarted measured against its
+/// key `newest_ts` of `cw_meta` at each heartbeat; `seen`, that key's value, comes back,
+/// confirmed by a compare-and-set write ([`leases`]). Without it, a node that was cut off or restarted measured against its
 /// own last request: after a day away it refused every mention as a clock jump.
 #[derive(Debug)]
 pub struct Newest {

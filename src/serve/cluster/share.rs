@@ -8,7 +8,8 @@
 //!   recorded in this node's store are shipped (cursor `cluster:actions-shipped`), each with
 //!   the message id `<node>/<row>`; the other nodes' are applied here (`store::replicated`,
 //!   cursor `cluster:actions`). An action on an incident whose events have not reached this
-//!   store yet waits for them.
+//!   store yet waits for them (parked in the store after a few seconds, applied once they
+//!   arrive: never dropped).
 //! * **Silences** (`cw.silences`): each silence made or ended here is shipped whole (cursor
 //!   `cluster:silences-shipped`, the store's change number) and applied on the others
 //!   (`store::silences::apply_shared`, cursor `cluster:silences`), so that a silence or a
@@ -51,9 +52,37 @@ fn save_cursor(c: &Connection, name: &str, v: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How long a follower waits for a message it cannot apply yet before it parks it.
+const PARK_AFTER: Duration = Duration::from_secs(5);
+
+/// How often a follower tries its parked messages again.
+const RETRY_PARKED: Duration = Duration::from_secs(1);
+
+/// Tries follower `name`'s parked messages again, oldest first, removing each `handle`
+/// takes; returns how many are still parked.
+fn retry_parked<F>(conn: &mut Connection, name: &str, handle: &mut F) -> anyhow::Result<usize>
+where
+    F: FnMut(&mut Connection, &[u8]) -> anyhow::Result<bool>,
+{
+    let mut left = 0;
+    for (seq, payload, _) in store::cursors::parked(conn, name)? {
+        if handle(conn, &payload)? {
+            store::cursors::unpark(conn, name, seq)?;
+            tracing::info!(follower = name, seq, "a parked message was applied");
+        } else {
+            left += 1;
+        }
+    }
+    Ok(left)
+}
+
 /// Runs `handle` on every message of `subject` after the stream sequence saved as `name`,
 /// saving the sequence after each; restarts after a failure, until `stop`. A message
-/// `handle` cannot take yet (`Ok(false)`) is tried again every 100 ms, for a minute at most.
+/// `handle` cannot take yet (`Ok(false)`: what it refers to has not reached this store) is
+/// tried again every 100 ms for [`PARK_AFTER`], then parked in the store
+/// (`store::cursors::park`) and tried again every [`RETRY_PARKED`] until it applies: the
+/// follower goes on meanwhile and never drops it. While messages are parked, one that
+/// cannot be applied is parked at once (what it refers to is late too).
 async fn follow<F>(bus: &Bus, shared: &Shared, subject: &str, name: &str, stop: &CancellationToken, mut handle: F)
 where
     F: FnMut(&mut Connection, &[u8]) -> anyhow::Result<bool>,
@@ -79,7 +108,13 @@ where
             let mut messages = consumer.messages().await.context("cannot read the alert stream")?;
             let mut last = from;
             let mut check = super::bus::StallCheck::default();
+            let mut parked = retry_parked(&mut conn, name, &mut handle)?;
+            let mut retried = std::time::Instant::now();
             loop {
+                if parked > 0 && retried.elapsed() >= RETRY_PARKED {
+                    parked = retry_parked(&mut conn, name, &mut handle)?;
+                    retried = std::time::Instant::now();
+                }
                 let msg = tokio::select! {
                     () = stop.cancelled() => return anyhow::Ok(()),
                     m = messages.next() => m,
@@ -97,11 +132,12 @@ where
                 if seq <= last {
                     continue; // delivered again after the consumer restarted
                 }
-                let mut tries = 0;
+                let waiting = std::time::Instant::now();
                 while !handle(&mut conn, &msg.payload)? {
-                    tries += 1;
-                    if tries == 600 {
-                        tracing::warn!(subject, seq, "a message could not be applied for a minute (skipped)");
+                    if parked > 0 || waiting.elapsed() >= PARK_AFTER {
+                        store::cursors::park(&conn, name, seq, &msg.payload, crate::clock::wall_ms())?;
+                        parked += 1;
+                        tracing::info!(subject, seq, parked, "a message waits for what it refers to (parked)");
                         break;
                     }
                     tokio::select! {
@@ -495,4 +531,37 @@ pub async fn ship_outbox(bus: Bus, shared: Arc<Shared>, node: String, lock: Ship
         }
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parked_messages_are_applied_once_they_can_be_and_only_then_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = store::open(&dir.path().join("s.db"), false).unwrap();
+        for (seq, m) in [(3, "ack i1"), (5, "ack i2"), (8, "resolve i1")] {
+            store::cursors::park(&conn, "cluster:actions", seq, m.as_bytes(), 0).unwrap();
+        }
+        // only i1's events have arrived: its two messages apply, in order; i2's stays
+        let mut applied = Vec::new();
+        let mut handle = |_: &mut Connection, m: &[u8]| -> anyhow::Result<bool> {
+            let m = std::str::from_utf8(m).unwrap().to_string();
+            let known = m.ends_with("i1");
+            if known {
+                applied.push(m);
+            }
+            Ok(known)
+        };
+        assert_eq!(retry_parked(&mut conn, "cluster:actions", &mut handle).unwrap(), 1);
+        assert_eq!(applied, ["ack i1", "resolve i1"]);
+        let left: Vec<u64> =
+            store::cursors::parked(&conn, "cluster:actions").unwrap().into_iter().map(|(s, _, _)| s).collect();
+        assert_eq!(left, [5]);
+        // i2's events arrive: nothing is left
+        let mut all = |_: &mut Connection, _: &[u8]| -> anyhow::Result<bool> { Ok(true) };
+        assert_eq!(retry_parked(&mut conn, "cluster:actions", &mut all).unwrap(), 0);
+        assert!(store::cursors::parked(&conn, "cluster:actions").unwrap().is_empty());
+    }
 }
