@@ -54,7 +54,19 @@ impl SharedUses for KvUses {
                     // released meanwhile
                     None => Err("a link claim changed while it was read".into()),
                 },
-                Err(e) => Err(format!("cannot write cw_links: {e}")),
+                // the answer was lost (a timeout): the claim may have landed. Read it back:
+                // this node's claim lets its store decide, as above; if that cannot be
+                // known, the claim is withdrawn, so the person's retry at another node is
+                // not refused as used by this one
+                Err(e) => match self.read(key).await {
+                    Ok(Some((_, node))) if node == self.node => Ok(None),
+                    Ok(Some((u, _))) => Ok(Some(u)),
+                    Ok(None) => Err(format!("cannot write cw_links: {e}")),
+                    Err(_) => {
+                        let _ = self.kv.purge(key).await;
+                        Err(format!("cannot write cw_links: {e}"))
+                    }
+                },
             }
         })
     }
