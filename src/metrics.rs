@@ -77,6 +77,10 @@ pub struct Metrics {
     pub reloads_refused: AtomicU64,
     /// Mentions refused as too late for the engine's clock.
     pub refused_late: AtomicU64,
+    /// Mentions accepted that the engine found older than its allowed lateness: counted,
+    /// not placed in windows (in a cluster, another node's clock can move a partition
+    /// past what this node admitted).
+    pub late_in_engine: AtomicU64,
     /// Mentions refused as too far ahead of the clock.
     pub refused_future: AtomicU64,
     /// Mentions refused because the cap on brands created from `brand` fields is reached.
@@ -126,6 +130,7 @@ impl Default for Metrics {
             reloads: AtomicU64::new(0),
             reloads_refused: AtomicU64::new(0),
             refused_late: AtomicU64::new(0),
+            late_in_engine: AtomicU64::new(0),
             refused_future: AtomicU64::new(0),
             refused_brand: AtomicU64::new(0),
             refused_write: AtomicU64::new(0),
@@ -172,7 +177,7 @@ impl Metrics {
     pub fn render(&self, g: Gauges) -> String {
         let mut s = String::with_capacity(4096);
         let c = &self.connections;
-        let counters: [(&str, &str, &AtomicU64); 19] = [
+        let counters: [(&str, &str, &AtomicU64); 20] = [
             ("mentions_accepted_total", "mentions accepted and made durable", &self.accepted),
             ("mentions_rejected_total", "items rejected and dead-lettered", &self.rejected),
             ("mentions_duplicate_total", "mentions whose id was already accepted", &self.duplicates),
@@ -189,6 +194,11 @@ impl Metrics {
                 &self.reloads_refused,
             ),
             ("mentions_refused_late_total", "mentions refused as too late for the engine clock", &self.refused_late),
+            (
+                "mentions_late_in_engine_total",
+                "mentions accepted but older than the engine's allowed lateness when it got them: not in windows",
+                &self.late_in_engine,
+            ),
             ("mentions_refused_future_total", "mentions refused as too far ahead of the clock", &self.refused_future),
             (
                 "mentions_refused_brand_cap_total",

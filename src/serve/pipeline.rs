@@ -454,6 +454,7 @@ pub fn run_engine(
                 shared.metrics.engine.record(t.elapsed());
                 shared.metrics.processed.fetch_add(n, Ordering::Relaxed);
                 shared.engine_mentions.store(engine.stats.mentions, Ordering::Relaxed);
+                shared.metrics.late_in_engine.store(engine.stats.late, Ordering::Relaxed);
                 if !shared.cfg.engine_batch_delay.is_zero() {
                     std::thread::sleep(shared.cfg.engine_batch_delay); // a slow engine, for tests
                 }

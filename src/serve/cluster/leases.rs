@@ -58,6 +58,7 @@ fn lease_value(node: &str, part: Option<&owner::Partition>) -> Vec<u8> {
             "applied": p.applied.load(Ordering::Relaxed),
             "lag": p.lag.load(Ordering::Relaxed),
             "mentions": p.engine.lock().map(|e| e.stats.mentions).unwrap_or(0),
+            "late": p.engine.lock().map(|e| e.stats.late).unwrap_or(0),
         }),
         None => serde_json::json!({ "node": node }),
     };
@@ -344,6 +345,7 @@ async fn status(bus: &Bus, node: &str, live: &[String], notifier: bool) -> Optio
             "applied_seq": lease.get("applied"),
             "lag": lease.get("lag"),
             "mentions": lease.get("mentions"),
+            "late": lease.get("late"),
         }));
     }
     let notify = bus.leases.get(NOTIFY_KEY).await.ok().flatten();

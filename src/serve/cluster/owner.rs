@@ -210,11 +210,17 @@ async fn follow(
                     tracing::debug!(partition = p, seq, "record delivered again; skipped");
                     continue;
                 }
-                let events = {
+                let (events, late) = {
                     let mut engine = part.engine.lock().expect("engine lock");
+                    let before = engine.stats.late;
                     apply(&mut engine, &msg.payload);
-                    std::mem::take(&mut engine.events)
+                    (std::mem::take(&mut engine.events), engine.stats.late - before)
                 };
+                if late > 0 {
+                    // admitted by a node whose clock was behind the partition's
+                    shared.metrics.late_in_engine.fetch_add(late, Ordering::Relaxed);
+                    tracing::debug!(partition = p, seq, "a mention older than the allowed lateness: counted, not in windows");
+                }
                 if !events.is_empty() {
                     publish_events(bus, &events).await?;
                     shared.metrics.events.fetch_add(events.len() as u64, Ordering::Relaxed);

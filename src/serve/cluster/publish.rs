@@ -189,11 +189,13 @@ impl Publisher {
                 drain(&mut acks, &mut copies).await.map_err(fail)?;
             }
         }
+        drain(&mut acks, &mut copies).await.map_err(fail)?;
+        // after the last acknowledgement: a request that fails is retried whole, and its
+        // refused lines are recorded once, by the attempt that succeeds
         if !dead.is_empty() {
             store::record_dead_letter_groups(&mut self.store, &[(token.to_string(), dead)], now)
                 .map_err(IngestError::DeadLetters)?;
         }
-        drain(&mut acks, &mut copies).await.map_err(fail)?;
         for (n, dup) in copies {
             if n > 0 && dup == n {
                 r.duplicates += 1;

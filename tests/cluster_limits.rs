@@ -1,8 +1,13 @@
-//! The brand cap (`max_new_brands`) across a cluster, with real servers: three
-//! `nats-server`s and two `crisiswatch serve --cluster` nodes with a cap of three brands
-//! created from `brand` fields. Brands created through one node count on the other; a brand
-//! another node created is admitted at the cap; the count survives a node's restart; a
-//! reload that configures a created brand gives its place back.
+//! Admission limits across a cluster, with real servers: three `nats-server`s and two
+//! `crisiswatch serve --cluster` nodes.
+//!
+//! * The brand cap (`max_new_brands`), three brands created from `brand` fields: brands
+//!   created through one node count on the other; a brand another node created is admitted
+//!   at the cap; the count survives a node's restart; a reload that configures a created
+//!   brand gives its place back.
+//! * Lateness with `--clock event`, measured per node: a mention one node admits after
+//!   another node moved the partition's clock an hour on is counted as late by the engine,
+//!   in `/v1/cluster` and the metrics, not hidden.
 
 mod support;
 
@@ -26,7 +31,12 @@ fn node(dir: &Path, rules: &Path, name: &str, urls: &str) -> Server {
 
 /// Posts one mention of `brand`: (accepted, the refusal's reason if refused).
 fn post(s: &Server, id: &str, brand: &str) -> (bool, String) {
-    let body = support::mention(id, "2026-03-04T00:00:00Z", Some(brand), "hello", None) + "\n";
+    post_at(s, id, brand, "2026-03-04T00:00:00Z")
+}
+
+/// Posts one mention of `brand` at `ts`: (accepted, the refusal's reason if refused).
+fn post_at(s: &Server, id: &str, brand: &str, ts: &str) -> (bool, String) {
+    let body = support::mention(id, ts, Some(brand), "hello", None) + "\n";
     let r = client()
         .post(s.url("/v1/mentions"))
         .header("content-type", "application/x-ndjson")
@@ -106,6 +116,39 @@ fn the_brand_cap_counts_once_for_the_whole_cluster() {
         post(&nodes[k % 2], &format!("w{k}"), "west").0
     });
     assert!(!post(&nodes[1], "u1", "up").0, "the cap is full again");
+    for s in nodes {
+        s.terminate();
+    }
+}
+
+#[test]
+fn a_mention_a_node_behind_admits_is_counted_late_in_the_open() {
+    if let Some(why) = nats::missing() {
+        panic!("{why}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let rules = support::acme_rules(dir.path());
+    let servers = nats::cluster(dir.path(), 3);
+    let urls = servers.iter().map(|s| s.url()).collect::<Vec<_>>().join(",");
+    let nodes: Vec<Server> =
+        (0..2).map(|i| node(&dir.path().join(format!("node{i}")), &rules, &format!("cw{i}"), &urls)).collect();
+    // both nodes' clocks at midnight; then node 0's an hour on (a clock record to every
+    // partition moves acme's engine there)
+    admitted(&nodes[0], "m0", "acme");
+    admitted(&nodes[1], "m1", "acme");
+    let (ok, why) = post_at(&nodes[0], "m2", "acme", "2026-03-04T01:00:00Z");
+    assert!(ok, "{why}");
+    // node 1's own clock is still at midnight: it admits a mention of 00:01 ...
+    let (ok, why) = post_at(&nodes[1], "m3", "acme", "2026-03-04T00:01:00Z");
+    assert!(ok, "node 1 refused what its own clock allows: {why}");
+    // ... which acme's engine, at 01:00, counts as late: in the open
+    let late = |s: &Server| -> u64 {
+        let v = s.get("/v1/cluster");
+        v["partitions"].as_array().unwrap().iter().filter_map(|p| p["late"].as_u64()).sum()
+    };
+    support::wait_for("the late mention in /v1/cluster", 30, || late(&nodes[0]) == 1 && late(&nodes[1]) == 1);
+    let metric: f64 = nodes.iter().map(|s| s.metric("crisiswatch_mentions_late_in_engine_total")).sum();
+    assert_eq!(metric, 1.0, "the owner of acme's partition counts it");
     for s in nodes {
         s.terminate();
     }
