@@ -16,8 +16,10 @@
 //! place back; what a reload could not free is tried again at the next).
 //!
 //! Each node remembers the brands it saw, so a known brand costs no request; a request's
-//! unknown brands are looked up together ([`Brands::prefetch`]), and once the cap is full a
-//! node refuses new brands for a second without asking again.
+//! unknown brands are looked up together ([`Brands::prefetch`], one lookup each, 64 at a
+//! time, in every request that names them: a brand refused at the cap costs its lookup
+//! again), and once the cap is found full a node refuses new brands for a second without
+//! reading the count again.
 
 use super::bus::Bus;
 use crate::serve::order::BrandMemory;
@@ -73,16 +75,18 @@ async fn read(bus: &Bus, key: &str) -> Result<Entry, String> {
 }
 
 /// Writes `value` to `key` if the leader still holds revision `rev` there (0: nothing):
-/// `Ok(true)` written, `Ok(false)` another write came first. A write whose answer is lost
-/// is read back: `value` is unique to this attempt, so finding it means it landed.
+/// `Ok(true)` written, `Ok(false)` another node's write came first. A write whose answer is
+/// lost is read back: `value` is unique to this attempt, so finding it means it landed,
+/// finding another value that another write came first; finding nothing, or no answer
+/// again, is an error (the outcome is unknown, or nothing was written).
 async fn write(bus: &Bus, key: &str, value: &str, rev: u64) -> Result<bool, String> {
     match bus.brands.update(key, value.to_string().into(), rev).await {
         Ok(_) => Ok(true),
         Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => Ok(false),
         Err(e) => match read(bus, key).await {
             Ok(Entry::Live(v, _)) if v == value.as_bytes() => Ok(true),
-            Ok(_) => Ok(false),
-            Err(_) => Err(format!("cannot write to the brand bucket: {e}")),
+            Ok(Entry::Live(..)) => Ok(false),
+            _ => Err(format!("cannot write to the brand bucket: {e}")),
         },
     }
 }
@@ -97,6 +101,8 @@ pub struct Brands {
     full_at: Option<Instant>,
     /// Configured brands whose place a reload could not give back yet.
     to_free: HashSet<u64>,
+    /// Places freed (their keys marked) whose count was not yet moved down.
+    owed: usize,
     /// This node's tag for its writes, and a counter making each write's value unique.
     tag: String,
     writes: u64,
@@ -113,6 +119,7 @@ impl Brands {
             count: 0,
             full_at: None,
             to_free: HashSet::new(),
+            owed: 0,
             tag,
             writes: 0,
         }
@@ -226,22 +233,21 @@ impl Brands {
             Ok(false) => {
                 self.move_count(bus, false).await?;
             }
-            Err(e) => {
-                // the place stays taken if this fails too: the cap errs on refusing
-                let _ = self.move_count(bus, false).await;
-                return Err(e);
-            }
+            // the key may exist or not: the place stays taken (the cap errs on refusing),
+            // and the request fails, to be retried
+            Err(e) => return Err(e),
         }
         self.local.know_hash(h);
         Ok(Ok(()))
     }
 
     /// A reload configured brands `ids`: those created from `brand` fields before give
-    /// their places back (the node that marks a key `freed` first moves the count). What cannot
-    /// be freed now (the cluster does not answer) is tried again at the next reload.
+    /// their places back (the node that marks a key `freed` first moves the count). At the
+    /// first failure (the cluster does not answer) it stops; what is left is tried again at
+    /// the next reload.
     ///
     /// # Errors
-    /// The first failure; the local view is updated anyway.
+    /// The failure; the local view is updated anyway.
     pub async fn configure(&mut self, bus: &Bus, ids: &[String]) -> Result<(), String> {
         for h in ids.iter().map(|id| crate::hash::fnv1a(id.as_bytes())) {
             if !self.local.is_configured(h) {
@@ -249,24 +255,28 @@ impl Brands {
             }
         }
         self.local.configure(ids.iter().map(String::as_str));
-        let mut first_error = None;
-        for h in std::mem::take(&mut self.to_free) {
-            let freed = async {
-                let k = key(h);
-                let Entry::Live(_, rev) = read(bus, &k).await? else { return Ok(()) };
+        self.full_at = None;
+        while self.owed > 0 {
+            self.move_count(bus, false).await?;
+            self.owed -= 1;
+        }
+        let mut left: Vec<u64> = self.to_free.iter().copied().collect();
+        left.sort_unstable();
+        for h in left {
+            let k = key(h);
+            if let Entry::Live(_, rev) = read(bus, &k).await? {
                 let value = self.value(FREED);
                 // written first by another node: that one gives the place back
                 if write(bus, &k, &value, rev).await? {
-                    self.move_count(bus, false).await?;
+                    self.owed += 1;
                 }
-                Ok::<(), String>(())
-            };
-            if let Err(e) = freed.await {
-                self.to_free.insert(h);
-                first_error.get_or_insert(e);
+            }
+            self.to_free.remove(&h);
+            while self.owed > 0 {
+                self.move_count(bus, false).await?;
+                self.owed -= 1;
             }
         }
-        self.full_at = None;
-        first_error.map_or(Ok(()), Err)
+        Ok(())
     }
 }

@@ -2,17 +2,21 @@
 //! notifier lease (see [`super::node`] for the design).
 //!
 //! * **Heartbeat** (its own task): every third of `lease_ttl`, the node's key in `cw_nodes`
-//!   and the cluster's newest `ts` in `cw_meta`; a node that has taken neither within
-//!   `lease_ttl` is out of touch (ingest and `/readyz` answer `503`). The heartbeat never
-//!   waits behind lease work: when the lease round was slow (renewals timing out while the
-//!   servers re-elect after a cut heals, engines stopping), a node that kept the heartbeat
-//!   in the same loop stopped taking requests until the round ended.
-//! * **Rounds** (every third of `lease_ttl`): each NATS call waits at most a round. A
-//!   renewal refused (another revision) drops the partition at once; one not answered is
-//!   tried again while the lease surely holds (half its time to live since the last
-//!   renewal). Engines that stop are not waited for in the round: the lease of one handed
-//!   over is deleted at a later round, once its last snapshot is stored (30 s at most, then
-//!   the task is aborted), and the partition is not taken again before its old engine ended.
+//!   and the cluster's newest `ts` in `cw_meta` (read, then written back with
+//!   compare-and-set); a node that has done neither within `lease_ttl` is out of touch
+//!   (ingest and `/readyz` answer `503`). The heartbeat does not wait behind lease work: a
+//!   node that kept it in the lease loop stopped taking requests while a round was slow
+//!   (renewals timing out while the servers re-elect after a cut heals, engines stopping
+//!   one by one, each waited for). It stops when no round ended within three TTLs.
+//! * **Rounds** (every third of `lease_ttl`): all renewals at once, then all takes at
+//!   once, each NATS call bounded by a round. A renewal refused (another revision) or
+//!   unanswered for a round drops the partition; one that failed at once (no server
+//!   answering) is tried again next round while the lease surely holds (half its time to
+//!   live). Engines that stop are not waited for in the round: the lease of one handed over
+//!   is deleted at a later round, once its last snapshot is stored (30 s at most, then the
+//!   task is aborted), and this node does not take the partition again before its old
+//!   engine ended. (The lease is not renewed meanwhile: when the last snapshot takes longer
+//!   than the TTL, the next owner may start from the one before, and replays more.)
 
 use super::bus::Bus;
 use super::engines::EngineFactory;
@@ -21,7 +25,7 @@ use super::owner::{self, Registry};
 use super::partition;
 use super::share;
 use crate::serve::pipeline::Shared;
-use async_nats::jetstream::kv::UpdateErrorKind;
+use async_nats::jetstream::kv::{UpdateError, UpdateErrorKind};
 use futures_util::TryStreamExt;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -84,9 +88,27 @@ pub struct Coordinator {
 
 /// The heartbeat's loop: this node's key in `cw_nodes` and the cluster's newest `ts`, every
 /// `round`; `beat` is when the heartbeat was last taken.
-async fn heartbeat(c: Arc<Coordinator>, round: Duration, beat: Arc<Mutex<Instant>>, stop: CancellationToken) {
+///
+/// The heartbeat says the node is alive *and* that its leases are looked after: when no
+/// lease round ended within three `lease_ttl`s (a round whose every call times out takes
+/// about two: the coordinator is stuck, or gone after a panic), it stops, the node's key
+/// lapses and the other nodes take its partitions.
+async fn heartbeat(
+    c: Arc<Coordinator>,
+    round: Duration,
+    beat: Arc<Mutex<Instant>>,
+    rounds: Arc<Mutex<Instant>>,
+    stop: CancellationToken,
+) {
     let started = crate::clock::wall_ms();
     loop {
+        if rounds.lock().expect("rounds lock").elapsed() >= 3 * c.ttl {
+            tracing::warn!("no lease round ended within three lease TTLs: heartbeat withheld");
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(round) => continue,
+            }
+        }
         let rules = c.shared.rules_digest.lock().expect("digest lock").clone();
         let value = serde_json::json!({
             "node": c.node, "started_ms": started, "listen": c.shared.cfg.listen.to_string(), "rules": rules,
@@ -124,7 +146,9 @@ pub async fn coordinate(c: Coordinator, factory: EngineFactory, registry: Regist
     let (bus, shared, node, ttl, ship_lock) = (&c.bus, &c.shared, &c.node, c.ttl, &c.ship_lock);
     let round = ttl / 3;
     let beat = Arc::new(Mutex::new(Instant::now()));
-    let beats = tokio::spawn(heartbeat(c.clone(), round, beat.clone(), stop.clone()));
+    // when the last round ended (the heartbeat stops when rounds do)
+    let rounds = Arc::new(Mutex::new(Instant::now()));
+    let beats = tokio::spawn(heartbeat(c.clone(), round, beat.clone(), rounds.clone(), stop.clone()));
     let mut held: BTreeMap<u32, Held> = BTreeMap::new();
     let mut stopping: BTreeMap<u32, Stopping> = BTreeMap::new();
     let mut notify_rev: Option<u64> = None;
@@ -182,30 +206,55 @@ pub async fn coordinate(c: Coordinator, factory: EngineFactory, registry: Regist
                 tracing::info!(partition = p, "partition handed over");
             }
         }
+        let wants = |p: u32| !fenced && partition::owner(p, &live) == Some(node.as_str());
+        // every renewal and every take of this round at once: a round lasts one NATS
+        // timeout at most, however many partitions time out
+        // (renewed: the round's start, before the renewal was sent; the server counts the
+        // time to live from when it stored it)
+        let renewals: BTreeMap<u32, Option<Result<u64, UpdateError>>> = {
+            let asks = held.iter().filter(|(p, _)| wants(**p)).map(|(&p, h)| {
+                let part = registry.lock().expect("registry lock").get(&p).cloned();
+                let value = lease_value(node, part.as_deref());
+                async move { (p, within(round, bus.leases.update(format!("p{p}"), value.into(), h.rev)).await) }
+            });
+            futures_util::future::join_all(asks).await.into_iter().collect()
+        };
+        let takes: BTreeMap<u32, u64> = {
+            let asks = (0..bus.partitions)
+                .filter(|p| wants(*p) && !held.contains_key(p) && !stopping.contains_key(p))
+                .map(|p| async move {
+                    let r = within(round, bus.leases.create(format!("p{p}"), lease_value(node, None).into())).await;
+                    (p, r)
+                });
+            futures_util::future::join_all(asks)
+                .await
+                .into_iter()
+                .filter_map(|(p, r)| match r {
+                    Some(Ok(rev)) => Some((p, rev)),
+                    _ => None,
+                })
+                .collect()
+        };
         for p in 0..bus.partitions {
-            let key = format!("p{p}");
-            let want = !fenced && partition::owner(p, &live) == Some(node.as_str());
+            let want = wants(p);
             if let Some(h) = held.get_mut(&p) {
                 if h.task.is_finished() && want {
                     // the engine failed (a NATS hiccup): start it again from the snapshot
                     h.task = spawn(p, h.stop.clone());
                 }
-                let keep = if want {
-                    let part = registry.lock().expect("registry lock").get(&p).cloned();
-                    match within(round, bus.leases.update(&key, lease_value(node, part.as_deref()).into(), h.rev)).await
-                    {
-                        Some(Ok(rev)) => {
-                            (h.rev, h.renewed) = (rev, Instant::now());
-                            true
-                        }
-                        // another revision: the lease lapsed, or another node holds it
-                        Some(Err(e)) if e.kind() == UpdateErrorKind::WrongLastRevision => false,
-                        // no answer: the lease holds for a while yet (the server counts its
-                        // time to live from the last renewal it stored, before it answered)
-                        _ => h.renewed.elapsed() < ttl / 2,
+                let keep = match renewals.get(&p) {
+                    Some(Some(Ok(rev))) => {
+                        (h.rev, h.renewed) = (*rev, round_start);
+                        true
                     }
-                } else {
-                    false
+                    // another revision: the lease lapsed, or another node holds it
+                    Some(Some(Err(e))) if e.kind() == UpdateErrorKind::WrongLastRevision => false,
+                    // failed at once (no server answering): tried again next round while the
+                    // lease surely holds; unanswered for a round: it may have lapsed
+                    Some(Some(Err(_))) => h.renewed.elapsed() < ttl / 2,
+                    Some(None) => false,
+                    // not wanted any more: handed over
+                    None => false,
                 };
                 if !keep {
                     let h = held.remove(&p).expect("held");
@@ -216,12 +265,10 @@ pub async fn coordinate(c: Coordinator, factory: EngineFactory, registry: Regist
                     let rev = (!want).then_some(h.rev);
                     stopping.insert(p, Stopping { task: h.task, rev, deadline: Instant::now() + STOP_WAIT });
                 }
-            } else if want && !stopping.contains_key(&p) {
-                if let Some(Ok(rev)) = within(round, bus.leases.create(&key, lease_value(node, None).into())).await {
-                    let s = stop.child_token();
-                    held.insert(p, Held { rev, renewed: Instant::now(), task: spawn(p, s.clone()), stop: s });
-                    tracing::info!(partition = p, "partition taken");
-                }
+            } else if let Some(&rev) = takes.get(&p) {
+                let s = stop.child_token();
+                held.insert(p, Held { rev, renewed: round_start, task: spawn(p, s.clone()), stop: s });
+                tracing::info!(partition = p, "partition taken");
             }
         }
         // the notifier: one node at a time
@@ -263,6 +310,7 @@ pub async fn coordinate(c: Coordinator, factory: EngineFactory, registry: Regist
             rules_agreed = agree;
             *shared.cluster_status.lock().expect("status lock") = Some(status);
         }
+        *rounds.lock().expect("rounds lock") = Instant::now();
         tokio::select! {
             () = stop.cancelled() => break,
             () = tokio::time::sleep(round.saturating_sub(round_start.elapsed())) => {}
@@ -275,12 +323,17 @@ pub async fn coordinate(c: Coordinator, factory: EngineFactory, registry: Regist
     for h in held.values() {
         h.stop.cancel();
     }
-    for (p, h) in std::mem::take(&mut held) {
-        let _ = tokio::time::timeout(STOP_WAIT, h.task).await;
+    // an engine that does not stop in time is aborted before its lease is freed
+    for (p, mut h) in std::mem::take(&mut held) {
+        if tokio::time::timeout(STOP_WAIT, &mut h.task).await.is_err() {
+            h.task.abort();
+        }
         let _ = within(round, bus.leases.delete_expect_revision(format!("p{p}"), Some(h.rev))).await;
     }
-    for (p, s) in std::mem::take(&mut stopping) {
-        let _ = tokio::time::timeout(s.deadline.saturating_duration_since(Instant::now()), s.task).await;
+    for (p, mut s) in std::mem::take(&mut stopping) {
+        if tokio::time::timeout(s.deadline.saturating_duration_since(Instant::now()), &mut s.task).await.is_err() {
+            s.task.abort();
+        }
         if let Some(rev) = s.rev {
             let _ = within(round, bus.leases.delete_expect_revision(format!("p{p}"), Some(rev))).await;
         }
@@ -308,8 +361,8 @@ const NEWEST_KEY: &str = "newest_ts";
 async fn share_newest(bus: &Bus, newest: &super::Newest) -> bool {
     use async_nats::jetstream::stream::LastRawMessageErrorKind;
     let Ok(stream) = bus.js.get_stream_no_info("KV_cw_meta").await else { return false };
-    // another node's write between the read and the write: read again (three times at most)
-    for _ in 0..3 {
+    // another node's write between the read and the write: read again (five times at most)
+    for _ in 0..5 {
         let (value, revision) = match stream.get_last_raw_message_by_subject(&format!("$KV.cw_meta.{NEWEST_KEY}")).await
         {
             Ok(m) => {

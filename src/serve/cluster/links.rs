@@ -34,6 +34,18 @@ fn parse(bytes: &[u8]) -> (Use, String) {
 }
 
 impl KvUses {
+    /// A claim as the bucket's leader holds it (a replica may lag).
+    async fn read_leader(&self, key: &str) -> Result<Option<(Use, String)>, String> {
+        use async_nats::jetstream::stream::LastRawMessageErrorKind;
+        let m = match self.kv.stream.get_last_raw_message_by_subject(&format!("$KV.cw_links.{key}")).await {
+            Ok(m) => m,
+            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => return Ok(None),
+            Err(e) => return Err(format!("cannot read cw_links: {e}")),
+        };
+        let removed = m.headers.get("KV-Operation").is_some_and(|op| matches!(op.as_str(), "DEL" | "PURGE"));
+        Ok((!removed).then(|| parse(&m.payload)))
+    }
+
     async fn read(&self, key: &str) -> Result<Option<(Use, String)>, String> {
         match self.kv.get(key).await {
             Ok(v) => Ok(v.map(|b| parse(&b))),
@@ -47,25 +59,21 @@ impl SharedUses for KvUses {
         Box::pin(async move {
             match self.kv.create(key, value(who, at, &self.node).into()).await {
                 Ok(_) => Ok(None),
-                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => match self.read(key).await? {
+                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => match self.read_leader(key).await? {
                     // this node's own claim: its store knows whether the action happened
                     Some((_, node)) if node == self.node => Ok(None),
                     Some((u, _)) => Ok(Some(u)),
                     // released meanwhile
                     None => Err("a link claim changed while it was read".into()),
                 },
-                // the answer was lost (a timeout): the claim may have landed. Read it back:
-                // this node's claim lets its store decide, as above; if that cannot be
-                // known, the claim is withdrawn, so the person's retry at another node is
-                // not refused as used by this one
-                Err(e) => match self.read(key).await {
+                // the answer was lost (a timeout): the claim may have landed. Read it back
+                // where the bucket's leader has it: this node's claim lets its store decide,
+                // as above; another node's is that node's use; none means nothing landed
+                Err(e) => match self.read_leader(key).await {
                     Ok(Some((_, node))) if node == self.node => Ok(None),
                     Ok(Some((u, _))) => Ok(Some(u)),
                     Ok(None) => Err(format!("cannot write cw_links: {e}")),
-                    Err(_) => {
-                        let _ = self.kv.purge(key).await;
-                        Err(format!("cannot write cw_links: {e}"))
-                    }
+                    Err(_) => Err(format!("cannot write cw_links: {e}")),
                 },
             }
         })

@@ -137,17 +137,29 @@ pub async fn run(
         snapshot_due: Default::default(),
     });
     registry.lock().expect("registry lock").insert(p, part.clone());
+    // out of the registry however this task ends: returned, failed or aborted
+    let _registered = Registered { registry, part: part.clone() };
     // a reload between the build and now missed this partition: it catches up itself
     if factory.refresh(&part)?.is_some() {
         snapshot_now(&bus, &part).await?;
     }
-    let res = follow(&bus, &shared, &part, from, &stop).await;
-    // only this task's entry: a successor on this node may have registered its own
-    let mut reg = registry.lock().expect("registry lock");
-    if reg.get(&p).is_some_and(|r| Arc::ptr_eq(r, &part)) {
-        reg.remove(&p);
+    follow(&bus, &shared, &part, from, &stop).await
+}
+
+/// A partition's place in the registry, removed when its task ends (even aborted), and only
+/// its own: a successor on this node may have registered its partition since.
+struct Registered {
+    registry: Registry,
+    part: Arc<Partition>,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        let mut reg = self.registry.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if reg.get(&self.part.id).is_some_and(|r| Arc::ptr_eq(r, &self.part)) {
+            reg.remove(&self.part.id);
+        }
     }
-    res
 }
 
 async fn follow(
@@ -233,16 +245,21 @@ async fn follow(
                 dirty = true;
             }
         }
-        if part.snapshot_due.swap(false, Ordering::Relaxed)
-            || (dirty && last_snapshot.elapsed() >= shared.cfg.snapshot_interval)
-        {
+        let due = part.snapshot_due.load(Ordering::Relaxed);
+        if due || (dirty && last_snapshot.elapsed() >= shared.cfg.snapshot_interval) {
             snapshot_now(bus, part).await?;
+            if due {
+                // cleared once stored (a failed one fails the engine, started again)
+                part.snapshot_due.store(false, Ordering::Relaxed);
+            }
             last_snapshot = Instant::now();
             dirty = false;
         }
     }
-    if dirty {
+    // handed over: the last snapshot, also for a reload's rules on an idle partition
+    if dirty || part.snapshot_due.load(Ordering::Relaxed) {
         snapshot_now(bus, part).await?;
+        part.snapshot_due.store(false, Ordering::Relaxed);
     }
     tracing::info!(partition = p, applied = part.applied.load(Ordering::Relaxed), "partition engine stopped");
     Ok(())

@@ -200,7 +200,11 @@ pub async fn outbox_caught_up(bus: &Bus, shared: &Shared) -> anyhow::Result<bool
         Err(e) => return Err(e).context("cannot read the outbox's last message"),
     };
     let conn = store::open(&shared.db_path, false)?;
-    Ok(cursor(&conn, "cluster:outbox")? >= last)
+    // nor with a message parked in the last minute (a delivery whose plan has not arrived
+    // yet); one parked longer must not keep the cluster without a notifier
+    let now = crate::clock::wall_ms();
+    let waiting = store::cursors::parked(&conn, "cluster:outbox")?.iter().any(|(_, _, at)| now - at < 60_000);
+    Ok(cursor(&conn, "cluster:outbox")? >= last && !waiting)
 }
 
 /// The alert events into this node's store.
