@@ -41,6 +41,10 @@ pub struct Publisher {
     newest: i64,
     /// The newest `ts` of the whole cluster, shared through `cw_meta` by the coordinator.
     cluster: Arc<Newest>,
+    /// Since when requests fail on message ids "in process" at the stream's leader, and
+    /// when this node last asked the leader to step down.
+    in_process_since: Option<std::time::Instant>,
+    stepped_down: Option<std::time::Instant>,
     store: Connection,
 }
 
@@ -67,6 +71,8 @@ impl Publisher {
             clock: Clock::default(),
             newest: i64::MIN,
             cluster,
+            in_process_since: None,
+            stepped_down: None,
             store,
         }
     }
@@ -116,11 +122,46 @@ impl Publisher {
         self.newest = self.newest.max(self.cluster.seen());
         let saved = (self.clock.clone(), self.newest);
         let res = self.publish_batch(decoded, rejected, token).await;
-        match res {
-            Ok(_) => self.cluster.accepted(self.newest),
-            Err(_) => (self.clock, self.newest) = saved,
+        match &res {
+            Ok(_) => {
+                self.cluster.accepted(self.newest);
+                self.in_process_since = None;
+            }
+            Err(e) => {
+                (self.clock, self.newest) = saved;
+                if e.to_string().contains(IN_PROCESS) {
+                    self.unstick().await;
+                }
+            }
         }
         res
+    }
+
+    /// A request failed on a message id "in process" at the mention stream's leader. Most
+    /// often the first copy is being stored and the client's retry gets a duplicate ack;
+    /// but after the cluster re-elects, a leader can keep a staged id whose proposal was
+    /// lost, and answer every retry of that request with the same error until the id ages
+    /// out of the de-duplication window (a stress run on three hosts, seed 83: no node
+    /// took a request for two minutes after a heal). A leader change clears staged ids, so
+    /// when the failures last [`STUCK_AFTER`], the node asks the leader to step down (at most
+    /// once per [`STEPDOWN_EVERY`]).
+    async fn unstick(&mut self) {
+        let since = *self.in_process_since.get_or_insert_with(std::time::Instant::now);
+        if since.elapsed() < STUCK_AFTER || self.stepped_down.is_some_and(|t| t.elapsed() < STEPDOWN_EVERY) {
+            return;
+        }
+        self.stepped_down = Some(std::time::Instant::now());
+        let subject = format!("$JS.API.STREAM.LEADER.STEPDOWN.{}", super::bus::MENTIONS);
+        let ask = self.bus.client.request(subject, Vec::new().into());
+        match tokio::time::timeout(std::time::Duration::from_secs(5), ask).await {
+            Ok(Ok(m)) => tracing::warn!(
+                answer = %String::from_utf8_lossy(&m.payload),
+                "message ids stuck in process at the mention stream's leader for {} s: asked it to step down",
+                since.elapsed().as_secs()
+            ),
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot ask the mention stream's leader to step down"),
+            Err(_) => tracing::warn!("no answer asking the mention stream's leader to step down"),
+        }
     }
 
     async fn publish_batch(
@@ -229,6 +270,22 @@ impl Publisher {
     }
 }
 
+/// Marks a failure whose cause was a message id "in process" at the stream's leader.
+const IN_PROCESS: &str = "(a message id of this request is still in process at the stream's leader)";
+
+/// Whether a publish failed because its message id is staged at the stream's leader and
+/// not stored yet (JetStream 10158, "duplicate message id is in process").
+fn in_process(e: &async_nats::jetstream::context::PublishError) -> bool {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<async_nats::jetstream::Error>())
+        .is_some_and(|j| j.error_code() == async_nats::jetstream::ErrorCode::STREAM_DUPLICATE_MESSAGE_CONFLICT)
+}
+
+/// How long a message id may stay "in process" before the stream's leader is asked to step
+/// down, and how often a node asks at most.
+const STUCK_AFTER: std::time::Duration = std::time::Duration::from_secs(15);
+const STEPDOWN_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Records of a request published and not yet acknowledged, at most: the client waits for
 /// a permit beyond its own bound (5,000 per JetStream context, shared with the partition
 /// owners' alert events), and a request of any size must not hold them all.
@@ -237,7 +294,7 @@ const MAX_IN_FLIGHT: usize = 1024;
 /// Waits for every acknowledgement in `acks`, counting duplicates per mention in `copies`.
 async fn drain(acks: &mut Vec<(PublishAckFuture, Option<usize>)>, copies: &mut [(usize, usize)]) -> Result<(), String> {
     for (ack, k) in acks.drain(..) {
-        let a = ack.await.map_err(|e| e.to_string())?;
+        let a = ack.await.map_err(|e| if in_process(&e) { format!("{e} {IN_PROCESS}") } else { e.to_string() })?;
         if let (true, Some(k)) = (a.duplicate, k) {
             copies[k].1 += 1;
         }
