@@ -56,8 +56,9 @@ fn admitted(s: &Server, id: &str, brand: &str) {
     assert!(ok, "{brand} refused: {reason}");
 }
 
-#[test]
-fn the_brand_cap_counts_once_for_the_whole_cluster() {
+/// Three NATS servers under a new directory with acme's rules: (the directory, the rules,
+/// the servers, their URLs).
+fn cluster() -> (tempfile::TempDir, std::path::PathBuf, Vec<nats::NatsServer>, String) {
     if let Some(why) = nats::missing() {
         panic!("{why}");
     }
@@ -65,6 +66,12 @@ fn the_brand_cap_counts_once_for_the_whole_cluster() {
     let rules = support::acme_rules(dir.path());
     let servers = nats::cluster(dir.path(), 3);
     let urls = servers.iter().map(|s| s.url()).collect::<Vec<_>>().join(",");
+    (dir, rules, servers, urls)
+}
+
+#[test]
+fn the_brand_cap_counts_once_for_the_whole_cluster() {
+    let (dir, rules, _servers, urls) = cluster();
     let start = |i: usize| node(&dir.path().join(format!("node{i}")), &rules, &format!("cw{i}"), &urls);
     let mut nodes: Vec<Server> = (0..2).map(start).collect();
 
@@ -123,13 +130,7 @@ fn the_brand_cap_counts_once_for_the_whole_cluster() {
 
 #[test]
 fn a_mention_a_node_behind_admits_is_counted_late_in_the_open() {
-    if let Some(why) = nats::missing() {
-        panic!("{why}");
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let rules = support::acme_rules(dir.path());
-    let servers = nats::cluster(dir.path(), 3);
-    let urls = servers.iter().map(|s| s.url()).collect::<Vec<_>>().join(",");
+    let (dir, rules, _servers, urls) = cluster();
     let nodes: Vec<Server> =
         (0..2).map(|i| node(&dir.path().join(format!("node{i}")), &rules, &format!("cw{i}"), &urls)).collect();
     // both nodes' clocks at midnight; then node 0's an hour on (a clock record to every
