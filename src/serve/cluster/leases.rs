@@ -122,6 +122,9 @@ async fn heartbeat(
                 // in touch with the cluster: the heartbeat was taken, and the cluster's
                 // newest `ts` read where `cw_meta`'s leader has it
                 if tokio::time::timeout(round, share_newest(&c.bus, &c.newest)).await == Ok(true) {
+                    if !c.shared.in_touch() {
+                        c.newest.regained(crate::clock::wall_ms());
+                    }
                     *c.shared.cluster_contact.lock().expect("contact lock") = Some(sent);
                 }
             }

@@ -77,19 +77,36 @@ impl Clock {
 /// key `newest_ts` of `cw_meta` at each heartbeat; `seen`, that key's value, comes back,
 /// confirmed by a compare-and-set write ([`leases`]). Without it, a node that was cut off or restarted measured against its
 /// own last request: after a day away it refused every mention as a clock jump.
+///
+/// `regained`: when (wall ms) the node last came back in touch after being out. For a
+/// while after that its view may still be behind (a stress run on three hosts, seed 100:
+/// the healed node read and confirmed the key's value before the others had written theirs
+/// again, and refused a day of mentions as clock jumps), so a clock jump is then answered
+/// `503` (retry) instead of refused.
 #[derive(Debug)]
 pub struct Newest {
     here: AtomicI64,
     seen: AtomicI64,
+    regained: AtomicI64,
 }
 
 impl Default for Newest {
     fn default() -> Self {
-        Newest { here: AtomicI64::new(i64::MIN), seen: AtomicI64::new(i64::MIN) }
+        Newest { here: AtomicI64::new(i64::MIN), seen: AtomicI64::new(i64::MIN), regained: AtomicI64::new(i64::MIN) }
     }
 }
 
 impl Newest {
+    /// The node came back in touch with the cluster at `now` (wall ms).
+    pub fn regained(&self, now: Millis) {
+        self.regained.store(now, Ordering::Relaxed);
+    }
+
+    /// Whether the node came back in touch less than `window` ms before `now`.
+    pub fn regained_within(&self, now: Millis, window: Millis) -> bool {
+        now.saturating_sub(self.regained.load(Ordering::Relaxed)) < window
+    }
+
     /// This node's requests were acknowledged up to `ts`.
     pub fn accepted(&self, ts: Millis) {
         self.here.fetch_max(ts, Ordering::Relaxed);

@@ -191,6 +191,17 @@ impl Publisher {
             let clocks =
                 Clocks { newest: self.newest, clock: if event { marked } else { now }, buffered: 0, buffered_bytes: 0 };
             let mut refuse = clocks.refuse(item.ts, now, &lim);
+            if refuse.is_some() && event && item.ts > self.newest {
+                // a clock jump, as this node sees the cluster: just back in touch, its view
+                // may be behind the others' (they write theirs again within a round)
+                let window = 2 * self.shared.cfg.cluster.as_ref().map_or(0, |c| c.lease_ttl.as_millis() as i64);
+                if self.cluster.regained_within(now, window) {
+                    return Err(IngestError::Cluster(
+                        "this node came back in touch with the cluster moments ago and cannot tell a clock jump yet; retry"
+                            .into(),
+                    ));
+                }
+            }
             if refuse.is_some() {
                 let c = if item.ts > self.newest.max(now) { &m.refused_future } else { &m.refused_late };
                 c.fetch_add(1, Ordering::Relaxed);
