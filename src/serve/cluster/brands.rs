@@ -169,7 +169,7 @@ impl Brands {
     }
 
     /// Looks up a request's brand hashes this node does not know, together (a request of
-    /// many new brands costs one round trip per [`LOOKUPS`], not one each): those another
+    /// many new brands costs one round trip per 64, not one each): those another
     /// node created become known.
     ///
     /// # Errors

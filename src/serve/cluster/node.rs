@@ -6,7 +6,7 @@
 //! * **Partition leases** (KV `cw_leases`, TTL `lease_ttl`, compare-and-set; [`super::leases`]): each round,
 //!   for every partition, the node that rendezvous hashing picks among the live nodes
 //!   creates the lease `p<N>` (create fails while another holds it) and runs the partition's
-//!   engine ([`owner`]); the holder renews it with the revision it holds, and
+//!   engine ([`super::owner`]); the holder renews it with the revision it holds, and
 //!   a node that is no longer the pick stops the engine (snapshot) and deletes the lease, so
 //!   the pick takes over at its next round. A renewal refused (another revision) stops
 //!   the engine at once, one unanswered for half a TTL too. Leases in a KV bucket work on
