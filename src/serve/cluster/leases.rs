@@ -1,5 +1,5 @@
 //! The lease coordinator of a cluster node: its heartbeat, the partition leases and the
-//! notifier lease (see [`super::node`] for the design).
+//! notifier lease (the design is in `node`'s documentation).
 //!
 //! * **Heartbeat** (its own task): every third of `lease_ttl`, the node's key in `cw_nodes`
 //!   and the cluster's newest `ts` in `cw_meta` (read, then written back with
@@ -20,7 +20,6 @@
 
 use super::bus::Bus;
 use super::engines::EngineFactory;
-use super::node::NOTIFY_KEY;
 use super::owner::{self, Registry};
 use super::partition;
 use super::share;
@@ -33,6 +32,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+/// The lease key of the notifier.
+const NOTIFY_KEY: &str = "notify";
 
 /// How long an engine that stops may take for its last snapshot before it is aborted.
 const STOP_WAIT: Duration = Duration::from_secs(30);

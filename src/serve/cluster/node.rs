@@ -41,9 +41,6 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// The lease key of the notifier.
-pub(super) const NOTIFY_KEY: &str = "notify";
-
 /// The running node; [`NodeHandle::stop`] hands its partitions over.
 pub struct NodeHandle {
     /// The cluster's record of signed links used, for the link routes.
