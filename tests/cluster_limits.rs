@@ -21,11 +21,7 @@ const PARTITIONS: u32 = 4;
 
 fn node(dir: &Path, rules: &Path, name: &str, urls: &str) -> Server {
     std::fs::create_dir_all(dir).unwrap();
-    let servers = urls.split(',').map(|u| format!("\"{u}\"")).collect::<Vec<_>>().join(", ");
-    let config = format!(
-        "[cluster]\nservers = [{servers}]\npartitions = {PARTITIONS}\nreplicas = 3\nnode = \"{name}\"\nlease_ttl = \"3s\"\n\n\
-         [limits]\nmax_new_brands = 3\n"
-    );
+    let config = nats::node_config(urls, PARTITIONS, name) + "[limits]\nmax_new_brands = 3\n";
     Server::builder(dir).config(&config).rules(rules).args(&["--clock", "event"]).start()
 }
 

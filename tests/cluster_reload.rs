@@ -21,11 +21,7 @@ const PARTITIONS: u32 = 4;
 
 fn node(dir: &Path, rules: &Path, name: &str, urls: &str) -> Server {
     std::fs::create_dir_all(dir).unwrap();
-    let servers = urls.split(',').map(|u| format!("\"{u}\"")).collect::<Vec<_>>().join(", ");
-    let config = format!(
-        "[cluster]\nservers = [{servers}]\npartitions = {PARTITIONS}\nreplicas = 3\nnode = \"{name}\"\nlease_ttl = \"3s\"\n\n\
-         [storage]\nsnapshot_interval = \"2s\"\n"
-    );
+    let config = nats::node_config(urls, PARTITIONS, name) + "[storage]\nsnapshot_interval = \"2s\"\n";
     Server::builder(dir).config(&config).rules(rules).args(&["--clock", "event"]).start()
 }
 

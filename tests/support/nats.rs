@@ -172,3 +172,12 @@ pub fn cluster(dir: &Path, n: usize) -> Vec<NatsServer> {
 pub fn cluster_on(dir: &Path, hosts: &super::netns::Hosts, n: usize) -> Vec<NatsServer> {
     start_all(dir, (0..n).map(|k| (hosts.ip(k), 4222, 6222, 8222, Some(hosts.ns(k)))).collect())
 }
+
+/// The `[cluster]` section of node `name` on the servers at `urls` (comma-separated), with
+/// `partitions` partitions, replicas 3 and a 3 s lease.
+pub fn node_config(urls: &str, partitions: u32, name: &str) -> String {
+    let servers = urls.split(',').map(|u| format!("\"{u}\"")).collect::<Vec<_>>().join(", ");
+    format!(
+        "[cluster]\nservers = [{servers}]\npartitions = {partitions}\nreplicas = 3\nnode = \"{name}\"\nlease_ttl = \"3s\"\n\n"
+    )
+}

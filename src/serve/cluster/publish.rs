@@ -45,6 +45,8 @@ pub struct Publisher {
     /// when this node last asked the leader to step down.
     in_process_since: Option<std::time::Instant>,
     stepped_down: Option<std::time::Instant>,
+    /// The request being published failed on a message id "in process" (set by [`drain`]).
+    in_process_failed: bool,
     store: Connection,
 }
 
@@ -73,6 +75,7 @@ impl Publisher {
             cluster,
             in_process_since: None,
             stepped_down: None,
+            in_process_failed: false,
             store,
         }
     }
@@ -127,9 +130,9 @@ impl Publisher {
                 self.cluster.accepted(self.newest);
                 self.in_process_since = None;
             }
-            Err(e) => {
+            Err(_) => {
                 (self.clock, self.newest) = saved;
-                if e.to_string().contains(IN_PROCESS) {
+                if std::mem::take(&mut self.in_process_failed) {
                     self.unstick().await;
                 }
             }
@@ -238,10 +241,10 @@ impl Publisher {
             }
             if acks.len() >= MAX_IN_FLIGHT {
                 // JetStream bounds the acknowledgements awaited per connection
-                drain(&mut acks, &mut copies).await.map_err(fail)?;
+                drain(&mut acks, &mut copies, &mut self.in_process_failed).await.map_err(fail)?;
             }
         }
-        drain(&mut acks, &mut copies).await.map_err(fail)?;
+        drain(&mut acks, &mut copies, &mut self.in_process_failed).await.map_err(fail)?;
         // after the last acknowledgement: a request that fails is retried whole, and its
         // refused lines are recorded once, by the attempt that succeeds
         if !dead.is_empty() {
@@ -281,9 +284,6 @@ impl Publisher {
     }
 }
 
-/// Marks a failure whose cause was a message id "in process" at the stream's leader.
-const IN_PROCESS: &str = "(a message id of this request is still in process at the stream's leader)";
-
 /// Whether a publish failed because its message id is staged at the stream's leader and
 /// not stored yet (JetStream 10158, "duplicate message id is in process").
 fn in_process(e: &async_nats::jetstream::context::PublishError) -> bool {
@@ -302,10 +302,18 @@ const STEPDOWN_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 /// owners' alert events), and a request of any size must not hold them all.
 const MAX_IN_FLIGHT: usize = 1024;
 
-/// Waits for every acknowledgement in `acks`, counting duplicates per mention in `copies`.
-async fn drain(acks: &mut Vec<(PublishAckFuture, Option<usize>)>, copies: &mut [(usize, usize)]) -> Result<(), String> {
+/// Waits for every acknowledgement in `acks`, counting duplicates per mention in `copies`;
+/// `stuck` is set when one failed on a message id "in process" ([`in_process`]).
+async fn drain(
+    acks: &mut Vec<(PublishAckFuture, Option<usize>)>,
+    copies: &mut [(usize, usize)],
+    stuck: &mut bool,
+) -> Result<(), String> {
     for (ack, k) in acks.drain(..) {
-        let a = ack.await.map_err(|e| if in_process(&e) { format!("{e} {IN_PROCESS}") } else { e.to_string() })?;
+        let a = ack.await.map_err(|e| {
+            *stuck |= in_process(&e);
+            e.to_string()
+        })?;
         if let (true, Some(k)) = (a.duplicate, k) {
             copies[k].1 += 1;
         }
