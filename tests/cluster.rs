@@ -440,6 +440,13 @@ fn one_key_per_notification(
         for r in hook.requests() {
             let key = r.header("idempotency-key").to_string();
             let text = r.text();
+            // a notification's key comes from its dedup keys (`k…`); one without them went
+            // out under its row id (`n…`), and its copies elsewhere under another key
+            let short = key.rsplit('-').next().unwrap_or("");
+            assert!(
+                short.starts_with('k') || text.contains("crisiswatch.ops.v1"),
+                "notification sent without its dedup keys, under {key}: {text}"
+            );
             let ids: BTreeSet<String> = incidents.iter().filter(|i| text.contains(*i)).map(|i| i.to_string()).collect();
             if let Some(before) = about.insert(key.clone(), ids.clone()) {
                 assert_eq!(before, ids, "requests with key {key} are about different incidents");

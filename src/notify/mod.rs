@@ -227,6 +227,11 @@ pub async fn deliver_due(
     let pass = std::time::Instant::now();
     let installation = crate::store::installation::id(c)?;
     for p in outbox::due(c, now, 200, shipped_through)? {
+        // in a cluster another task may have replaced the row since it was listed: only a
+        // row still pending goes out (under the key its dedup keys give it now)
+        if !outbox::is_pending(c, p.id)? {
+            continue;
+        }
         // unique across installations and data-directory resets (row ids start again), and
         // the same on every node of a cluster: from what the notification is about
         let key = crate::store::replicated::content_key(c, p.id)?.unwrap_or_else(|| format!("n{}", p.id));

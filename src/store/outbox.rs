@@ -170,10 +170,20 @@ pub fn notified<'a>(c: &Connection, keys: impl IntoIterator<Item = &'a str>) -> 
 /// Queues `batch` and records its dedup keys, and moves the cursor to `cursor`, in one
 /// transaction. Returns how many notifications were queued.
 ///
+/// The batch was planned from reads made before this transaction; in a cluster another
+/// task may have recorded some of its keys since (a copy of the previous notifier's plan).
+/// Then nothing is written, the cursor stays, and `Ok(0)` asks the planner to plan again
+/// from what is recorded now: a notification is never queued without its keys (it would go
+/// out under a key of its own, a second time).
+///
 /// # Errors
 /// SQLite errors (nothing is written then).
 pub fn enqueue(c: &mut Connection, batch: &[NewNotification], cursor: i64, now: Millis) -> Result<usize> {
-    let tx = c.transaction()?;
+    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let recorded = notified(&tx, batch.iter().flat_map(|n| n.keys.iter().map(|(k, _)| k.as_str())))?;
+    if !recorded.is_empty() {
+        return Ok(0);
+    }
     for n in batch {
         tx.execute(
             "INSERT INTO notifications (receiver, kind, brand, incidents, body, next_ms, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
@@ -288,6 +298,15 @@ pub fn dead(c: &Connection, id: i64, attempts: u32, error: &str) -> Result<()> {
     Ok(())
 }
 
+/// Whether notification `id` is still here and pending.
+///
+/// # Errors
+/// SQLite errors.
+pub fn is_pending(c: &Connection, id: i64) -> Result<bool> {
+    let mut st = c.prepare_cached("SELECT 1 FROM notifications WHERE id = ?1 AND status = 'pending'")?;
+    Ok(st.query_row([id], |_| Ok(())).optional()?.is_some())
+}
+
 /// Queues an operational notice (`kind = 'ops'`) for each of `receivers`.
 ///
 /// # Errors
@@ -361,5 +380,36 @@ mod tests {
         assert_eq!(ids(0), [copy_c]);
         assert_eq!(ids(own_a), [own_a, copy_c]);
         assert_eq!(ids(own_b), [own_a, own_b, copy_c]);
+    }
+
+    #[test]
+    fn a_batch_planned_before_its_keys_were_recorded_elsewhere_is_not_queued_and_the_cursor_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = crate::store::open(&dir.path().join("db"), false).unwrap();
+        let new = |key: &str| NewNotification {
+            receiver: "pr".into(),
+            kind: "alert",
+            brand: "acme".into(),
+            incidents: vec!["a".into()],
+            body: "{}".into(),
+            keys: vec![(key.to_string(), "a".to_string())],
+        };
+        assert_eq!(enqueue(&mut c, &[new("a|step0|pr")], 5, 0).unwrap(), 1);
+        assert_eq!(cursor(&c).unwrap(), 5);
+        // planned from reads that did not see `a|step0|pr` yet: refused whole, cursor kept
+        assert_eq!(enqueue(&mut c, &[new("b|step0|pr"), new("a|step0|pr")], 9, 0).unwrap(), 0);
+        assert_eq!(cursor(&c).unwrap(), 5);
+        let rows: i64 = c.query_row("SELECT count(*) FROM notifications", [], |r| r.get(0)).unwrap();
+        assert_eq!(rows, 1);
+        let keyless: i64 = c
+            .query_row(
+                "SELECT count(*) FROM notifications n WHERE NOT EXISTS (SELECT 1 FROM notified k WHERE k.notification = n.id)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(keyless, 0, "no notification without its keys");
+        assert_eq!(enqueue(&mut c, &[new("b|step0|pr")], 9, 0).unwrap(), 1);
+        assert_eq!(cursor(&c).unwrap(), 9);
     }
 }

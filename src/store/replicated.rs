@@ -254,15 +254,34 @@ pub fn delivered_after(c: &Connection, node: &str, after: (i64, i64), limit: usi
 /// `Ok(false)`: a delivery of a notification not copied here yet.
 ///
 /// The stream decides: a copy whose keys this node holds only in plans of its own that it
-/// never shipped (pending rows without `origin` above row `shipped`, never sent) replaces
-/// those plans.
+/// never shipped (pending rows without `origin` above the row `shipped` reads, never sent)
+/// replaces those plans. `shipped` is read inside this function's write transaction, so it
+/// sees every shipment recorded before: a plan shipped meanwhile, which the deliverer may be
+/// sending, is never taken for an unshipped one and deleted under it. News of this node's
+/// (`me`) own plan that is still here is nothing to do: it is that plan.
 ///
 /// # Errors
 /// SQLite errors.
-pub fn apply_outbox(c: &mut Connection, news: &OutboxNews, now: crate::time::Millis, shipped: i64) -> Result<bool> {
-    let tx = c.transaction()?;
+pub fn apply_outbox(
+    c: &mut Connection,
+    news: &OutboxNews,
+    now: crate::time::Millis,
+    me: &str,
+    shipped: impl FnOnce(&Connection) -> Result<i64>,
+) -> Result<bool> {
+    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let done = match news {
+        OutboxNews::Planned { node, id: from, .. }
+            if node == me
+                && tx
+                    .query_row("SELECT 1 FROM notifications WHERE id = ?1 AND origin IS NULL", [from], |_| Ok(()))
+                    .optional()?
+                    .is_some() =>
+        {
+            true
+        }
         OutboxNews::Planned { node, id: from, receiver, kind, brand, incidents, body, keys } => {
+            let shipped = shipped(&tx)?;
             let (mut known, mut unshipped) = (false, std::collections::BTreeSet::new());
             for (k, _) in keys {
                 let holder: Option<(i64, bool)> = tx
@@ -363,7 +382,7 @@ mod tests {
             at_ms: 5,
             keys: keys.iter().map(|k| k.0.clone()).collect(),
         };
-        assert!(!apply_outbox(&mut b, &delivered, 1, 0).unwrap(), "a delivery before its copy waits");
+        assert!(!apply_outbox(&mut b, &delivered, 1, "b", |_| Ok(0)).unwrap(), "a delivery before its copy waits");
         let planned = OutboxNews::Planned {
             node: "a".into(),
             id: 7,
@@ -374,8 +393,8 @@ mod tests {
             body: "{}".into(),
             keys: keys.clone(),
         };
-        assert!(apply_outbox(&mut b, &planned, 1, 0).unwrap());
-        assert!(apply_outbox(&mut b, &planned, 2, 0).unwrap(), "copied once");
+        assert!(apply_outbox(&mut b, &planned, 1, "b", |_| Ok(0)).unwrap());
+        assert!(apply_outbox(&mut b, &planned, 2, "b", |_| Ok(0)).unwrap(), "copied once");
         let count = |c: &Connection, status: &str| -> i64 {
             c.query_row("SELECT count(*) FROM notifications WHERE status = ?1", [status], |r| r.get(0)).unwrap()
         };
@@ -387,7 +406,7 @@ mod tests {
             format!("k{:016x}", crate::hash::fnv1a(b"i|step0|pr\nj|step0|pr")),
             "the same key as on the notifier"
         );
-        assert!(apply_outbox(&mut b, &delivered, 3, 0).unwrap());
+        assert!(apply_outbox(&mut b, &delivered, 3, "b", |_| Ok(0)).unwrap());
         assert_eq!((count(&b, "pending"), count(&b, "delivered")), (0, 1));
         // a copy marked delivered is not this node's delivery, and a copy is not its plan:
         // nothing to ship back
@@ -455,14 +474,64 @@ mod tests {
             body: "{}".into(),
             keys: resolved_keys.clone(),
         };
-        assert!(apply_outbox(&mut c, &copy, now, *resolved_row).unwrap());
+        assert!(apply_outbox(&mut c, &copy, now, "a", |_| Ok(*resolved_row)).unwrap());
         assert_eq!(kinds(&c), ["alert", "resolved"], "shipped: the copy is not taken");
         let origin = |c: &Connection| -> Option<String> {
             c.query_row("SELECT origin FROM notifications WHERE kind = 'resolved'", [], |r| r.get(0)).unwrap()
         };
         assert_eq!(origin(&c), None);
-        assert!(apply_outbox(&mut c, &copy, now, *id).unwrap());
+        assert!(apply_outbox(&mut c, &copy, now, "a", |_| Ok(*id)).unwrap());
         assert_eq!(kinds(&c), ["alert", "resolved"], "not shipped: replaced by the copy");
         assert_eq!(origin(&c).as_deref(), Some("b/40"));
+    }
+
+    #[test]
+    fn news_of_a_nodes_own_plan_is_that_plan_and_a_plan_shipped_meanwhile_is_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = crate::store::open(&dir.path().join("a.db"), false).unwrap();
+        let keys = vec![("i|step0|pr".to_string(), "i".to_string())];
+        let plan = crate::store::outbox::NewNotification {
+            receiver: "pr".into(),
+            kind: "alert",
+            brand: "acme".into(),
+            incidents: vec!["i".into()],
+            body: "{}".into(),
+            keys: keys.clone(),
+        };
+        crate::store::outbox::enqueue(&mut c, &[plan], 1, 0).unwrap();
+        let row: i64 = c.query_row("SELECT id FROM notifications", [], |r| r.get(0)).unwrap();
+        let key = content_key(&c, row).unwrap();
+        // its own plan's news, heard back before the shipment was recorded: nothing changes
+        let own = planned_after(&c, "a", 0, 10).unwrap().remove(0);
+        assert!(apply_outbox(&mut c, &own, 5, "a", |_| Ok(0)).unwrap());
+        let rows = |c: &Connection| -> Vec<(i64, Option<String>)> {
+            let mut st = c.prepare("SELECT id, origin FROM notifications ORDER BY id").unwrap();
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+        };
+        assert_eq!(rows(&c), [(row, None)]);
+        assert_eq!(content_key(&c, row).unwrap(), key, "its keys stay with it");
+        // another node's copy of the same keys: the plan is replaced only while the store
+        // says it is unshipped, read in the transaction
+        let copy = OutboxNews::Planned {
+            node: "b".into(),
+            id: 3,
+            receiver: "pr".into(),
+            kind: "alert".into(),
+            brand: "acme".into(),
+            incidents: "[\"i\"]".into(),
+            body: "{}".into(),
+            keys,
+        };
+        let mut read_in_tx = false;
+        assert!(apply_outbox(&mut c, &copy, 6, "a", |tx| {
+            read_in_tx = !tx.is_autocommit();
+            Ok(row)
+        })
+        .unwrap());
+        assert!(read_in_tx, "shipped is read inside the write transaction");
+        assert_eq!(rows(&c), [(row, None)], "shipped: kept");
+        assert!(apply_outbox(&mut c, &copy, 7, "a", |_| Ok(row - 1)).unwrap());
+        assert_eq!(rows(&c).len(), 1);
+        assert_eq!(rows(&c)[0].1.as_deref(), Some("b/3"), "unshipped: replaced by the copy");
     }
 }

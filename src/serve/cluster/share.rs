@@ -395,7 +395,6 @@ pub async fn apply_planned(bus: Bus, shared: Arc<Shared>, node: String, registry
 
 /// The notifying node's outbox, copied into this node's.
 pub async fn apply_outbox(bus: Bus, shared: Arc<Shared>, node: String, stop: CancellationToken) {
-    let outbox_shipped = &shared.outbox_shipped;
     follow(&bus, &shared, OUTBOX_SUBJECT, "cluster:outbox", &stop, |conn, payload| {
         let news: replicated::OutboxNews = match serde_json::from_slice(payload) {
             Ok(n) => n,
@@ -409,11 +408,15 @@ pub async fn apply_outbox(bus: Bus, shared: Arc<Shared>, node: String, stop: Can
         if news.node() == node && matches!(news, replicated::OutboxNews::Delivered { .. }) {
             return Ok(true);
         }
-        // what this node has shipped of its own plans (one shipped meanwhile is in the
-        // stream too, and the nodes keep whichever copy of the two came first)
-        let shipped = outbox_shipped.load(Ordering::Acquire);
+        // what this node has shipped of its own plans, as stored (before the deliverer may
+        // send them), read in the transaction that may replace unshipped ones; one shipped
+        // meanwhile is in the stream too, and the nodes keep whichever copy came first
+        let shipped = |c: &Connection| -> rusqlite::Result<i64> {
+            let stored = store::cursors::load(c)?;
+            Ok(stored.iter().find(|(s, _)| s == PLANNED).and_then(|(_, v)| v.parse().ok()).unwrap_or(0))
+        };
         // a delivery of a notification whose copy is still on its way: try again
-        Ok(replicated::apply_outbox(conn, &news, crate::clock::wall_ms(), shipped)?)
+        Ok(replicated::apply_outbox(conn, &news, crate::clock::wall_ms(), &node, shipped)?)
     })
     .await;
 }
