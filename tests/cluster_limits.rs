@@ -5,9 +5,10 @@
 //!   created through one node count on the other; a brand another node created is admitted
 //!   at the cap; the count survives a node's restart; a reload that configures a created
 //!   brand gives its place back.
-//! * Lateness with `--clock event`, measured per node: a mention one node admits after
-//!   another node moved the partition's clock an hour on is counted as late by the engine,
-//!   in `/v1/cluster` and the metrics, not hidden.
+//! * Order with `--clock event`: mentions posted through two nodes out of time order within
+//!   the reorder hold are put in time order by the partition's owner (none late); one that
+//!   a node admits after the owner released an hour later (lateness is measured per node)
+//!   is counted as late by the engine, in `/v1/cluster` and the metrics, not hidden.
 
 mod support;
 
@@ -21,7 +22,7 @@ const PARTITIONS: u32 = 4;
 
 fn node(dir: &Path, rules: &Path, name: &str, urls: &str) -> Server {
     std::fs::create_dir_all(dir).unwrap();
-    let config = nats::node_config(urls, PARTITIONS, name) + "[limits]\nmax_new_brands = 3\n";
+    let config = nats::node_config(urls, PARTITIONS, name) + "[limits]\nmax_new_brands = 3\nreorder_hold = \"5s\"\n";
     Server::builder(dir).config(&config).rules(rules).args(&["--clock", "event"]).start()
 }
 
@@ -125,25 +126,34 @@ fn the_brand_cap_counts_once_for_the_whole_cluster() {
 }
 
 #[test]
-fn a_mention_a_node_behind_admits_is_counted_late_in_the_open() {
+fn mentions_through_two_nodes_are_put_in_time_order_and_one_later_than_the_buffer_counts_late_in_the_open() {
     let (dir, rules, _servers, urls) = cluster();
     let nodes: Vec<Server> =
         (0..2).map(|i| node(&dir.path().join(format!("node{i}")), &rules, &format!("cw{i}"), &urls)).collect();
-    // both nodes' clocks at midnight; then node 0's an hour on (a clock record to every
-    // partition moves acme's engine there)
+    let status = |s: &Server, field: &str| -> u64 {
+        let v = s.get("/v1/cluster");
+        v["partitions"].as_array().unwrap().iter().filter_map(|p| p[field].as_u64()).sum()
+    };
+    // both nodes' clocks at midnight; then node 0 posts a mention an hour on and node 1, at
+    // once, one of 00:01: within the reorder hold (5 s here), so acme's engine takes them
+    // in time order and nothing is late
     admitted(&nodes[0], "m0", "acme");
     admitted(&nodes[1], "m1", "acme");
     let (ok, why) = post_at(&nodes[0], "m2", "acme", "2026-03-04T01:00:00Z");
     assert!(ok, "{why}");
-    // node 1's own clock is still at midnight: it admits a mention of 00:01 ...
     let (ok, why) = post_at(&nodes[1], "m3", "acme", "2026-03-04T00:01:00Z");
     assert!(ok, "node 1 refused what its own clock allows: {why}");
-    // ... which acme's engine, at 01:00, counts as late: in the open
-    let late = |s: &Server| -> u64 {
-        let v = s.get("/v1/cluster");
-        v["partitions"].as_array().unwrap().iter().filter_map(|p| p["late"].as_u64()).sum()
-    };
-    support::wait_for("the late mention in /v1/cluster", 30, || late(&nodes[0]) == 1 && late(&nodes[1]) == 1);
+    support::wait_for("the four mentions released and counted", 30, || status(&nodes[0], "mentions") == 4);
+    assert_eq!(status(&nodes[0], "late") + status(&nodes[1], "late"), 0, "put in time order: none late");
+    // released, acme's engine is at 01:00; node 1's own clock is at 00:01, so it admits a
+    // mention of 00:02 ...
+    let (ok, why) = post_at(&nodes[1], "m4", "acme", "2026-03-04T00:02:00Z");
+    assert!(ok, "{why}");
+    // ... which the engine counts as late: in the open
+    support::wait_for("the late mention in /v1/cluster", 30, || {
+        status(&nodes[0], "late") == 1 && status(&nodes[1], "late") == 1
+    });
+    assert_eq!(status(&nodes[0], "mentions"), 5);
     let metric: f64 = nodes.iter().map(|s| s.metric("crisiswatch_mentions_late_in_engine_total")).sum();
     assert_eq!(metric, 1.0, "the owner of acme's partition counts it");
     for s in nodes {

@@ -242,9 +242,19 @@ impl Order {
             }
             Some(b'c' | b'v') => {} // the log's own framing
             Some(k) => {
-                if k == b't' && !self.lim.event {
+                if k == b't' {
                     if let Some(t) = number(rec) {
-                        self.clock = self.clock.max(t);
+                        if !self.lim.event {
+                            self.clock = self.clock.max(t);
+                        } else {
+                            // an event-clock cluster's minute mark (`serve::cluster::Clock`;
+                            // a single node writes none): in `ts` order with the mentions
+                            self.newest = self.newest.max(t);
+                            if t > self.clock {
+                                self.hold(rec.to_vec(), start, t);
+                                return;
+                            }
+                        }
                     }
                 }
                 out.extend_from_slice(rec);

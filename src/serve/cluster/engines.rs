@@ -26,6 +26,9 @@ pub struct Partition {
     pub id: u32,
     /// The engine.
     pub engine: Mutex<Engine>,
+    /// The reorder buffer (event clock; `None` with the wall clock). Only the owner task
+    /// uses it; locked after `engine` where both are.
+    pub order: Mutex<Option<crate::serve::order::Order>>,
     /// The last stream sequence applied.
     pub applied: AtomicU64,
     /// Records of the partition not yet applied (the consumer's pending count).

@@ -65,6 +65,7 @@ fn lease_value(node: &str, part: Option<&owner::Partition>) -> Vec<u8> {
             "lag": p.lag.load(Ordering::Relaxed),
             "mentions": p.engine.lock().map(|e| e.stats.mentions).unwrap_or(0),
             "late": p.engine.lock().map(|e| e.stats.late).unwrap_or(0),
+            "held": p.order.lock().ok().and_then(|o| o.as_ref().map(|o| o.clocks().buffered)).unwrap_or(0),
         }),
         None => serde_json::json!({ "node": node }),
     };
@@ -404,6 +405,7 @@ async fn status(bus: &Bus, node: &str, live: &[String], notifier: bool) -> Optio
             "lag": lease.get("lag"),
             "mentions": lease.get("mentions"),
             "late": lease.get("late"),
+            "held": lease.get("held"),
         }));
     }
     let notify = bus.leases.get(NOTIFY_KEY).await.ok().flatten();

@@ -36,6 +36,7 @@ pub mod partition;
 pub mod publish;
 pub mod query;
 pub mod reloads;
+pub mod reorder;
 pub mod respond;
 pub mod share;
 

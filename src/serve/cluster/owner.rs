@@ -9,6 +9,15 @@
 //!    going on: an event is never covered by a snapshot before it is stored.
 //! 4. **Snapshot** every `snapshot_interval` (and when the partition is handed over).
 //! 5. **Wall clock**: tick the partition (`#t <now>`) once a minute, as the sequencer does.
+//! 6. **Event clock**: the single node's reorder buffer ([`Order`]), here per partition:
+//!    mentions and the ingest nodes' minute marks (`#t`) are held and released in `ts`
+//!    order when a watermark record `#w <ms>` passes them. The owner publishes the
+//!    watermarks to the partition's own subject: the newest `ts` of the partition as it was
+//!    `reorder_hold` ago (or all of it when the buffer is over its bound). Being records of
+//!    the stream, they release the same mentions in the same order for every later owner;
+//!    a snapshot stores where the oldest held record is, and a new owner reads from there
+//!    and holds again what its predecessor held. So concurrent requests through several
+//!    nodes interleave in `ts` order, as on a single node, instead of counting late.
 //!
 //! Because the engine is a pure function of the records in stream order, an owner that
 //! takes over after a crash republishes exactly the events its predecessor published after
@@ -18,10 +27,12 @@
 use super::bus::{Bus, ALERT_SUBJECT, MENTIONS};
 use super::engines::EngineFactory;
 use super::partition;
+use super::reorder::{over_bound, pos, split_snapshot, Feed, Restored, Watermarks};
 use crate::clock::wall_ms;
 use crate::engine::{snapshot, Engine};
 use crate::serve::config::ClockMode;
-use crate::serve::pipeline::{apply, Shared};
+use crate::serve::order::{Cursor, Order};
+use crate::serve::pipeline::{order_limits, Shared};
 use anyhow::Context as _;
 use async_nats::jetstream::consumer::{pull, DeliverPolicy};
 use async_nats::jetstream::message::PublishMessage;
@@ -42,9 +53,9 @@ pub fn snapshot_name(p: u32) -> String {
 /// How long restoring a snapshot may wait for its next piece.
 const RESTORE_IDLE: Duration = Duration::from_secs(15);
 
-/// Loads partition `p`'s snapshot into `engine`; returns the stream sequence it covers (0:
-/// none).
-async fn restore(bus: &Bus, p: u32, engine: &mut Engine) -> anyhow::Result<u64> {
+/// Loads partition `p`'s snapshot into `engine`.
+async fn restore(bus: &Bus, p: u32, engine: &mut Engine) -> anyhow::Result<Restored> {
+    let none = Restored { applied: 0, cursor: None };
     // The snapshot's chunks come through a consumer that the client makes again, silently,
     // for as long as the stream cannot serve it (no quorum): a read waited for ever, and the
     // node held the partition's lease with no engine running. Each step gets `RESTORE_IDLE`.
@@ -54,7 +65,7 @@ async fn restore(bus: &Bus, p: u32, engine: &mut Engine) -> anyhow::Result<u64> 
         .map_err(idle("cannot read the partition snapshot"))?
     {
         Ok(o) => o,
-        Err(e) if e.kind() == async_nats::jetstream::object_store::GetErrorKind::NotFound => return Ok(0),
+        Err(e) if e.kind() == async_nats::jetstream::object_store::GetErrorKind::NotFound => return Ok(none),
         Err(e) => return Err(e).context("cannot read the partition snapshot"),
     };
     let mut bytes = Vec::new();
@@ -69,27 +80,31 @@ async fn restore(bus: &Bus, p: u32, engine: &mut Engine) -> anyhow::Result<u64> 
         }
         bytes.extend_from_slice(&chunk[..n]);
     }
-    if bytes.len() < 8 {
+    let Some((applied, cursor, state)) = split_snapshot(&bytes) else {
         anyhow::bail!("partition {p}'s snapshot is truncated ({} bytes)", bytes.len());
-    }
-    let seq = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
-    match snapshot::decode(&bytes[8..]) {
+    };
+    match snapshot::decode(state) {
         Ok(s) => {
             engine.restore(s);
-            Ok(seq)
+            Ok(Restored { applied, cursor })
         }
         Err(e) => {
             // an incompatible snapshot (another version): rebuild from the whole stream
             tracing::warn!(partition = p, error = %e, "partition snapshot unreadable; replaying the partition from its start");
-            Ok(0)
+            Ok(none)
         }
     }
 }
 
-/// Stores partition `p`'s snapshot covering stream sequence `seq`.
-async fn save(bus: &Bus, p: u32, engine_bytes: Vec<u8>, seq: u64) -> anyhow::Result<()> {
-    let mut bytes = Vec::with_capacity(engine_bytes.len() + 8);
+/// Stores partition `p`'s snapshot covering stream sequence `seq` (with the reorder
+/// buffer's cursor, event clock).
+async fn save(bus: &Bus, p: u32, engine_bytes: Vec<u8>, seq: u64, cursor: Option<Cursor>) -> anyhow::Result<()> {
+    let mut bytes = Vec::with_capacity(engine_bytes.len() + 56);
     bytes.extend_from_slice(&seq.to_le_bytes());
+    if let Some(c) = cursor {
+        c.encode_prefix(&mut bytes);
+        bytes.extend_from_slice(&c.low.offset.to_le_bytes());
+    }
     bytes.extend_from_slice(&engine_bytes);
     bus.snapshots
         .put(snapshot_name(p).as_str(), &mut bytes.as_slice())
@@ -127,11 +142,24 @@ pub async fn run(
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
     let (mut engine, generation) = factory.build(p)?;
-    let from = restore(&bus, p, &mut engine).await?;
+    let restored = restore(&bus, p, &mut engine).await?;
+    let event = shared.cfg.clock == ClockMode::Event;
+    let order = event.then(|| {
+        let (clock, newest) = match restored.cursor {
+            Some(c) => (c.clock, c.newest),
+            // a snapshot without a cursor released everything it covers
+            None => {
+                let now = engine.now().unwrap_or(i64::MIN);
+                (now, now)
+            }
+        };
+        Order::new(order_limits(&shared.cfg), clock, newest)
+    });
     let part = Arc::new(Partition {
         id: p,
         engine: Mutex::new(engine),
-        applied: AtomicU64::new(from),
+        order: Mutex::new(order),
+        applied: AtomicU64::new(restored.applied),
         lag: AtomicU64::new(0),
         generation: AtomicU64::new(generation),
         snapshot_due: Default::default(),
@@ -139,11 +167,12 @@ pub async fn run(
     registry.lock().expect("registry lock").insert(p, part.clone());
     // out of the registry however this task ends: returned, failed or aborted
     let _registered = Registered { registry, part: part.clone() };
-    // a reload between the build and now missed this partition: it catches up itself
+    // a reload between the build and now missed this partition: it catches up itself, and
+    // the owner snapshots it once the buffer it restores is whole
     if factory.refresh(&part)?.is_some() {
-        snapshot_now(&bus, &part).await?;
+        part.snapshot_due.store(true, Ordering::Relaxed);
     }
-    follow(&bus, &shared, &part, from, &stop).await
+    follow(&bus, &shared, &part, restored, &stop).await
 }
 
 /// A partition's place in the registry, removed when its task ends (even aborted), and only
@@ -166,14 +195,15 @@ async fn follow(
     bus: &Bus,
     shared: &Shared,
     part: &Arc<Partition>,
-    from: u64,
+    restored: Restored,
     stop: &CancellationToken,
 ) -> anyhow::Result<()> {
     let p = part.id;
     let stream = bus.js.get_stream(MENTIONS).await.context("cannot open the mention stream")?;
     let subject = partition::subject(p);
+    let start = restored.start();
     let deliver =
-        if from == 0 { DeliverPolicy::All } else { DeliverPolicy::ByStartSequence { start_sequence: from + 1 } };
+        if start <= 1 { DeliverPolicy::All } else { DeliverPolicy::ByStartSequence { start_sequence: start } };
     let consumer = stream
         .create_consumer(pull::OrderedConfig {
             filter_subject: subject.clone(),
@@ -183,20 +213,29 @@ async fn follow(
         .await
         .context("cannot create the partition's consumer")?;
     let mut messages = consumer.messages().await.context("cannot read the partition")?;
-    tracing::info!(partition = p, from, "partition engine started");
+    tracing::info!(partition = p, from = restored.applied, start, "partition engine started");
     let wall = shared.cfg.clock == ClockMode::Wall;
     let mut last_tick_min = i64::MIN;
     let mut last_snapshot = Instant::now();
     let mut dirty = false;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut check = super::bus::StallCheck::default();
+    let mut feed = Feed::new(restored);
+    let mut marks = Watermarks::new(shared.cfg.reorder_hold);
+    let (max_held, partitions) = (shared.cfg.reorder_max_mentions, bus.partitions);
     loop {
+        let mut watermark = None;
         tokio::select! {
             () = stop.cancelled() => break,
             _ = tick.tick() => {
                 if check.stalled(&stream, &subject, part.applied.load(Ordering::Relaxed)).await {
                     // started again by the node, from the snapshot
                     anyhow::bail!("partition {p}'s consumer stalled: the stream holds records it did not deliver");
+                }
+                if let Some(order) = part.order.lock().expect("order lock").as_ref() {
+                    let c = order.clocks();
+                    marks.tick(Instant::now(), c.newest);
+                    watermark = marks.due(&c, over_bound(&c, max_held, partitions));
                 }
                 let now = wall_ms();
                 if wall && crate::time::minute_of(now) > last_tick_min {
@@ -216,16 +255,21 @@ async fn follow(
                     Ok(i) => (i.stream_sequence, i.pending),
                     Err(e) => anyhow::bail!("a message without JetStream metadata: {e}"),
                 };
-                if seq <= part.applied.load(Ordering::Relaxed) {
-                    // delivered again (the ordered consumer restarted after a server failed):
-                    // applied already, and applying twice would count twice
-                    tracing::debug!(partition = p, seq, "record delivered again; skipped");
-                    continue;
-                }
                 let (events, late) = {
                     let mut engine = part.engine.lock().expect("engine lock");
                     let before = engine.stats.late;
-                    apply(&mut engine, &msg.payload);
+                    let mut order = part.order.lock().expect("order lock");
+                    let applied = part.applied.load(Ordering::Relaxed);
+                    if !feed.record(&mut engine, order.as_mut(), applied, seq, &msg.payload) {
+                        // seen by the snapshot, or delivered again (the ordered consumer
+                        // restarted after a server failed): applying twice would count twice
+                        continue;
+                    }
+                    if let Some(c) = order.as_ref().map(Order::clocks) {
+                        if over_bound(&c, max_held, partitions) {
+                            watermark = marks.due(&c, true);
+                        }
+                    }
                     (std::mem::take(&mut engine.events), engine.stats.late - before)
                 };
                 if late > 0 {
@@ -245,8 +289,18 @@ async fn follow(
                 dirty = true;
             }
         }
-        let due = part.snapshot_due.load(Ordering::Relaxed);
-        if due || (dirty && last_snapshot.elapsed() >= shared.cfg.snapshot_interval) {
+        if let Some(w) = watermark {
+            // a record of the partition like the others: every later owner releases the same
+            let msg = PublishMessage::build().payload(format!("#w {w}").into_bytes().into());
+            if let Ok(ack) = bus.js.send_publish(subject.clone(), msg).await {
+                if ack.await.is_ok() {
+                    marks.sent(w);
+                }
+            }
+        }
+        let whole = feed.whole();
+        let due = part.snapshot_due.load(Ordering::Relaxed) && whole;
+        if due || (whole && dirty && last_snapshot.elapsed() >= shared.cfg.snapshot_interval) {
             snapshot_now(bus, part).await?;
             if due {
                 // cleared once stored (a failed one fails the engine, started again)
@@ -256,8 +310,9 @@ async fn follow(
             dirty = false;
         }
     }
-    // handed over: the last snapshot, also for a reload's rules on an idle partition
-    if dirty || part.snapshot_due.load(Ordering::Relaxed) {
+    // handed over: the last snapshot, also for a reload's rules on an idle partition (not
+    // while the restored buffer is not whole: the last snapshot stands then)
+    if feed.whole() && (dirty || part.snapshot_due.load(Ordering::Relaxed)) {
         snapshot_now(bus, part).await?;
         part.snapshot_due.store(false, Ordering::Relaxed);
     }
@@ -271,10 +326,13 @@ async fn follow(
 /// # Errors
 /// The snapshot cannot be encoded or stored.
 async fn snapshot_now(bus: &Bus, part: &Partition) -> anyhow::Result<()> {
-    let (bytes, seq) = {
+    let (bytes, seq, cursor) = {
         let engine = part.engine.lock().expect("engine lock");
         let seq = part.applied.load(Ordering::Relaxed);
-        (snapshot::encode(&engine.snapshot()).map_err(|e| anyhow::anyhow!("cannot encode a snapshot: {e}"))?, seq)
+        let cursor = part.order.lock().expect("order lock").as_ref().map(|o| o.cursor(pos(seq + 1)));
+        let bytes =
+            snapshot::encode(&engine.snapshot()).map_err(|e| anyhow::anyhow!("cannot encode a snapshot: {e}"))?;
+        (bytes, seq, cursor)
     };
-    save(bus, part.id, bytes, seq).await
+    save(bus, part.id, bytes, seq, cursor).await
 }
