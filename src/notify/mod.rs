@@ -77,7 +77,7 @@ pub type Charts<'a> = dyn Fn(&Value) -> Option<Vec<u8>> + 'a;
 /// SQLite errors.
 pub fn plan(c: &mut Connection, n: &Notify, now: i64, charts: Option<&Charts<'_>>) -> rusqlite::Result<usize> {
     let cursor = outbox::cursor(c)?;
-    let (changes, last) = outbox::state_changes(c, cursor, 1000, now)?;
+    let (changes, last) = outbox::state_changes(c, cursor, 1000)?;
     let mut due = stages::state_changes(&changes, n);
     due.extend(stages::ladders(&outbox::open_not_held(c, now)?, n, now));
     let already = outbox::notified(c, due.iter().map(|d| d.key.as_str()))?;
@@ -467,37 +467,5 @@ mod tests {
             crate::store::silences::mute_incident(&mut c, "nope", "dana", "x", now, 1).unwrap(),
             Err(crate::store::ActionError::NotFound)
         );
-    }
-
-    #[test]
-    fn an_incident_that_opened_and_resolved_before_the_planner_looked_is_told_once_resolved() {
-        let (_d, mut c, n) = setup();
-        let event = |id: &str, status: crate::alert::Status, at: i64| {
-            let mut ev: crate::alert::AlertEvent = serde_json::from_value(sample_event(at)).unwrap();
-            ev.id = id.into();
-            ev.brand = format!("brand-{id}"); // a mute holds its brand, rule and metric
-            ev.status = status;
-            ev.severity = crate::alert::Severity::Critical;
-            ev.at = crate::time::format_rfc3339(at);
-            ev
-        };
-        use crate::alert::Status::{Firing, Resolved};
-        let t = 1_767_268_800_000;
-        // i1: fired and resolved between two looks; i2: the same, but a person acted on it;
-        // i3: the same, under a silence
-        for id in ["i1", "i2", "i3"] {
-            crate::store::record_events(&mut c, &[event(id, Firing, t)]).unwrap();
-        }
-        crate::store::record_action(&mut c, "i2", "ack", "dana", None, t).unwrap().unwrap();
-        crate::store::silences::mute_incident(&mut c, "i3", "dana", "Mute 1h", t, 3_600_000).unwrap().unwrap();
-        for id in ["i1", "i2", "i3"] {
-            crate::store::record_events(&mut c, &[event(id, Resolved, t + 600_000)]).unwrap();
-        }
-        assert_eq!(plan(&mut c, &n, t + 60_000, None).unwrap(), 1);
-        let (kind, incidents): (String, String) =
-            c.query_row("SELECT kind, incidents FROM notifications", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
-        assert_eq!((kind.as_str(), incidents.as_str()), ("resolved", "[\"i1\"]"));
-        assert_eq!((queued(&c, "pr"), queued(&c, "ceo")), (1, 0), "the first step only");
-        assert_eq!(plan(&mut c, &n, t + 60_000, None).unwrap(), 0, "once");
     }
 }

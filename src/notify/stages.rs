@@ -40,11 +40,7 @@ pub fn state_changes(changes: &[StateChange], n: &Notify) -> Vec<Due> {
             _ => continue,
         };
         let brand = ch.event["brand"].as_str().unwrap_or("").to_string();
-        let mut told: Vec<&str> = ch.told.iter().map(String::as_str).collect();
-        if let (Status::Resolved, Some(open_ms)) = (ch.status, ch.unseen) {
-            told = unseen_told(n, &brand, &ch.severity, open_ms);
-        }
-        for name in told {
+        for name in &ch.told {
             let Some(ri) = n.receivers.iter().position(|r| r.name() == name) else { continue };
             due.push(Due {
                 receiver: ri,
@@ -58,28 +54,6 @@ pub fn state_changes(changes: &[StateChange], n: &Notify) -> Vec<Due> {
         }
     }
     due
-}
-
-/// Who hears of the resolution of an incident that resolved before anyone heard of it (the
-/// planner was not looking while it was open: a cluster's notifier catching up on its copy
-/// of the alert stream, a backfill): the receivers of its route's first step, as if it had
-/// been seen, when that step would have been reached while it was open (`open_ms`, in its
-/// own time), a lesser incident was open for the group wait, and it was more than a watch. They get one `resolved`
-/// notification, under the key a resolution has, so that a crisis that came and went is
-/// never passed over in silence; the later steps (executives) are not woken for it.
-fn unseen_told<'a>(n: &'a Notify, brand: &str, severity: &str, open_ms: Millis) -> Vec<&'a str> {
-    let sev = Severity::parse(severity).unwrap_or(Severity::Watch);
-    if sev == Severity::Watch {
-        return Vec::new(); // a watch that came and went is not worth a message
-    }
-    let Some(step) = n.route(brand, sev).and_then(|r| r.ladder.first()) else { return Vec::new() };
-    if sev != Severity::Critical && open_ms < n.group_wait.as_millis() as i64 {
-        return Vec::new();
-    }
-    if !(open_ms >= step.after_ms || step.severity.is_some_and(|s| sev >= s)) {
-        return Vec::new();
-    }
-    step.receivers.iter().map(|&ri| n.receivers[ri].name()).collect()
 }
 
 /// The ladder of every open incident at `now`: its route by brand and severity; lesser
@@ -251,7 +225,6 @@ mod tests {
             severity: "warning".into(),
             event: serde_json::json!({"id": "i", "brand": "acme"}),
             told: told.iter().map(|s| s.to_string()).collect(),
-            unseen: None,
         };
         let due = state_changes(&[ch(Status::Resolved, &["pr", "gone"]), ch(Status::Firing, &["pr"])], &n);
         assert_eq!(keys(&due), ["i|resolved-warning|pr"], "unknown receivers and plain firing events are skipped");
@@ -263,30 +236,5 @@ mod tests {
         assert_eq!(keys(&fresh), ["i|resolved-warning|pr", "j|step0|pr"]);
         let groups = group(fresh);
         assert_eq!(groups.len(), 2, "resolved and alert are separate notifications");
-    }
-
-    #[test]
-    fn a_resolution_nobody_heard_of_goes_to_the_first_step_when_it_would_have_been_reached() {
-        let n = notify();
-        let ch = |severity: &str, unseen: Option<Millis>, told: &[&str]| StateChange {
-            seq: 1,
-            incident: "i".into(),
-            status: Status::Resolved,
-            severity: severity.into(),
-            event: serde_json::json!({"id": "i", "brand": "acme"}),
-            told: told.iter().map(|s| s.to_string()).collect(),
-            unseen,
-        };
-        let due = |c| keys(&state_changes(&[c], &n));
-        // critical: at once, to the first step only (not the executives' step it would
-        // have reached by severity)
-        assert_eq!(due(ch("critical", Some(0), &[])), ["i|resolved-critical|pr"]);
-        // a warning open less than the group wait (5 min) would not have been told
-        assert!(due(ch("warning", Some(4 * MIN), &[])).is_empty());
-        assert_eq!(due(ch("warning", Some(6 * MIN), &[])), ["i|resolved-warning|pr"]);
-        assert!(due(ch("watch", Some(600 * MIN), &[])).is_empty(), "a watch is not worth it");
-        // not unseen (told, or a person acted, or a silence held it): as before
-        assert!(due(ch("critical", None, &[])).is_empty());
-        assert_eq!(due(ch("critical", None, &["ceo"])), ["i|resolved-critical|ceo"]);
     }
 }

@@ -24,12 +24,6 @@ pub struct StateChange {
     pub event: Value,
     /// Receivers already told about the incident.
     pub told: Vec<String>,
-    /// A resolution of an incident nobody heard of (no receiver told, no person acted, no
-    /// silence holding it): how long it was open, in its own time (`at` of the resolution
-    /// minus its `opened_at`). The planner was not looking while it was open (a cluster's
-    /// notifier whose copy of the alert stream lagged, a backfill): see
-    /// `notify::stages::state_changes`.
-    pub unseen: Option<Millis>,
 }
 
 /// An open incident no silence holds, for the escalation ladders.
@@ -97,50 +91,25 @@ pub fn cursor(c: &Connection) -> Result<i64> {
 ///
 /// # Errors
 /// SQLite errors.
-pub fn state_changes(c: &Connection, after: i64, limit: u32, now: Millis) -> Result<(Vec<StateChange>, i64)> {
+pub fn state_changes(c: &Connection, after: i64, limit: u32) -> Result<(Vec<StateChange>, i64)> {
     let mut st = c.prepare_cached(
-        "SELECT e.seq, e.incident_id, e.status, e.severity, e.event, e.at, i.opened_at, i.brand, i.rule
-         FROM events e LEFT JOIN incidents i ON i.id = e.incident_id WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2",
+        "SELECT seq, incident_id, status, severity, event FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
     )?;
     let mut told = c.prepare_cached("SELECT DISTINCT receiver FROM notified WHERE incident = ?1")?;
-    let mut acted = c.prepare_cached("SELECT 1 FROM actions WHERE incident_id = ?1 LIMIT 1")?;
-    type Row = (i64, String, String, String, String, String, Option<String>, Option<String>, Option<String>);
-    let rows: Vec<Row> = st
-        .query_map(params![after, limit], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
-        })?
+    let rows: Vec<(i64, String, String, String, String)> = st
+        .query_map(params![after, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
         .collect::<Result<_>>()?;
     let last = rows.last().map_or(after, |r| r.0);
-    let mut silences = None;
     let mut out = Vec::with_capacity(rows.len());
-    for (seq, incident, status, severity, event, at, opened_at, brand, rule) in rows {
+    for (seq, incident, status, severity, event) in rows {
         let Some(status) = Status::parse(&status) else { continue };
         let told: Vec<String> = if matches!(status, Status::Resolved | Status::Escalated) {
             told.query_map([&incident], |r| r.get(0))?.collect::<Result<_>>()?
         } else {
             Vec::new()
         };
-        let event: Value = serde_json::from_str(&event).unwrap_or(Value::Null);
-        let mut unseen = None;
-        if status == Status::Resolved
-            && told.is_empty()
-            && acted.query_row([&incident], |_| Ok(())).optional()?.is_none()
-        {
-            let open_ms = crate::time::parse_timestamp(&at)
-                .ok()
-                .zip(opened_at.as_deref().and_then(|o| crate::time::parse_timestamp(o).ok()))
-                .map(|(to, from)| (to - from).max(0));
-            let silences = match &mut silences {
-                Some(s) => s,
-                None => silences.insert(super::silences::active(c, now)?),
-            };
-            let (brand, rule) = (brand.unwrap_or_default(), rule.unwrap_or_default());
-            let metric = event["metric"].as_str().unwrap_or("");
-            if !silences.iter().any(|s| s.holds(&brand, &rule, metric, now)) {
-                unseen = open_ms;
-            }
-        }
-        out.push(StateChange { seq, incident, status, severity, event, told, unseen });
+        let event = serde_json::from_str(&event).unwrap_or(Value::Null);
+        out.push(StateChange { seq, incident, status, severity, event, told });
     }
     Ok((out, last))
 }

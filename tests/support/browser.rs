@@ -185,34 +185,53 @@ impl Browser {
             panic!("cannot start the browser: {why}");
         }
         let driver_path = chromedriver_path();
-        let mut driver = Command::new(&driver_path)
-            .arg("--port=0")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", driver_path.display()));
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        let (out, err) = (driver.stdout.take().unwrap(), driver.stderr.take().unwrap());
-        let l = log.clone();
-        std::thread::spawn(move || drain(out, l, Some(tx)));
-        let l = log.clone();
-        std::thread::spawn(move || drain(err, l, None));
-
-        let started = Instant::now();
-        let port = match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(p) => p,
-            Err(_) => {
-                let _ = driver.kill();
-                let status = driver.wait().map(|s| s.to_string()).unwrap_or_default();
-                panic!(
-                    "chromedriver ({}) did not report its port within 20 s ({status}); its output:\n{}",
-                    driver_path.display(),
-                    log.lock().unwrap()
-                );
+        // `--port=0`: chromedriver picks a port for one address family and may find it taken
+        // on the other ("IPv4 port not available", seen with servers of other tests beside
+        // it): it exits at once and is started again, up to five times
+        let mut attempt = 0;
+        let (mut driver, log, port) = loop {
+            attempt += 1;
+            let mut driver = Command::new(&driver_path)
+                .arg("--port=0")
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run {}: {e}", driver_path.display()));
+            let log = Arc::new(Mutex::new(String::new()));
+            let (tx, rx) = mpsc::channel();
+            let (out, err) = (driver.stdout.take().unwrap(), driver.stderr.take().unwrap());
+            let l = log.clone();
+            std::thread::spawn(move || drain(out, l, Some(tx)));
+            let l = log.clone();
+            std::thread::spawn(move || drain(err, l, None));
+            let waiting = Instant::now();
+            let port = loop {
+                match rx.recv_timeout(Duration::from_millis(200)) {
+                    Ok(p) => break Some(p),
+                    Err(_) if waiting.elapsed() > Duration::from_secs(20) => break None,
+                    Err(_) if driver.try_wait().ok().flatten().is_some() => {
+                        std::thread::sleep(Duration::from_millis(200)); // the rest of its output
+                        break None;
+                    }
+                    Err(_) => {}
+                }
+            };
+            if let Some(port) = port {
+                break (driver, log, port);
             }
+            let _ = driver.kill();
+            let status = driver.wait().map(|s| s.to_string()).unwrap_or_default();
+            let output = log.lock().unwrap().clone();
+            if attempt < 5 && output.contains("port not available") {
+                continue;
+            }
+            panic!(
+                "chromedriver ({}) did not report its port within 20 s ({status}, attempt {attempt}); its output:\n{output}",
+                driver_path.display(),
+            );
         };
+        let started = Instant::now();
         let base = format!("http://127.0.0.1:{port}");
         let client = Client::builder().timeout(Duration::from_secs(90)).build().unwrap();
         // the port is reported once it listens; /status must also say ready
