@@ -222,6 +222,8 @@ async fn follow(
     let mut check = super::bus::StallCheck::default();
     let mut feed = Feed::new(restored);
     let mut marks = Watermarks::new(shared.cfg.reorder_hold);
+    const FLUSH_EVERY: Duration = Duration::from_millis(100);
+    let mut last_flush = Instant::now().checked_sub(FLUSH_EVERY).unwrap_or_else(Instant::now);
     let (max_held, partitions) = (shared.cfg.reorder_max_mentions, bus.partitions);
     loop {
         let mut watermark = None;
@@ -266,8 +268,13 @@ async fn follow(
                         continue;
                     }
                     if let Some(c) = order.as_ref().map(Order::clocks) {
-                        if over_bound(&c, max_held, partitions) {
+                        // past the bound: everything out, at most every 100 ms (not a
+                        // publish for each record of a backfill that keeps it there)
+                        if over_bound(&c, max_held, partitions) && last_flush.elapsed() >= FLUSH_EVERY {
                             watermark = marks.due(&c, true);
+                            if watermark.is_some() {
+                                last_flush = Instant::now();
+                            }
                         }
                     }
                     (std::mem::take(&mut engine.events), engine.stats.late - before)
