@@ -27,7 +27,7 @@
 use super::bus::{Bus, ALERT_SUBJECT, MENTIONS};
 use super::engines::EngineFactory;
 use super::partition;
-use super::reorder::{over_bound, pos, split_snapshot, Feed, Restored, Watermarks};
+use super::reorder::{encode_snapshot, over_bound, pos, split_snapshot, Feed, Restored, Watermarks};
 use crate::clock::wall_ms;
 use crate::engine::{snapshot, Engine};
 use crate::serve::config::ClockMode;
@@ -99,13 +99,7 @@ async fn restore(bus: &Bus, p: u32, engine: &mut Engine) -> anyhow::Result<Resto
 /// Stores partition `p`'s snapshot covering stream sequence `seq` (with the reorder
 /// buffer's cursor, event clock).
 async fn save(bus: &Bus, p: u32, engine_bytes: Vec<u8>, seq: u64, cursor: Option<Cursor>) -> anyhow::Result<()> {
-    let mut bytes = Vec::with_capacity(engine_bytes.len() + 56);
-    bytes.extend_from_slice(&seq.to_le_bytes());
-    if let Some(c) = cursor {
-        c.encode_prefix(&mut bytes);
-        bytes.extend_from_slice(&c.low.offset.to_le_bytes());
-    }
-    bytes.extend_from_slice(&engine_bytes);
+    let bytes = encode_snapshot(seq, cursor, &engine_bytes);
     bus.snapshots
         .put(snapshot_name(p).as_str(), &mut bytes.as_slice())
         .await

@@ -67,6 +67,19 @@ pub fn split_snapshot(bytes: &[u8]) -> Option<(u64, Option<Cursor>, &[u8])> {
     }
 }
 
+/// A snapshot in the layout [`split_snapshot`] reads: the sequence it covers, the cursor
+/// (event clock) and the engine's bytes.
+pub fn encode_snapshot(seq: u64, cursor: Option<Cursor>, engine_bytes: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(engine_bytes.len() + 56);
+    bytes.extend_from_slice(&seq.to_le_bytes());
+    if let Some(c) = cursor {
+        c.encode_prefix(&mut bytes);
+        bytes.extend_from_slice(&c.low.offset.to_le_bytes());
+    }
+    bytes.extend_from_slice(engine_bytes);
+    bytes
+}
+
 /// When the owner publishes a watermark (event clock): the newest `ts` of the partition as
 /// it was `hold` ago, sampled at each tick; everything when the buffer is over its bound.
 pub struct Watermarks {
@@ -268,10 +281,7 @@ mod tests {
                 cut = None;
                 // the snapshot as the owner stores it, and a new owner from it
                 let c = order.as_ref().unwrap().cursor(pos(applied + 1));
-                let mut bytes = applied.to_le_bytes().to_vec();
-                c.encode_prefix(&mut bytes);
-                bytes.extend_from_slice(&c.low.offset.to_le_bytes());
-                bytes.extend(crate::engine::snapshot::encode(&e.snapshot()).unwrap());
+                let bytes = encode_snapshot(applied, Some(c), &crate::engine::snapshot::encode(&e.snapshot()).unwrap());
                 let (seq, cursor, state) = split_snapshot(&bytes).unwrap();
                 let restored = Restored { applied: seq, cursor };
                 assert_eq!(cursor, Some(c));
