@@ -177,6 +177,42 @@ fn excerpt(s: &str, n: usize) -> String {
     }
 }
 
+/// A running chromedriver: the process, its output so far (kept up to date) and its port.
+type Driver = (Child, Arc<Mutex<String>>, u16);
+
+/// Runs chromedriver on a port of its choosing, until it reports the port; or (exit status,
+/// output) when it exits or stays silent for 20 s.
+fn start_driver(path: &Path) -> Result<Driver, (String, String)> {
+    let mut driver = Command::new(path)
+        .arg("--port=0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()));
+    let log = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = mpsc::channel();
+    let (out, err) = (driver.stdout.take().unwrap(), driver.stderr.take().unwrap());
+    let l = log.clone();
+    std::thread::spawn(move || drain(out, l, Some(tx)));
+    let l = log.clone();
+    std::thread::spawn(move || drain(err, l, None));
+    let waiting = Instant::now();
+    while waiting.elapsed() <= Duration::from_secs(20) {
+        if let Ok(port) = rx.recv_timeout(Duration::from_millis(200)) {
+            return Ok((driver, log, port));
+        }
+        if driver.try_wait().ok().flatten().is_some() {
+            std::thread::sleep(Duration::from_millis(200)); // the rest of its output
+            break;
+        }
+    }
+    let _ = driver.kill();
+    let status = driver.wait().map(|s| s.to_string()).unwrap_or_default();
+    let output = log.lock().unwrap().clone();
+    Err((status, output))
+}
+
 impl Browser {
     /// Starts chromedriver and a headless chromium session (window 1280×900), or panics
     /// saying why (see [`browser_available`] for a test that may be skipped).
@@ -191,45 +227,14 @@ impl Browser {
         let mut attempt = 0;
         let (mut driver, log, port) = loop {
             attempt += 1;
-            let mut driver = Command::new(&driver_path)
-                .arg("--port=0")
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot run {}: {e}", driver_path.display()));
-            let log = Arc::new(Mutex::new(String::new()));
-            let (tx, rx) = mpsc::channel();
-            let (out, err) = (driver.stdout.take().unwrap(), driver.stderr.take().unwrap());
-            let l = log.clone();
-            std::thread::spawn(move || drain(out, l, Some(tx)));
-            let l = log.clone();
-            std::thread::spawn(move || drain(err, l, None));
-            let waiting = Instant::now();
-            let port = loop {
-                match rx.recv_timeout(Duration::from_millis(200)) {
-                    Ok(p) => break Some(p),
-                    Err(_) if waiting.elapsed() > Duration::from_secs(20) => break None,
-                    Err(_) if driver.try_wait().ok().flatten().is_some() => {
-                        std::thread::sleep(Duration::from_millis(200)); // the rest of its output
-                        break None;
-                    }
-                    Err(_) => {}
-                }
-            };
-            if let Some(port) = port {
-                break (driver, log, port);
+            match start_driver(&driver_path) {
+                Ok(started) => break started,
+                Err((_, output)) if attempt < 5 && output.contains("port not available") => continue,
+                Err((status, output)) => panic!(
+                    "chromedriver ({}) did not report its port within 20 s ({status}, attempt {attempt}); its output:\n{output}",
+                    driver_path.display(),
+                ),
             }
-            let _ = driver.kill();
-            let status = driver.wait().map(|s| s.to_string()).unwrap_or_default();
-            let output = log.lock().unwrap().clone();
-            if attempt < 5 && output.contains("port not available") {
-                continue;
-            }
-            panic!(
-                "chromedriver ({}) did not report its port within 20 s ({status}, attempt {attempt}); its output:\n{output}",
-                driver_path.display(),
-            );
         };
         let started = Instant::now();
         let base = format!("http://127.0.0.1:{port}");
