@@ -188,7 +188,8 @@ fn kind(rec: &[u8]) -> Option<u8> {
     }
 }
 
-fn number(rec: &[u8]) -> Option<Millis> {
+/// The number of a clock record (`#t <ms>`, `#w <ms>`).
+pub fn number(rec: &[u8]) -> Option<Millis> {
     let rec = rec.strip_suffix(b"\n").unwrap_or(rec);
     std::str::from_utf8(rec.get(3..)?).ok()?.parse().ok()
 }

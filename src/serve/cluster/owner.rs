@@ -256,7 +256,8 @@ async fn follow(
                     let before = engine.stats.late;
                     let mut order = part.order.lock().expect("order lock");
                     let applied = part.applied.load(Ordering::Relaxed);
-                    if !feed.record(&mut engine, order.as_mut(), applied, seq, &msg.payload) {
+                    let ts = msg.headers.as_ref().and_then(|h| h.get(partition::TS_HEADER)).and_then(|v| v.as_str().parse().ok());
+                    if !feed.record(&mut engine, order.as_mut(), applied, seq, &msg.payload, ts) {
                         // seen by the snapshot, or delivered again (the ordered consumer
                         // restarted after a server failed): applying twice would count twice
                         continue;

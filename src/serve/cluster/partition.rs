@@ -60,6 +60,11 @@ pub fn rules_of(rules: &RuleSet, p: u32, partitions: u32) -> RuleSet {
     r
 }
 
+/// The header a mention's record carries its `ts` in (milliseconds), set by the ingest node
+/// that admitted it: the partition's reorder buffer orders by it without parsing the
+/// mention (a record without it, from an older node, is parsed).
+pub const TS_HEADER: &str = "Cw-Ts";
+
 /// One record for a partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Routed {

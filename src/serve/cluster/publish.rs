@@ -87,10 +87,21 @@ impl Publisher {
         }
     }
 
-    async fn send(&self, subject: String, id: Option<String>, payload: Vec<u8>) -> Result<PublishAckFuture, String> {
+    /// Publishes one record, with its message id if any, and a mention with its `ts` (the
+    /// [`TS_HEADER`](partition::TS_HEADER): the partition's reorder buffer need not parse it).
+    async fn send(
+        &self,
+        subject: String,
+        id: Option<String>,
+        ts: Option<i64>,
+        payload: Vec<u8>,
+    ) -> Result<PublishAckFuture, String> {
         let mut msg = PublishMessage::build().payload(payload.into());
         if let Some(id) = id {
             msg = msg.message_id(id);
+        }
+        if let Some(ts) = ts {
+            msg = msg.header(partition::TS_HEADER, ts.to_string());
         }
         self.bus.js.send_publish(subject, msg).await.map_err(|e| e.to_string())
     }
@@ -98,7 +109,7 @@ impl Publisher {
     /// A clock record to every partition.
     async fn tick_all(&self, rec: &str, acks: &mut Vec<(PublishAckFuture, Option<usize>)>) -> Result<(), String> {
         for p in 0..self.bus.partitions {
-            acks.push((self.send(partition::subject(p), None, rec.as_bytes().to_vec()).await?, None));
+            acks.push((self.send(partition::subject(p), None, None, rec.as_bytes().to_vec()).await?, None));
         }
         Ok(())
     }
@@ -236,7 +247,10 @@ impl Publisher {
             let k = copies.len();
             copies.push((routed.len(), 0));
             for x in routed.drain(..) {
-                let ack = self.send(partition::subject(x.partition), Some(x.msg_id), x.record).await.map_err(fail)?;
+                let ack = self
+                    .send(partition::subject(x.partition), Some(x.msg_id), Some(item.ts), x.record)
+                    .await
+                    .map_err(fail)?;
                 acks.push((ack, Some(k)));
             }
             if acks.len() >= MAX_IN_FLIGHT {
@@ -276,7 +290,7 @@ impl Publisher {
         };
         let p = partition::of(&brand, self.bus.partitions);
         let ack = self
-            .send(partition::subject(p), Some(format!("#r {id}")), format!("#r {id}").into_bytes())
+            .send(partition::subject(p), Some(format!("#r {id}")), None, format!("#r {id}").into_bytes())
             .await
             .map_err(IngestError::Cluster)?;
         ack.await.map_err(|e| IngestError::Cluster(e.to_string()))?;

@@ -41,12 +41,12 @@ pub fn pos(seq: u64) -> LogPos {
     LogPos { segment: 0, offset: seq }
 }
 
-/// The `ts` the reorder buffer orders a record by: a mention's, or a minute mark's (`#t`).
-fn timed(rec: &[u8]) -> Option<Millis> {
-    match rec.strip_prefix(b"#t ") {
-        Some(t) => std::str::from_utf8(t.strip_suffix(b"\n").unwrap_or(t)).ok()?.parse().ok(),
-        None if rec.first() == Some(&b'#') => None,
-        None => order::record_ts(rec),
+/// The `ts` the reorder buffer orders a record by: a minute mark's (`#t`), or a mention's
+/// (`ts`: the one its record carries, else parsed from it).
+fn timed(rec: &[u8], ts: Option<Millis>) -> Option<Millis> {
+    match rec.first() {
+        Some(b'#') => rec.starts_with(b"#t ").then(|| order::number(rec)).flatten(),
+        _ => ts.or_else(|| order::record_ts(rec)),
     }
 }
 
@@ -147,8 +147,9 @@ impl Feed {
         self.rehold_next > self.restored.applied
     }
 
-    /// Takes record `seq` (`applied`: the last sequence applied). True when it was new and
-    /// went to the engine (released or held); false when it was seen before.
+    /// Takes record `seq` (`applied`: the last sequence applied; `ts`: the mention's, when
+    /// its record carries it). True when it was new and went to the engine (released or
+    /// held); false when it was seen before.
     pub fn record(
         &mut self,
         engine: &mut Engine,
@@ -156,11 +157,12 @@ impl Feed {
         applied: u64,
         seq: u64,
         payload: &[u8],
+        ts: Option<Millis>,
     ) -> bool {
         if seq <= applied {
             if seq >= self.rehold_next {
                 self.rehold_next = seq + 1;
-                if let (Some(order), Some(c), Some(ts)) = (order, self.restored.cursor, timed(payload)) {
+                if let (Some(order), Some(c), Some(ts)) = (order, self.restored.cursor, timed(payload, ts)) {
                     order.saw(ts);
                     if ts > c.clock {
                         order.hold(line(payload, &mut self.rec).to_vec(), pos(seq), ts);
@@ -173,7 +175,7 @@ impl Feed {
         match order {
             Some(order) => {
                 self.ready.clear();
-                order.feed(line(payload, &mut self.rec), pos(seq), None, &mut self.ready);
+                order.feed(line(payload, &mut self.rec), pos(seq), ts, &mut self.ready);
                 for r in self.ready.split_inclusive(|&b| b == b'\n') {
                     apply(engine, r);
                 }
@@ -272,7 +274,10 @@ mod tests {
         let mut i = 0;
         while i < records.len() {
             let seq = i as u64 + 1;
-            if feed.record(&mut e, order.as_mut(), applied, seq, &records[i]) {
+            // every other mention carries its `ts` as the ingest node's header does; the
+            // others are parsed (records from an older node): both must order alike
+            let ts = (seq % 2 == 0).then(|| crate::serve::order::record_ts(&records[i])).flatten();
+            if feed.record(&mut e, order.as_mut(), applied, seq, &records[i], ts) {
                 applied = seq;
             }
             events.extend(e.events.drain(..).map(|x| super::super::partition::alert_msg_id(&x)));
@@ -328,12 +333,16 @@ mod tests {
 
     #[test]
     fn records_are_timed_and_snapshots_without_a_cursor_still_read() {
-        assert_eq!(timed(b"#t 60000"), Some(60_000));
-        assert_eq!(timed(b"#t 60000\n"), Some(60_000));
-        assert_eq!(timed(b"#w 60000"), None);
-        assert_eq!(timed(b"#r inc-1"), None);
+        assert_eq!(timed(b"#t 60000", None), Some(60_000));
+        assert_eq!(timed(b"#t 60000\n", None), Some(60_000));
+        assert_eq!(timed(b"#w 60000", None), None);
+        assert_eq!(timed(b"#r inc-1", None), None);
         let m = mention("a", 120_000, "hi", 0.0);
-        assert_eq!(timed(&m), Some(120_000));
+        assert_eq!(timed(&m, None), Some(120_000));
+        // the ts a record carries (the ingest node's header) is taken as it is; a minute
+        // mark's own number stands
+        assert_eq!(timed(&m, Some(180_000)), Some(180_000));
+        assert_eq!(timed(b"#t 60000", Some(180_000)), Some(60_000));
         // the layout before the buffer: the sequence, then the engine
         let mut old = 42u64.to_le_bytes().to_vec();
         old.extend_from_slice(b"engine bytes");
