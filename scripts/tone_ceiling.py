@@ -23,11 +23,14 @@ normalised: close to the built-in model's features), `ours_idf` (the same with i
 import os
 import sys
 
-import numpy as np
-from scipy.sparse import hstack
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import f1_score
+try:
+    import numpy as np
+    from scipy.sparse import hstack
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+except ImportError as e:
+    sys.exit(f"scripts/tone_ceiling.py: {e}; install it with: python3 -m pip install scikit-learn")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DOMAIN = os.path.join(HERE, "..", "src", "tone", "weights", "domain")
@@ -81,6 +84,9 @@ def is_neg(rows):
 
 
 def main():
+    if len(sys.argv) < 4 or sys.argv[1] not in EXTRAS or any(c not in CONFIGS for c in sys.argv[2].split(",")):
+        sys.exit(f"usage: {sys.argv[0]} LANG CONFIGS C [DATA]  (LANG one of {', '.join(EXTRAS)}; "
+                 f"CONFIGS from {', '.join(CONFIGS)}, comma-separated; C e.g. 1,2)")
     lang, configs, cs = sys.argv[1], sys.argv[2].split(","), [float(c) for c in sys.argv[3].split(",")]
     data = sys.argv[4] if len(sys.argv) > 4 else os.path.join(HERE, "..", "..", "shared", "data", "sentiment")
     train = [] if lang == "fa" else read(os.path.join(data, lang, "train.tsv"))
